@@ -1,0 +1,57 @@
+import CSodium
+
+/// A buffer in libsodium secure memory: locked in RAM, guarded by no-access pages,
+/// and wiped when released. Holds keys and other secrets for as long as they are needed.
+///
+/// The buffer is owned by this object; `withUnsafeBytes` lends it out and the
+/// pointer must not escape the closure.
+public final class SecureBytes: @unchecked Sendable {
+    // Invariant: `pointer` is written only through `withUnsafeMutableBytes`, which
+    // callers use before sharing the value; afterwards the contents are read-only.
+    private let pointer: UnsafeMutableRawPointer
+    public let count: Int
+
+    /// Allocates `count` zeroed bytes of secure memory.
+    public init(count: Int) throws {
+        Sodium.ensureInitialized()
+        guard let raw = sodium_malloc(max(count, 1)) else {
+            throw CryptoError.secureAllocationFailed(bytes: count)
+        }
+        sodium_memzero(raw, max(count, 1))
+        self.pointer = raw
+        self.count = count
+    }
+
+    /// Allocates secure memory filled with cryptographically random bytes.
+    public static func random(count: Int) throws -> SecureBytes {
+        let bytes = try SecureBytes(count: count)
+        bytes.withUnsafeMutableBytes { Random.fill($0) }
+        return bytes
+    }
+
+    /// Copies `source` into new secure memory. The caller remains responsible for wiping `source`.
+    public convenience init(copying source: UnsafeRawBufferPointer) throws {
+        try self.init(count: source.count)
+        if let base = source.baseAddress, source.count > 0 {
+            pointer.copyMemory(from: base, byteCount: source.count)
+        }
+    }
+
+    deinit {
+        sodium_free(pointer)
+    }
+
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: pointer, count: count))
+    }
+
+    public func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeMutableRawBufferPointer(start: pointer, count: count))
+    }
+}
+
+/// Overwrites memory with zeros in a way the compiler cannot optimise away.
+public func secureZero(_ buffer: UnsafeMutableRawBufferPointer) {
+    guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+    sodium_memzero(base, buffer.count)
+}

@@ -1,0 +1,34 @@
+import CSodium
+
+/// One-time libsodium initialisation. Every entry point of this module calls
+/// `Sodium.ensureInitialized()` first; calling it again is cheap and safe.
+public enum Sodium {
+    private static let initialized: Bool = sodium_init() >= 0
+
+    /// Initialises libsodium once per process; traps if the library cannot start,
+    /// because no cryptographic operation would be safe afterwards.
+    public static func ensureInitialized() {
+        precondition(initialized, "libsodium failed to initialise (sodium_init() < 0)")
+    }
+}
+
+/// Errors from cryptographic operations. Messages never include key material.
+public enum CryptoError: Error, Equatable, CustomStringConvertible {
+    /// Authenticated decryption failed: the ciphertext, its associated data or the key is wrong.
+    case authenticationFailed
+    /// A key or nonce had the wrong length.
+    case invalidLength(what: String, expected: Int, actual: Int)
+    /// libsodium could not allocate locked memory.
+    case secureAllocationFailed(bytes: Int)
+
+    public var description: String {
+        switch self {
+        case .authenticationFailed:
+            return "authenticated decryption failed: the data was modified or the key is wrong"
+        case let .invalidLength(what, expected, actual):
+            return "\(what) must be \(expected) bytes, got \(actual)"
+        case let .secureAllocationFailed(bytes):
+            return "could not allocate \(bytes) bytes of locked memory; raise the memlock limit (ulimit -l)"
+        }
+    }
+}

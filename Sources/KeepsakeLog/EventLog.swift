@@ -1,0 +1,320 @@
+import Glibc
+import KeepsakeCrypto
+
+/// How hard the log works to keep acknowledged appends across a power loss.
+public enum Durability: Sendable, Equatable {
+    /// Every append is synced to disk before it returns (the default).
+    case durable
+    /// Nothing is synced: a crash of the machine (not of the process) may lose
+    /// recent appends or corrupt the log. Only for bulk loads that can be redone.
+    case unsafeNoSync
+}
+
+/// Settings for opening an `EventLog`.
+public struct LogOptions: Sendable {
+    public var durability: Durability = .durable
+    /// The initial LMDB map size; the map doubles whenever it fills up.
+    public var initialMapSize: Int = 1 << 30
+    public var readOnly = false
+
+    public init(durability: Durability = .durable, initialMapSize: Int = 1 << 30, readOnly: Bool = false) {
+        self.durability = durability
+        self.initialMapSize = initialMapSize
+        self.readOnly = readOnly
+    }
+}
+
+/// What happened to one appended draft.
+public enum AppendOutcome: Sendable, Equatable {
+    /// Stored at `sequence` in this log.
+    case appended(sequence: UInt64, id: EventID)
+    /// The log already held an event with this ID; nothing changed.
+    case duplicate(EventID)
+}
+
+/// The append-only event log: LMDB databases plus the key slot file.
+///
+/// Databases: `meta` (format, log ID, next key slot), `events` (local sequence →
+/// record), `origins` (foreign event ID → local sequence), `vector` (origin →
+/// highest origin sequence held), `streams` (secret stream → its current step),
+/// `scrub` (key slots to zero after erasure). docs/LOG-FORMAT.md has the bytes.
+public final class EventLog: Sendable {
+    public static let formatVersion: UInt32 = 1
+    /// Marks an event ID that an erasure named before the event itself arrived.
+    static let erasedBeforeArrival = UInt64.max
+
+    public let id: LogID
+    public let directory: String
+    public let durability: Durability
+    private let env: LMDBEnvironment
+    private let slots: KeySlotFile
+    private let db: Databases
+
+    struct Databases: Sendable {
+        let meta, events, origins, vector, streams, scrub: LMDBDatabase
+    }
+
+    /// Opens the log in `directory`, creating an empty log there unless `options.readOnly`.
+    public init(directory: String, options: LogOptions = LogOptions()) throws(LogError) {
+        self.directory = directory
+        self.durability = options.durability
+        let dataFile = directory + "/data.mdb"
+        if options.readOnly && access(dataFile, F_OK) != 0 {
+            throw LogError.notALog(path: directory, reason: "no data.mdb")
+        }
+        let environment: LMDBEnvironment
+        do {
+            environment = try LMDBEnvironment(
+                path: directory, mapSize: options.initialMapSize, maxDatabases: 8,
+                readOnly: options.readOnly, durable: options.durability == .durable)
+        } catch let error as LMDBError where error.isNotLMDBFile {
+            throw LogError.notALog(path: directory, reason: "data.mdb is not an LMDB file")
+        } catch {
+            throw LogError(error, path: directory)
+        }
+        env = environment
+        let create = !options.readOnly
+        do {
+            func open(_ name: String) throws -> LMDBDatabase { try environment.openDatabase(name, create: create) }
+            db = Databases(meta: try open("meta"), events: try open("events"), origins: try open("origins"),
+                           vector: try open("vector"), streams: try open("streams"), scrub: try open("scrub"))
+        } catch let error as LMDBError where error.isNotFound {
+            throw LogError.notALog(path: directory, reason: "missing Keepsake databases")
+        } catch {
+            throw LogError(error, path: directory)
+        }
+        do {
+            id = try Self.readOrCreateIdentity(env: env, meta: db.meta, create: create, directory: directory)
+            slots = try KeySlotFile(path: directory + "/keys.slots", readOnly: options.readOnly)
+        } catch {
+            throw LogError(error, path: directory)
+        }
+        if create { try finishPendingScrubs() }
+    }
+
+    private static func readOrCreateIdentity(env: LMDBEnvironment, meta: LMDBDatabase, create: Bool, directory: String) throws -> LogID {
+        try write(env, directory: directory) { txn in
+            let format = try txn.value(MetaKey.format, in: meta).map { UInt32(bigEndianBytes: $0) }
+            let stored = try txn.value(MetaKey.logID, in: meta)
+            let empty = try txn.count(meta) == 0
+            switch (format, stored) {
+            case let (format?, _) where format > formatVersion:
+                throw LogError.newerFormat(path: directory, found: format, supported: formatVersion)
+            case let (_?, bytes?):
+                guard let id = LogID(bytes: bytes) else { throw LogError.notALog(path: directory, reason: "bad log ID") }
+                return id
+            case (nil, nil) where create && empty:
+                let id = LogID.random()
+                try txn.put(MetaKey.format, formatVersion.bigEndianBytes, in: meta)
+                try txn.put(MetaKey.logID, id.bytes, in: meta)
+                return id
+            default:
+                throw LogError.notALog(path: directory, reason: "no log identity")
+            }
+        }
+    }
+
+    /// Runs `body` in an LMDB write transaction. An `LMDBError` from `body` lets
+    /// the environment grow a full map and retry; any other error aborts.
+    private static func write<R>(_ env: LMDBEnvironment, directory: String, _ body: (LMDBTransaction) throws -> R) throws -> R {
+        try env.write(body)
+    }
+
+    // MARK: - Appending
+
+    /// Appends events in one write transaction: all of them or none.
+    ///
+    /// Drafts without an ID become new events of this log. Drafts with an ID
+    /// already held are skipped (idempotent merge). Effects apply as they come:
+    /// superseded stream steps and erased events lose their payloads, and their
+    /// key slots are zeroed after the commit.
+    @discardableResult
+    public func append(_ drafts: [RecordDraft]) throws(LogError) -> [AppendOutcome] {
+        do { return try appendBatch(drafts) } catch { throw LogError(error, path: directory) }
+    }
+
+    private func appendBatch(_ drafts: [RecordDraft]) throws -> [AppendOutcome] {
+        let sealedCount = drafts.reduce(0) { $0 + ($1.sealed ? 1 : 0) }
+        let keyBytes = KeySlotFile.slotSize
+        let keys = try SecureBytes.random(count: sealedCount * keyBytes)
+        let slotImage = try SecureBytes(count: sealedCount * keyBytes)
+        var erasedSlots: [UInt64] = []
+        let outcomes = try Self.write(env, directory: directory) { txn in
+            var batch = AppendBatch(log: self, txn: txn, keys: keys, slotImage: slotImage)
+            try batch.drainScrubs()
+            let result = try batch.run(drafts)
+            try batch.writeSlotImage()
+            erasedSlots = batch.erasedSlots
+            return result
+        }
+        if !erasedSlots.isEmpty {
+            try slots.zero(slots: erasedSlots)
+            if durability == .durable { try slots.sync() }
+        }
+        return outcomes
+    }
+
+    /// Zeroes key slots whose erasure committed but whose scrub did not finish (a crash in between).
+    private func finishPendingScrubs() throws(LogError) {
+        let pending = try readTransaction { txn in try txn.count(db.scrub) }
+        if pending > 0 { try append([]) }
+    }
+
+    // MARK: - Reading
+
+    /// The position after the last event: the log's head.
+    public func head() throws(LogError) -> Cursor {
+        Cursor(log: id, sequence: try readTransaction { txn in try lastSequence(txn) })
+    }
+
+    /// For each origin log, the highest origin sequence held (this log's entry is its head).
+    public func versionVector() throws(LogError) -> VersionVector {
+        try readTransaction { txn -> VersionVector in
+            var vector = VersionVector()
+            vector.advance(id, to: try lastSequence(txn))
+            try txn.scan(db.vector) { k, v in
+                vector.advance(LogID(bytes: k)!, to: UInt64(bigEndianBytes: v))
+                return true
+            }
+            return vector
+        }
+    }
+
+    /// Up to `limit` records with sequence > `sequence`, in log order, payloads unsealed.
+    public func records(after sequence: UInt64, limit: Int) throws(LogError) -> [LogRecord] {
+        let key = try scratchKey()
+        return try readTransaction { txn -> Result<[LogRecord], LogError> in
+            var out: [LogRecord] = []
+            out.reserveCapacity(min(limit, 4096))
+            var failure: LogError?
+            try txn.scan(db.events, from: sequenceKey(sequence + 1)) { k, v in
+                guard out.count < limit else { return false }
+                switch self.decodeRecord(sequence: UInt64(bigEndianBytes: k), bytes: Array(v), key: key) {
+                case let .success(record): out.append(record)
+                case let .failure(error): failure = error; return false
+                }
+                return true
+            }
+            return failure.map { .failure($0) } ?? .success(out)
+        }.get()
+    }
+
+    /// The record at local `sequence`, or nil past the head.
+    public func record(at sequence: UInt64) throws(LogError) -> LogRecord? {
+        try records(after: sequence - 1, limit: 1).first.flatMap { $0.sequence == sequence ? $0 : nil }
+    }
+
+    /// The local sequence of the event with this ID, or nil when the log does not hold it.
+    public func sequence(of eventID: EventID) throws(LogError) -> UInt64? {
+        try readTransaction { txn in try localSequence(of: eventID, txn) }
+    }
+
+    /// The newest step held for a secret stream, with its sequence.
+    public func currentStep(ofStream stream: [UInt8]) throws(LogError) -> (sequence: UInt64, step: UInt64)? {
+        try readTransaction { txn in
+            try txn.withValue(stream, in: db.streams) { v in
+                (UInt64(bigEndianBytes: v.prefix(8)), UInt64(bigEndianBytes: v.dropFirst(8)))
+            }
+        }
+    }
+
+    /// Flushes appends made in `.unsafeNoSync` mode to disk.
+    public func sync() throws(LogError) {
+        do {
+            try env.sync()
+            try slots.sync()
+        } catch {
+            throw LogError(error, path: directory)
+        }
+    }
+
+    // MARK: - Internals shared with AppendBatch
+
+    func lastSequence(_ txn: LMDBTransaction) throws -> UInt64 {
+        try txn.withLast(db.events) { k, _ in UInt64(bigEndianBytes: k) } ?? 0
+    }
+
+    func localSequence(of eventID: EventID, _ txn: LMDBTransaction) throws -> UInt64? {
+        if eventID.origin == id {
+            let last = try lastSequence(txn)
+            return eventID.sequence > 0 && eventID.sequence <= last ? eventID.sequence : nil
+        }
+        let found = try txn.value(originKey(eventID), in: db.origins).map { UInt64(bigEndianBytes: $0) }
+        return found == Self.erasedBeforeArrival ? nil : found
+    }
+
+    var databases: Databases { db }
+    var keySlots: KeySlotFile { slots }
+
+    private func scratchKey() throws(LogError) -> SecureBytes {
+        do { return try SecureBytes(count: KeySlotFile.slotSize) } catch { throw LogError(error, path: directory) }
+    }
+
+    /// Decodes a stored record and unseals its payload with its key slot.
+    func decodeRecord(sequence: UInt64, bytes: [UInt8], key: SecureBytes) -> Result<LogRecord, LogError> {
+        let stored: RecordCodec.Stored
+        switch RecordCodec.decode(bytes) {
+        case let .success(s): stored = s
+        case let .failure(f): return .failure(.corruptRecord(sequence: sequence, reason: f.reason))
+        }
+        var payload: [UInt8]?
+        if stored.flags.contains(.erased) {
+            payload = nil
+        } else if stored.flags.contains(.sealed) {
+            do {
+                try key.withUnsafeMutableBytes { try slots.read(slot: stored.keySlot, into: $0) }
+                payload = try key.withUnsafeBytes { k in
+                    try Array(stored.header[RecordCodec.associatedDataRange]).withUnsafeBytes { ad in
+                        try Array(stored.body).withUnsafeBytes { body in
+                            try SingleUseAEAD.open(body, associatedData: ad, key: k)
+                        }
+                    }
+                }
+            } catch is CryptoError {
+                return .failure(.corruptRecord(sequence: sequence, reason: "sealed payload does not authenticate with key slot \(stored.keySlot)"))
+            } catch {
+                return .failure(LogError(error, path: directory))
+            }
+        } else {
+            payload = Array(stored.body)
+        }
+        return .success(LogRecord(
+            sequence: sequence, id: stored.id, kind: stored.kind, time: stored.time,
+            effect: stored.effect, sealed: stored.flags.contains(.sealed), payload: payload))
+    }
+
+    private func readTransaction<R>(_ body: (LMDBTransaction) throws -> R) throws(LogError) -> R {
+        do { return try env.read(body) } catch { throw LogError(error, path: directory) }
+    }
+}
+
+/// Keys of the `meta` database.
+enum MetaKey {
+    static let format = Array("format".utf8)
+    static let logID = Array("log-id".utf8)
+    static let nextSlot = Array("next-key-slot".utf8)
+}
+
+func sequenceKey(_ sequence: UInt64) -> [UInt8] { sequence.bigEndianBytes }
+
+func originKey(_ id: EventID) -> [UInt8] { id.origin.bytes + id.sequence.bigEndianBytes }
+
+extension LMDBTransaction {
+    func withValue<R>(_ key: [UInt8], in db: LMDBDatabase, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        try key.withUnsafeBytes { k in try withValue(k, in: db, body) }
+    }
+
+    func scan(_ db: LMDBDatabase, from start: [UInt8], _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool) throws {
+        try start.withUnsafeBytes { s in try scan(db, from: s, body) }
+    }
+
+    func value(_ key: [UInt8], in db: LMDBDatabase) throws -> [UInt8]? {
+        try key.withUnsafeBytes { k in try value(k, in: db) }
+    }
+
+    func put(_ key: [UInt8], _ value: [UInt8], in db: LMDBDatabase, append: Bool = false) throws {
+        try key.withUnsafeBytes { k in
+            try value.withUnsafeBytes { v in try put(k, v, in: db, append: append) }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import KeepsakeCrypto
+
+/// The identity of one log: 16 random bytes chosen when a store is created.
+/// Events keep the ID of the log they were first written to (their origin) forever.
+public struct LogID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public static let byteCount = 16
+    /// The 16 bytes as two big-endian words, so comparison is byte order.
+    let high: UInt64
+    let low: UInt64
+
+    public init?(bytes: some Collection<UInt8>) {
+        guard bytes.count == Self.byteCount else { return nil }
+        var h: UInt64 = 0
+        var l: UInt64 = 0
+        for (i, b) in bytes.enumerated() {
+            if i < 8 { h = h << 8 | UInt64(b) } else { l = l << 8 | UInt64(b) }
+        }
+        high = h
+        low = l
+    }
+
+    /// Parses 32 hexadecimal digits.
+    public init?(hex: some StringProtocol) {
+        guard hex.utf8.count == 32, let bytes = Hex.decode(hex) else { return nil }
+        self.init(bytes: bytes)
+    }
+
+    /// A new random log ID.
+    public static func random() -> LogID {
+        LogID(bytes: Random.bytes(byteCount))!
+    }
+
+    public var bytes: [UInt8] {
+        (0..<16).map { i in UInt8(truncatingIfNeeded: (i < 8 ? high >> (56 - 8 * i) : low >> (56 - 8 * (i - 8)))) }
+    }
+
+    public var hex: String { Hex.encode(bytes) }
+    public var description: String { hex }
+
+    public static func < (a: LogID, b: LogID) -> Bool { (a.high, a.low) < (b.high, b.low) }
+}
+
+/// The stable identity of an event across devices: the log it was first
+/// appended to and its sequence number there. Copying an event to another
+/// store keeps its ID, which is how merges stay idempotent.
+public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let origin: LogID
+    public let sequence: UInt64
+
+    public init(origin: LogID, sequence: UInt64) {
+        self.origin = origin
+        self.sequence = sequence
+    }
+
+    /// Text form: `<origin hex>:<sequence>`.
+    public var description: String { "\(origin.hex):\(sequence)" }
+
+    public init?(_ text: some StringProtocol) {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, let origin = LogID(hex: parts[0]), let sequence = UInt64(parts[1]) else { return nil }
+        self.init(origin: origin, sequence: sequence)
+    }
+
+    public static func < (a: EventID, b: EventID) -> Bool { (a.origin, a.sequence) < (b.origin, b.sequence) }
+}
+
+/// Lowercase hexadecimal encoding.
+public enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
+        var out = [UInt8]()
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func decode(_ text: some StringProtocol) -> [UInt8]? {
+        let utf8 = Array(text.utf8)
+        guard utf8.count % 2 == 0 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(utf8.count / 2)
+        var i = 0
+        while i < utf8.count {
+            guard let hi = value(utf8[i]), let lo = value(utf8[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out
+    }
+
+    private static func value(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Glibc
+import KeepsakeCrypto
+
+/// The file of single-use keys that seal erasable payloads (crypto-shredding).
+///
+/// Slot `i` holds 32 bytes at offset `16 + 32 * i`. Erasing a record overwrites
+/// its slot with zeros in place and syncs, so the sealed bytes that LMDB's
+/// copy-on-write pages may still hold can never be decrypted again. Slots are
+/// never reused. See docs/LOG-FORMAT.md.
+final class KeySlotFile: @unchecked Sendable {
+    // Invariant: `fd` is open from init to deinit; pread/pwrite are thread-safe.
+    static let magic = Array("KSKEYS01".utf8) + [UInt8](repeating: 0, count: 8)
+    static let headerSize = 16
+    static let slotSize = SingleUseAEAD.keyBytes
+
+    private let fd: Int32
+    let path: String
+
+    init(path: String, readOnly: Bool) throws {
+        self.path = path
+        let fd = Glibc.open(path, readOnly ? O_RDONLY | O_CLOEXEC : O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw LogError.io(operation: "open key slots", path: path, errno: errno) }
+        self.fd = fd
+        var header = [UInt8](repeating: 0, count: Self.headerSize)
+        let n = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, Self.headerSize, 0) }
+        if n == 0 && !readOnly {
+            try writeAll(Self.magic, at: 0, operation: "initialise key slots")
+        } else if n != Self.headerSize || header != Self.magic {
+            Glibc.close(fd)
+            throw LogError.notALog(path: path, reason: "key slot file has no Keepsake header")
+        }
+    }
+
+    deinit { Glibc.close(fd) }
+
+    private func offset(_ slot: UInt64) -> off_t { off_t(Self.headerSize) + off_t(slot) * off_t(Self.slotSize) }
+
+    /// Writes consecutive keys starting at `firstSlot`.
+    func write(keys: UnsafeRawBufferPointer, firstSlot: UInt64) throws {
+        try writeAll(keys, at: offset(firstSlot), operation: "write key slots")
+    }
+
+    /// Reads slot `slot` into `key` (32 bytes). Missing slots read as zeros.
+    func read(slot: UInt64, into key: UnsafeMutableRawBufferPointer) throws {
+        secureZero(key)
+        let n = pread(fd, key.baseAddress, Self.slotSize, offset(slot))
+        if n < 0 { throw LogError.io(operation: "read key slot", path: path, errno: errno) }
+    }
+
+    /// Overwrites the given slots with zeros.
+    func zero(slots: some Sequence<UInt64>) throws {
+        let zeros = [UInt8](repeating: 0, count: Self.slotSize)
+        for slot in slots {
+            try zeros.withUnsafeBytes { z in try writeAll(z, at: offset(slot), operation: "erase key slot") }
+        }
+    }
+
+    func sync() throws {
+        if fdatasync(fd) != 0 { throw LogError.io(operation: "sync key slots", path: path, errno: errno) }
+    }
+
+    private func writeAll(_ bytes: [UInt8], at offset: off_t, operation: String) throws {
+        try bytes.withUnsafeBytes { b in try writeAll(b, at: offset, operation: operation) }
+    }
+
+    private func writeAll(_ bytes: UnsafeRawBufferPointer, at offset: off_t, operation: String) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, offset + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LogError.io(operation: operation, path: path, errno: errno)
+            }
+            done += n
+        }
+    }
+}

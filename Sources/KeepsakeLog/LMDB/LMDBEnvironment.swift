@@ -1,0 +1,172 @@
+import CLMDB
+import Glibc
+
+/// An open LMDB environment: one memory-mapped file holding named databases.
+///
+/// Read transactions may run on any thread at once; write transactions are
+/// serialised by LMDB itself, across threads and processes. When a write runs
+/// out of map space (MDB_MAP_FULL), the environment doubles the map and runs the
+/// write again, so callers never see that error. Write bodies must therefore be
+/// safe to run more than once: they see a fresh transaction each time.
+public final class LMDBEnvironment: @unchecked Sendable {
+    // Invariant: `handle` is valid from init to deinit. Resizing the map requires
+    // that no transaction of this process is open, which `gate` enforces: every
+    // transaction holds it shared, a resize holds it exclusively.
+    private let handle: OpaquePointer
+    private let gate = ReadWriteLock()
+    private let writer = Lock()
+    public let path: String
+    public let readOnly: Bool
+
+    /// Opens (and with `create`, creates) the environment in directory `path`.
+    public init(path: String, mapSize: Int, maxDatabases: Int, readOnly: Bool = false, durable: Bool = true) throws {
+        var env: OpaquePointer?
+        try LMDBError.check(mdb_env_create(&env), "create environment")
+        guard let env else { throw LMDBError(code: ENOMEM, operation: "create environment") }
+        do {
+            try LMDBError.check(mdb_env_set_maxdbs(env, MDB_dbi(maxDatabases)), "set max databases")
+            try LMDBError.check(mdb_env_set_maxreaders(env, 512), "set max readers")
+            try LMDBError.check(mdb_env_set_mapsize(env, mapSize), "set map size")
+            var flags = UInt32(MDB_NOTLS | MDB_NORDAHEAD)
+            if readOnly { flags |= UInt32(MDB_RDONLY) }
+            if !durable { flags |= UInt32(MDB_NOSYNC) }
+            try LMDBError.check(mdb_env_open(env, path, flags, 0o644), "open environment at \(path)")
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        self.handle = env
+        self.path = path
+        self.readOnly = readOnly
+    }
+
+    deinit {
+        mdb_env_close(handle)
+    }
+
+    /// The current size of the memory map in bytes.
+    public var mapSize: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        return info.me_mapsize
+    }
+
+    /// Opens a named database, creating it when `create` is set (needs a write transaction).
+    public func openDatabase(_ name: String, create: Bool) throws -> LMDBDatabase {
+        if create {
+            return try write { txn in try txn.openDatabase(name, create: true) }
+        }
+        return try read { txn in try txn.openDatabase(name, create: false) }
+    }
+
+    /// Runs `body` in a read-only snapshot transaction.
+    public func read<R>(_ body: (LMDBTransaction) throws -> R) throws -> R {
+        while true {
+            gate.lockShared()
+            defer { gate.unlockShared() }
+            var txn: OpaquePointer?
+            let status = mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn)
+            if status == MDB_MAP_RESIZED {
+                adoptResizedMap()
+                continue
+            }
+            try LMDBError.check(status, "begin read transaction")
+            let transaction = LMDBTransaction(handle: txn!)
+            defer { mdb_txn_abort(txn) }
+            return try body(transaction)
+        }
+    }
+
+    /// Runs `body` in a write transaction and commits it. On MDB_MAP_FULL the map
+    /// is doubled and `body` runs again in a new transaction. Any other error
+    /// aborts the transaction: nothing of it is written.
+    public func write<R>(_ body: (LMDBTransaction) throws -> R) throws -> R {
+        try writer.withLock {
+            while true {
+                do {
+                    return try writeOnce(body)
+                } catch let error as LMDBError where error.isMapFull {
+                    try grow()
+                } catch let error as LMDBError where error.isMapResized {
+                    adoptResizedMap()
+                }
+            }
+        }
+    }
+
+    /// Flushes the environment to disk (needed after writes in non-durable mode).
+    public func sync() throws {
+        try LMDBError.check(mdb_env_sync(handle, 1), "sync")
+    }
+
+    private func writeOnce<R>(_ body: (LMDBTransaction) throws -> R) throws -> R {
+        gate.lockShared()
+        defer { gate.unlockShared() }
+        var txn: OpaquePointer?
+        try LMDBError.check(mdb_txn_begin(handle, nil, 0, &txn), "begin write transaction")
+        let result: R
+        do {
+            result = try body(LMDBTransaction(handle: txn!))
+        } catch {
+            mdb_txn_abort(txn)
+            throw error
+        }
+        try LMDBError.check(mdb_txn_commit(txn), "commit")
+        return result
+    }
+
+    private func grow() throws {
+        gate.lockExclusive()
+        defer { gate.unlockExclusive() }
+        let doubled = mapSize * 2
+        try LMDBError.check(mdb_env_set_mapsize(handle, doubled), "grow map to \(doubled) bytes")
+    }
+
+    private func adoptResizedMap() {
+        gate.lockExclusive()
+        defer { gate.unlockExclusive() }
+        // Size 0 adopts the size another process has set.
+        mdb_env_set_mapsize(handle, 0)
+    }
+}
+
+/// A process-local mutex over pthread_mutex_t.
+final class Lock: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+
+    init() {
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
+    }
+}
+
+/// A process-local reader-writer lock over pthread_rwlock_t.
+final class ReadWriteLock: @unchecked Sendable {
+    private let lock: UnsafeMutablePointer<pthread_rwlock_t>
+
+    init() {
+        lock = .allocate(capacity: 1)
+        pthread_rwlock_init(lock, nil)
+    }
+
+    deinit {
+        pthread_rwlock_destroy(lock)
+        lock.deallocate()
+    }
+
+    func lockShared() { pthread_rwlock_rdlock(lock) }
+    func unlockShared() { pthread_rwlock_unlock(lock) }
+    func lockExclusive() { pthread_rwlock_wrlock(lock) }
+    func unlockExclusive() { pthread_rwlock_unlock(lock) }
+}

@@ -1,0 +1,53 @@
+import Glibc
+import KeepsakeCrypto
+
+/// Errors of the event log. Each says what happened and what to do about it.
+public enum LogError: Error, Equatable, CustomStringConvertible {
+    /// The directory exists but does not hold a Keepsake log.
+    case notALog(path: String, reason: String)
+    /// The log was written by a newer Keepsake with a format this one cannot read.
+    case newerFormat(path: String, found: UInt32, supported: UInt32)
+    /// A stored record cannot be decoded.
+    case corruptRecord(sequence: UInt64, reason: String)
+    /// An appended event claims to come from this log but this log never wrote it.
+    case eventClaimsThisLog(EventID)
+    /// The disk (or quota) is full; nothing of the failed write was kept.
+    case diskFull(path: String)
+    /// A file operation failed.
+    case io(operation: String, path: String, errno: Int32)
+    /// LMDB failed in a way not covered above.
+    case lmdb(LMDBError)
+    /// A cryptographic operation failed (e.g. no locked memory).
+    case crypto(CryptoError)
+
+    public var description: String {
+        switch self {
+        case let .notALog(path, reason):
+            return "\(path) is not a Keepsake log (\(reason)); point Keepsake at a store directory or an empty one"
+        case let .newerFormat(path, found, supported):
+            return "the log at \(path) has format \(found), newer than this Keepsake supports (\(supported)); upgrade Keepsake"
+        case let .corruptRecord(sequence, reason):
+            return "log record \(sequence) is corrupt: \(reason); restore the store from a backup"
+        case let .eventClaimsThisLog(id):
+            return "event \(id) claims to come from this log, which never wrote it; the source is confused or hostile, nothing was appended"
+        case let .diskFull(path):
+            return "the disk holding \(path) is full; nothing was written. Free space and try again"
+        case let .io(operation, path, code):
+            return "\(operation) failed for \(path): \(String(cString: strerror(code)))"
+        case let .lmdb(error):
+            return error.description
+        case let .crypto(error):
+            return error.description
+        }
+    }
+
+    /// Classifies any error raised under `path` as a `LogError`.
+    init(_ error: any Error, path: String) {
+        switch error {
+        case let error as LogError: self = error
+        case let error as LMDBError: self = error.isDiskFull ? .diskFull(path: path) : .lmdb(error)
+        case let error as CryptoError: self = .crypto(error)
+        default: self = .io(operation: "\(error)", path: path, errno: EIO)
+        }
+    }
+}

@@ -1,0 +1,185 @@
+import KeepsakeCrypto
+
+/// The byte layout of a record in the `events` database, version 1.
+/// docs/LOG-FORMAT.md describes it field by field; keep the two in step.
+enum RecordCodec {
+    static let version: UInt8 = 1
+    static let headerSize = 48
+    /// Bytes [4, 40): kind, origin, origin sequence, time. They never change,
+    /// so they authenticate a sealed payload to its event.
+    static let associatedDataRange = 4..<40
+
+    struct Flags: OptionSet {
+        let rawValue: UInt8
+        static let sealed = Flags(rawValue: 0x01)
+        static let erased = Flags(rawValue: 0x02)
+        static let supersedes = Flags(rawValue: 0x04)
+        static let erases = Flags(rawValue: 0x08)
+    }
+
+    /// A decoded record whose payload may still be sealed.
+    struct Stored {
+        var id: EventID
+        var kind: UInt32
+        var time: Int64
+        var flags: Flags
+        var keySlot: UInt64
+        var effect: RecordEffect
+        /// Ciphertext when sealed, plaintext otherwise, empty when erased.
+        var body: ArraySlice<UInt8>
+        /// The original bytes, for computing associated data.
+        var header: ArraySlice<UInt8>
+    }
+
+    /// Encodes a record. `seal` receives (associated data, plaintext) and appends the ciphertext.
+    static func encode(
+        id: EventID, kind: UInt32, time: Int64, flags: Flags, keySlot: UInt64, effect: RecordEffect,
+        payload: [UInt8], seal: ((ArraySlice<UInt8>, [UInt8], inout [UInt8]) throws -> Void)?
+    ) throws -> [UInt8] {
+        var flags = flags
+        switch effect {
+        case .none: break
+        case .supersedes: flags.insert(.supersedes)
+        case .erases: flags.insert(.erases)
+        }
+        var out = [UInt8]()
+        out.reserveCapacity(headerSize + 16 + payload.count + 16)
+        out.append(version)
+        out.append(flags.rawValue)
+        out.append(0); out.append(0)
+        out.appendLE(kind)
+        out.append(contentsOf: id.origin.bytes)
+        out.appendLE(id.sequence)
+        out.appendLE(UInt64(bitPattern: time))
+        out.appendLE(keySlot)
+        switch effect {
+        case .none: break
+        case let .supersedes(stream, step):
+            out.appendLE(UInt16(stream.count))
+            out.append(contentsOf: stream)
+            out.appendLE(step)
+        case let .erases(targets):
+            out.appendLE(UInt32(targets.count))
+            for t in targets {
+                out.append(contentsOf: t.origin.bytes)
+                out.appendLE(t.sequence)
+            }
+        }
+        if flags.contains(.erased) {
+            out.appendLE(UInt32(0))
+        } else if let seal, flags.contains(.sealed) {
+            let lengthAt = out.count
+            out.appendLE(UInt32(0))
+            let start = out.count
+            try seal(out[associatedDataRange], payload, &out)
+            out.setLE(UInt32(out.count - start), at: lengthAt)
+        } else {
+            out.appendLE(UInt32(payload.count))
+            out.append(contentsOf: payload)
+        }
+        return out
+    }
+
+    /// Decodes a stored record, or says why the bytes are not a valid version-1 record.
+    static func decode(_ bytes: [UInt8]) -> Result<Stored, RecordDecodingFailure> {
+        var reader = ByteReader(bytes)
+        guard bytes.count >= headerSize else { return .failure(.truncated) }
+        let version = reader.u8()
+        guard version == Self.version else { return .failure(.unknownVersion(version)) }
+        let flags = Flags(rawValue: reader.u8())
+        reader.skip(2)
+        let kind = reader.u32()
+        let origin = LogID(bytes: reader.bytes(16)!)!
+        let sequence = reader.u64()
+        let time = Int64(bitPattern: reader.u64())
+        let slot = reader.u64()
+        var effect = RecordEffect.none
+        if flags.contains(.supersedes) {
+            guard let n = reader.u16Checked(), let stream = reader.bytes(Int(n)), let step = reader.u64Checked() else {
+                return .failure(.truncated)
+            }
+            effect = .supersedes(stream: Array(stream), step: step)
+        } else if flags.contains(.erases) {
+            guard let n = reader.u32Checked(), n <= UInt32(bytes.count / 24) else { return .failure(.truncated) }
+            var targets = [EventID]()
+            targets.reserveCapacity(Int(n))
+            for _ in 0..<n {
+                guard let o = reader.bytes(16), let s = reader.u64Checked() else { return .failure(.truncated) }
+                targets.append(EventID(origin: LogID(bytes: o)!, sequence: s))
+            }
+            effect = .erases(targets)
+        }
+        guard let length = reader.u32Checked(), let body = reader.bytes(Int(length)), reader.isAtEnd else {
+            return .failure(.truncated)
+        }
+        return .success(Stored(
+            id: EventID(origin: origin, sequence: sequence), kind: kind, time: time, flags: flags,
+            keySlot: slot, effect: effect, body: body, header: bytes[0..<headerSize]))
+    }
+}
+
+enum RecordDecodingFailure: Error, Equatable {
+    case truncated
+    case unknownVersion(UInt8)
+
+    var reason: String {
+        switch self {
+        case .truncated: return "the record is shorter or longer than its fields say"
+        case let .unknownVersion(v): return "record format version \(v) is unknown to this Keepsake"
+        }
+    }
+}
+
+/// Little-endian reads from a byte array with bounds checks.
+struct ByteReader {
+    private let bytes: [UInt8]
+    private(set) var offset = 0
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    var isAtEnd: Bool { offset == bytes.count }
+
+    mutating func skip(_ n: Int) { offset += n }
+
+    mutating func bytes(_ n: Int) -> ArraySlice<UInt8>? {
+        guard n >= 0, offset + n <= bytes.count else { return nil }
+        defer { offset += n }
+        return bytes[offset..<offset + n]
+    }
+
+    mutating func u8() -> UInt8 { bytes(1).map { $0.first! } ?? 0 }
+    mutating func u32() -> UInt32 { u32Checked() ?? 0 }
+    mutating func u64() -> UInt64 { u64Checked() ?? 0 }
+    mutating func u16Checked() -> UInt16? { bytes(2).map { UInt16(littleEndianBytes: $0) } }
+    mutating func u32Checked() -> UInt32? { bytes(4).map { UInt32(littleEndianBytes: $0) } }
+    mutating func u64Checked() -> UInt64? { bytes(8).map { UInt64(littleEndianBytes: $0) } }
+}
+
+extension FixedWidthInteger {
+    init(littleEndianBytes bytes: ArraySlice<UInt8>) {
+        var v: Self = 0
+        for (i, b) in bytes.enumerated() { v |= Self(b) << (8 * i) }
+        self = v
+    }
+
+    init(bigEndianBytes bytes: some Collection<UInt8>) {
+        var v: Self = 0
+        for b in bytes { v = v << 8 | Self(b) }
+        self = v
+    }
+
+    /// The value's bytes, most significant first: keys in this order sort numerically.
+    var bigEndianBytes: [UInt8] {
+        (0..<MemoryLayout<Self>.size).reversed().map { UInt8(truncatingIfNeeded: self >> (8 * $0)) }
+    }
+}
+
+extension Array where Element == UInt8 {
+    mutating func appendLE<T: FixedWidthInteger>(_ value: T) {
+        for i in 0..<MemoryLayout<T>.size { append(UInt8(truncatingIfNeeded: value >> (8 * i))) }
+    }
+
+    mutating func setLE<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+        for i in 0..<MemoryLayout<T>.size { self[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
+    }
+}

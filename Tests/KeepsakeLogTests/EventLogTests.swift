@@ -1,0 +1,164 @@
+import Foundation
+import Testing
+@testable import KeepsakeLog
+
+@Suite struct EventLogTests {
+    @Test func appendsAssignSequencesAndIDsOfThisLog() throws {
+        let dir = TemporaryDirectory()
+        let log = try EventLog(directory: dir.path)
+        let outcomes = try log.append([text("a"), text("b"), text("c")])
+        #expect(outcomes == (1...3).map { .appended(sequence: $0, id: EventID(origin: log.id, sequence: $0)) })
+        #expect(try log.head() == Cursor(log: log.id, sequence: 3))
+        #expect(try log.records(after: 0, limit: 10).map(\.text) == ["a", "b", "c"])
+        #expect(try log.records(after: 2, limit: 10).map(\.sequence) == [3])
+        #expect(try log.versionVector() == VersionVector([log.id: 3]))
+    }
+
+    @Test func logIdentitySurvivesReopening() throws {
+        let dir = TemporaryDirectory()
+        let first = try EventLog(directory: dir.path)
+        try first.append([text("a")])
+        let id = first.id
+        let reopened = try EventLog(directory: dir.path)
+        #expect(reopened.id == id)
+        #expect(try reopened.record(at: 1)?.text == "a")
+    }
+
+    @Test func copiedEventsKeepTheirIDAndAreMergedOnce() throws {
+        let sourceDir = TemporaryDirectory()
+        let source = try EventLog(directory: sourceDir.path)
+        try source.append([text("x"), text("y")])
+        let copies = try source.records(after: 0, limit: 10).compactMap(\.draft)
+
+        let dir = TemporaryDirectory()
+        let target = try EventLog(directory: dir.path)
+        try target.append([text("local")])
+        let first = try target.append(copies)
+        #expect(first == [.appended(sequence: 2, id: copies[0].id!), .appended(sequence: 3, id: copies[1].id!)])
+        let again = try target.append(copies + copies)
+        #expect(again == (copies + copies).map { .duplicate($0.id!) })
+        #expect(try target.head().sequence == 3)
+        #expect(try target.versionVector() == VersionVector([target.id: 3, source.id: 2]))
+        #expect(try target.sequence(of: copies[1].id!) == 3)
+    }
+
+    @Test func ownEventsComingBackAreDuplicatesAndForgedOnesAreRefused() throws {
+        let dir = TemporaryDirectory()
+        let log = try EventLog(directory: dir.path)
+        try log.append([text("a")])
+        #expect(try log.append([text("a", id: EventID(origin: log.id, sequence: 1))]) == [.duplicate(EventID(origin: log.id, sequence: 1))])
+        let forged = EventID(origin: log.id, sequence: 9)
+        #expect(throws: LogError.eventClaimsThisLog(forged)) { try log.append([text("z", id: forged)]) }
+        #expect(try log.head().sequence == 1)
+    }
+
+    @Test func sealedPayloadsReadBackAndAreNotStoredInTheClear() throws {
+        let dir = TemporaryDirectory()
+        let log = try EventLog(directory: dir.path)
+        try log.append([text("secret-chain-key-0001", sealed: true)])
+        #expect(try log.record(at: 1)?.text == "secret-chain-key-0001")
+        let data = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/data.mdb"))
+        #expect(data.range(of: Data("secret-chain-key-0001".utf8)) == nil)
+    }
+
+    @Test func aNewerStepErasesTheOlderOneBeyondRecovery() throws {
+        let dir = TemporaryDirectory()
+        let log = try EventLog(directory: dir.path)
+        let stream = Array("session-1".utf8)
+        try log.append([text("state-1", sealed: true, effect: .supersedes(stream: stream, step: 1))])
+        let slotsBefore = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/keys.slots"))
+        try log.append([text("state-2", sealed: true, effect: .supersedes(stream: stream, step: 2))])
+
+        let records = try log.records(after: 0, limit: 10)
+        #expect(records.map(\.text) == [nil, "state-2"])
+        #expect(try log.currentStep(ofStream: stream)! == (sequence: 2, step: 2))
+        // The first key slot is now zeros: the old ciphertext can never be opened.
+        let slots = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/keys.slots"))
+        #expect(slotsBefore[16..<48] != Data(count: 32))
+        #expect(slots[16..<48] == Data(count: 32))
+        #expect(slots[48..<80] != Data(count: 32))
+    }
+
+    @Test func aStreamNeverRollsBack() throws {
+        let dir = TemporaryDirectory()
+        let log = try EventLog(directory: dir.path)
+        let stream = Array("session-1".utf8)
+        let foreign = LogID.random()
+        try log.append([text("state-5", sealed: true, effect: .supersedes(stream: stream, step: 5))])
+        try log.append([text("state-3", sealed: true, effect: .supersedes(stream: stream, step: 3), id: EventID(origin: foreign, sequence: 1))])
+        #expect(try log.records(after: 0, limit: 10).map(\.text) == ["state-5", nil])
+        #expect(try log.currentStep(ofStream: stream)! == (sequence: 1, step: 5))
+    }
+
+    @Test func stepsSupersededInsideOneBatchNeverReachTheKeyFile() throws {
+        let dir = TemporaryDirectory()
+        let log = try EventLog(directory: dir.path)
+        let stream = Array("s".utf8)
+        try log.append((1...3).map { text("state-\($0)", sealed: true, effect: .supersedes(stream: stream, step: UInt64($0))) })
+        #expect(try log.records(after: 0, limit: 10).map(\.text) == [nil, nil, "state-3"])
+        let slots = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/keys.slots"))
+        #expect(slots[16..<80] == Data(count: 64))
+    }
+
+    @Test func erasuresRemoveContentAndCatchEventsThatArriveLater() throws {
+        let dir = TemporaryDirectory()
+        let log = try EventLog(directory: dir.path)
+        try log.append([text("hello", sealed: true)])
+        let mine = EventID(origin: log.id, sequence: 1)
+        let theirs = EventID(origin: LogID.random(), sequence: 7)
+        try log.append([text("delete", kind: 5, effect: .erases([mine, theirs]))])
+        #expect(try log.record(at: 1)?.isErased == true)
+        // The erased foreign event arrives after its erasure: stored without content.
+        #expect(try log.append([text("late", sealed: true, id: theirs)]) == [.appended(sequence: 3, id: theirs)])
+        #expect(try log.record(at: 3)?.isErased == true)
+        #expect(try log.append([text("late", sealed: true, id: theirs)]) == [.duplicate(theirs)])
+    }
+
+    @Test func aFullMapGrowsInsteadOfFailing() throws {
+        let dir = TemporaryDirectory()
+        let log = try EventLog(directory: dir.path, options: LogOptions(initialMapSize: 64 * 1024))
+        let payload = String(repeating: "x", count: 2000)
+        for _ in 0..<20 { try log.append((0..<50).map { _ in text(payload) }) }
+        #expect(try log.head().sequence == 1000)
+        #expect(try log.records(after: 999, limit: 1).first?.text == payload)
+    }
+
+    @Test func aDirectoryWithAnotherFileIsNotALog() throws {
+        let dir = TemporaryDirectory()
+        try Data("not lmdb at all, just some text that is long enough to be read".utf8).write(to: URL(fileURLWithPath: dir.path + "/data.mdb"))
+        #expect(throws: LogError.notALog(path: dir.path, reason: "data.mdb is not an LMDB file")) {
+            try EventLog(directory: dir.path)
+        }
+    }
+
+    @Test func aCorruptRecordIsReportedWithItsSequence() throws {
+        let dir = TemporaryDirectory()
+        let log = try EventLog(directory: dir.path)
+        try log.append([text("fine", sealed: true)])
+        // Flip the key slot: the sealed payload no longer authenticates.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: dir.path + "/keys.slots"))
+        try handle.seek(toOffset: 16)
+        try handle.write(contentsOf: Data(repeating: 0xAB, count: 32))
+        try handle.close()
+        #expect(throws: LogError.corruptRecord(sequence: 1, reason: "sealed payload does not authenticate with key slot 0")) {
+            try log.records(after: 0, limit: 1)
+        }
+    }
+
+    @Test func cursorsAndEventIDsRoundTripThroughText() throws {
+        let id = LogID.random()
+        let cursor = Cursor(log: id, sequence: 42)
+        #expect(try Cursor(parsing: cursor.description) == cursor)
+        #expect(EventID(EventID(origin: id, sequence: 3).description) == EventID(origin: id, sequence: 3))
+        #expect(throws: CursorParseError.unknownVersion("c9")) { try Cursor(parsing: "c9.\(id.hex).1") }
+        #expect(throws: CursorParseError.malformed("c1.zz.1")) { try Cursor(parsing: "c1.zz.1") }
+    }
+
+    @Test func vectorsCompareByCoverage() {
+        let a = LogID.random(), b = LogID.random()
+        let big = VersionVector([a: 5, b: 2])
+        #expect(big.covers(VersionVector([a: 5])))
+        #expect(!big.covers(VersionVector([a: 6])))
+        #expect(!VersionVector([a: 9]).covers(big))
+    }
+}
