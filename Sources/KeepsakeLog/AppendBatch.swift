@@ -75,14 +75,9 @@ struct AppendBatch {
     }
 
     private mutating func append(_ draft: RecordDraft, keyIndex: Int?) throws -> AppendOutcome {
-        var erasedOnArrival = false
         let id: EventID
         if let given = draft.id, given.origin != log.id {
-            let key = originKey(given)
-            if let held = try txn.value(key, in: db.origins).map({ UInt64(bigEndianBytes: $0) }) {
-                guard held == EventLog.erasedBeforeArrival else { return .duplicate(given) }
-                erasedOnArrival = true
-            }
+            if try txn.value(originKey(given), in: db.origins) != nil { return .duplicate(given) }
             id = given
         } else if let given = draft.id {
             guard given.sequence <= last, given.sequence > 0 else { throw LogError.eventClaimsThisLog(given) }
@@ -91,28 +86,7 @@ struct AppendBatch {
             id = EventID(origin: log.id, sequence: last + 1)
         }
         let sequence = last + 1
-
-        switch draft.effect {
-        case .none:
-            break
-        case let .supersedes(stream, step):
-            let current = try txn.value(stream, in: db.streams)
-            let currentStep = current.map { UInt64(bigEndianBytes: $0.dropFirst(8)) }
-            if let currentStep, currentStep >= step {
-                erasedOnArrival = true
-            } else {
-                if let current { try erase(UInt64(bigEndianBytes: current.prefix(8))) }
-                try txn.put(stream, sequence.bigEndianBytes + step.bigEndianBytes, in: db.streams)
-            }
-        case let .erases(targets):
-            for target in targets where target != id {
-                if let held = try log.localSequence(of: target, txn) {
-                    try erase(held)
-                } else if target.origin != log.id {
-                    try txn.put(originKey(target), EventLog.erasedBeforeArrival.bigEndianBytes, in: db.origins)
-                }
-            }
-        }
+        let erasedOnArrival = try applyEffect(of: draft, at: sequence)
 
         var flags: RecordCodec.Flags = []
         var slot: UInt64 = 0
@@ -124,8 +98,8 @@ struct AppendBatch {
             nextSlot += 1
         }
         let record = try RecordCodec.encode(
-            id: id, kind: draft.kind, time: draft.time, flags: flags, keySlot: slot, effect: draft.effect,
-            payload: draft.payload, seal: keyIndex.map { index in
+            id: id, kind: draft.kind, time: draft.time, flags: flags, keySlot: slot, subject: draft.subject,
+            effect: draft.effect, payload: draft.payload, seal: keyIndex.map { index in
                 { [keys, slotImage, firstSlot] ad, plaintext, out in
                     try Self.seal(plaintext, ad: ad, key: keys, keyIndex: index, image: slotImage, imageIndex: Int(slot - firstSlot), into: &out)
                 }
@@ -137,6 +111,41 @@ struct AppendBatch {
         }
         last = sequence
         return .appended(sequence: sequence, id: id)
+    }
+
+    /// Applies the draft's effect on its subject; returns true when the draft
+    /// itself must be stored already erased.
+    private mutating func applyEffect(of draft: RecordDraft, at sequence: UInt64) throws -> Bool {
+        guard let subject = draft.subject, !subject.isEmpty else {
+            guard draft.effect == .none else { throw LogError.effectWithoutSubject(kind: draft.kind) }
+            return false
+        }
+        switch draft.effect {
+        case .none:
+            if try txn.value(subject, in: db.erased) != nil { return true }
+            try txn.put(subjectKey(subject, sequence), [], in: db.subjects)
+            return false
+        case let .supersedes(step):
+            let current = try txn.value(subject, in: db.steps)
+            if let current, UInt64(bigEndianBytes: current.dropFirst(8)) >= step { return true }
+            if let current { try erase(UInt64(bigEndianBytes: current.prefix(8))) }
+            try txn.put(subject, sequence.bigEndianBytes + step.bigEndianBytes, in: db.steps)
+            return false
+        case .erasesSubject:
+            let prefix = subjectKey(subject, nil)
+            var held: [UInt64] = []
+            try txn.scan(db.subjects, from: prefix) { key, _ in
+                guard key.count == prefix.count + 8, key.starts(with: prefix) else { return false }
+                held.append(UInt64(bigEndianBytes: key.suffix(8)))
+                return true
+            }
+            for target in held {
+                try erase(target)
+                try txn.delete(subjectKey(subject, target), in: db.subjects)
+            }
+            try txn.put(subject, sequence.bigEndianBytes, in: db.erased)
+            return false
+        }
     }
 
     /// Seals `plaintext` with key `keyIndex` of `keys` and places that key at `imageIndex` of the slot image.
@@ -171,7 +180,7 @@ struct AppendBatch {
         flags.insert(.erased)
         let rewritten = try RecordCodec.encode(
             id: stored.id, kind: stored.kind, time: stored.time, flags: flags, keySlot: stored.keySlot,
-            effect: stored.effect, payload: [], seal: nil)
+            subject: stored.subject, effect: stored.effect, payload: [], seal: nil)
         try txn.put(key, rewritten, in: db.events)
         guard stored.flags.contains(.sealed) else { return }
         if stored.keySlot >= firstSlot && stored.keySlot < nextSlot {

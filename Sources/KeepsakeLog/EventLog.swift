@@ -36,13 +36,11 @@ public enum AppendOutcome: Sendable, Equatable {
 ///
 /// Databases: `meta` (format, log ID, next key slot), `events` (local sequence →
 /// record), `origins` (foreign event ID → local sequence), `vector` (origin →
-/// highest origin sequence held), `streams` (secret stream → its current step),
-/// `scrub` (key slots to zero after erasure). docs/LOG-FORMAT.md has the bytes.
+/// highest origin sequence held), `subjects` (subject + sequence, for erasure),
+/// `erased` (erased subjects), `steps` (subject → its current step), `scrub`
+/// (key slots to zero after erasure). docs/LOG-FORMAT.md has the bytes.
 public final class EventLog: Sendable {
     public static let formatVersion: UInt32 = 1
-    /// Marks an event ID that an erasure named before the event itself arrived.
-    static let erasedBeforeArrival = UInt64.max
-
     public let id: LogID
     public let directory: String
     public let durability: Durability
@@ -51,7 +49,7 @@ public final class EventLog: Sendable {
     private let db: Databases
 
     struct Databases: Sendable {
-        let meta, events, origins, vector, streams, scrub: LMDBDatabase
+        let meta, events, origins, vector, subjects, erased, steps, scrub: LMDBDatabase
     }
 
     /// Opens the log in `directory`, creating an empty log there unless `options.readOnly`.
@@ -65,7 +63,7 @@ public final class EventLog: Sendable {
         let environment: LMDBEnvironment
         do {
             environment = try LMDBEnvironment(
-                path: directory, mapSize: options.initialMapSize, maxDatabases: 8,
+                path: directory, mapSize: options.initialMapSize, maxDatabases: 10,
                 readOnly: options.readOnly, durable: options.durability == .durable)
         } catch let error as LMDBError where error.isNotLMDBFile {
             throw LogError.notALog(path: directory, reason: "data.mdb is not an LMDB file")
@@ -76,8 +74,10 @@ public final class EventLog: Sendable {
         let create = !options.readOnly
         do {
             func open(_ name: String) throws -> LMDBDatabase { try environment.openDatabase(name, create: create) }
-            db = Databases(meta: try open("meta"), events: try open("events"), origins: try open("origins"),
-                           vector: try open("vector"), streams: try open("streams"), scrub: try open("scrub"))
+            db = Databases(
+                meta: try open("meta"), events: try open("events"), origins: try open("origins"),
+                vector: try open("vector"), subjects: try open("subjects"), erased: try open("erased"),
+                steps: try open("steps"), scrub: try open("scrub"))
         } catch let error as LMDBError where error.isNotFound {
             throw LogError.notALog(path: directory, reason: "missing Keepsake databases")
         } catch {
@@ -126,8 +126,8 @@ public final class EventLog: Sendable {
     ///
     /// Drafts without an ID become new events of this log. Drafts with an ID
     /// already held are skipped (idempotent merge). Effects apply as they come:
-    /// superseded stream steps and erased events lose their payloads, and their
-    /// key slots are zeroed after the commit.
+    /// superseded steps and erased subjects lose their payloads, and their key
+    /// slots are zeroed after the commit.
     @discardableResult
     public func append(_ drafts: [RecordDraft]) throws(LogError) -> [AppendOutcome] {
         do { return try appendBatch(drafts) } catch { throw LogError(error, path: directory) }
@@ -209,10 +209,10 @@ public final class EventLog: Sendable {
         try readTransaction { txn in try localSequence(of: eventID, txn) }
     }
 
-    /// The newest step held for a secret stream, with its sequence.
-    public func currentStep(ofStream stream: [UInt8]) throws(LogError) -> (sequence: UInt64, step: UInt64)? {
+    /// The newest step held for a subject with superseding events, with its sequence.
+    public func currentStep(of subject: [UInt8]) throws(LogError) -> (sequence: UInt64, step: UInt64)? {
         try readTransaction { txn in
-            try txn.withValue(stream, in: db.streams) { v in
+            try txn.withValue(subject, in: db.steps) { v in
                 (UInt64(bigEndianBytes: v.prefix(8)), UInt64(bigEndianBytes: v.dropFirst(8)))
             }
         }
@@ -239,8 +239,7 @@ public final class EventLog: Sendable {
             let last = try lastSequence(txn)
             return eventID.sequence > 0 && eventID.sequence <= last ? eventID.sequence : nil
         }
-        let found = try txn.value(originKey(eventID), in: db.origins).map { UInt64(bigEndianBytes: $0) }
-        return found == Self.erasedBeforeArrival ? nil : found
+        return try txn.value(originKey(eventID), in: db.origins).map { UInt64(bigEndianBytes: $0) }
     }
 
     var databases: Databases { db }
@@ -280,7 +279,7 @@ public final class EventLog: Sendable {
         }
         return .success(LogRecord(
             sequence: sequence, id: stored.id, kind: stored.kind, time: stored.time,
-            effect: stored.effect, sealed: stored.flags.contains(.sealed), payload: payload))
+            subject: stored.subject, effect: stored.effect, sealed: stored.flags.contains(.sealed), payload: payload))
     }
 
     private func readTransaction<R>(_ body: (LMDBTransaction) throws -> R) throws(LogError) -> R {
@@ -299,6 +298,12 @@ func sequenceKey(_ sequence: UInt64) -> [UInt8] { sequence.bigEndianBytes }
 
 func originKey(_ id: EventID) -> [UInt8] { id.origin.bytes + id.sequence.bigEndianBytes }
 
+/// Key of the `subjects` index: the subject's length, the subject, then the
+/// sequence (omitted for the prefix that finds all of a subject's events).
+func subjectKey(_ subject: [UInt8], _ sequence: UInt64?) -> [UInt8] {
+    UInt16(subject.count).bigEndianBytes + subject + (sequence?.bigEndianBytes ?? [])
+}
+
 extension LMDBTransaction {
     func withValue<R>(_ key: [UInt8], in db: LMDBDatabase, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
         try key.withUnsafeBytes { k in try withValue(k, in: db, body) }
@@ -306,6 +311,11 @@ extension LMDBTransaction {
 
     func scan(_ db: LMDBDatabase, from start: [UInt8], _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool) throws {
         try start.withUnsafeBytes { s in try scan(db, from: s, body) }
+    }
+
+    @discardableResult
+    func delete(_ key: [UInt8], in db: LMDBDatabase) throws -> Bool {
+        try key.withUnsafeBytes { k in try delete(k, in: db) }
     }
 
     func value(_ key: [UInt8], in db: LMDBDatabase) throws -> [UInt8]? {

@@ -11,6 +11,8 @@ public enum LogError: Error, Equatable, CustomStringConvertible {
     case corruptRecord(sequence: UInt64, reason: String)
     /// An appended event claims to come from this log but this log never wrote it.
     case eventClaimsThisLog(EventID)
+    /// A draft has an effect but no subject for it to act on.
+    case effectWithoutSubject(kind: UInt32)
     /// The disk (or quota) is full; nothing of the failed write was kept.
     case diskFull(path: String)
     /// A file operation failed.
@@ -30,6 +32,8 @@ public enum LogError: Error, Equatable, CustomStringConvertible {
             return "log record \(sequence) is corrupt: \(reason); restore the store from a backup"
         case let .eventClaimsThisLog(id):
             return "event \(id) claims to come from this log, which never wrote it; the source is confused or hostile, nothing was appended"
+        case let .effectWithoutSubject(kind):
+            return "an event of kind \(kind) has an effect but no subject; this is a bug in the caller, nothing was appended"
         case let .diskFull(path):
             return "the disk holding \(path) is full; nothing was written. Free space and try again"
         case let .io(operation, path, code):

@@ -1,14 +1,18 @@
-/// What an event does to other events in the log, beyond being stored.
+/// What an event does to the other events of its subject, beyond being stored.
+///
+/// A subject is an opaque key the appender chooses: a message ID for a
+/// message's content, edits and deletion; a session ID for ratchet steps.
 public enum RecordEffect: Sendable, Hashable {
-    /// Nothing: the common case.
+    /// Nothing: the event is one more event of its subject.
     case none
-    /// The event is step `step` of secret stream `stream` (a session's ratchet
-    /// state). It erases the stream's previous step; if the stream already has a
-    /// step >= `step`, this event is stored already erased, so a stream never rolls back.
-    case supersedes(stream: [UInt8], step: UInt64)
-    /// The event erases the listed events (a message deletion erases the
-    /// message's content). Targets that have not arrived yet are erased on arrival.
-    case erases([EventID])
+    /// The event is step `step` of its subject's secret state (a session's
+    /// ratchet). It erases the subject's previous step; if the subject already
+    /// has a step >= `step`, this event is stored already erased, so a state
+    /// never rolls back.
+    case supersedes(step: UInt64)
+    /// The event erases every event of its subject, including ones that arrive
+    /// later (a message deletion that reaches a device before the message).
+    case erasesSubject
 }
 
 /// An event to append, as the log sees it: a kind number, an opaque payload, and
@@ -20,15 +24,21 @@ public struct RecordDraft: Sendable {
     public var kind: UInt32
     /// Wall-clock time in milliseconds since 1970, informational only.
     public var time: Int64
+    /// The key that effects act on; required when `effect` is not `.none`.
+    public var subject: [UInt8]?
     public var effect: RecordEffect
     /// Seal the payload under a single-use key that erasure destroys.
     public var sealed: Bool
     public var payload: [UInt8]
 
-    public init(id: EventID? = nil, kind: UInt32, time: Int64, effect: RecordEffect = .none, sealed: Bool = false, payload: [UInt8]) {
+    public init(
+        id: EventID? = nil, kind: UInt32, time: Int64, subject: [UInt8]? = nil,
+        effect: RecordEffect = .none, sealed: Bool = false, payload: [UInt8]
+    ) {
         self.id = id
         self.kind = kind
         self.time = time
+        self.subject = subject
         self.effect = effect
         self.sealed = sealed
         self.payload = payload
@@ -42,6 +52,7 @@ public struct LogRecord: Sendable, Hashable {
     public let id: EventID
     public let kind: UInt32
     public let time: Int64
+    public let subject: [UInt8]?
     public let effect: RecordEffect
     /// Whether the payload is sealed at rest (and so can be erased beyond recovery).
     public let sealed: Bool
@@ -50,14 +61,9 @@ public struct LogRecord: Sendable, Hashable {
 
     public var isErased: Bool { payload == nil }
 
-    /// The same event without its payload, as erasure leaves it.
-    func erased() -> LogRecord {
-        LogRecord(sequence: sequence, id: id, kind: kind, time: time, effect: effect, sealed: sealed, payload: nil)
-    }
-
     /// This event as a draft that another log can append (keeps its ID).
     public var draft: RecordDraft? {
         guard let payload else { return nil }
-        return RecordDraft(id: id, kind: kind, time: time, effect: effect, sealed: sealed, payload: payload)
+        return RecordDraft(id: id, kind: kind, time: time, subject: subject, effect: effect, sealed: sealed, payload: payload)
     }
 }

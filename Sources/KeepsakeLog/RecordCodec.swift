@@ -14,7 +14,7 @@ enum RecordCodec {
         static let sealed = Flags(rawValue: 0x01)
         static let erased = Flags(rawValue: 0x02)
         static let supersedes = Flags(rawValue: 0x04)
-        static let erases = Flags(rawValue: 0x08)
+        static let erasesSubject = Flags(rawValue: 0x08)
     }
 
     /// A decoded record whose payload may still be sealed.
@@ -24,6 +24,7 @@ enum RecordCodec {
         var time: Int64
         var flags: Flags
         var keySlot: UInt64
+        var subject: [UInt8]?
         var effect: RecordEffect
         /// Ciphertext when sealed, plaintext otherwise, empty when erased.
         var body: ArraySlice<UInt8>
@@ -33,14 +34,14 @@ enum RecordCodec {
 
     /// Encodes a record. `seal` receives (associated data, plaintext) and appends the ciphertext.
     static func encode(
-        id: EventID, kind: UInt32, time: Int64, flags: Flags, keySlot: UInt64, effect: RecordEffect,
+        id: EventID, kind: UInt32, time: Int64, flags: Flags, keySlot: UInt64, subject: [UInt8]?, effect: RecordEffect,
         payload: [UInt8], seal: ((ArraySlice<UInt8>, [UInt8], inout [UInt8]) throws -> Void)?
     ) throws -> [UInt8] {
         var flags = flags
         switch effect {
         case .none: break
         case .supersedes: flags.insert(.supersedes)
-        case .erases: flags.insert(.erases)
+        case .erasesSubject: flags.insert(.erasesSubject)
         }
         var out = [UInt8]()
         out.reserveCapacity(headerSize + 16 + payload.count + 16)
@@ -52,19 +53,9 @@ enum RecordCodec {
         out.appendLE(id.sequence)
         out.appendLE(UInt64(bitPattern: time))
         out.appendLE(keySlot)
-        switch effect {
-        case .none: break
-        case let .supersedes(stream, step):
-            out.appendLE(UInt16(stream.count))
-            out.append(contentsOf: stream)
-            out.appendLE(step)
-        case let .erases(targets):
-            out.appendLE(UInt32(targets.count))
-            for t in targets {
-                out.append(contentsOf: t.origin.bytes)
-                out.appendLE(t.sequence)
-            }
-        }
+        out.appendLE(UInt16(subject?.count ?? 0))
+        out.append(contentsOf: subject ?? [])
+        if case let .supersedes(step) = effect { out.appendLE(step) }
         if flags.contains(.erased) {
             out.appendLE(UInt32(0))
         } else if let seal, flags.contains(.sealed) {
@@ -93,28 +84,23 @@ enum RecordCodec {
         let sequence = reader.u64()
         let time = Int64(bitPattern: reader.u64())
         let slot = reader.u64()
+        guard let subjectLength = reader.u16Checked(), let subjectBytes = reader.bytes(Int(subjectLength)) else {
+            return .failure(.truncated)
+        }
         var effect = RecordEffect.none
         if flags.contains(.supersedes) {
-            guard let n = reader.u16Checked(), let stream = reader.bytes(Int(n)), let step = reader.u64Checked() else {
-                return .failure(.truncated)
-            }
-            effect = .supersedes(stream: Array(stream), step: step)
-        } else if flags.contains(.erases) {
-            guard let n = reader.u32Checked(), n <= UInt32(bytes.count / 24) else { return .failure(.truncated) }
-            var targets = [EventID]()
-            targets.reserveCapacity(Int(n))
-            for _ in 0..<n {
-                guard let o = reader.bytes(16), let s = reader.u64Checked() else { return .failure(.truncated) }
-                targets.append(EventID(origin: LogID(bytes: o)!, sequence: s))
-            }
-            effect = .erases(targets)
+            guard let step = reader.u64Checked() else { return .failure(.truncated) }
+            effect = .supersedes(step: step)
+        } else if flags.contains(.erasesSubject) {
+            effect = .erasesSubject
         }
         guard let length = reader.u32Checked(), let body = reader.bytes(Int(length)), reader.isAtEnd else {
             return .failure(.truncated)
         }
         return .success(Stored(
             id: EventID(origin: origin, sequence: sequence), kind: kind, time: time, flags: flags,
-            keySlot: slot, effect: effect, body: body, header: bytes[0..<headerSize]))
+            keySlot: slot, subject: subjectLength == 0 ? nil : Array(subjectBytes), effect: effect,
+            body: body, header: bytes[0..<headerSize]))
     }
 }
 

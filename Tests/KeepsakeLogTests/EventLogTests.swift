@@ -65,13 +65,13 @@ import Testing
         let dir = TemporaryDirectory()
         let log = try EventLog(directory: dir.path)
         let stream = Array("session-1".utf8)
-        try log.append([text("state-1", sealed: true, effect: .supersedes(stream: stream, step: 1))])
+        try log.append([text("state-1", sealed: true, subject: stream, effect: .supersedes(step: 1))])
         let slotsBefore = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/keys.slots"))
-        try log.append([text("state-2", sealed: true, effect: .supersedes(stream: stream, step: 2))])
+        try log.append([text("state-2", sealed: true, subject: stream, effect: .supersedes(step: 2))])
 
         let records = try log.records(after: 0, limit: 10)
         #expect(records.map(\.text) == [nil, "state-2"])
-        #expect(try log.currentStep(ofStream: stream)! == (sequence: 2, step: 2))
+        #expect(try log.currentStep(of: stream)! == (sequence: 2, step: 2))
         // The first key slot is now zeros: the old ciphertext can never be opened.
         let slots = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/keys.slots"))
         #expect(slotsBefore[16..<48] != Data(count: 32))
@@ -84,34 +84,43 @@ import Testing
         let log = try EventLog(directory: dir.path)
         let stream = Array("session-1".utf8)
         let foreign = LogID.random()
-        try log.append([text("state-5", sealed: true, effect: .supersedes(stream: stream, step: 5))])
-        try log.append([text("state-3", sealed: true, effect: .supersedes(stream: stream, step: 3), id: EventID(origin: foreign, sequence: 1))])
+        try log.append([text("state-5", sealed: true, subject: stream, effect: .supersedes(step: 5))])
+        try log.append([text("state-3", sealed: true, subject: stream, effect: .supersedes(step: 3), id: EventID(origin: foreign, sequence: 1))])
         #expect(try log.records(after: 0, limit: 10).map(\.text) == ["state-5", nil])
-        #expect(try log.currentStep(ofStream: stream)! == (sequence: 1, step: 5))
+        #expect(try log.currentStep(of: stream)! == (sequence: 1, step: 5))
     }
 
     @Test func stepsSupersededInsideOneBatchNeverReachTheKeyFile() throws {
         let dir = TemporaryDirectory()
         let log = try EventLog(directory: dir.path)
         let stream = Array("s".utf8)
-        try log.append((1...3).map { text("state-\($0)", sealed: true, effect: .supersedes(stream: stream, step: UInt64($0))) })
+        try log.append((1...3).map { text("state-\($0)", sealed: true, subject: stream, effect: .supersedes(step: UInt64($0))) })
         #expect(try log.records(after: 0, limit: 10).map(\.text) == [nil, nil, "state-3"])
         let slots = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/keys.slots"))
         #expect(slots[16..<80] == Data(count: 64))
     }
 
-    @Test func erasuresRemoveContentAndCatchEventsThatArriveLater() throws {
+    @Test func erasingASubjectRemovesItsContentAndCatchesEventsThatArriveLater() throws {
         let dir = TemporaryDirectory()
         let log = try EventLog(directory: dir.path)
-        try log.append([text("hello", sealed: true)])
-        let mine = EventID(origin: log.id, sequence: 1)
-        let theirs = EventID(origin: LogID.random(), sequence: 7)
-        try log.append([text("delete", kind: 5, effect: .erases([mine, theirs]))])
-        #expect(try log.record(at: 1)?.isErased == true)
-        // The erased foreign event arrives after its erasure: stored without content.
-        #expect(try log.append([text("late", sealed: true, id: theirs)]) == [.appended(sequence: 3, id: theirs)])
-        #expect(try log.record(at: 3)?.isErased == true)
-        #expect(try log.append([text("late", sealed: true, id: theirs)]) == [.duplicate(theirs)])
+        let message = Array("message-1".utf8)
+        let other = Array("message-2".utf8)
+        try log.append([text("hello", sealed: true, subject: message), text("keep", sealed: true, subject: other)])
+        try log.append([text("hello, edited", sealed: true, subject: message)])
+        try log.append([text("delete", kind: 5, subject: message, effect: .erasesSubject)])
+        #expect(try log.records(after: 0, limit: 10).map(\.text) == [nil, "keep", nil, "delete"])
+        // An edit from another device arrives after the deletion: stored without content.
+        let late = EventID(origin: LogID.random(), sequence: 7)
+        #expect(try log.append([text("late edit", sealed: true, subject: message, id: late)]) == [.appended(sequence: 5, id: late)])
+        #expect(try log.record(at: 5)?.isErased == true)
+        #expect(try log.append([text("late edit", sealed: true, subject: message, id: late)]) == [.duplicate(late)])
+    }
+
+    @Test func anEffectNeedsASubject() throws {
+        let dir = TemporaryDirectory()
+        let log = try EventLog(directory: dir.path)
+        #expect(throws: LogError.effectWithoutSubject(kind: 5)) { try log.append([text("x", kind: 5, effect: .erasesSubject)]) }
+        #expect(try log.head().sequence == 0)
     }
 
     @Test func aFullMapGrowsInsteadOfFailing() throws {

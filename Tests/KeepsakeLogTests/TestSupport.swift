@@ -13,8 +13,11 @@ final class TemporaryDirectory {
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
-func text(_ s: String, kind: UInt32 = 1, sealed: Bool = false, effect: RecordEffect = .none, id: EventID? = nil) -> RecordDraft {
-    RecordDraft(id: id, kind: kind, time: 1_700_000_000_000, effect: effect, sealed: sealed, payload: Array(s.utf8))
+func text(
+    _ s: String, kind: UInt32 = 1, sealed: Bool = false, subject: [UInt8]? = nil,
+    effect: RecordEffect = .none, id: EventID? = nil
+) -> RecordDraft {
+    RecordDraft(id: id, kind: kind, time: 1_700_000_000_000, subject: subject, effect: effect, sealed: sealed, payload: Array(s.utf8))
 }
 
 extension LogRecord {
