@@ -1,0 +1,92 @@
+-- Keepsake projections, schema 1.
+-- Every table here is derived from the event log and can be rebuilt from it
+-- (Store.rebuildProjections). Times are milliseconds since 1970 and only order
+-- what users see; replication decisions use log cursors and version vectors.
+
+-- The log position these tables reflect. Written in the same transaction as
+-- the rows, so a crash never leaves rows and cursor out of step.
+CREATE TABLE projection_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    log_id BLOB NOT NULL,
+    applied_sequence INTEGER NOT NULL
+);
+
+CREATE TABLE conversations (
+    id BLOB PRIMARY KEY,
+    kind INTEGER NOT NULL,               -- 1 direct, 2 group
+    title TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_sequence INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    epoch INTEGER NOT NULL DEFAULT 0,    -- group membership epoch
+    last_activity_at INTEGER NOT NULL,   -- max(created_at, newest message's sent time)
+    last_message_at INTEGER,             -- (sent time, id) of the newest message
+    last_message_id BLOB,
+    read_up_to_at INTEGER,               -- read marker: (sent time, message id) of the last read message
+    read_up_to_id BLOB,
+    unread_count INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX conversations_by_activity ON conversations(last_activity_at DESC, id DESC);
+
+CREATE TABLE members (
+    conversation_id BLOB NOT NULL,
+    account_id TEXT NOT NULL,
+    PRIMARY KEY (conversation_id, account_id)
+) WITHOUT ROWID;
+CREATE INDEX members_by_account ON members(account_id);
+
+-- One row per message, keyed by the log sequence of the event that created it.
+CREATE TABLE messages (
+    sequence INTEGER PRIMARY KEY,
+    id BLOB NOT NULL UNIQUE,
+    conversation_id BLOB NOT NULL,
+    sender TEXT NOT NULL,
+    direction INTEGER NOT NULL,          -- 1 sent by this installation, 2 received
+    text TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    edited_at INTEGER
+);
+CREATE INDEX messages_by_conversation ON messages(conversation_id, sent_at, id);
+
+-- Full-text index over message text (external content: rows live in messages).
+CREATE VIRTUAL TABLE message_search USING fts5(text, content = 'messages', content_rowid = 'sequence');
+CREATE TRIGGER messages_search_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO message_search(rowid, text) VALUES (new.sequence, new.text);
+END;
+CREATE TRIGGER messages_search_update AFTER UPDATE OF text ON messages BEGIN
+    INSERT INTO message_search(message_search, rowid, text) VALUES ('delete', old.sequence, old.text);
+    INSERT INTO message_search(rowid, text) VALUES (new.sequence, new.text);
+END;
+CREATE TRIGGER messages_search_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO message_search(message_search, rowid, text) VALUES ('delete', old.sequence, old.text);
+END;
+
+-- The newest state of each session (ratchet stream). The state itself stays
+-- sealed in the log; this table says which sessions exist and with whom.
+CREATE TABLE sessions (
+    stream_id BLOB PRIMARY KEY,
+    peer_account TEXT NOT NULL,
+    peer_installation TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    sequence INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_by_peer ON sessions(peer_account);
+
+CREATE TABLE contacts (
+    account_id TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    sequence INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE consent (
+    entity TEXT PRIMARY KEY,
+    state INTEGER NOT NULL,              -- 0 unknown, 1 allowed, 2 denied
+    sequence INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE preferences (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL,
+    sequence INTEGER NOT NULL
+) WITHOUT ROWID;

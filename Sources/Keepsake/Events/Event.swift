@@ -1,0 +1,42 @@
+import Foundation
+import KeepsakeLog
+
+/// One event of a store's log.
+public struct Event: Sendable, Equatable {
+    /// Position in this store's log.
+    public let sequence: UInt64
+    /// The event's identity across devices (origin log and origin sequence).
+    public let id: EventID
+    /// When the event was first written, by its writer's clock. Informational only.
+    public let time: Date
+    public let payload: EventPayload
+    /// The record as stored, kept so the event can be copied to another store unchanged.
+    let record: LogRecord
+
+    init(record: LogRecord) throws(KeepsakeError) {
+        self.sequence = record.sequence
+        self.id = record.id
+        self.time = Date(timeIntervalSince1970: Double(record.time) / 1000)
+        self.record = record
+        if let bytes = record.payload {
+            do {
+                payload = try EventPayload(kind: record.kind, bytes: bytes)
+            } catch {
+                throw .corruptEventPayload(id: record.id, kind: record.kind)
+            }
+        } else {
+            payload = .erased(kind: record.kind)
+        }
+    }
+}
+
+/// A new event to append: what it says and when it happened (informational).
+public struct EventDraft: Sendable {
+    public var payload: EventPayload
+    public var time: Date
+
+    public init(_ payload: EventPayload, at time: Date = Date()) {
+        self.payload = payload
+        self.time = time
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import KeepsakeLog
+import SwiftProtobuf
+
+public typealias ConversationCreated = Keepsake_V1_ConversationCreated
+public typealias MessageContent = Keepsake_V1_MessageContent
+public typealias MessageEdited = Keepsake_V1_MessageEdited
+public typealias MessageDeleted = Keepsake_V1_MessageDeleted
+public typealias MembershipCommit = Keepsake_V1_MembershipCommit
+public typealias RatchetStep = Keepsake_V1_RatchetStep
+public typealias ContactAdded = Keepsake_V1_ContactAdded
+public typealias ContactRemoved = Keepsake_V1_ContactRemoved
+public typealias ConsentChanged = Keepsake_V1_ConsentChanged
+public typealias PreferenceChanged = Keepsake_V1_PreferenceChanged
+public typealias ConversationRead = Keepsake_V1_ConversationRead
+public typealias EventKind = Keepsake_V1_EventKind
+
+/// What an event says. Kinds a newer Keepsake wrote and this one does not
+/// know arrive as `.unknown` with their bytes, and are kept as they are.
+public enum EventPayload: Sendable, Equatable {
+    case conversationCreated(ConversationCreated)
+    case messageSent(MessageContent)
+    case messageReceived(MessageContent)
+    case messageEdited(MessageEdited)
+    case messageDeleted(MessageDeleted)
+    case membershipCommit(MembershipCommit)
+    case ratchetStep(RatchetStep)
+    case contactAdded(ContactAdded)
+    case contactRemoved(ContactRemoved)
+    case consentChanged(ConsentChanged)
+    case preferenceChanged(PreferenceChanged)
+    case conversationRead(ConversationRead)
+    /// A kind this version does not know; `bytes` are the payload as written.
+    case unknown(kind: UInt32, bytes: [UInt8])
+    /// The event's content was erased (deleted message, superseded session state).
+    case erased(kind: UInt32)
+
+    /// The kind number stored in the log.
+    public var kind: UInt32 {
+        let known: EventKind
+        switch self {
+        case .conversationCreated: known = .conversationCreated
+        case .messageSent: known = .messageSent
+        case .messageReceived: known = .messageReceived
+        case .messageEdited: known = .messageEdited
+        case .messageDeleted: known = .messageDeleted
+        case .membershipCommit: known = .membershipCommit
+        case .ratchetStep: known = .ratchetStep
+        case .contactAdded: known = .contactAdded
+        case .contactRemoved: known = .contactRemoved
+        case .consentChanged: known = .consentChanged
+        case .preferenceChanged: known = .preferenceChanged
+        case .conversationRead: known = .conversationRead
+        case let .unknown(kind, _), let .erased(kind): return kind
+        }
+        return UInt32(known.rawValue)
+    }
+
+    /// A short name for display and logs (never the content).
+    public var kindName: String {
+        switch self {
+        case .unknown(let kind, _): return "unknown(\(kind))"
+        case .erased(let kind): return "erased(\(EventPayload.name(ofKind: kind)))"
+        default: return EventPayload.name(ofKind: kind)
+        }
+    }
+
+    static func name(ofKind kind: UInt32) -> String {
+        guard let known = EventKind(rawValue: Int(kind)), known != .unspecified else { return "unknown(\(kind))" }
+        let names: [EventKind: String] = [
+            .conversationCreated: "conversation-created", .messageSent: "message-sent",
+            .messageReceived: "message-received", .messageEdited: "message-edited",
+            .messageDeleted: "message-deleted", .membershipCommit: "membership-commit",
+            .ratchetStep: "ratchet-step", .contactAdded: "contact-added", .contactRemoved: "contact-removed",
+            .consentChanged: "consent-changed", .preferenceChanged: "preference-changed",
+            .conversationRead: "conversation-read",
+        ]
+        return names[known] ?? "unknown(\(kind))"
+    }
+}
+
+/// How a payload maps onto the log: its subject, effect and sealing.
+///
+/// Message content and edits are sealed and filed under the message (so a
+/// deletion erases them); ratchet steps are sealed and supersede their
+/// session's previous step. docs/LOG-FORMAT.md lists the subject prefixes.
+struct LogMapping {
+    var subject: [UInt8]?
+    var effect: RecordEffect = .none
+    var sealed = false
+
+    static let messageSubject: UInt8 = 0x01
+    static let sessionSubject: UInt8 = 0x02
+
+    init(_ payload: EventPayload) {
+        switch payload {
+        case let .messageSent(m), let .messageReceived(m):
+            self.init(subject: [Self.messageSubject] + Array(m.messageID), sealed: true)
+        case let .messageEdited(m):
+            self.init(subject: [Self.messageSubject] + Array(m.messageID), sealed: true)
+        case let .messageDeleted(m):
+            self.init(subject: [Self.messageSubject] + Array(m.messageID), effect: .erasesSubject)
+        case let .ratchetStep(step):
+            self.init(subject: [Self.sessionSubject] + Array(step.streamID), effect: .supersedes(step: step.step), sealed: true)
+        default:
+            self.init()
+        }
+    }
+
+    private init(subject: [UInt8]? = nil, effect: RecordEffect = .none, sealed: Bool = false) {
+        self.subject = subject
+        self.effect = effect
+        self.sealed = sealed
+    }
+}
+
+extension EventPayload {
+    /// Serialises the payload's message.
+    func serialized() throws -> [UInt8] {
+        switch self {
+        case let .conversationCreated(m): try m.serializedBytes()
+        case let .messageSent(m), let .messageReceived(m): try m.serializedBytes()
+        case let .messageEdited(m): try m.serializedBytes()
+        case let .messageDeleted(m): try m.serializedBytes()
+        case let .membershipCommit(m): try m.serializedBytes()
+        case let .ratchetStep(m): try m.serializedBytes()
+        case let .contactAdded(m): try m.serializedBytes()
+        case let .contactRemoved(m): try m.serializedBytes()
+        case let .consentChanged(m): try m.serializedBytes()
+        case let .preferenceChanged(m): try m.serializedBytes()
+        case let .conversationRead(m): try m.serializedBytes()
+        case let .unknown(_, bytes): bytes
+        case .erased: []
+        }
+    }
+
+    /// Decodes a payload of `kind`; unknown kinds are kept as bytes. Throws when
+    /// the bytes of a known kind do not parse.
+    init(kind: UInt32, bytes: [UInt8]) throws {
+        let known = EventKind(rawValue: Int(kind)) ?? .UNRECOGNIZED(Int(kind))
+        switch known {
+        case .conversationCreated: self = .conversationCreated(try .init(serializedBytes: bytes))
+        case .messageSent: self = .messageSent(try .init(serializedBytes: bytes))
+        case .messageReceived: self = .messageReceived(try .init(serializedBytes: bytes))
+        case .messageEdited: self = .messageEdited(try .init(serializedBytes: bytes))
+        case .messageDeleted: self = .messageDeleted(try .init(serializedBytes: bytes))
+        case .membershipCommit: self = .membershipCommit(try .init(serializedBytes: bytes))
+        case .ratchetStep: self = .ratchetStep(try .init(serializedBytes: bytes))
+        case .contactAdded: self = .contactAdded(try .init(serializedBytes: bytes))
+        case .contactRemoved: self = .contactRemoved(try .init(serializedBytes: bytes))
+        case .consentChanged: self = .consentChanged(try .init(serializedBytes: bytes))
+        case .preferenceChanged: self = .preferenceChanged(try .init(serializedBytes: bytes))
+        case .conversationRead: self = .conversationRead(try .init(serializedBytes: bytes))
+        case .unspecified, .UNRECOGNIZED: self = .unknown(kind: kind, bytes: bytes)
+        }
+    }
+}

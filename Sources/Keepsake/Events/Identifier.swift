@@ -1,0 +1,43 @@
+import Foundation
+import KeepsakeCrypto
+import KeepsakeLog
+
+/// A 16-byte identifier of a conversation or a message.
+///
+/// New identifiers use the UUIDv7 layout (48-bit millisecond time, then random
+/// bits), so identifiers made later mostly sort later and index inserts stay
+/// near the end of the B-tree. The time inside is never used for decisions.
+public struct Identifier<Tag>: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let bytes: [UInt8]
+
+    /// Wraps 16 bytes; nil for any other length.
+    public init?(bytes: some Collection<UInt8>) {
+        guard bytes.count == 16 else { return nil }
+        self.bytes = Array(bytes)
+    }
+
+    /// Parses the text form: 32 hexadecimal digits.
+    public init?(_ text: some StringProtocol) {
+        guard text.utf8.count == 32, let bytes = Hex.decode(text) else { return nil }
+        self.bytes = bytes
+    }
+
+    /// A new time-ordered random identifier.
+    public static func generate(at date: Date = Date()) -> Self {
+        var bytes = Random.bytes(16)
+        let millis = UInt64(max(0, date.timeIntervalSince1970 * 1000))
+        for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: millis >> (40 - 8 * i)) }
+        bytes[6] = 0x70 | (bytes[6] & 0x0f)
+        bytes[8] = 0x80 | (bytes[8] & 0x3f)
+        return Self(bytes: bytes)!
+    }
+
+    public var description: String { Hex.encode(bytes) }
+
+    public static func < (a: Self, b: Self) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
+}
+
+public enum ConversationTag {}
+public enum MessageTag {}
+public typealias ConversationID = Identifier<ConversationTag>
+public typealias MessageID = Identifier<MessageTag>

@@ -1,0 +1,52 @@
+import Foundation
+import KeepsakeLog
+
+/// Errors of the Keepsake engine. Each says what happened and what to do.
+public enum KeepsakeError: Error, Equatable, CustomStringConvertible {
+    /// The directory exists, holds files, and is not a Keepsake store.
+    case notAStore(path: String)
+    /// The store was created by a newer Keepsake.
+    case newerStoreFormat(path: String, found: Int, supported: Int)
+    /// The projection database has migrations this Keepsake does not know.
+    case projectionsFromNewerSchema(path: String, applied: [String], known: [String])
+    /// A cursor names a position in a different log than this store's.
+    case cursorFromAnotherLog(cursor: Cursor, storeLog: LogID)
+    /// A cursor names a position past the end of this store's log.
+    case cursorBeyondHead(cursor: Cursor, head: UInt64)
+    /// An event's payload does not decode as its kind says.
+    case corruptEventPayload(id: EventID?, kind: UInt32)
+    /// A payload that cannot be appended as a new event (e.g. `.erased`).
+    case notAppendable(kindName: String)
+    case unknownConversation(ConversationID)
+    /// The event log failed.
+    case log(LogError)
+    /// The projection database failed.
+    case database(String)
+
+    public var description: String {
+        switch self {
+        case let .notAStore(path):
+            return "\(path) is not a Keepsake store (no STORE file) and is not empty; choose an empty or new directory, or the directory of an existing store"
+        case let .newerStoreFormat(path, found, supported):
+            return "the store at \(path) has format \(found); this Keepsake reads up to \(supported). Upgrade Keepsake"
+        case let .projectionsFromNewerSchema(path, applied, known):
+            let extra = applied.filter { !known.contains($0) }
+            return "the projection database \(path) has migrations this Keepsake does not know (\(extra.joined(separator: ", "))): it was opened by a newer version. Upgrade Keepsake, or delete the file to rebuild it from the log"
+        case let .cursorFromAnotherLog(cursor, storeLog):
+            return "cursor \(cursor) belongs to log \(cursor.log.hex), not to this store's log \(storeLog.hex); use a cursor printed by this store (`keepsake cursor`)"
+        case let .cursorBeyondHead(cursor, head):
+            return "cursor \(cursor) is past the end of this log (sequence \(head)); use a cursor printed by this store"
+        case let .corruptEventPayload(id, kind):
+            let which = id.map { "event \($0)" } ?? "an event"
+            return "\(which) of kind \(EventPayload.name(ofKind: kind)) has a payload that does not decode; nothing was appended. The source is corrupt"
+        case let .notAppendable(kindName):
+            return "an event of kind \(kindName) cannot be appended; append the original event instead"
+        case let .unknownConversation(id):
+            return "conversation \(id) is not in this store; list conversations with `keepsake conversations`"
+        case let .log(error):
+            return error.description
+        case let .database(message):
+            return "projection database error: \(message). Run `keepsake rebuild` to rebuild the projections from the log"
+        }
+    }
+}

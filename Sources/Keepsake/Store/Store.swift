@@ -1,0 +1,324 @@
+import Foundation
+import GRDB
+import KeepsakeLog
+
+/// Settings for `Store.open`.
+public struct StoreOptions: Sendable {
+    /// Sync every append to disk (default), or not at all for bulk loads.
+    public var durability: Durability = .durable
+    /// Create the store when the directory is missing or empty.
+    public var create = true
+    /// Initial LMDB map size; it grows on demand.
+    public var initialMapSize = 1 << 30
+    /// Events per projector transaction when catching up.
+    public var projectionBatchSize = 8192
+
+    public init(durability: Durability = .durable, create: Bool = true) {
+        self.durability = durability
+        self.create = create
+    }
+}
+
+/// A Keepsake store: the event log (the truth) and its SQLite projections.
+///
+/// Thread-safe. Many threads, and other processes, may read while one appends.
+/// Every append returns after the events are in the log and the projections
+/// reflect them; a crash in between is repaired on the next open by replaying
+/// the gap. Directory layout: `STORE` (format marker), `log/` (LMDB and key
+/// slots), `projections.sqlite`.
+public final class Store: Sendable {
+    public static let formatVersion = 1
+    static let markerName = "STORE"
+
+    public let directory: URL
+    let log: EventLog
+    let pool: DatabasePool
+    private let batchSize: Int
+    private let heads = Broadcaster<UInt64>()
+    private let changeFeed = Broadcaster<ProjectionChange>()
+
+    /// The ID of this store's log: the origin of every event written here.
+    public var logID: LogID { log.id }
+
+    private init(directory: URL, log: EventLog, pool: DatabasePool, batchSize: Int) {
+        self.directory = directory
+        self.log = log
+        self.pool = pool
+        self.batchSize = batchSize
+    }
+
+    deinit {
+        heads.finish()
+        changeFeed.finish()
+    }
+
+    /// Opens the store in `directory`, creating it if allowed and the directory
+    /// is missing or empty, then brings the projections up to the log's head.
+    public static func open(at directory: URL, options: StoreOptions = StoreOptions()) throws(KeepsakeError) -> Store {
+        try StoreMarker.prepare(directory: directory, create: options.create)
+        let logDirectory = directory.appendingPathComponent("log")
+        try? FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
+        let log: EventLog
+        do {
+            log = try EventLog(directory: logDirectory.path, options: LogOptions(
+                durability: options.durability, initialMapSize: options.initialMapSize))
+        } catch {
+            throw .log(error)
+        }
+        let pool = try ProjectionDatabase.open(at: directory.appendingPathComponent("projections.sqlite").path)
+        let store = Store(directory: directory, log: log, pool: pool, batchSize: options.projectionBatchSize)
+        try store.repairProjections()
+        return store
+    }
+
+    // MARK: - Appending
+
+    /// Appends one new event and returns it as stored.
+    @discardableResult
+    public func append(_ payload: EventPayload, at time: Date = Date()) throws(KeepsakeError) -> Event {
+        let outcomes = try append(contentsOf: [EventDraft(payload, at: time)])
+        guard case let .appended(sequence, _) = outcomes[0], let event = try event(at: sequence) else {
+            throw .log(.corruptRecord(sequence: 0, reason: "a new event was not stored"))
+        }
+        return event
+    }
+
+    /// Appends new events in one log transaction (all or none), then projects them.
+    @discardableResult
+    public func append(contentsOf events: [EventDraft]) throws(KeepsakeError) -> [AppendOutcome] {
+        var drafts: [RecordDraft] = []
+        drafts.reserveCapacity(events.count)
+        for event in events {
+            let payload = event.payload
+            if case .erased = payload { throw .notAppendable(kindName: payload.kindName) }
+            try payload.validate(id: nil)
+            let mapping = LogMapping(payload)
+            let bytes: [UInt8]
+            do { bytes = try payload.serialized() } catch { throw .corruptEventPayload(id: nil, kind: payload.kind) }
+            drafts.append(RecordDraft(kind: payload.kind, time: event.time.millis, subject: mapping.subject,
+                                      effect: mapping.effect, sealed: mapping.sealed, payload: bytes))
+        }
+        return try appendDrafts(drafts)
+    }
+
+    /// Copies events from another store (restore, sync), keeping their IDs.
+    /// Events this store already holds are skipped; known kinds are checked and
+    /// their log rules recomputed, unknown kinds are kept as they came.
+    @discardableResult
+    public func importEvents(_ events: [Event]) throws(KeepsakeError) -> [AppendOutcome] {
+        var drafts: [RecordDraft] = []
+        drafts.reserveCapacity(events.count)
+        for event in events {
+            guard var draft = event.record.draft else { continue }
+            if case .unknown = event.payload {
+                drafts.append(draft)
+                continue
+            }
+            try event.payload.validate(id: event.id)
+            let mapping = LogMapping(event.payload)
+            draft.subject = mapping.subject
+            draft.effect = mapping.effect
+            draft.sealed = mapping.sealed
+            drafts.append(draft)
+        }
+        return try appendDrafts(drafts)
+    }
+
+    private func appendDrafts(_ drafts: [RecordDraft]) throws(KeepsakeError) -> [AppendOutcome] {
+        let outcomes: [AppendOutcome]
+        do { outcomes = try log.append(drafts) } catch { throw .log(error) }
+        try catchUpProjections()
+        heads.publish(try cursor().sequence)
+        return outcomes
+    }
+
+    // MARK: - Log positions and reading
+
+    /// The position after this store's newest event.
+    public func cursor() throws(KeepsakeError) -> Cursor {
+        do { return try log.head() } catch { throw .log(error) }
+    }
+
+    /// For each origin log, the highest origin sequence this store holds.
+    public func versionVector() throws(KeepsakeError) -> VersionVector {
+        do { return try log.versionVector() } catch { throw .log(error) }
+    }
+
+    /// Checks that `cursor` names a position in this store's log.
+    public func validate(_ cursor: Cursor) throws(KeepsakeError) {
+        guard cursor.log == log.id else { throw .cursorFromAnotherLog(cursor: cursor, storeLog: log.id) }
+        let head = try self.cursor().sequence
+        guard cursor.sequence <= head else { throw .cursorBeyondHead(cursor: cursor, head: head) }
+    }
+
+    /// Up to `limit` events after `cursor`, in log order.
+    public func events(after cursor: Cursor, limit: Int) throws(KeepsakeError) -> [Event] {
+        try validate(cursor)
+        return try readEvents(after: cursor.sequence, limit: limit)
+    }
+
+    /// The event at a local sequence.
+    public func event(at sequence: UInt64) throws(KeepsakeError) -> Event? {
+        try readEvents(after: sequence - 1, limit: 1).first { $0.sequence == sequence }
+    }
+
+    func readEvents(after sequence: UInt64, limit: Int) throws(KeepsakeError) -> [Event] {
+        let records: [LogRecord]
+        do { records = try log.records(after: sequence, limit: limit) } catch { throw .log(error) }
+        var events: [Event] = []
+        events.reserveCapacity(records.count)
+        for record in records { events.append(try Event(record: record)) }
+        return events
+    }
+
+    /// Every event after `cursor`: first those already in the log, then new ones
+    /// as they are appended (by this process, or by another within `pollInterval`).
+    public func events(from cursor: Cursor, pollInterval: Duration = .milliseconds(200)) throws(KeepsakeError) -> AsyncThrowingStream<Event, Error> {
+        try validate(cursor)
+        let wakeups = heads.subscribe()
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                let ticker = Task {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: pollInterval)
+                        self.heads.publish(0)
+                    }
+                }
+                defer { ticker.cancel() }
+                var position = cursor.sequence
+                var iterator = wakeups.makeAsyncIterator()
+                do {
+                    while !Task.isCancelled {
+                        let batch = try self.readEvents(after: position, limit: 1024)
+                        for event in batch { continuation.yield(event) }
+                        if let last = batch.last { position = last.sequence; continue }
+                        guard await iterator.next() != nil else { break }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// Changes to the projections, announced after each projector transaction
+    /// of this process commits.
+    public func projectionChanges() -> AsyncStream<ProjectionChange> {
+        changeFeed.subscribe()
+    }
+
+    // MARK: - Queries
+
+    /// Conversations, most recent activity first, with unread counts.
+    public func conversations(limit: Int? = nil) throws(KeepsakeError) -> [ConversationSummary] {
+        try read { try Queries.conversations($0, limit: limit) }
+    }
+
+    public func conversation(_ id: ConversationID) throws(KeepsakeError) -> ConversationSummary? {
+        try read { try Queries.conversation($0, id: id) }
+    }
+
+    /// Account identifiers of a conversation's members.
+    public func members(of id: ConversationID) throws(KeepsakeError) -> [String] {
+        try read { try Queries.members($0, of: id) }
+    }
+
+    /// A page of a conversation's messages, newest first. Pass the page's
+    /// `next` back as `before` for the following (older) page.
+    public func messages(in conversation: ConversationID, before: MessagePageCursor? = nil, limit: Int = 50) throws(KeepsakeError) -> MessagePage {
+        try read { try Queries.messages($0, in: conversation, before: before, limit: limit) }
+    }
+
+    public func message(_ id: MessageID) throws(KeepsakeError) -> Message? {
+        try read { try Queries.message($0, id: id) }
+    }
+
+    /// Messages containing every word of `text`, best matches first.
+    public func search(_ text: String, limit: Int = 50) throws(KeepsakeError) -> [Message] {
+        try read { try Queries.search($0, text: text, limit: limit) }
+    }
+
+    private func read<T>(_ body: (Database) throws -> T) throws(KeepsakeError) -> T {
+        do { return try pool.read(body) } catch { throw KeepsakeError(database: error) }
+    }
+
+    // MARK: - Projections
+
+    /// Applies every log event the projections do not reflect yet, in
+    /// transactions of `projectionBatchSize` events, each recording its cursor.
+    func catchUpProjections() throws(KeepsakeError) {
+        while true {
+            let change = try projectBatch()
+            guard let change else { return }
+            changeFeed.publish(change)
+        }
+    }
+
+    private func projectBatch() throws(KeepsakeError) -> ProjectionChange? {
+        do {
+            return try pool.write { db -> ProjectionChange? in
+                let applied = try Projector.appliedState(db)?.sequence ?? 0
+                let events = try readEvents(after: applied, limit: batchSize)
+                guard let last = events.last else { return nil }
+                var projector = Projector(db)
+                for event in events { try projector.apply(event) }
+                let cursor = Cursor(log: log.id, sequence: last.sequence)
+                try Projector.recordApplied(cursor, db)
+                return ProjectionChange(cursor: cursor, tables: projector.tables, conversations: projector.conversations)
+            }
+        } catch let error as KeepsakeError {
+            throw error
+        } catch {
+            throw KeepsakeError(database: error)
+        }
+    }
+
+    /// On open: projections built for another log, or ahead of this log, are
+    /// rebuilt; otherwise the gap since the last projector commit is replayed.
+    private func repairProjections() throws(KeepsakeError) {
+        let state: (log: LogID, sequence: UInt64)?
+        do { state = try pool.read(Projector.appliedState) } catch { throw KeepsakeError(database: error) }
+        let head = try cursor().sequence
+        if let state, state.log != log.id || state.sequence > head {
+            try rebuildProjections()
+        } else {
+            try catchUpProjections()
+        }
+    }
+
+    /// Drops every projection row and replays the whole log, in one transaction:
+    /// readers see the old rows until the new ones are complete.
+    public func rebuildProjections() throws(KeepsakeError) {
+        do {
+            try pool.write { db in
+                try Projector.clear(db)
+                var position: UInt64 = 0
+                var projector = Projector(db)
+                while true {
+                    let events = try readEvents(after: position, limit: batchSize)
+                    guard let last = events.last else { break }
+                    for event in events { try projector.apply(event) }
+                    position = last.sequence
+                }
+                try Projector.recordApplied(Cursor(log: log.id, sequence: position), db)
+            }
+        } catch let error as KeepsakeError {
+            throw error
+        } catch {
+            throw KeepsakeError(database: error)
+        }
+        changeFeed.publish(ProjectionChange(cursor: try cursor(), tables: Set(ProjectedTable.allCases), conversations: []))
+    }
+}
+
+extension KeepsakeError {
+    init(database error: any Error) {
+        if let error = error as? KeepsakeError {
+            self = error
+        } else {
+            self = .database("\(error)")
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import Testing
+@testable import KeepsakeCrypto
+
+@Suite struct CryptoTests {
+    @Test func sealedDataOpensWithTheSameKeyAndAssociatedData() throws {
+        let key = try SecureBytes.random(count: SingleUseAEAD.keyBytes)
+        var sealed: [UInt8] = []
+        try key.withUnsafeBytes { k in
+            try Array("hello".utf8).withUnsafeBytes { p in
+                try Array("ad".utf8).withUnsafeBytes { ad in try SingleUseAEAD.seal(p, associatedData: ad, key: k, into: &sealed) }
+            }
+        }
+        #expect(sealed.count == 5 + SingleUseAEAD.tagBytes)
+        let opened = try key.withUnsafeBytes { k in
+            try sealed.withUnsafeBytes { s in try Array("ad".utf8).withUnsafeBytes { ad in try SingleUseAEAD.open(s, associatedData: ad, key: k) } }
+        }
+        #expect(opened == Array("hello".utf8))
+    }
+
+    @Test func anyAlterationFailsAuthentication() throws {
+        let key = try SecureBytes.random(count: SingleUseAEAD.keyBytes)
+        var sealed: [UInt8] = []
+        try key.withUnsafeBytes { k in
+            try Array("payload".utf8).withUnsafeBytes { p in
+                try [UInt8]().withUnsafeBytes { ad in try SingleUseAEAD.seal(p, associatedData: ad, key: k, into: &sealed) }
+            }
+        }
+        for index in sealed.indices {
+            var tampered = sealed
+            tampered[index] ^= 0x01
+            #expect(throws: CryptoError.authenticationFailed) {
+                try key.withUnsafeBytes { k in
+                    try tampered.withUnsafeBytes { s in try [UInt8]().withUnsafeBytes { ad in try SingleUseAEAD.open(s, associatedData: ad, key: k) } }
+                }
+            }
+        }
+        #expect(throws: CryptoError.authenticationFailed) {
+            try key.withUnsafeBytes { k in
+                try sealed.withUnsafeBytes { s in try [1].withUnsafeBytes { ad in try SingleUseAEAD.open(s, associatedData: ad, key: k) } }
+            }
+        }
+    }
+
+    @Test func wrongKeyLengthsAreRefused() {
+        #expect(throws: CryptoError.invalidLength(what: "key", expected: 32, actual: 3)) {
+            var out: [UInt8] = []
+            try [UInt8]([1, 2, 3]).withUnsafeBytes { k in try SingleUseAEAD.seal(k, associatedData: k, key: k, into: &out) }
+        }
+    }
+
+    @Test func secureBytesStartZeroedAndRandomDiffers() throws {
+        let zero = try SecureBytes(count: 32)
+        #expect(zero.withUnsafeBytes { Array($0) } == [UInt8](repeating: 0, count: 32))
+        let a = try SecureBytes.random(count: 32), b = try SecureBytes.random(count: 32)
+        #expect(a.withUnsafeBytes { Array($0) } != b.withUnsafeBytes { Array($0) })
+    }
+}

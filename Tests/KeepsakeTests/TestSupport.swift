@@ -1,0 +1,78 @@
+import Foundation
+import GRDB
+@testable import Keepsake
+
+/// A temporary directory removed when the value is released.
+final class TemporaryDirectory {
+    let url: URL
+
+    init() {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("keepsake-\(UUID().uuidString)")
+    }
+
+    var store: URL { url.appendingPathComponent("store") }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
+
+func conversationCreated(_ id: ConversationID, title: String = "Chat", members: [String] = ["me", "bob"]) -> EventPayload {
+    var c = ConversationCreated()
+    c.conversationID = Data(id.bytes)
+    c.kind = .direct
+    c.title = title
+    c.members = members
+    c.createdBy = "me"
+    return .conversationCreated(c)
+}
+
+func message(_ id: MessageID, in conversation: ConversationID, _ text: String, at millis: Int64, received: Bool = true) -> EventPayload {
+    var m = MessageContent()
+    m.messageID = Data(id.bytes)
+    m.conversationID = Data(conversation.bytes)
+    m.sender = received ? "bob" : "me"
+    m.text = text
+    m.sentAtMs = millis
+    m.contentType = "text/plain"
+    return received ? .messageReceived(m) : .messageSent(m)
+}
+
+func ratchetStep(stream: String, peer: String, step: UInt64, state: String) -> EventPayload {
+    var r = RatchetStep()
+    r.streamID = Data(stream.utf8)
+    r.peerAccount = peer
+    r.peerInstallation = "\(peer)-phone"
+    r.step = step
+    r.state = Data(state.utf8)
+    return .ratchetStep(r)
+}
+
+func deletion(_ id: MessageID, in conversation: ConversationID) -> EventPayload {
+    var d = MessageDeleted()
+    d.messageID = Data(id.bytes)
+    d.conversationID = Data(conversation.bytes)
+    return .messageDeleted(d)
+}
+
+extension Store {
+    /// Every projection row, table by table, in a stable order: equal dumps mean equal projections.
+    func projectionDump() throws -> [String: [[String]]] {
+        try pool.read { db in
+            var dump: [String: [[String]]] = [:]
+            for table in ProjectedTable.allCases {
+                dump[table.rawValue] = try Row.fetchAll(db, sql: "SELECT * FROM \(table.rawValue) ORDER BY 1, 2")
+                    .map { row in row.databaseValues.map(\.description) }
+            }
+            dump["search"] = try Row.fetchAll(db, sql: "SELECT rowid FROM message_search WHERE message_search MATCH 'the OR a OR you OR hello' ORDER BY rowid")
+                .map { row in row.databaseValues.map(\.description) }
+            return dump
+        }
+    }
+
+    /// Appends a generated history in batches.
+    func appendGenerated(messages: Int, conversations: Int, seed: UInt64 = 7, batch: Int = 500) throws {
+        var generator = HistoryGenerator(.init(messages: messages, conversations: conversations, seed: seed))
+        while case let drafts = generator.next(batch: batch), !drafts.isEmpty {
+            try append(contentsOf: drafts)
+        }
+    }
+}
