@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import Keepsake
+
+struct Conversations: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List conversations, most recent activity first, with unread counts.")
+
+    @OptionGroup var location: StoreLocation
+    @OptionGroup var format: OutputFormat
+    @Option(help: "Show at most this many.") var limit: Int?
+
+    func run() throws {
+        let list = try location.open().conversations(limit: limit)
+        if format.json { return printJSON(list.map(\.json)) }
+        for c in list {
+            let flags = (c.unreadCount > 0 ? " \(c.unreadCount) unread" : "") + (c.isWritable ? "" : " read-only")
+            print("\(c.id)  \(c.lastActivity.iso8601)  \(c.title)\(flags)")
+        }
+    }
+}
+
+struct Messages: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a conversation's messages, newest first, a page at a time.",
+        discussion: "The last line gives the --before value for the next (older) page.")
+
+    @OptionGroup var location: StoreLocation
+    @OptionGroup var format: OutputFormat
+    @Argument(help: "The conversation's ID.") var conversation: ConversationID
+    @Option(help: "Messages per page.") var limit = 20
+    @Option(help: "Page cursor printed by the previous page.") var before: String?
+
+    func run() throws {
+        let store = try location.open()
+        guard try store.conversation(conversation) != nil else { throw KeepsakeError.unknownConversation(conversation) }
+        var cursor: MessagePageCursor?
+        if let before {
+            guard let parsed = MessagePageCursor(before) else { throw ValidationError("'\(before)' is not a page cursor (use the value the previous page printed)") }
+            cursor = parsed
+        }
+        let page = try store.messages(in: conversation, before: cursor, limit: limit)
+        if format.json {
+            return printJSON(["messages": page.messages.map(\.json), "next": page.next.map { $0.description as Any } ?? NSNull()])
+        }
+        for m in page.messages { print(m.line) }
+        if let next = page.next { print("-- older: --before \(next)") }
+    }
+}
+
+struct Search: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Find messages containing every word of the text.")
+
+    @OptionGroup var location: StoreLocation
+    @OptionGroup var format: OutputFormat
+    @Argument(help: "Words to find.") var text: String
+    @Option(help: "Show at most this many.") var limit = 20
+
+    func run() throws {
+        let results = try location.open().search(text, limit: limit)
+        if format.json { return printJSON(results.map(\.json)) }
+        for m in results { print(m.line) }
+    }
+}
+
+struct Log: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print log events after a cursor.",
+        discussion: "Content is not printed: only each event's position, ID, kind and time.")
+
+    @OptionGroup var location: StoreLocation
+    @OptionGroup var format: OutputFormat
+    @Option(help: "Start after this cursor (from `keepsake cursor`); default: the beginning.") var from: Cursor?
+    @Option(help: "Print at most this many events.") var limit = 100
+    @Flag(help: "Keep printing events as they are appended.") var follow = false
+
+    func run() async throws {
+        let store = try location.open()
+        let start = from ?? .start(of: store.logID)
+        if follow {
+            for try await event in try store.events(from: start) { show(event) }
+        } else {
+            for event in try store.events(after: start, limit: limit) { show(event) }
+        }
+    }
+
+    private func show(_ event: Event) {
+        if format.json {
+            printJSON(["sequence": event.sequence, "id": event.id.description, "kind": event.payload.kindName, "time": event.time.iso8601])
+        } else {
+            print("\(event.sequence)  \(event.id)  \(event.time.iso8601)  \(event.payload.kindName)")
+        }
+        flushOutput()
+    }
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import Keepsake
+
+/// The `--store` option shared by every command that opens a store.
+struct StoreLocation: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The store directory.", valueName: "dir"))
+    var store: String = ProcessInfo.processInfo.environment["KEEPSAKE_STORE"] ?? "keepsake-data"
+
+    var url: URL { URL(fileURLWithPath: store) }
+
+    /// Opens an existing store; `create` also makes a new one.
+    func open(create: Bool = false, durability: Durability = .durable) throws -> Store {
+        if !create && !FileManager.default.fileExists(atPath: url.path) {
+            throw ValidationError("no store at \(url.path); create one with `keepsake init --store \(store)`")
+        }
+        return try Store.open(at: url, options: StoreOptions(durability: durability, create: create))
+    }
+}
+
+/// `--json` for scripts.
+struct OutputFormat: ParsableArguments {
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+}
+
+/// Writes a JSON value (dictionaries, arrays, strings, numbers, booleans) on one line.
+func printJSON(_ value: Any) {
+    let data = try! JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+/// Progress on standard error, only when it is a terminal.
+struct Progress {
+    let label: String
+    let total: Int
+    private let enabled = isatty(STDERR_FILENO) == 1
+    private var lastPrinted = Date.distantPast
+
+    init(_ label: String, total: Int) {
+        self.label = label
+        self.total = total
+    }
+
+    mutating func update(_ done: Int) {
+        guard enabled, Date().timeIntervalSince(lastPrinted) > 0.1 || done == total else { return }
+        lastPrinted = Date()
+        let percent = total > 0 ? done * 100 / total : 100
+        FileHandle.standardError.write(Data("\r\(label): \(done)/\(total) (\(percent)%)".utf8))
+        if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+extension Identifier: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
+extension Cursor: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+}
+
+/// Flushes standard output, so a reader sees each line as soon as it is printed.
+func flushOutput() {
+    fflush(nil)
+}
+
+extension Date {
+    var millis: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
+    var iso8601: String { ISO8601DateFormatter().string(from: self) }
+}
+
+extension ConversationSummary {
+    var json: [String: Any] {
+        [
+            "id": id.description, "title": title, "kind": "\(kind)", "unread": unreadCount,
+            "lastActivity": lastActivity.iso8601, "writable": isWritable, "epoch": epoch,
+        ]
+    }
+}
+
+extension Message {
+    var json: [String: Any] {
+        [
+            "id": id.description, "conversation": conversationID.description, "sender": sender,
+            "direction": "\(direction)", "text": text, "sentAt": sentAt.iso8601, "sequence": sequence,
+            "edited": editedAt != nil,
+        ]
+    }
+
+    var line: String {
+        "\(sentAt.iso8601)  \(sender): \(text)\(editedAt != nil ? " (edited)" : "")  [\(id)]"
+    }
+}
