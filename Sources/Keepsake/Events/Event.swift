@@ -39,4 +39,15 @@ public struct EventDraft: Sendable {
         self.payload = payload
         self.time = time
     }
+
+    /// The event as the log stores it: kind, serialized payload, subject, effect and sealing.
+    public func recordDraft() throws(KeepsakeError) -> RecordDraft {
+        if case .erased = payload { throw .notAppendable(kindName: payload.kindName) }
+        try payload.validate(id: nil)
+        let mapping = LogMapping(payload)
+        let bytes: [UInt8]
+        do { bytes = try payload.serialized() } catch { throw .corruptEventPayload(id: nil, kind: payload.kind) }
+        return RecordDraft(kind: payload.kind, time: time.millis, subject: mapping.subject,
+                           effect: mapping.effect, sealed: mapping.sealed, payload: bytes)
+    }
 }

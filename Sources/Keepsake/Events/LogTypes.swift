@@ -10,3 +10,4 @@ public typealias VersionVector = KeepsakeLog.VersionVector
 public typealias Durability = KeepsakeLog.Durability
 public typealias AppendOutcome = KeepsakeLog.AppendOutcome
 public typealias LogError = KeepsakeLog.LogError
+public typealias RecordDraft = KeepsakeLog.RecordDraft

@@ -23,11 +23,29 @@ public struct ProjectionChange: Sendable {
 /// whole log (`rebuild`) gives the same rows as applying it piece by piece.
 struct Projector {
     let db: Database
+    /// In bulk mode the full-text index is built once by `finish`, not row by row.
+    let bulk: Bool
     private(set) var tables: Set<ProjectedTable> = []
     private(set) var conversations: Set<ConversationID> = []
+    /// Summary changes from added messages, applied once per conversation per
+    /// batch (`finish`) or before anything reads the conversation's summary.
+    private var pendingSummaries: [Data: SummaryDelta] = [:]
 
-    init(_ db: Database) {
+    private struct SummaryDelta {
+        var newest: MessageKey
+        var received: [MessageKey] = []
+    }
+
+    /// A message's display position: (sent time, ID), compared as SQLite compares (INTEGER, BLOB).
+    private struct MessageKey: Comparable {
+        let at: Int64
+        let id: Data
+        static func < (a: Self, b: Self) -> Bool { a.at != b.at ? a.at < b.at : a.id.lexicographicallyPrecedes(b.id) }
+    }
+
+    init(_ db: Database, bulk: Bool = false) {
         self.db = db
+        self.bulk = bulk
     }
 
     /// The sequence the projections reflect, and the log they reflect it for.
@@ -49,7 +67,19 @@ struct Projector {
     /// Empties every projection table (for a rebuild).
     static func clear(_ db: Database) throws {
         for table in ProjectedTable.allCases { try db.execute(sql: "DELETE FROM \(table.rawValue)") }
+        try db.execute(sql: "INSERT INTO message_search (message_search) VALUES ('delete-all')")
         try db.execute(sql: "DELETE FROM projection_state")
+    }
+
+    /// Runs one statement, compiled once per connection.
+    private func run(sql: String, arguments: StatementArguments = []) throws {
+        try db.cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
+    /// Applies what is still pending; call before recording the applied cursor.
+    mutating func finish() throws {
+        for conversation in Array(pendingSummaries.keys) { try flushSummary(conversation) }
+        if bulk { try db.execute(sql: "INSERT INTO message_search (message_search) VALUES ('rebuild')") }
     }
 
     mutating func apply(_ event: Event) throws {
@@ -74,13 +104,14 @@ struct Projector {
 
     private mutating func conversationCreated(_ c: ConversationCreated, _ event: Event) throws {
         let at = event.time.millis
-        try db.execute(
+        try run(
             sql: """
             INSERT INTO conversations (id, kind, title, created_by, created_sequence, created_at, last_activity_at)
             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
             """,
             arguments: [Data(c.conversationID), c.kind.rawValue, c.title, c.createdBy, Int64(event.sequence), at, at])
         guard db.changesCount > 0 else { return }
+        pendingSummaries[c.conversationID] = nil
         for member in c.members { try addMember(member, to: c.conversationID) }
         try refreshSummary(c.conversationID)
         touch(.conversations, c.conversationID)
@@ -88,13 +119,13 @@ struct Projector {
     }
 
     private mutating func membershipCommit(_ c: MembershipCommit) throws {
-        try db.execute(
+        try run(
             sql: "UPDATE conversations SET epoch = ? WHERE id = ? AND epoch = ?",
             arguments: [Int64(c.epoch), Data(c.conversationID), Int64(c.epoch) - 1])
         guard db.changesCount > 0 else { return }
         for account in c.added { try addMember(account, to: c.conversationID) }
         for account in c.removed {
-            try db.execute(sql: "DELETE FROM members WHERE conversation_id = ? AND account_id = ?",
+            try run(sql: "DELETE FROM members WHERE conversation_id = ? AND account_id = ?",
                            arguments: [Data(c.conversationID), account])
         }
         touch(.conversations, c.conversationID)
@@ -102,7 +133,7 @@ struct Projector {
     }
 
     private func addMember(_ account: String, to conversation: Data) throws {
-        try db.execute(sql: "INSERT OR IGNORE INTO members (conversation_id, account_id) VALUES (?, ?)",
+        try run(sql: "INSERT OR IGNORE INTO members (conversation_id, account_id) VALUES (?, ?)",
                        arguments: [Data(conversation), account])
     }
 
@@ -111,78 +142,142 @@ struct Projector {
     enum Direction: Int { case sent = 1, received = 2 }
 
     private mutating func messageAdded(_ m: MessageContent, direction: Direction, _ event: Event) throws {
-        let insert = try db.cachedStatement(sql: """
+        try run(
+            sql: """
             INSERT INTO messages (sequence, id, conversation_id, sender, direction, text, content_type, sent_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
-            """)
-        let id = Data(m.messageID), conversation = Data(m.conversationID)
-        try insert.execute(arguments: [Int64(event.sequence), id, conversation, m.sender, direction.rawValue,
-                                       m.text, m.contentType, m.sentAtMs])
+            """,
+            arguments: [Int64(event.sequence), m.messageID, m.conversationID, m.sender, direction.rawValue,
+                        m.text, m.contentType, m.sentAtMs])
         guard db.changesCount > 0 else { return }
-        let update = try db.cachedStatement(sql: """
-            UPDATE conversations SET
-                last_activity_at = max(last_activity_at, :at),
-                last_message_at = CASE WHEN last_message_id IS NULL OR (:at, :id) > (last_message_at, last_message_id) THEN :at ELSE last_message_at END,
-                last_message_id = CASE WHEN last_message_id IS NULL OR (:at, :id) > (last_message_at, last_message_id) THEN :id ELSE last_message_id END,
-                unread_count = unread_count + (:received AND (read_up_to_id IS NULL OR (:at, :id) > (read_up_to_at, read_up_to_id)))
-            WHERE id = :conversation
-            """)
-        try update.execute(arguments: ["at": m.sentAtMs, "id": id, "received": direction == .received, "conversation": conversation])
+        try index(sequence: Int64(event.sequence), text: m.text)
+        let key = MessageKey(at: m.sentAtMs, id: m.messageID)
+        var delta = pendingSummaries[m.conversationID] ?? SummaryDelta(newest: key)
+        delta.newest = max(delta.newest, key)
+        if direction == .received { delta.received.append(key) }
+        pendingSummaries[m.conversationID] = delta
         touch(.messages, m.conversationID)
     }
 
+    /// Applies a conversation's pending summary change: newest message,
+    /// activity time and unread count, as if each message had updated them.
+    private mutating func flushSummary(_ conversation: Data) throws {
+        guard let delta = pendingSummaries.removeValue(forKey: conversation),
+              let summary = try summary(of: conversation) else { return }
+        let newest = summary.lastMessage.map { max($0, delta.newest) } ?? delta.newest
+        let unread = delta.received.reduce(0) { $0 + (summary.isUnread($1) ? 1 : 0) }
+        try run(
+            sql: """
+            UPDATE conversations SET last_activity_at = max(last_activity_at, ?), last_message_at = ?, last_message_id = ?,
+                unread_count = unread_count + ? WHERE id = ?
+            """,
+            arguments: [newest.at, newest.at, newest.id, unread, conversation])
+    }
+
     private mutating func messageEdited(_ e: MessageEdited, _ event: Event) throws {
-        try db.execute(
-            sql: "UPDATE messages SET text = ?, edited_at = ? WHERE id = ? AND (edited_at IS NULL OR edited_at <= ?)",
-            arguments: [e.text, e.editedAtMs, Data(e.messageID), e.editedAtMs])
-        if db.changesCount > 0 { touch(.messages, e.conversationID) }
+        guard let row = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT sequence, text FROM messages WHERE id = ? AND (edited_at IS NULL OR edited_at <= ?)"),
+            arguments: [e.messageID, e.editedAtMs]) else { return }
+        try run(sql: "UPDATE messages SET text = ?, edited_at = ? WHERE id = ?", arguments: [e.text, e.editedAtMs, e.messageID])
+        try unindex(sequence: row["sequence"], text: row["text"])
+        try index(sequence: row["sequence"], text: e.text)
+        touch(.messages, e.conversationID)
+    }
+
+    /// Adds a message's text to the full-text index (in bulk mode, `finish` indexes everything at once).
+    private func index(sequence: Int64, text: String) throws {
+        guard !bulk else { return }
+        try run(sql: "INSERT INTO message_search (rowid, text) VALUES (?, ?)", arguments: [sequence, text])
+    }
+
+    /// Removes a message's text from the full-text index; `text` must be what was indexed.
+    private func unindex(sequence: Int64, text: String) throws {
+        guard !bulk else { return }
+        try run(sql: "INSERT INTO message_search (message_search, rowid, text) VALUES ('delete', ?, ?)", arguments: [sequence, text])
     }
 
     private mutating func messageDeleted(_ d: MessageDeleted) throws {
-        try db.execute(sql: "DELETE FROM messages WHERE id = ?", arguments: [Data(d.messageID)])
-        guard db.changesCount > 0 else { return }
-        try refreshSummary(d.conversationID)
+        try flushSummary(d.conversationID)
+        guard let deleted = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT sequence, text, sent_at, direction FROM messages WHERE id = ? AND conversation_id = ?"),
+            arguments: [d.messageID, d.conversationID]) else { return }
+        try run(sql: "DELETE FROM messages WHERE id = ?", arguments: [d.messageID])
+        try unindex(sequence: deleted["sequence"], text: deleted["text"])
+        let key = MessageKey(at: deleted["sent_at"], id: d.messageID)
+        guard let summary = try summary(of: d.conversationID) else { return }
+        let wasUnread = deleted["direction"] == Direction.received.rawValue && summary.isUnread(key)
+        try run(sql: "UPDATE conversations SET unread_count = unread_count - ? WHERE id = ?",
+                arguments: [wasUnread ? 1 : 0, d.conversationID])
+        if summary.lastMessage?.id == d.messageID { try refreshNewest(d.conversationID) }
         touch(.messages, d.conversationID)
     }
 
     private mutating func conversationRead(_ r: ConversationRead) throws {
-        try db.execute(
-            sql: """
-            UPDATE conversations SET read_up_to_at = m.sent_at, read_up_to_id = m.id
-            FROM (SELECT sent_at, id FROM messages WHERE id = ? AND conversation_id = ?) AS m
-            WHERE conversations.id = ? AND (read_up_to_id IS NULL OR (m.sent_at, m.id) > (read_up_to_at, read_up_to_id))
-            """,
-            arguments: [Data(r.upToMessageID), Data(r.conversationID), Data(r.conversationID)])
-        guard db.changesCount > 0 else { return }
-        try refreshSummary(r.conversationID)
+        try flushSummary(r.conversationID)
+        guard let marker = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT sent_at FROM messages WHERE id = ? AND conversation_id = ?"),
+            arguments: [r.upToMessageID, r.conversationID]).map({ MessageKey(at: $0["sent_at"], id: r.upToMessageID) }),
+              let summary = try summary(of: r.conversationID), summary.isUnread(marker) else { return }
+        let unread = try Int.fetchOne(
+            db.cachedStatement(sql: """
+                SELECT count(*) FROM messages
+                WHERE conversation_id = ? AND (sent_at, id) > (?, ?) AND direction = \(Direction.received.rawValue)
+                """),
+            arguments: [r.conversationID, marker.at, marker.id]) ?? 0
+        try run(sql: "UPDATE conversations SET read_up_to_at = ?, read_up_to_id = ?, unread_count = ? WHERE id = ?",
+                arguments: [marker.at, marker.id, unread, r.conversationID])
         touch(.conversations, r.conversationID)
     }
 
-    /// Recomputes a conversation's newest message, activity time and unread
-    /// count from its messages (after a deletion, a read marker, or creation).
-    private func refreshSummary(_ conversation: Data) throws {
-        try db.execute(
+    /// A conversation's read marker and newest message, as stored.
+    private struct Summary {
+        var readUpTo: MessageKey?
+        var lastMessage: MessageKey?
+
+        /// Whether a message at `key` counts as unread (it is after the read marker).
+        func isUnread(_ key: MessageKey) -> Bool { readUpTo.map { key > $0 } ?? true }
+    }
+
+    private func summary(of conversation: Data) throws -> Summary? {
+        guard let row = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT read_up_to_at, read_up_to_id, last_message_at, last_message_id FROM conversations WHERE id = ?"),
+            arguments: [conversation]) else { return nil }
+        func key(_ at: String, _ id: String) -> MessageKey? {
+            guard let at = row[at] as Int64?, let id = row[id] as Data? else { return nil }
+            return MessageKey(at: at, id: id)
+        }
+        return Summary(readUpTo: key("read_up_to_at", "read_up_to_id"), lastMessage: key("last_message_at", "last_message_id"))
+    }
+
+    /// Recomputes the newest message and activity time from the messages table.
+    private func refreshNewest(_ conversation: Data) throws {
+        let newest = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT sent_at, id FROM messages WHERE conversation_id = ? ORDER BY sent_at DESC, id DESC LIMIT 1"),
+            arguments: [conversation])
+        try run(
             sql: """
-            UPDATE conversations SET
-                last_message_at = newest.sent_at,
-                last_message_id = newest.id,
-                last_activity_at = max(created_at, coalesce(newest.sent_at, created_at)),
-                unread_count = (
-                    SELECT count(*) FROM messages m
-                    WHERE m.conversation_id = conversations.id AND m.direction = 2
-                      AND (conversations.read_up_to_id IS NULL OR (m.sent_at, m.id) > (conversations.read_up_to_at, conversations.read_up_to_id)))
-            FROM (SELECT NULL) LEFT JOIN (
-                SELECT sent_at, id FROM messages WHERE conversation_id = :c ORDER BY sent_at DESC, id DESC LIMIT 1
-            ) AS newest
-            WHERE conversations.id = :c
+            UPDATE conversations SET last_message_at = ?, last_message_id = ?, last_activity_at = max(created_at, coalesce(?, created_at))
+            WHERE id = ?
             """,
-            arguments: ["c": Data(conversation)])
+            arguments: [newest?["sent_at"] as Int64?, newest?["id"] as Data?, newest?["sent_at"] as Int64?, conversation])
+    }
+
+    /// Recomputes a new conversation's summary from messages that arrived before it.
+    private func refreshSummary(_ conversation: Data) throws {
+        try refreshNewest(conversation)
+        try run(
+            sql: """
+            UPDATE conversations SET unread_count = (
+                SELECT count(*) FROM messages WHERE conversation_id = ? AND direction = \(Direction.received.rawValue))
+            WHERE id = ?
+            """,
+            arguments: [conversation, conversation])
     }
 
     // MARK: - Sessions, contacts, consent, preferences
 
     private mutating func ratchetStep(_ r: RatchetStep, _ event: Event) throws {
-        try db.execute(
+        try run(
             sql: """
             INSERT INTO sessions (stream_id, peer_account, peer_installation, step, sequence) VALUES (?, ?, ?, ?, ?)
             ON CONFLICT (stream_id) DO UPDATE SET
@@ -195,7 +290,7 @@ struct Projector {
     }
 
     private mutating func contactAdded(_ c: ContactAdded, _ event: Event) throws {
-        try db.execute(
+        try run(
             sql: """
             INSERT INTO contacts (account_id, display_name, sequence) VALUES (?, ?, ?)
             ON CONFLICT (account_id) DO UPDATE SET display_name = excluded.display_name, sequence = excluded.sequence
@@ -205,12 +300,12 @@ struct Projector {
     }
 
     private mutating func contactRemoved(_ c: ContactRemoved) throws {
-        try db.execute(sql: "DELETE FROM contacts WHERE account_id = ?", arguments: [c.accountID])
+        try run(sql: "DELETE FROM contacts WHERE account_id = ?", arguments: [c.accountID])
         tables.insert(.contacts)
     }
 
     private mutating func consentChanged(_ c: ConsentChanged, _ event: Event) throws {
-        try db.execute(
+        try run(
             sql: """
             INSERT INTO consent (entity, state, sequence) VALUES (?, ?, ?)
             ON CONFLICT (entity) DO UPDATE SET state = excluded.state, sequence = excluded.sequence
@@ -220,7 +315,7 @@ struct Projector {
     }
 
     private mutating func preferenceChanged(_ p: PreferenceChanged, _ event: Event) throws {
-        try db.execute(
+        try run(
             sql: """
             INSERT INTO preferences (key, value, sequence) VALUES (?, ?, ?)
             ON CONFLICT (key) DO UPDATE SET value = excluded.value, sequence = excluded.sequence

@@ -88,16 +88,7 @@ public final class Store: Sendable {
     public func append(contentsOf events: [EventDraft]) throws(KeepsakeError) -> [AppendOutcome] {
         var drafts: [RecordDraft] = []
         drafts.reserveCapacity(events.count)
-        for event in events {
-            let payload = event.payload
-            if case .erased = payload { throw .notAppendable(kindName: payload.kindName) }
-            try payload.validate(id: nil)
-            let mapping = LogMapping(payload)
-            let bytes: [UInt8]
-            do { bytes = try payload.serialized() } catch { throw .corruptEventPayload(id: nil, kind: payload.kind) }
-            drafts.append(RecordDraft(kind: payload.kind, time: event.time.millis, subject: mapping.subject,
-                                      effect: mapping.effect, sealed: mapping.sealed, payload: bytes))
-        }
+        for event in events { drafts.append(try event.recordDraft()) }
         return try appendDrafts(drafts)
     }
 
@@ -264,6 +255,7 @@ public final class Store: Sendable {
                 guard let last = events.last else { return nil }
                 var projector = Projector(db)
                 for event in events { try projector.apply(event) }
+                try projector.finish()
                 let cursor = Cursor(log: log.id, sequence: last.sequence)
                 try Projector.recordApplied(cursor, db)
                 return ProjectionChange(cursor: cursor, tables: projector.tables, conversations: projector.conversations)
@@ -295,13 +287,14 @@ public final class Store: Sendable {
             try pool.write { db in
                 try Projector.clear(db)
                 var position: UInt64 = 0
-                var projector = Projector(db)
+                var projector = Projector(db, bulk: true)
                 while true {
                     let events = try readEvents(after: position, limit: batchSize)
                     guard let last = events.last else { break }
                     for event in events { try projector.apply(event) }
                     position = last.sequence
                 }
+                try projector.finish()
                 try Projector.recordApplied(Cursor(log: log.id, sequence: position), db)
             }
         } catch let error as KeepsakeError {
