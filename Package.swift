@@ -5,6 +5,7 @@ let package = Package(
     name: "Keepsake",
     products: [
         .library(name: "Keepsake", targets: ["Keepsake"]),
+        .library(name: "KeepsakeLog", targets: ["KeepsakeLog"]),
         .executable(name: "keepsake", targets: ["KeepsakeCLI"]),
     ],
     dependencies: [

@@ -1,19 +1,27 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
 
-// Benchmarks for Keepsake (package-benchmark). Run with `make benchmarks`, or
-// `swift package benchmark` here. Results and their floors: README.md.
+// Benchmarks for Keepsake (package-benchmark): `make benchmarks`, or
+// `swift package benchmark` in this folder. Results with their floors: README.md.
+
+// A path dependency is named after its folder, which depends on where the project was cloned.
+let keepsake = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
+
 let package = Package(
     name: "KeepsakeBenchmarks",
     dependencies: [
         .package(path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .executableTarget(
             name: "KeepsakeBenchmarks",
             dependencies: [
-                .product(name: "Keepsake", package: "main"),
+                .product(name: "Keepsake", package: keepsake),
+                .product(name: "KeepsakeLog", package: keepsake),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/KeepsakeBenchmarks",

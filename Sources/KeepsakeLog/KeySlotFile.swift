@@ -69,6 +69,7 @@ final class KeySlotFile: @unchecked Sendable {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, offset + off_t(done))
             if n < 0 {
                 if errno == EINTR { continue }
+                if errno == ENOSPC || errno == EDQUOT { throw LogError.diskFull(path: path) }
                 throw LogError.io(operation: operation, path: path, errno: errno)
             }
             done += n

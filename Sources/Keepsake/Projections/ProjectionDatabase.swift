@@ -35,7 +35,7 @@ enum ProjectionDatabase {
             }
             try migrator.migrate(pool)
         } catch {
-            throw KeepsakeError(database: error)
+            throw KeepsakeError(database: error, path: path)
         }
         return pool
     }

@@ -18,6 +18,12 @@ public enum KeepsakeError: Error, Equatable, CustomStringConvertible {
     /// A payload that cannot be appended as a new event (e.g. `.erased`).
     case notAppendable(kindName: String)
     case unknownConversation(ConversationID)
+    /// The events are stored in the log up to `stored`, but the projections
+    /// could not follow (`reason`). They catch up on the next append or open;
+    /// do not append the same events again.
+    case projectionsBehind(stored: Cursor, reason: String)
+    /// The disk holding the projections is full.
+    case diskFull(path: String)
     /// The event log failed.
     case log(LogError)
     /// The projection database failed.
@@ -43,6 +49,10 @@ public enum KeepsakeError: Error, Equatable, CustomStringConvertible {
             return "an event of kind \(kindName) cannot be appended; append the original event instead"
         case let .unknownConversation(id):
             return "conversation \(id) is not in this store; list conversations with `keepsake conversations`"
+        case let .projectionsBehind(stored, reason):
+            return "the events were stored (log position \(stored)) but the projections could not be updated: \(reason). They will catch up on the next append or when the store is opened again; do not append these events again"
+        case let .diskFull(path):
+            return "the disk holding \(path) is full; free space and try again"
         case let .log(error):
             return error.description
         case let .database(message):

@@ -118,8 +118,13 @@ public final class Store: Sendable {
     private func appendDrafts(_ drafts: [RecordDraft]) throws(KeepsakeError) -> [AppendOutcome] {
         let outcomes: [AppendOutcome]
         do { outcomes = try log.append(drafts) } catch { throw .log(error) }
-        try catchUpProjections()
-        heads.publish(try cursor().sequence)
+        let head = try cursor()
+        heads.publish(head.sequence)
+        do {
+            try catchUpProjections()
+        } catch {
+            throw .projectionsBehind(stored: head, reason: error.description)
+        }
         return outcomes
     }
 
@@ -232,7 +237,7 @@ public final class Store: Sendable {
     }
 
     private func read<T>(_ body: (Database) throws -> T) throws(KeepsakeError) -> T {
-        do { return try pool.read(body) } catch { throw KeepsakeError(database: error) }
+        do { return try pool.read(body) } catch { throw KeepsakeError(database: error, path: pool.path) }
     }
 
     // MARK: - Projections
@@ -263,7 +268,7 @@ public final class Store: Sendable {
         } catch let error as KeepsakeError {
             throw error
         } catch {
-            throw KeepsakeError(database: error)
+            throw KeepsakeError(database: error, path: pool.path)
         }
     }
 
@@ -271,7 +276,7 @@ public final class Store: Sendable {
     /// rebuilt; otherwise the gap since the last projector commit is replayed.
     private func repairProjections() throws(KeepsakeError) {
         let state: (log: LogID, sequence: UInt64)?
-        do { state = try pool.read(Projector.appliedState) } catch { throw KeepsakeError(database: error) }
+        do { state = try pool.read(Projector.appliedState) } catch { throw KeepsakeError(database: error, path: pool.path) }
         let head = try cursor().sequence
         if let state, state.log != log.id || state.sequence > head {
             try rebuildProjections()
@@ -300,18 +305,19 @@ public final class Store: Sendable {
         } catch let error as KeepsakeError {
             throw error
         } catch {
-            throw KeepsakeError(database: error)
+            throw KeepsakeError(database: error, path: pool.path)
         }
         changeFeed.publish(ProjectionChange(cursor: try cursor(), tables: Set(ProjectedTable.allCases), conversations: []))
     }
 }
 
 extension KeepsakeError {
-    init(database error: any Error) {
-        if let error = error as? KeepsakeError {
-            self = error
-        } else {
-            self = .database("\(error)")
+    /// Classifies an error of the projection database at `path`.
+    init(database error: any Error, path: String) {
+        switch error {
+        case let error as KeepsakeError: self = error
+        case let error as DatabaseError where error.resultCode == .SQLITE_FULL: self = .diskFull(path: path)
+        default: self = .database("\(error)")
         }
     }
 }

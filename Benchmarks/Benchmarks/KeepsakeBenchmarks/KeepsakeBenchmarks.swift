@@ -1,0 +1,214 @@
+import Benchmark
+import Foundation
+import GRDBSQLite
+import Keepsake
+import KeepsakeLog
+
+// Each benchmark handles one million events (or rows) per iteration, so
+// `throughput` reads directly as events (rows) per second. Floors run the same
+// work straight on LMDB and SQLite, in the same run on the same machine.
+
+let benchmarks: @Sendable () -> Void = {
+    let large = Benchmark.Configuration(
+        metrics: [.wallClock, .throughput, .peakMemoryResident],
+        timeUnits: .milliseconds, warmupIterations: 0, scalingFactor: .mega,
+        maxDuration: .seconds(120), maxIterations: 3)
+    let singles = Benchmark.Configuration(
+        metrics: [.wallClock, .throughput], timeUnits: .milliseconds, warmupIterations: 0,
+        scalingFactor: .kilo, maxDuration: .seconds(60), maxIterations: 3)
+
+    Benchmark("floor: raw LMDB append, MDB_APPEND, 10k per txn", configuration: large) { benchmark in
+        let dir = Scratch()
+        let env = try LMDBEnvironment(path: dir.path, mapSize: 8 << 30, maxDatabases: 2)
+        let db = try env.openDatabase("events", create: true)
+        let records = Fixture.shared.drafts
+        benchmark.startMeasurement()
+        for start in stride(from: 0, to: records.count, by: 10_000) {
+            try env.write { txn in
+                for sequence in start..<min(start + 10_000, records.count) {
+                    var key = UInt64(sequence + 1).bigEndian
+                    try withUnsafeBytes(of: &key) { k in
+                        try records[sequence].payload.withUnsafeBytes { v in try txn.put(k, v, in: db, append: true) }
+                    }
+                }
+            }
+        }
+        benchmark.stopMeasurement()
+    }
+
+    Benchmark("log: batched append, 10k per txn", configuration: large) { benchmark in
+        let dir = Scratch()
+        let log = try EventLog(directory: dir.path, options: LogOptions(initialMapSize: 8 << 30))
+        let drafts = Fixture.shared.drafts
+        benchmark.startMeasurement()
+        for start in stride(from: 0, to: drafts.count, by: 10_000) {
+            try log.append(Array(drafts[start..<min(start + 10_000, drafts.count)]))
+        }
+        benchmark.stopMeasurement()
+    }
+
+    Benchmark("floor: raw LMDB single durable commits", configuration: singles) { benchmark in
+        let dir = Scratch()
+        let env = try LMDBEnvironment(path: dir.path, mapSize: 1 << 30, maxDatabases: 2)
+        let db = try env.openDatabase("events", create: true)
+        let records = Fixture.shared.drafts
+        benchmark.startMeasurement()
+        for sequence in 0..<1_000 {
+            try env.write { txn in
+                var key = UInt64(sequence + 1).bigEndian
+                try withUnsafeBytes(of: &key) { k in
+                    try records[sequence].payload.withUnsafeBytes { v in try txn.put(k, v, in: db, append: true) }
+                }
+            }
+        }
+        benchmark.stopMeasurement()
+    }
+
+    Benchmark("log: single-event durable appends", configuration: singles) { benchmark in
+        let dir = Scratch()
+        let log = try EventLog(directory: dir.path)
+        let drafts = Fixture.shared.drafts
+        benchmark.startMeasurement()
+        for index in 0..<1_000 { try log.append([drafts[index]]) }
+        benchmark.stopMeasurement()
+    }
+
+    Benchmark("store: single-event durable appends (log + projections)", configuration: singles) { benchmark in
+        let dir = Scratch()
+        let store = try Store.open(at: URL(fileURLWithPath: dir.path + "/store"))
+        let events = Fixture.shared.events
+        benchmark.startMeasurement()
+        for index in 0..<1_000 { try store.append(contentsOf: [events[index]]) }
+        benchmark.stopMeasurement()
+    }
+
+    Benchmark("floor: raw SQLite prepared inserts of the message rows", configuration: large) { benchmark in
+        let dir = Scratch()
+        let rows = Fixture.shared.messageRows
+        benchmark.startMeasurement()
+        try RawSQLite.insert(rows, into: dir.path + "/floor.sqlite")
+        benchmark.stopMeasurement()
+        benchmark.measurement(.custom("rows", useScalingFactor: false), rows.count)
+    }
+
+    Benchmark("projection: incremental catch-up of 1M logged events", configuration: large) { benchmark in
+        let dir = Scratch()
+        try Fixture.shared.copyLoggedStore(to: dir.path + "/store")
+        benchmark.startMeasurement()
+        _ = try Store.open(at: URL(fileURLWithPath: dir.path + "/store"))
+        benchmark.stopMeasurement()
+        benchmark.measurement(.custom("message rows", useScalingFactor: false), Fixture.shared.messageRows.count)
+    }
+
+    Benchmark("projection: rebuild from 1M logged events", configuration: large) { benchmark in
+        let dir = Scratch()
+        try Fixture.shared.copyLoggedStore(to: dir.path + "/store")
+        let store = try Store.open(at: URL(fileURLWithPath: dir.path + "/store"))
+        benchmark.startMeasurement()
+        try store.rebuildProjections()
+        benchmark.stopMeasurement()
+    }
+}
+
+/// One million generated events, prepared once and shared by the benchmarks.
+final class Fixture: @unchecked Sendable {
+    static let shared = Fixture()
+    static let eventCount = 1_000_000
+
+    let events: [EventDraft]
+    let drafts: [RecordDraft]
+    let messageRows: [MessageContent]
+    private let loggedStore: Scratch
+
+    private init() {
+        var generator = HistoryGenerator(.init(messages: Self.eventCount, conversations: 2_000, seed: 42))
+        events = generator.next(batch: Self.eventCount)
+        drafts = events.map { try! $0.recordDraft() }
+        messageRows = events.compactMap {
+            switch $0.payload {
+            case let .messageSent(m), let .messageReceived(m): m
+            default: nil
+            }
+        }
+        loggedStore = Scratch()
+        let store = try! Store.open(at: URL(fileURLWithPath: loggedStore.path + "/store"),
+                                    options: StoreOptions(durability: .unsafeNoSync))
+        for start in stride(from: 0, to: events.count, by: 20_000) {
+            try! store.append(contentsOf: Array(events[start..<min(start + 20_000, events.count)]))
+        }
+    }
+
+    /// Copies a store holding the million events, without its projections.
+    func copyLoggedStore(to path: String) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: path, withIntermediateDirectories: true)
+        for item in ["STORE", "log"] {
+            try fm.copyItem(atPath: loggedStore.path + "/store/" + item, toPath: path + "/" + item)
+        }
+    }
+}
+
+/// The SQLite floor: the same message rows inserted with prepared statements
+/// into the projection schema, in one transaction, with the store's pragmas.
+enum RawSQLite {
+    static let schema = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().appendingPathComponent("../../../Migrations/0001_projections.sql").standardized
+
+    static func insert(_ rows: [MessageContent], into path: String) throws {
+        var db: OpaquePointer?
+        guard sqlite3_open(path, &db) == SQLITE_OK else { throw ScratchError("open \(path)") }
+        defer { sqlite3_close(db) }
+        try exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+        try exec(db, try String(contentsOf: schema, encoding: .utf8))
+        try exec(db, "BEGIN")
+        let message = try prepare(db, "INSERT INTO messages (sequence, id, conversation_id, sender, direction, text, content_type, sent_at) VALUES (?, ?, ?, ?, 2, ?, ?, ?)")
+        let search = try prepare(db, "INSERT INTO message_search (rowid, text) VALUES (?, ?)")
+        defer { sqlite3_finalize(message); sqlite3_finalize(search) }
+        for (index, row) in rows.enumerated() {
+            let sequence = Int64(index + 1)
+            sqlite3_bind_int64(message, 1, sequence)
+            _ = row.messageID.withUnsafeBytes { sqlite3_bind_blob(message, 2, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
+            _ = row.conversationID.withUnsafeBytes { sqlite3_bind_blob(message, 3, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
+            sqlite3_bind_text(message, 4, row.sender, -1, SQLITE_TRANSIENT)
+            sqlite3_bind_text(message, 5, row.text, -1, SQLITE_TRANSIENT)
+            sqlite3_bind_text(message, 6, row.contentType, -1, SQLITE_TRANSIENT)
+            sqlite3_bind_int64(message, 7, row.sentAtMs)
+            try step(db, message)
+            sqlite3_bind_int64(search, 1, sequence)
+            sqlite3_bind_text(search, 2, row.text, -1, SQLITE_TRANSIENT)
+            try step(db, search)
+        }
+        try exec(db, "COMMIT")
+    }
+
+    private static let SQLITE_TRANSIENT = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    private static func exec(_ db: OpaquePointer?, _ sql: String) throws {
+        guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else { throw ScratchError(String(cString: sqlite3_errmsg(db))) }
+    }
+
+    private static func prepare(_ db: OpaquePointer?, _ sql: String) throws -> OpaquePointer? {
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else { throw ScratchError(String(cString: sqlite3_errmsg(db))) }
+        return statement
+    }
+
+    private static func step(_ db: OpaquePointer?, _ statement: OpaquePointer?) throws {
+        guard sqlite3_step(statement) == SQLITE_DONE else { throw ScratchError(String(cString: sqlite3_errmsg(db))) }
+        sqlite3_reset(statement)
+    }
+}
+
+/// A temporary directory, removed when released.
+final class Scratch: @unchecked Sendable {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("keepsake-bench-\(UUID().uuidString)").path
+
+    init() { try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+struct ScratchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
