@@ -16,6 +16,8 @@ struct AppendBatch {
     private var nextSlot: UInt64 = 0
     private var last: UInt64 = 0
     private var vector: [LogID: UInt64] = [:]
+    /// False while the `erased` database is empty, which saves a lookup per event.
+    private var mayHoldErasedSubjects = true
 
     private var db: EventLog.Databases { log.databases }
     private static let keyBytes = KeySlotFile.slotSize
@@ -42,6 +44,7 @@ struct AppendBatch {
 
     mutating func run(_ drafts: [RecordDraft]) throws -> [AppendOutcome] {
         last = try log.lastSequence(txn)
+        mayHoldErasedSubjects = try txn.count(db.erased) > 0
         firstSlot = try txn.value(MetaKey.nextSlot, in: db.meta).map { UInt64(bigEndianBytes: $0) } ?? 0
         nextSlot = firstSlot
         var outcomes: [AppendOutcome] = []
@@ -86,25 +89,29 @@ struct AppendBatch {
             id = EventID(origin: log.id, sequence: last + 1)
         }
         let sequence = last + 1
-        let erasedOnArrival = try applyEffect(of: draft, at: sequence)
-
-        var flags: RecordCodec.Flags = []
-        var slot: UInt64 = 0
-        if erasedOnArrival {
-            flags.insert(.erased)
-        } else if keyIndex != nil {
-            flags.insert(.sealed)
+        let erasedOnArrival = try arrivesErased(draft)
+        var slot: UInt64?
+        if keyIndex != nil && !erasedOnArrival {
             slot = nextSlot
             nextSlot += 1
         }
-        let record = try RecordCodec.encode(
-            id: id, kind: draft.kind, time: draft.time, flags: flags, keySlot: slot, subject: draft.subject,
-            effect: draft.effect, payload: draft.payload, seal: keyIndex.map { index in
-                { [keys, slotImage, firstSlot] ad, plaintext, out in
-                    try Self.seal(plaintext, ad: ad, key: keys, keyIndex: index, image: slotImage, imageIndex: Int(slot - firstSlot), into: &out)
-                }
-            })
-        try txn.put(sequenceKey(sequence), record, in: db.events, append: true)
+        if !erasedOnArrival { try applyEffect(of: draft, at: sequence, slot: slot) }
+
+        let record: [UInt8]
+        if let keyIndex, let slot {
+            record = try withSealingKey(keyIndex, slot: slot) { key in
+                try RecordCodec.encode(
+                    id: id, kind: draft.kind, time: draft.time, flags: .sealed, keySlot: slot, subject: draft.subject,
+                    effect: draft.effect, payload: draft.payload, sealingKey: key)
+            }
+        } else {
+            record = try RecordCodec.encode(
+                id: id, kind: draft.kind, time: draft.time, flags: erasedOnArrival ? .erased : [], keySlot: 0,
+                subject: draft.subject, effect: draft.effect, payload: draft.payload)
+        }
+        try withUnsafeBytes(of: sequence.bigEndian) { key in
+            try record.withUnsafeBytes { value in try txn.put(key, value, in: db.events, append: true) }
+        }
         if id.origin != log.id {
             try txn.put(originKey(id), sequence.bigEndianBytes, in: db.origins)
             vector[id.origin] = max(vector[id.origin] ?? 0, id.sequence)
@@ -113,82 +120,108 @@ struct AppendBatch {
         return .appended(sequence: sequence, id: id)
     }
 
-    /// Applies the draft's effect on its subject; returns true when the draft
-    /// itself must be stored already erased.
-    private mutating func applyEffect(of draft: RecordDraft, at sequence: UInt64) throws -> Bool {
+    /// Whether the draft must be stored already erased: its subject was erased,
+    /// or it is a step no newer than its subject's current step.
+    private func arrivesErased(_ draft: RecordDraft) throws -> Bool {
         guard let subject = draft.subject, !subject.isEmpty else {
             guard draft.effect == .none else { throw LogError.effectWithoutSubject(kind: draft.kind) }
             return false
         }
         switch draft.effect {
         case .none:
-            if try txn.value(subject, in: db.erased) != nil { return true }
-            try txn.put(subjectKey(subject, sequence), [], in: db.subjects)
-            return false
+            return try mayHoldErasedSubjects && txn.withValue(subject, in: db.erased, { _ in true }) != nil
         case let .supersedes(step):
-            let current = try txn.value(subject, in: db.steps)
-            if let current, UInt64(bigEndianBytes: current.dropFirst(8)) >= step { return true }
-            if let current { try erase(UInt64(bigEndianBytes: current.prefix(8))) }
-            try txn.put(subject, sequence.bigEndianBytes + step.bigEndianBytes, in: db.steps)
+            return try txn.withValue(subject, in: db.steps) { StepEntry($0).step >= step } ?? false
+        case .erasesSubject:
             return false
+        }
+    }
+
+    /// Applies the draft's effect on its subject and indexes it. `slot` is the
+    /// draft's key slot when sealed: erasing it later only needs that slot.
+    private mutating func applyEffect(of draft: RecordDraft, at sequence: UInt64, slot: UInt64?) throws {
+        guard let subject = draft.subject, !subject.isEmpty else { return }
+        switch draft.effect {
+        case .none:
+            try txn.put(subjectKey(subject, sequence), slot?.bigEndianBytes ?? [], in: db.subjects)
+        case .supersedes(let step):
+            if let current = try txn.withValue(subject, in: db.steps, StepEntry.init) {
+                try erase(current.sequence, slot: current.slot)
+            }
+            try txn.put(subject, StepEntry(sequence: sequence, step: step, slot: slot).bytes, in: db.steps)
         case .erasesSubject:
             let prefix = subjectKey(subject, nil)
-            var held: [UInt64] = []
-            try txn.scan(db.subjects, from: prefix) { key, _ in
+            var held: [(sequence: UInt64, slot: UInt64?)] = []
+            try txn.scan(db.subjects, from: prefix) { key, value in
                 guard key.count == prefix.count + 8, key.starts(with: prefix) else { return false }
-                held.append(UInt64(bigEndianBytes: key.suffix(8)))
+                held.append((UInt64(bigEndianBytes: key.suffix(8)), value.isEmpty ? nil : UInt64(bigEndianBytes: value)))
                 return true
             }
             for target in held {
-                try erase(target)
-                try txn.delete(subjectKey(subject, target), in: db.subjects)
+                try erase(target.sequence, slot: target.slot)
+                try txn.delete(subjectKey(subject, target.sequence), in: db.subjects)
             }
             try txn.put(subject, sequence.bigEndianBytes, in: db.erased)
-            return false
+            mayHoldErasedSubjects = true
         }
     }
 
-    /// Seals `plaintext` with key `keyIndex` of `keys` and places that key at `imageIndex` of the slot image.
-    private static func seal(
-        _ plaintext: [UInt8], ad: ArraySlice<UInt8>, key keys: SecureBytes, keyIndex: Int,
-        image slotImage: SecureBytes, imageIndex: Int, into out: inout [UInt8]
-    ) throws {
-        let keyRange = keyIndex * keyBytes..<(keyIndex + 1) * keyBytes
-        let imageOffset = imageIndex * keyBytes
-        try keys.withUnsafeBytes { all in
+    /// Lends key `keyIndex` of this batch to `body`, after placing it in the slot image at `slot`.
+    private func withSealingKey<R>(_ keyIndex: Int, slot: UInt64, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        let keyRange = keyIndex * Self.keyBytes..<(keyIndex + 1) * Self.keyBytes
+        let imageOffset = Int(slot - firstSlot) * Self.keyBytes
+        return try keys.withUnsafeBytes { all in
             let key = UnsafeRawBufferPointer(rebasing: all[keyRange])
             slotImage.withUnsafeMutableBytes { image in
-                image.baseAddress!.advanced(by: imageOffset).copyMemory(from: key.baseAddress!, byteCount: keyBytes)
+                image.baseAddress!.advanced(by: imageOffset).copyMemory(from: key.baseAddress!, byteCount: Self.keyBytes)
             }
-            try Array(ad).withUnsafeBytes { adBytes in
-                try plaintext.withUnsafeBytes { p in
-                    try SingleUseAEAD.seal(p, associatedData: adBytes, key: key, into: &out)
-                }
-            }
+            return try body(key)
         }
     }
 
-    /// Rewrites the record at `sequence` without its payload and schedules its key slot for zeroing.
-    private mutating func erase(_ sequence: UInt64) throws {
+    /// Erases the record at `sequence`. A sealed record loses its key (zeroed
+    /// after the commit, or never written when sealed in this batch); an
+    /// unsealed one is rewritten without its payload.
+    private mutating func erase(_ sequence: UInt64, slot: UInt64?) throws {
+        if let slot {
+            if slot >= firstSlot && slot < nextSlot {
+                let offset = Int(slot - firstSlot) * Self.keyBytes
+                slotImage.withUnsafeMutableBytes { secureZero(UnsafeMutableRawBufferPointer(rebasing: $0[offset..<offset + Self.keyBytes])) }
+            } else {
+                erasedSlots.append(slot)
+            }
+            return
+        }
         let key = sequenceKey(sequence)
         guard let bytes = try txn.value(key, in: db.events) else { return }
         guard case let .success(stored) = RecordCodec.decode(bytes) else {
             throw LogError.corruptRecord(sequence: sequence, reason: "cannot decode the record an erasure targets")
         }
         guard !stored.flags.contains(.erased) else { return }
-        var flags = stored.flags.intersection(.sealed)
-        flags.insert(.erased)
         let rewritten = try RecordCodec.encode(
-            id: stored.id, kind: stored.kind, time: stored.time, flags: flags, keySlot: stored.keySlot,
-            subject: stored.subject, effect: stored.effect, payload: [], seal: nil)
+            id: stored.id, kind: stored.kind, time: stored.time, flags: .erased, keySlot: 0,
+            subject: stored.subject, effect: stored.effect, payload: [])
         try txn.put(key, rewritten, in: db.events)
-        guard stored.flags.contains(.sealed) else { return }
-        if stored.keySlot >= firstSlot && stored.keySlot < nextSlot {
-            // Sealed earlier in this batch: its key never reaches the file.
-            let offset = Int(stored.keySlot - firstSlot) * Self.keyBytes
-            slotImage.withUnsafeMutableBytes { secureZero(UnsafeMutableRawBufferPointer(rebasing: $0[offset..<offset + Self.keyBytes])) }
-        } else {
-            erasedSlots.append(stored.keySlot)
-        }
     }
+}
+
+/// A `steps` value: the current step of a subject, where it is, and its key slot.
+struct StepEntry {
+    let sequence: UInt64
+    let step: UInt64
+    let slot: UInt64?
+
+    init(sequence: UInt64, step: UInt64, slot: UInt64?) {
+        self.sequence = sequence
+        self.step = step
+        self.slot = slot
+    }
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        sequence = UInt64(bigEndianBytes: bytes.prefix(8))
+        step = UInt64(bigEndianBytes: bytes.dropFirst(8).prefix(8))
+        slot = bytes.count >= 24 ? UInt64(bigEndianBytes: bytes.dropFirst(16)) : nil
+    }
+
+    var bytes: [UInt8] { sequence.bigEndianBytes + step.bigEndianBytes + (slot?.bigEndianBytes ?? []) }
 }

@@ -213,7 +213,8 @@ public final class EventLog: Sendable {
     public func currentStep(of subject: [UInt8]) throws(LogError) -> (sequence: UInt64, step: UInt64)? {
         try readTransaction { txn in
             try txn.withValue(subject, in: db.steps) { v in
-                (UInt64(bigEndianBytes: v.prefix(8)), UInt64(bigEndianBytes: v.dropFirst(8)))
+                let entry = StepEntry(v)
+                return (entry.sequence, entry.step)
             }
         }
     }
@@ -262,9 +263,11 @@ public final class EventLog: Sendable {
         } else if stored.flags.contains(.sealed) {
             do {
                 try key.withUnsafeMutableBytes { try slots.read(slot: stored.keySlot, into: $0) }
-                payload = try key.withUnsafeBytes { k in
-                    try Array(stored.header[RecordCodec.associatedDataRange]).withUnsafeBytes { ad in
-                        try Array(stored.body).withUnsafeBytes { body in
+                // A zeroed key means the record was erased (its key destroyed).
+                payload = try key.withUnsafeBytes { k -> [UInt8]? in
+                    guard k.contains(where: { $0 != 0 }) else { return nil }
+                    return try stored.header[RecordCodec.associatedDataRange].withUnsafeBytes { ad in
+                        try stored.body.withUnsafeBytes { body in
                             try SingleUseAEAD.open(body, associatedData: ad, key: k)
                         }
                     }
@@ -301,7 +304,12 @@ func originKey(_ id: EventID) -> [UInt8] { id.origin.bytes + id.sequence.bigEndi
 /// Key of the `subjects` index: the subject's length, the subject, then the
 /// sequence (omitted for the prefix that finds all of a subject's events).
 func subjectKey(_ subject: [UInt8], _ sequence: UInt64?) -> [UInt8] {
-    UInt16(subject.count).bigEndianBytes + subject + (sequence?.bigEndianBytes ?? [])
+    var key = [UInt8]()
+    key.reserveCapacity(subject.count + 10)
+    key.appendBE(UInt16(subject.count))
+    key.append(contentsOf: subject)
+    if let sequence { key.appendBE(sequence) }
+    return key
 }
 
 extension LMDBTransaction {

@@ -32,10 +32,11 @@ enum RecordCodec {
         var header: ArraySlice<UInt8>
     }
 
-    /// Encodes a record. `seal` receives (associated data, plaintext) and appends the ciphertext.
+    /// Encodes a record. With the sealed flag (and not erased), the payload is
+    /// sealed under `sealingKey`, a single-use 32-byte key.
     static func encode(
         id: EventID, kind: UInt32, time: Int64, flags: Flags, keySlot: UInt64, subject: [UInt8]?, effect: RecordEffect,
-        payload: [UInt8], seal: ((ArraySlice<UInt8>, [UInt8], inout [UInt8]) throws -> Void)?
+        payload: [UInt8], sealingKey: UnsafeRawBufferPointer? = nil
     ) throws -> [UInt8] {
         var flags = flags
         switch effect {
@@ -49,7 +50,8 @@ enum RecordCodec {
         out.append(flags.rawValue)
         out.append(0); out.append(0)
         out.appendLE(kind)
-        out.append(contentsOf: id.origin.bytes)
+        out.appendBE(id.origin.high)
+        out.appendBE(id.origin.low)
         out.appendLE(id.sequence)
         out.appendLE(UInt64(bitPattern: time))
         out.appendLE(keySlot)
@@ -58,12 +60,14 @@ enum RecordCodec {
         if case let .supersedes(step) = effect { out.appendLE(step) }
         if flags.contains(.erased) {
             out.appendLE(UInt32(0))
-        } else if let seal, flags.contains(.sealed) {
-            let lengthAt = out.count
-            out.appendLE(UInt32(0))
-            let start = out.count
-            try seal(out[associatedDataRange], payload, &out)
-            out.setLE(UInt32(out.count - start), at: lengthAt)
+        } else if let sealingKey, flags.contains(.sealed) {
+            out.appendLE(UInt32(payload.count + SingleUseAEAD.tagBytes))
+            let associatedData = out[associatedDataRange]
+            try associatedData.withUnsafeBytes { ad in
+                try payload.withUnsafeBytes { plaintext in
+                    try SingleUseAEAD.seal(plaintext, associatedData: ad, key: sealingKey, into: &out)
+                }
+            }
         } else {
             out.appendLE(UInt32(payload.count))
             out.append(contentsOf: payload)
@@ -162,7 +166,11 @@ extension FixedWidthInteger {
 
 extension Array where Element == UInt8 {
     mutating func appendLE<T: FixedWidthInteger>(_ value: T) {
-        for i in 0..<MemoryLayout<T>.size { append(UInt8(truncatingIfNeeded: value >> (8 * i))) }
+        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+    }
+
+    mutating func appendBE<T: FixedWidthInteger>(_ value: T) {
+        Swift.withUnsafeBytes(of: value.bigEndian) { append(contentsOf: $0) }
     }
 
     mutating func setLE<T: FixedWidthInteger>(_ value: T, at offset: Int) {

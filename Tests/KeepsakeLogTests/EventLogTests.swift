@@ -116,6 +116,16 @@ import Testing
         #expect(try log.append([text("late edit", sealed: true, subject: message, id: late)]) == [.duplicate(late)])
     }
 
+    @Test func erasingAnUnsealedSubjectRewritesItsRecords() throws {
+        let dir = TemporaryDirectory()
+        let log = try EventLog(directory: dir.path)
+        let subject = Array("note".utf8)
+        try log.append([text("plain words", subject: subject)])
+        try log.append([text("erase", kind: 5, subject: subject, effect: .erasesSubject)])
+        #expect(try log.record(at: 1)?.isErased == true)
+        #expect(try log.record(at: 1)?.subject == subject)
+    }
+
     @Test func anEffectNeedsASubject() throws {
         let dir = TemporaryDirectory()
         let log = try EventLog(directory: dir.path)

@@ -4,47 +4,60 @@ import GRDBSQLite
 import Keepsake
 import KeepsakeLog
 
-// Each benchmark handles one million events (or rows) per iteration, so
-// `throughput` reads directly as events (rows) per second. Floors run the same
-// work straight on LMDB and SQLite, in the same run on the same machine.
+// Each benchmark handles one million events (or all message rows of them), or
+// a thousand single commits, per iteration and reports "per second": events,
+// rows or commits per second. Floors do the same work straight on LMDB and
+// SQLite, in the same run on the same machine.
+
+/// Items per second, recorded as a custom metric.
+let perSecond = BenchmarkMetric.custom("per second", polarity: .prefersLarger, useScalingFactor: false)
+
+/// Measures `body`, which handles `count` items, and records the rate.
+func measure(_ benchmark: Benchmark, count: Int, _ body: () throws -> Void) rethrows {
+    let started = ContinuousClock.now
+    benchmark.startMeasurement()
+    try body()
+    benchmark.stopMeasurement()
+    let elapsed = ContinuousClock.now - started
+    benchmark.measurement(perSecond, Int(Double(count) / (elapsed / .seconds(1))))
+}
 
 let benchmarks: @Sendable () -> Void = {
     let large = Benchmark.Configuration(
-        metrics: [.wallClock, .throughput, .peakMemoryResident],
-        timeUnits: .milliseconds, warmupIterations: 0, scalingFactor: .mega,
-        maxDuration: .seconds(120), maxIterations: 3)
+        metrics: [.wallClock, .peakMemoryResident, perSecond],
+        timeUnits: .milliseconds, warmupIterations: 0, maxDuration: .seconds(120), maxIterations: 3)
     let singles = Benchmark.Configuration(
-        metrics: [.wallClock, .throughput], timeUnits: .milliseconds, warmupIterations: 0,
-        scalingFactor: .kilo, maxDuration: .seconds(60), maxIterations: 3)
+        metrics: [.wallClock, perSecond], timeUnits: .milliseconds, warmupIterations: 0,
+        maxDuration: .seconds(60), maxIterations: 3)
 
     Benchmark("floor: raw LMDB append, MDB_APPEND, 10k per txn", configuration: large) { benchmark in
         let dir = Scratch()
         let env = try LMDBEnvironment(path: dir.path, mapSize: 8 << 30, maxDatabases: 2)
         let db = try env.openDatabase("events", create: true)
         let records = Fixture.shared.drafts
-        benchmark.startMeasurement()
-        for start in stride(from: 0, to: records.count, by: 10_000) {
-            try env.write { txn in
-                for sequence in start..<min(start + 10_000, records.count) {
-                    var key = UInt64(sequence + 1).bigEndian
-                    try withUnsafeBytes(of: &key) { k in
-                        try records[sequence].payload.withUnsafeBytes { v in try txn.put(k, v, in: db, append: true) }
+        try measure(benchmark, count: records.count) {
+            for start in stride(from: 0, to: records.count, by: 10_000) {
+                try env.write { txn in
+                    for sequence in start..<min(start + 10_000, records.count) {
+                        var key = UInt64(sequence + 1).bigEndian
+                        try withUnsafeBytes(of: &key) { k in
+                            try records[sequence].payload.withUnsafeBytes { v in try txn.put(k, v, in: db, append: true) }
+                        }
                     }
                 }
             }
         }
-        benchmark.stopMeasurement()
     }
 
     Benchmark("log: batched append, 10k per txn", configuration: large) { benchmark in
         let dir = Scratch()
         let log = try EventLog(directory: dir.path, options: LogOptions(initialMapSize: 8 << 30))
         let drafts = Fixture.shared.drafts
-        benchmark.startMeasurement()
-        for start in stride(from: 0, to: drafts.count, by: 10_000) {
-            try log.append(Array(drafts[start..<min(start + 10_000, drafts.count)]))
+        try measure(benchmark, count: drafts.count) {
+            for start in stride(from: 0, to: drafts.count, by: 10_000) {
+                try log.append(Array(drafts[start..<min(start + 10_000, drafts.count)]))
+            }
         }
-        benchmark.stopMeasurement()
     }
 
     Benchmark("floor: raw LMDB single durable commits", configuration: singles) { benchmark in
@@ -52,61 +65,59 @@ let benchmarks: @Sendable () -> Void = {
         let env = try LMDBEnvironment(path: dir.path, mapSize: 1 << 30, maxDatabases: 2)
         let db = try env.openDatabase("events", create: true)
         let records = Fixture.shared.drafts
-        benchmark.startMeasurement()
-        for sequence in 0..<1_000 {
-            try env.write { txn in
-                var key = UInt64(sequence + 1).bigEndian
-                try withUnsafeBytes(of: &key) { k in
-                    try records[sequence].payload.withUnsafeBytes { v in try txn.put(k, v, in: db, append: true) }
+        try measure(benchmark, count: 1_000) {
+            for sequence in 0..<1_000 {
+                try env.write { txn in
+                    var key = UInt64(sequence + 1).bigEndian
+                    try withUnsafeBytes(of: &key) { k in
+                        try records[sequence].payload.withUnsafeBytes { v in try txn.put(k, v, in: db, append: true) }
+                    }
                 }
             }
         }
-        benchmark.stopMeasurement()
     }
 
     Benchmark("log: single-event durable appends", configuration: singles) { benchmark in
         let dir = Scratch()
         let log = try EventLog(directory: dir.path)
         let drafts = Fixture.shared.drafts
-        benchmark.startMeasurement()
-        for index in 0..<1_000 { try log.append([drafts[index]]) }
-        benchmark.stopMeasurement()
+        try measure(benchmark, count: 1_000) {
+            for index in 0..<1_000 { try log.append([drafts[index]]) }
+        }
     }
 
     Benchmark("store: single-event durable appends (log + projections)", configuration: singles) { benchmark in
         let dir = Scratch()
         let store = try Store.open(at: URL(fileURLWithPath: dir.path + "/store"))
         let events = Fixture.shared.events
-        benchmark.startMeasurement()
-        for index in 0..<1_000 { try store.append(contentsOf: [events[index]]) }
-        benchmark.stopMeasurement()
+        try measure(benchmark, count: 1_000) {
+            for index in 0..<1_000 { try store.append(contentsOf: [events[index]]) }
+        }
     }
 
-    Benchmark("floor: raw SQLite prepared inserts of the message rows", configuration: large) { benchmark in
+    Benchmark("floor: raw SQLite prepared inserts of the message rows (rows/s)", configuration: large) { benchmark in
         let dir = Scratch()
         let rows = Fixture.shared.messageRows
-        benchmark.startMeasurement()
-        try RawSQLite.insert(rows, into: dir.path + "/floor.sqlite")
-        benchmark.stopMeasurement()
-        benchmark.measurement(.custom("rows", useScalingFactor: false), rows.count)
+        try measure(benchmark, count: rows.count) {
+            try RawSQLite.insert(rows, into: dir.path + "/floor.sqlite")
+        }
     }
 
-    Benchmark("projection: incremental catch-up of 1M logged events", configuration: large) { benchmark in
+    Benchmark("projection: incremental catch-up of 1M logged events (message rows/s)", configuration: large) { benchmark in
         let dir = Scratch()
         try Fixture.shared.copyLoggedStore(to: dir.path + "/store")
-        benchmark.startMeasurement()
-        _ = try Store.open(at: URL(fileURLWithPath: dir.path + "/store"))
-        benchmark.stopMeasurement()
-        benchmark.measurement(.custom("message rows", useScalingFactor: false), Fixture.shared.messageRows.count)
+        try measure(benchmark, count: Fixture.shared.messageRows.count) {
+            _ = try Store.open(at: URL(fileURLWithPath: dir.path + "/store"))
+        }
     }
 
-    Benchmark("projection: rebuild from 1M logged events", configuration: large) { benchmark in
+    Benchmark("projection: rebuild from 1M logged events (message rows/s)", configuration: large) { benchmark in
         let dir = Scratch()
         try Fixture.shared.copyLoggedStore(to: dir.path + "/store")
         let store = try Store.open(at: URL(fileURLWithPath: dir.path + "/store"))
-        benchmark.startMeasurement()
-        try store.rebuildProjections()
-        benchmark.stopMeasurement()
+        try measure(benchmark, count: Fixture.shared.messageRows.count) {
+            try store.rebuildProjections()
+        }
     }
 }
 
