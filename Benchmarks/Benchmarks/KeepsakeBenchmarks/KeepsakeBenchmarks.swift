@@ -60,6 +60,23 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    Benchmark("log: batched append, same events unsealed and without subjects", configuration: large) { benchmark in
+        let dir = Scratch()
+        let log = try EventLog(directory: dir.path, options: LogOptions(initialMapSize: 8 << 30))
+        let drafts = Fixture.shared.drafts.map { draft in
+            var bare = draft
+            bare.sealed = false
+            bare.subject = nil
+            bare.effect = .none
+            return bare
+        }
+        try measure(benchmark, count: drafts.count) {
+            for start in stride(from: 0, to: drafts.count, by: 10_000) {
+                try log.append(Array(drafts[start..<min(start + 10_000, drafts.count)]))
+            }
+        }
+    }
+
     Benchmark("floor: raw LMDB single durable commits", configuration: singles) { benchmark in
         let dir = Scratch()
         let env = try LMDBEnvironment(path: dir.path, mapSize: 1 << 30, maxDatabases: 2)

@@ -142,13 +142,19 @@ struct Projector {
     enum Direction: Int { case sent = 1, received = 2 }
 
     private mutating func messageAdded(_ m: MessageContent, direction: Direction, _ event: Event) throws {
-        try run(
-            sql: """
+        let insert = try RawStatement(db, sql: """
             INSERT INTO messages (sequence, id, conversation_id, sender, direction, text, content_type, sent_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
-            """,
-            arguments: [Int64(event.sequence), m.messageID, m.conversationID, m.sender, direction.rawValue,
-                        m.text, m.contentType, m.sentAtMs])
+            """)
+        insert.bind(1, Int64(event.sequence))
+        insert.bind(2, m.messageID)
+        insert.bind(3, m.conversationID)
+        insert.bind(4, m.sender)
+        insert.bind(5, Int64(direction.rawValue))
+        insert.bind(6, m.text)
+        insert.bind(7, m.contentType)
+        insert.bind(8, m.sentAtMs)
+        try insert.run()
         guard db.changesCount > 0 else { return }
         try index(sequence: Int64(event.sequence), text: m.text)
         let key = MessageKey(at: m.sentAtMs, id: m.messageID)
@@ -187,7 +193,10 @@ struct Projector {
     /// Adds a message's text to the full-text index (in bulk mode, `finish` indexes everything at once).
     private func index(sequence: Int64, text: String) throws {
         guard !bulk else { return }
-        try run(sql: "INSERT INTO message_search (rowid, text) VALUES (?, ?)", arguments: [sequence, text])
+        let insert = try RawStatement(db, sql: "INSERT INTO message_search (rowid, text) VALUES (?, ?)")
+        insert.bind(1, sequence)
+        insert.bind(2, text)
+        try insert.run()
     }
 
     /// Removes a message's text from the full-text index; `text` must be what was indexed.
@@ -277,15 +286,19 @@ struct Projector {
     // MARK: - Sessions, contacts, consent, preferences
 
     private mutating func ratchetStep(_ r: RatchetStep, _ event: Event) throws {
-        try run(
-            sql: """
+        let upsert = try RawStatement(db, sql: """
             INSERT INTO sessions (stream_id, peer_account, peer_installation, step, sequence) VALUES (?, ?, ?, ?, ?)
             ON CONFLICT (stream_id) DO UPDATE SET
                 peer_account = excluded.peer_account, peer_installation = excluded.peer_installation,
                 step = excluded.step, sequence = excluded.sequence
             WHERE excluded.step > sessions.step
-            """,
-            arguments: [Data(r.streamID), r.peerAccount, r.peerInstallation, Int64(r.step), Int64(event.sequence)])
+            """)
+        upsert.bind(1, r.streamID)
+        upsert.bind(2, r.peerAccount)
+        upsert.bind(3, r.peerInstallation)
+        upsert.bind(4, Int64(r.step))
+        upsert.bind(5, Int64(event.sequence))
+        try upsert.run()
         tables.insert(.sessions)
     }
 
