@@ -26,7 +26,9 @@ struct Projector {
     /// In bulk mode the full-text index is built once by `finish`, not row by row.
     let bulk: Bool
     private(set) var tables: Set<ProjectedTable> = []
-    private(set) var conversations: Set<ConversationID> = []
+    private var touchedConversations: Set<Data> = []
+    /// Conversations whose list entry or messages changed.
+    var conversations: Set<ConversationID> { Set(touchedConversations.compactMap { ConversationID(bytes: $0) }) }
     /// Summary changes from added messages, applied once per conversation per
     /// batch (`finish`) or before anything reads the conversation's summary.
     private var pendingSummaries: [Data: SummaryDelta] = [:]
@@ -340,7 +342,7 @@ struct Projector {
     private mutating func touch(_ table: ProjectedTable, _ conversation: Data) {
         tables.insert(table)
         tables.insert(.conversations)
-        if let id = ConversationID(bytes: conversation) { conversations.insert(id) }
+        touchedConversations.insert(conversation)
     }
 }
 
