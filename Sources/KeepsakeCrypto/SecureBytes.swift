@@ -29,14 +29,6 @@ public final class SecureBytes: @unchecked Sendable {
         return bytes
     }
 
-    /// Copies `source` into new secure memory. The caller remains responsible for wiping `source`.
-    public convenience init(copying source: UnsafeRawBufferPointer) throws {
-        try self.init(count: source.count)
-        if let base = source.baseAddress, source.count > 0 {
-            pointer.copyMemory(from: base, byteCount: source.count)
-        }
-    }
-
     deinit {
         sodium_free(pointer)
     }

@@ -15,12 +15,10 @@ public struct LogOptions: Sendable {
     public var durability: Durability = .durable
     /// The initial LMDB map size; the map doubles whenever it fills up.
     public var initialMapSize: Int = 1 << 30
-    public var readOnly = false
 
-    public init(durability: Durability = .durable, initialMapSize: Int = 1 << 30, readOnly: Bool = false) {
+    public init(durability: Durability = .durable, initialMapSize: Int = 1 << 30) {
         self.durability = durability
         self.initialMapSize = initialMapSize
-        self.readOnly = readOnly
     }
 }
 
@@ -52,47 +50,40 @@ public final class EventLog: Sendable {
         let meta, events, origins, vector, subjects, erased, steps, scrub: LMDBDatabase
     }
 
-    /// Opens the log in `directory`, creating an empty log there unless `options.readOnly`.
+    /// Opens the log in `directory`, creating an empty log there if it holds none.
     public init(directory: String, options: LogOptions = LogOptions()) throws(LogError) {
         self.directory = directory
         self.durability = options.durability
-        let dataFile = directory + "/data.mdb"
-        if options.readOnly && access(dataFile, F_OK) != 0 {
-            throw LogError.notALog(path: directory, reason: "no data.mdb")
-        }
         let environment: LMDBEnvironment
         do {
             environment = try LMDBEnvironment(
                 path: directory, mapSize: options.initialMapSize, maxDatabases: 10,
-                readOnly: options.readOnly, durable: options.durability == .durable)
+                durable: options.durability == .durable)
         } catch let error as LMDBError where error.isNotLMDBFile {
             throw LogError.notALog(path: directory, reason: "data.mdb is not an LMDB file")
         } catch {
             throw LogError(error, path: directory)
         }
         env = environment
-        let create = !options.readOnly
         do {
-            func open(_ name: String) throws -> LMDBDatabase { try environment.openDatabase(name, create: create) }
+            func open(_ name: String) throws -> LMDBDatabase { try environment.openDatabase(name) }
             db = Databases(
                 meta: try open("meta"), events: try open("events"), origins: try open("origins"),
                 vector: try open("vector"), subjects: try open("subjects"), erased: try open("erased"),
                 steps: try open("steps"), scrub: try open("scrub"))
-        } catch let error as LMDBError where error.isNotFound {
-            throw LogError.notALog(path: directory, reason: "missing Keepsake databases")
         } catch {
             throw LogError(error, path: directory)
         }
         do {
-            id = try Self.readOrCreateIdentity(env: env, meta: db.meta, create: create, directory: directory)
-            slots = try KeySlotFile(path: directory + "/keys.slots", readOnly: options.readOnly)
+            id = try Self.readOrCreateIdentity(env: env, meta: db.meta, directory: directory)
+            slots = try KeySlotFile(path: directory + "/keys.slots")
         } catch {
             throw LogError(error, path: directory)
         }
-        if create { try finishPendingScrubs() }
+        try finishPendingScrubs()
     }
 
-    private static func readOrCreateIdentity(env: LMDBEnvironment, meta: LMDBDatabase, create: Bool, directory: String) throws -> LogID {
+    private static func readOrCreateIdentity(env: LMDBEnvironment, meta: LMDBDatabase, directory: String) throws -> LogID {
         try write(env, directory: directory) { txn in
             let format = try txn.value(MetaKey.format, in: meta).map { UInt32(bigEndianBytes: $0) }
             let stored = try txn.value(MetaKey.logID, in: meta)
@@ -103,7 +94,7 @@ public final class EventLog: Sendable {
             case let (_?, bytes?):
                 guard let id = LogID(bytes: bytes) else { throw LogError.notALog(path: directory, reason: "bad log ID") }
                 return id
-            case (nil, nil) where create && empty:
+            case (nil, nil) where empty:
                 let id = LogID.random()
                 try txn.put(MetaKey.format, formatVersion.bigEndianBytes, in: meta)
                 try txn.put(MetaKey.logID, id.bytes, in: meta)

@@ -16,14 +16,14 @@ final class KeySlotFile: @unchecked Sendable {
     private let fd: Int32
     let path: String
 
-    init(path: String, readOnly: Bool) throws {
+    init(path: String) throws {
         self.path = path
-        let fd = Glibc.open(path, readOnly ? O_RDONLY | O_CLOEXEC : O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw LogError.io(operation: "open key slots", path: path, errno: errno) }
         self.fd = fd
         var header = [UInt8](repeating: 0, count: Self.headerSize)
         let n = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, Self.headerSize, 0) }
-        if n == 0 && !readOnly {
+        if n == 0 {
             try writeAll(Self.magic, at: 0, operation: "initialise key slots")
         } else if n != Self.headerSize || header != Self.magic {
             Glibc.close(fd)

@@ -172,8 +172,4 @@ extension Array where Element == UInt8 {
     mutating func appendBE<T: FixedWidthInteger>(_ value: T) {
         Swift.withUnsafeBytes(of: value.bigEndian) { append(contentsOf: $0) }
     }
-
-    mutating func setLE<T: FixedWidthInteger>(_ value: T, at offset: Int) {
-        for i in 0..<MemoryLayout<T>.size { self[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
-    }
 }

@@ -33,7 +33,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("floor: raw LMDB append, MDB_APPEND, 10k per txn", configuration: large) { benchmark in
         let dir = Scratch()
         let env = try LMDBEnvironment(path: dir.path, mapSize: 8 << 30, maxDatabases: 2)
-        let db = try env.openDatabase("events", create: true)
+        let db = try env.openDatabase("events")
         let records = Fixture.shared.drafts
         try measure(benchmark, count: records.count) {
             for start in stride(from: 0, to: records.count, by: 10_000) {
@@ -80,7 +80,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("floor: raw LMDB single durable commits", configuration: singles) { benchmark in
         let dir = Scratch()
         let env = try LMDBEnvironment(path: dir.path, mapSize: 1 << 30, maxDatabases: 2)
-        let db = try env.openDatabase("events", create: true)
+        let db = try env.openDatabase("events")
         let records = Fixture.shared.drafts
         try measure(benchmark, count: 1_000) {
             for sequence in 0..<1_000 {

@@ -16,10 +16,10 @@ public final class LMDBEnvironment: @unchecked Sendable {
     private let gate = ReadWriteLock()
     private let writer = Lock()
     public let path: String
-    public let readOnly: Bool
 
-    /// Opens (and with `create`, creates) the environment in directory `path`.
-    public init(path: String, mapSize: Int, maxDatabases: Int, readOnly: Bool = false, durable: Bool = true) throws {
+    /// Opens the environment in directory `path`, creating its files if missing.
+    /// With `durable` false, commits are not synced (MDB_NOSYNC).
+    public init(path: String, mapSize: Int, maxDatabases: Int, durable: Bool = true) throws {
         var env: OpaquePointer?
         try LMDBError.check(mdb_env_create(&env), "create environment")
         guard let env else { throw LMDBError(code: ENOMEM, operation: "create environment") }
@@ -28,7 +28,6 @@ public final class LMDBEnvironment: @unchecked Sendable {
             try LMDBError.check(mdb_env_set_maxreaders(env, 512), "set max readers")
             try LMDBError.check(mdb_env_set_mapsize(env, mapSize), "set map size")
             var flags = UInt32(MDB_NOTLS | MDB_NORDAHEAD)
-            if readOnly { flags |= UInt32(MDB_RDONLY) }
             if !durable { flags |= UInt32(MDB_NOSYNC) }
             try LMDBError.check(mdb_env_open(env, path, flags, 0o644), "open environment at \(path)")
         } catch {
@@ -37,7 +36,6 @@ public final class LMDBEnvironment: @unchecked Sendable {
         }
         self.handle = env
         self.path = path
-        self.readOnly = readOnly
     }
 
     deinit {
@@ -51,12 +49,9 @@ public final class LMDBEnvironment: @unchecked Sendable {
         return info.me_mapsize
     }
 
-    /// Opens a named database, creating it when `create` is set (needs a write transaction).
-    public func openDatabase(_ name: String, create: Bool) throws -> LMDBDatabase {
-        if create {
-            return try write { txn in try txn.openDatabase(name, create: true) }
-        }
-        return try read { txn in try txn.openDatabase(name, create: false) }
+    /// Opens a named database, creating it if missing.
+    public func openDatabase(_ name: String) throws -> LMDBDatabase {
+        try write { txn in try txn.openDatabase(name, create: true) }
     }
 
     /// Runs `body` in a read-only snapshot transaction.
