@@ -98,6 +98,39 @@ import Testing
         #expect(try store.event(at: edited.sequence)?.payload == .erased(kind: edited.payload.kind))
     }
 
+    @Test func contactsConsentAndPreferencesKeepTheLastWordInLogOrder() throws {
+        let store = try Store.open(at: dir.store)
+        func contact(_ id: String, _ name: String) -> EventPayload {
+            var c = ContactAdded()
+            c.accountID = id
+            c.displayName = name
+            return .contactAdded(c)
+        }
+        func consent(_ entity: String, _ state: ConsentState) -> EventPayload {
+            var c = ConsentChanged()
+            c.entity = entity
+            c.state = state
+            return .consentChanged(c)
+        }
+        func preference(_ key: String, _ value: String) -> EventPayload {
+            var p = PreferenceChanged()
+            p.key = key
+            p.value = Data(value.utf8)
+            return .preferenceChanged(p)
+        }
+        var removal = ContactRemoved()
+        removal.accountID = "carol"
+        try store.append(contentsOf: [
+            contact("bob", "Bob"), contact("carol", "Carol"), contact("bob", "Robert"), .contactRemoved(removal),
+            consent("bob", .allowed), consent("bob", .denied), preference("theme", "dark"), preference("theme", "light"),
+        ].map { EventDraft($0) })
+        #expect(try store.contacts() == [Contact(accountID: "bob", displayName: "Robert")])
+        #expect(try store.consent(for: "bob") == .denied)
+        #expect(try store.consent(for: "nobody") == .unknown)
+        #expect(try store.preference("theme") == Data("light".utf8))
+        #expect(try store.preference("font") == nil)
+    }
+
     @Test func aConversationIsWritableOnlyWithASessionWithAMember() throws {
         let store = try Store.open(at: dir.store)
         let chat = ConversationID.generate()

@@ -14,6 +14,7 @@ public typealias ConsentChanged = Keepsake_V1_ConsentChanged
 public typealias PreferenceChanged = Keepsake_V1_PreferenceChanged
 public typealias ConversationRead = Keepsake_V1_ConversationRead
 public typealias EventKind = Keepsake_V1_EventKind
+public typealias ConsentState = Keepsake_V1_ConsentState
 
 /// What an event says. Kinds a newer Keepsake wrote and this one does not
 /// know arrive as `.unknown` with their bytes, and are kept as they are.

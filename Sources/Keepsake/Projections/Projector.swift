@@ -305,13 +305,7 @@ struct Projector {
     }
 
     private mutating func contactAdded(_ c: ContactAdded, _ event: Event) throws {
-        try run(
-            sql: """
-            INSERT INTO contacts (account_id, display_name, sequence) VALUES (?, ?, ?)
-            ON CONFLICT (account_id) DO UPDATE SET display_name = excluded.display_name, sequence = excluded.sequence
-            """,
-            arguments: [c.accountID, c.displayName, Int64(event.sequence)])
-        tables.insert(.contacts)
+        try upsert(.contacts, key: ("account_id", c.accountID), value: ("display_name", c.displayName), event)
     }
 
     private mutating func contactRemoved(_ c: ContactRemoved) throws {
@@ -320,23 +314,25 @@ struct Projector {
     }
 
     private mutating func consentChanged(_ c: ConsentChanged, _ event: Event) throws {
-        try run(
-            sql: """
-            INSERT INTO consent (entity, state, sequence) VALUES (?, ?, ?)
-            ON CONFLICT (entity) DO UPDATE SET state = excluded.state, sequence = excluded.sequence
-            """,
-            arguments: [c.entity, c.state.rawValue, Int64(event.sequence)])
-        tables.insert(.consent)
+        try upsert(.consent, key: ("entity", c.entity), value: ("state", c.state.rawValue), event)
     }
 
     private mutating func preferenceChanged(_ p: PreferenceChanged, _ event: Event) throws {
+        try upsert(.preferences, key: ("key", p.key), value: ("value", p.value), event)
+    }
+
+    /// Sets one value of a keyed row (contacts, consent, preferences): the last event in log order wins.
+    private mutating func upsert(
+        _ table: ProjectedTable, key: (column: String, value: String),
+        value: (column: String, value: any DatabaseValueConvertible), _ event: Event
+    ) throws {
         try run(
             sql: """
-            INSERT INTO preferences (key, value, sequence) VALUES (?, ?, ?)
-            ON CONFLICT (key) DO UPDATE SET value = excluded.value, sequence = excluded.sequence
+            INSERT INTO \(table.rawValue) (\(key.column), \(value.column), sequence) VALUES (?, ?, ?)
+            ON CONFLICT (\(key.column)) DO UPDATE SET \(value.column) = excluded.\(value.column), sequence = excluded.sequence
             """,
-            arguments: [p.key, Data(p.value), Int64(event.sequence)])
-        tables.insert(.preferences)
+            arguments: [key.value, value.value, Int64(event.sequence)])
+        tables.insert(table)
     }
 
     private mutating func touch(_ table: ProjectedTable, _ conversation: Data) {

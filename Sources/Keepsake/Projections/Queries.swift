@@ -68,8 +68,28 @@ public struct MessagePage: Sendable, Equatable {
     public let next: MessagePageCursor?
 }
 
+/// A contact in the address book.
+public struct Contact: Sendable, Equatable {
+    public let accountID: String
+    public let displayName: String
+}
+
 /// Read-only queries over the projection tables.
 enum Queries {
+    static func contacts(_ db: Database) throws -> [Contact] {
+        try Row.fetchAll(db, sql: "SELECT account_id, display_name FROM contacts ORDER BY display_name, account_id")
+            .map { Contact(accountID: $0["account_id"], displayName: $0["display_name"]) }
+    }
+
+    static func consent(_ db: Database, for entity: String) throws -> ConsentState {
+        try Int.fetchOne(db, sql: "SELECT state FROM consent WHERE entity = ?", arguments: [entity])
+            .flatMap(ConsentState.init(rawValue:)) ?? .unknown
+    }
+
+    static func preference(_ db: Database, _ key: String) throws -> Data? {
+        try Data.fetchOne(db, sql: "SELECT value FROM preferences WHERE key = ?", arguments: [key])
+    }
+
     static let conversationColumns = """
         c.id, c.kind, c.title, c.created_by, c.epoch, c.last_activity_at, c.last_message_id, c.unread_count,
         EXISTS (SELECT 1 FROM members m JOIN sessions s ON s.peer_account = m.account_id WHERE m.conversation_id = c.id) AS writable

@@ -236,6 +236,21 @@ public final class Store: Sendable {
         try read { try Queries.search($0, text: text, limit: limit) }
     }
 
+    /// The address book, by display name.
+    public func contacts() throws(KeepsakeError) -> [Contact] {
+        try read(Queries.contacts)
+    }
+
+    /// The consent recorded for an account or `conversation:<id>`; `.unknown` when none.
+    public func consent(for entity: String) throws(KeepsakeError) -> ConsentState {
+        try read { try Queries.consent($0, for: entity) }
+    }
+
+    /// A preference's value, or nil when never set.
+    public func preference(_ key: String) throws(KeepsakeError) -> Data? {
+        try read { try Queries.preference($0, key) }
+    }
+
     private func read<T>(_ body: (Database) throws -> T) throws(KeepsakeError) -> T {
         do { return try pool.read(body) } catch { throw KeepsakeError(database: error, path: pool.path) }
     }
