@@ -34,6 +34,9 @@ enum ProjectionDatabase {
                 throw KeepsakeError.projectionsFromNewerSchema(path: path, applied: applied.sorted(), known: migrator.migrations)
             }
             try migrator.migrate(pool)
+            // The writer gets a 64 MiB page cache, so large projector transactions
+            // stay in memory instead of spilling pages early; readers keep the default.
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA cache_size = -65536") }
         } catch {
             throw KeepsakeError(database: error, path: path)
         }

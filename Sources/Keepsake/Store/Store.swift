@@ -11,7 +11,7 @@ public struct StoreOptions: Sendable {
     /// Initial LMDB map size; it grows on demand.
     public var initialMapSize = 1 << 30
     /// Events per projector transaction when catching up.
-    public var projectionBatchSize = 8192
+    public var projectionBatchSize = 65_536
 
     public init(durability: Durability = .durable, create: Bool = true) {
         self.durability = durability
