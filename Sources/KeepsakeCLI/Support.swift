@@ -55,10 +55,6 @@ extension Identifier: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
 }
 
-extension Cursor: ExpressibleByArgument {
-    public init?(argument: String) { try? self.init(parsing: argument) }
-}
-
 /// Flushes standard output, so a reader sees each line as soon as it is printed.
 func flushOutput() {
     fflush(nil)

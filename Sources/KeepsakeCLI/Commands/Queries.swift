@@ -70,7 +70,10 @@ struct Log: AsyncParsableCommand {
 
     @OptionGroup var location: StoreLocation
     @OptionGroup var format: OutputFormat
-    @Option(help: "Start after this cursor (from `keepsake cursor`); default: the beginning.") var from: Cursor?
+    @Option(help: "Start after this cursor (from `keepsake cursor`); default: the beginning.", transform: { text in
+        do { return try Cursor(parsing: text) } catch { throw ValidationError("\(error)") }
+    })
+    var from: Cursor?
     @Option(help: "Print at most this many events.") var limit = 100
     @Flag(help: "Keep printing events as they are appended.") var follow = false
 
