@@ -143,7 +143,12 @@ struct AppendBatch {
         guard let subject = draft.subject, !subject.isEmpty else { return }
         switch draft.effect {
         case .none:
-            try txn.put(subjectKey(subject, sequence), slot?.bigEndianBytes ?? [], in: db.subjects)
+            try subjectKey(subject, sequence).withUnsafeBytes { key in
+                var slotValue = (slot ?? 0).bigEndian
+                try withUnsafeBytes(of: &slotValue) { value in
+                    try txn.put(key, slot == nil ? UnsafeRawBufferPointer(rebasing: value[0..<0]) : value, in: db.subjects)
+                }
+            }
         case .supersedes(let step):
             if let current = try txn.withValue(subject, in: db.steps, StepEntry.init) {
                 try erase(current.sequence, slot: current.slot)
@@ -223,5 +228,12 @@ struct StepEntry {
         slot = bytes.count >= 24 ? UInt64(bigEndianBytes: bytes.dropFirst(16)) : nil
     }
 
-    var bytes: [UInt8] { sequence.bigEndianBytes + step.bigEndianBytes + (slot?.bigEndianBytes ?? []) }
+    var bytes: [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(24)
+        out.appendBE(sequence)
+        out.appendBE(step)
+        if let slot { out.appendBE(slot) }
+        return out
+    }
 }

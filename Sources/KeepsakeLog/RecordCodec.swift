@@ -45,7 +45,7 @@ enum RecordCodec {
         case .erasesSubject: flags.insert(.erasesSubject)
         }
         var out = [UInt8]()
-        out.reserveCapacity(headerSize + 16 + payload.count + 16)
+        out.reserveCapacity(headerSize + 2 + (subject?.count ?? 0) + 8 + 4 + payload.count + SingleUseAEAD.tagBytes)
         out.append(version)
         out.append(flags.rawValue)
         out.append(0); out.append(0)
