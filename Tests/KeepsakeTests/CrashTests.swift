@@ -20,7 +20,7 @@ import Testing
         }
         var acknowledged: [EventID] = []
         for round in 0..<20 {
-            acknowledged += try appendUntilKilled(store: dir.store, conversation: chat, after: .milliseconds(Int.random(in: 80...400)))
+            acknowledged += try appendUntilKilled(store: dir.store, conversation: chat, after: .milliseconds(Int.random(in: 150...500)))
 
             let store = try Store.open(at: dir.store)
             let head = try store.cursor().sequence
