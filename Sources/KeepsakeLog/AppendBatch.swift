@@ -56,7 +56,8 @@ struct AppendBatch {
             outcomes.append(try append(draft, keyIndex: keyIndex))
         }
         for (origin, sequence) in vector {
-            try txn.put(origin.bytes, sequence.bigEndianBytes, in: db.vector)
+            let held = try txn.value(origin.bytes, in: db.vector).map { UInt64(bigEndianBytes: $0) } ?? 0
+            if sequence > held { try txn.put(origin.bytes, sequence.bigEndianBytes, in: db.vector) }
         }
         if nextSlot != firstSlot {
             try txn.put(MetaKey.nextSlot, nextSlot.bigEndianBytes, in: db.meta)

@@ -190,9 +190,10 @@ public final class EventLog: Sendable {
         }.get()
     }
 
-    /// The record at local `sequence`, or nil past the head.
+    /// The record at local `sequence`, or nil outside 1...head.
     public func record(at sequence: UInt64) throws(LogError) -> LogRecord? {
-        try records(after: sequence - 1, limit: 1).first.flatMap { $0.sequence == sequence ? $0 : nil }
+        guard sequence > 0 else { return nil }
+        return try records(after: sequence - 1, limit: 1).first.flatMap { $0.sequence == sequence ? $0 : nil }
     }
 
     /// The local sequence of the event with this ID, or nil when the log does not hold it.

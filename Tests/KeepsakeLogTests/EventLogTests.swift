@@ -42,6 +42,23 @@ import Testing
         #expect(try target.sequence(of: copies[1].id!) == 3)
     }
 
+    @Test func olderCopiesNeverLowerTheVersionVector() throws {
+        let dir = TemporaryDirectory()
+        let log = try EventLog(directory: dir.path)
+        let origin = LogID.random()
+        try log.append([text("newer", id: EventID(origin: origin, sequence: 10))])
+        try log.append([text("older", id: EventID(origin: origin, sequence: 5))])
+        #expect(try log.versionVector()[origin] == 10)
+    }
+
+    @Test func positionZeroHoldsNoRecord() throws {
+        let dir = TemporaryDirectory()
+        let log = try EventLog(directory: dir.path)
+        try log.append([text("a")])
+        #expect(try log.record(at: 0) == nil)
+        #expect(try log.record(at: 2) == nil)
+    }
+
     @Test func ownEventsComingBackAreDuplicatesAndForgedOnesAreRefused() throws {
         let dir = TemporaryDirectory()
         let log = try EventLog(directory: dir.path)

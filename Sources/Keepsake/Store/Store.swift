@@ -153,9 +153,10 @@ public final class Store: Sendable {
         return try readEvents(after: cursor.sequence, limit: limit)
     }
 
-    /// The event at a local sequence.
+    /// The event at a local sequence, or nil outside 1...head.
     public func event(at sequence: UInt64) throws(KeepsakeError) -> Event? {
-        try readEvents(after: sequence - 1, limit: 1).first { $0.sequence == sequence }
+        guard sequence > 0 else { return nil }
+        return try readEvents(after: sequence - 1, limit: 1).first { $0.sequence == sequence }
     }
 
     func readEvents(after sequence: UInt64, limit: Int) throws(KeepsakeError) -> [Event] {
