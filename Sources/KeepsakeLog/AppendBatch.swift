@@ -38,7 +38,7 @@ struct AppendBatch {
         }
         guard !pending.isEmpty else { return }
         try log.keySlots.zero(slots: pending)
-        try log.keySlots.sync()
+        if log.durability == .durable { try log.keySlots.sync() }
         try txn.clear(db.scrub)
     }
 
@@ -62,9 +62,7 @@ struct AppendBatch {
         if nextSlot != firstSlot {
             try txn.put(MetaKey.nextSlot, nextSlot.bigEndianBytes, in: db.meta)
         }
-        if !erasedSlots.isEmpty {
-            for slot in erasedSlots { try txn.put(slot.bigEndianBytes, [], in: db.scrub) }
-        }
+        for slot in erasedSlots { try txn.put(slot.bigEndianBytes, [], in: db.scrub) }
         return outcomes
     }
 

@@ -84,7 +84,7 @@ public final class EventLog: Sendable {
     }
 
     private static func readOrCreateIdentity(env: LMDBEnvironment, meta: LMDBDatabase, directory: String) throws -> LogID {
-        try write(env, directory: directory) { txn in
+        try env.write { txn in
             let format = try txn.value(MetaKey.format, in: meta).map { UInt32(bigEndianBytes: $0) }
             let stored = try txn.value(MetaKey.logID, in: meta)
             let empty = try txn.count(meta) == 0
@@ -103,12 +103,6 @@ public final class EventLog: Sendable {
                 throw LogError.notALog(path: directory, reason: "no log identity")
             }
         }
-    }
-
-    /// Runs `body` in an LMDB write transaction. An `LMDBError` from `body` lets
-    /// the environment grow a full map and retry; any other error aborts.
-    private static func write<R>(_ env: LMDBEnvironment, directory: String, _ body: (LMDBTransaction) throws -> R) throws -> R {
-        try env.write(body)
     }
 
     // MARK: - Appending
@@ -130,7 +124,7 @@ public final class EventLog: Sendable {
         let keys = try SecureBytes.random(count: sealedCount * keyBytes)
         let slotImage = try SecureBytes(count: sealedCount * keyBytes)
         var erasedSlots: [UInt64] = []
-        let outcomes = try Self.write(env, directory: directory) { txn in
+        let outcomes = try env.write { txn in
             var batch = AppendBatch(log: self, txn: txn, keys: keys, slotImage: slotImage)
             try batch.drainScrubs()
             let result = try batch.run(drafts)
@@ -198,7 +192,13 @@ public final class EventLog: Sendable {
 
     /// The local sequence of the event with this ID, or nil when the log does not hold it.
     public func sequence(of eventID: EventID) throws(LogError) -> UInt64? {
-        try readTransaction { txn in try localSequence(of: eventID, txn) }
+        try readTransaction { txn in
+            guard eventID.origin == id else {
+                return try txn.value(originKey(eventID), in: db.origins).map { UInt64(bigEndianBytes: $0) }
+            }
+            let last = try lastSequence(txn)
+            return eventID.sequence > 0 && eventID.sequence <= last ? eventID.sequence : nil
+        }
     }
 
     /// The newest step held for a subject with superseding events, with its sequence.
@@ -225,14 +225,6 @@ public final class EventLog: Sendable {
 
     func lastSequence(_ txn: LMDBTransaction) throws -> UInt64 {
         try txn.withLast(db.events) { k, _ in UInt64(bigEndianBytes: k) } ?? 0
-    }
-
-    func localSequence(of eventID: EventID, _ txn: LMDBTransaction) throws -> UInt64? {
-        if eventID.origin == id {
-            let last = try lastSequence(txn)
-            return eventID.sequence > 0 && eventID.sequence <= last ? eventID.sequence : nil
-        }
-        return try txn.value(originKey(eventID), in: db.origins).map { UInt64(bigEndianBytes: $0) }
     }
 
     var databases: Databases { db }

@@ -57,7 +57,7 @@ struct Projector {
         return (log, UInt64(row["applied_sequence"] as Int64))
     }
 
-    static func recordApplied(_ cursor: Cursor, _ db: Database) throws {
+    private static func recordApplied(_ cursor: Cursor, _ db: Database) throws {
         try db.execute(
             sql: """
             INSERT INTO projection_state (id, log_id, applied_sequence) VALUES (1, ?, ?)
@@ -78,10 +78,12 @@ struct Projector {
         try db.cachedStatement(sql: sql).execute(arguments: arguments)
     }
 
-    /// Applies what is still pending; call before recording the applied cursor.
-    mutating func finish() throws {
+    /// Applies what is still pending and records that the tables now reflect
+    /// the log up to `cursor`, in the caller's transaction.
+    mutating func finish(appliedUpTo cursor: Cursor) throws {
         for conversation in Array(pendingSummaries.keys) { try flushSummary(conversation) }
         if bulk { try db.execute(sql: "INSERT INTO message_search (message_search) VALUES ('rebuild')") }
+        try Self.recordApplied(cursor, db)
     }
 
     mutating func apply(_ event: Event) throws {

@@ -34,7 +34,8 @@ public final class Store: Sendable {
     let log: EventLog
     let pool: DatabasePool
     private let batchSize: Int
-    private let heads = Broadcaster<UInt64>()
+    /// Rings after every append of this process (the event streams wait on it).
+    private let appends = Broadcaster<Void>()
     private let changeFeed = Broadcaster<ProjectionChange>()
 
     /// The ID of this store's log: the origin of every event written here.
@@ -48,7 +49,7 @@ public final class Store: Sendable {
     }
 
     deinit {
-        heads.finish()
+        appends.finish()
         changeFeed.finish()
     }
 
@@ -119,7 +120,7 @@ public final class Store: Sendable {
         let outcomes: [AppendOutcome]
         do { outcomes = try log.append(drafts) } catch { throw .log(error) }
         let head = try cursor()
-        heads.publish(head.sequence)
+        appends.publish(())
         do {
             try catchUpProjections()
         } catch {
@@ -172,16 +173,22 @@ public final class Store: Sendable {
     /// as they are appended (by this process, or by another within `pollInterval`).
     public func events(from cursor: Cursor, pollInterval: Duration = .milliseconds(200)) throws(KeepsakeError) -> AsyncThrowingStream<Event, Error> {
         try validate(cursor)
-        let wakeups = heads.subscribe()
+        let appended = appends.subscribe()
         return AsyncThrowingStream { continuation in
             let task = Task {
+                // Wake on this process's appends, and every pollInterval for other processes'.
+                let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+                let forwarder = Task { for await _ in appended { wake.yield() } }
                 let ticker = Task {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: pollInterval)
-                        self.heads.publish(0)
+                        wake.yield()
                     }
                 }
-                defer { ticker.cancel() }
+                defer {
+                    forwarder.cancel()
+                    ticker.cancel()
+                }
                 var position = cursor.sequence
                 var iterator = wakeups.makeAsyncIterator()
                 do {
@@ -256,6 +263,10 @@ public final class Store: Sendable {
         do { return try pool.read(body) } catch { throw KeepsakeError(database: error, path: pool.path) }
     }
 
+    private func write<T>(_ body: (Database) throws -> T) throws(KeepsakeError) -> T {
+        do { return try pool.write(body) } catch { throw KeepsakeError(database: error, path: pool.path) }
+    }
+
     // MARK: - Projections
 
     /// Applies every log event the projections do not reflect yet, in
@@ -269,30 +280,22 @@ public final class Store: Sendable {
     }
 
     private func projectBatch() throws(KeepsakeError) -> ProjectionChange? {
-        do {
-            return try pool.write { db -> ProjectionChange? in
-                let applied = try Projector.appliedState(db)?.sequence ?? 0
-                let events = try readEvents(after: applied, limit: batchSize)
-                guard let last = events.last else { return nil }
-                var projector = Projector(db)
-                for event in events { try projector.apply(event) }
-                try projector.finish()
-                let cursor = Cursor(log: log.id, sequence: last.sequence)
-                try Projector.recordApplied(cursor, db)
-                return ProjectionChange(cursor: cursor, tables: projector.tables, conversations: projector.conversations)
-            }
-        } catch let error as KeepsakeError {
-            throw error
-        } catch {
-            throw KeepsakeError(database: error, path: pool.path)
+        try write { db -> ProjectionChange? in
+            let applied = try Projector.appliedState(db)?.sequence ?? 0
+            let events = try readEvents(after: applied, limit: batchSize)
+            guard let last = events.last else { return nil }
+            var projector = Projector(db)
+            for event in events { try projector.apply(event) }
+            let cursor = Cursor(log: log.id, sequence: last.sequence)
+            try projector.finish(appliedUpTo: cursor)
+            return ProjectionChange(cursor: cursor, tables: projector.tables, conversations: projector.conversations)
         }
     }
 
     /// On open: projections built for another log, or ahead of this log, are
     /// rebuilt; otherwise the gap since the last projector commit is replayed.
     private func repairProjections() throws(KeepsakeError) {
-        let state: (log: LogID, sequence: UInt64)?
-        do { state = try pool.read(Projector.appliedState) } catch { throw KeepsakeError(database: error, path: pool.path) }
+        let state = try read(Projector.appliedState)
         let head = try cursor().sequence
         if let state, state.log != log.id || state.sequence > head {
             try rebuildProjections()
@@ -304,24 +307,17 @@ public final class Store: Sendable {
     /// Drops every projection row and replays the whole log, in one transaction:
     /// readers see the old rows until the new ones are complete.
     public func rebuildProjections() throws(KeepsakeError) {
-        do {
-            try pool.write { db in
-                try Projector.clear(db)
-                var position: UInt64 = 0
-                var projector = Projector(db, bulk: true)
-                while true {
-                    let events = try readEvents(after: position, limit: batchSize)
-                    guard let last = events.last else { break }
-                    for event in events { try projector.apply(event) }
-                    position = last.sequence
-                }
-                try projector.finish()
-                try Projector.recordApplied(Cursor(log: log.id, sequence: position), db)
+        try write { db in
+            try Projector.clear(db)
+            var position: UInt64 = 0
+            var projector = Projector(db, bulk: true)
+            while true {
+                let events = try readEvents(after: position, limit: batchSize)
+                guard let last = events.last else { break }
+                for event in events { try projector.apply(event) }
+                position = last.sequence
             }
-        } catch let error as KeepsakeError {
-            throw error
-        } catch {
-            throw KeepsakeError(database: error, path: pool.path)
+            try projector.finish(appliedUpTo: Cursor(log: log.id, sequence: position))
         }
         changeFeed.publish(ProjectionChange(cursor: try cursor(), tables: Set(ProjectedTable.allCases), conversations: []))
     }
