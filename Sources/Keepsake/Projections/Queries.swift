@@ -112,10 +112,11 @@ enum Queries {
         try String.fetchAll(db, sql: "SELECT account_id FROM members WHERE conversation_id = ? ORDER BY account_id", arguments: [Data(id.bytes)])
     }
 
-    static let messageColumns = "sequence, id, conversation_id, sender, direction, text, content_type, sent_at, edited_at"
+    /// The columns `message(_:)` reads, from `messages` aliased as `m`.
+    static let messageColumns = "m.sequence, m.id, m.conversation_id, m.sender, m.direction, m.text, m.content_type, m.sent_at, m.edited_at"
 
     static func messages(_ db: Database, in conversation: ConversationID, before: MessagePageCursor?, limit: Int) throws -> MessagePage {
-        var sql = "SELECT \(messageColumns) FROM messages WHERE conversation_id = ?"
+        var sql = "SELECT \(messageColumns) FROM messages m WHERE conversation_id = ?"
         var arguments: StatementArguments = [Data(conversation.bytes)]
         if let before {
             sql += " AND (sent_at, id) < (?, ?)"
@@ -133,7 +134,7 @@ enum Queries {
     }
 
     static func message(_ db: Database, id: MessageID) throws -> Message? {
-        try Row.fetchOne(db, sql: "SELECT \(messageColumns) FROM messages WHERE id = ?", arguments: [Data(id.bytes)]).map(message)
+        try Row.fetchOne(db, sql: "SELECT \(messageColumns) FROM messages m WHERE id = ?", arguments: [Data(id.bytes)]).map(message)
     }
 
     /// Full-text search; every word of `text` must appear (words are quoted, so
@@ -144,7 +145,7 @@ enum Queries {
         return try Row.fetchAll(
             db,
             sql: """
-            SELECT \(messageColumns.split(separator: ",").map { "m." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
+            SELECT \(messageColumns)
             FROM message_search JOIN messages m ON m.sequence = message_search.rowid
             WHERE message_search MATCH ? ORDER BY rank LIMIT ?
             """,
