@@ -20,6 +20,8 @@ public enum CryptoError: Error, Equatable, CustomStringConvertible {
     case invalidLength(what: String, expected: Int, actual: Int)
     /// libsodium could not allocate locked memory.
     case secureAllocationFailed(bytes: Int)
+    /// The cipher needs hardware this CPU lacks (libsodium's AES-256-GCM needs AES-NI and CLMUL).
+    case cipherUnavailable(String)
 
     public var description: String {
         switch self {
@@ -29,6 +31,8 @@ public enum CryptoError: Error, Equatable, CustomStringConvertible {
             return "\(what) must be \(expected) bytes, got \(actual)"
         case let .secureAllocationFailed(bytes):
             return "could not allocate \(bytes) bytes of locked memory; raise the memlock limit (ulimit -l)"
+        case let .cipherUnavailable(name):
+            return "\(name) is not available on this CPU (it needs AES-NI and CLMUL); open this data on a machine that has them"
         }
     }
 }

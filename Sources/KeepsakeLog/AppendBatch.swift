@@ -100,7 +100,7 @@ struct AppendBatch {
         if let keyIndex, let slot {
             record = try withSealingKey(keyIndex, slot: slot) { key in
                 try RecordCodec.encode(
-                    id: id, kind: draft.kind, time: draft.time, flags: .sealed, keySlot: slot, subject: draft.subject,
+                    id: id, kind: draft.kind, time: draft.time, flags: .sealed(with: log.cipher), keySlot: slot, subject: draft.subject,
                     effect: draft.effect, payload: draft.payload, sealingKey: key)
             }
         } else {

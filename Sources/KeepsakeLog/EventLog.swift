@@ -10,15 +10,25 @@ public enum Durability: Sendable, Equatable {
     case unsafeNoSync
 }
 
+/// The AEAD a log seals erasable payloads with (see `LogOptions.sealingCipher`).
+public typealias SealingCipher = SingleUseAEAD.Cipher
+
 /// Settings for opening an `EventLog`.
 public struct LogOptions: Sendable {
     public var durability: Durability = .durable
     /// The initial LMDB map size; the map doubles whenever it fills up.
     public var initialMapSize: Int = 1 << 30
+    /// The cipher new sealed payloads use. Records keep the cipher they were
+    /// sealed with, so a log can hold both. Defaults to AES-256-GCM where the CPU
+    /// accelerates it (about 2.5x faster on short payloads), else ChaCha20-Poly1305.
+    public var sealingCipher: SealingCipher = .preferred
 
-    public init(durability: Durability = .durable, initialMapSize: Int = 1 << 30) {
+    public init(
+        durability: Durability = .durable, initialMapSize: Int = 1 << 30, sealingCipher: SealingCipher = .preferred
+    ) {
         self.durability = durability
         self.initialMapSize = initialMapSize
+        self.sealingCipher = sealingCipher
     }
 }
 
@@ -42,6 +52,8 @@ public final class EventLog: Sendable {
     public let id: LogID
     public let directory: String
     public let durability: Durability
+    /// The cipher this log seals new payloads with.
+    public let cipher: SealingCipher
     private let env: LMDBEnvironment
     private let slots: KeySlotFile
     private let db: Databases
@@ -54,6 +66,10 @@ public final class EventLog: Sendable {
     public init(directory: String, options: LogOptions = LogOptions()) throws(LogError) {
         self.directory = directory
         self.durability = options.durability
+        guard options.sealingCipher.isAvailable else {
+            throw LogError.crypto(.cipherUnavailable(options.sealingCipher.description))
+        }
+        self.cipher = options.sealingCipher
         let environment: LMDBEnvironment
         do {
             environment = try LMDBEnvironment(
@@ -252,10 +268,12 @@ public final class EventLog: Sendable {
                     guard k.contains(where: { $0 != 0 }) else { return nil }
                     return try stored.header[RecordCodec.associatedDataRange].withUnsafeBytes { ad in
                         try stored.body.withUnsafeBytes { body in
-                            try SingleUseAEAD.open(body, associatedData: ad, key: k)
+                            try SingleUseAEAD.open(body, associatedData: ad, key: k, cipher: stored.flags.cipher)
                         }
                     }
                 }
+            } catch CryptoError.cipherUnavailable(let name) {
+                return .failure(.cipherUnavailable(sequence: sequence, cipher: name))
             } catch is CryptoError {
                 return .failure(.corruptRecord(sequence: sequence, reason: "sealed payload does not authenticate with key slot \(stored.keySlot)"))
             } catch {

@@ -9,6 +9,8 @@ public enum LogError: Error, Equatable, CustomStringConvertible {
     case newerFormat(path: String, found: UInt32, supported: UInt32)
     /// A stored record cannot be decoded.
     case corruptRecord(sequence: UInt64, reason: String)
+    /// A record is sealed with a cipher this CPU cannot run (AES-256-GCM without AES-NI).
+    case cipherUnavailable(sequence: UInt64, cipher: String)
     /// An appended event claims to come from this log but this log never wrote it.
     case eventClaimsThisLog(EventID)
     /// A draft has an effect but no subject for it to act on.
@@ -30,6 +32,9 @@ public enum LogError: Error, Equatable, CustomStringConvertible {
             return "the log at \(path) has format \(found), newer than this Keepsake supports (\(supported)); upgrade Keepsake"
         case let .corruptRecord(sequence, reason):
             return "log record \(sequence) is corrupt: \(reason); restore the store from a backup"
+        case let .cipherUnavailable(sequence, cipher):
+            return "log record \(sequence) is sealed with \(cipher), which this CPU cannot run (no AES-NI); "
+                + "open the store on the machine that wrote it, back it up there, and restore the backup here"
         case let .eventClaimsThisLog(id):
             return "event \(id) claims to come from this log, which never wrote it; the source is confused or hostile, nothing was appended"
         case let .effectWithoutSubject(kind):

@@ -15,6 +15,16 @@ enum RecordCodec {
         static let erased = Flags(rawValue: 0x02)
         static let supersedes = Flags(rawValue: 0x04)
         static let erasesSubject = Flags(rawValue: 0x08)
+        /// With `sealed`: the payload is AES-256-GCM, not ChaCha20-Poly1305.
+        static let aes256GCM = Flags(rawValue: 0x10)
+
+        /// The cipher a sealed payload was sealed with.
+        var cipher: SingleUseAEAD.Cipher { contains(.aes256GCM) ? .aes256GCM : .chaCha20Poly1305 }
+
+        /// The flags that name `cipher` on a sealed record.
+        static func sealed(with cipher: SingleUseAEAD.Cipher) -> Flags {
+            cipher == .aes256GCM ? [.sealed, .aes256GCM] : .sealed
+        }
     }
 
     /// A decoded record whose payload may still be sealed.
@@ -33,7 +43,7 @@ enum RecordCodec {
     }
 
     /// Encodes a record. With the sealed flag (and not erased), the payload is
-    /// sealed under `sealingKey`, a single-use 32-byte key.
+    /// sealed under `sealingKey`, a single-use 32-byte key, with the cipher the flags name.
     static func encode(
         id: EventID, kind: UInt32, time: Int64, flags: Flags, keySlot: UInt64, subject: [UInt8]?, effect: RecordEffect,
         payload: [UInt8], sealingKey: UnsafeRawBufferPointer? = nil
@@ -65,7 +75,7 @@ enum RecordCodec {
             let associatedData = out[associatedDataRange]
             try associatedData.withUnsafeBytes { ad in
                 try payload.withUnsafeBytes { plaintext in
-                    try SingleUseAEAD.seal(plaintext, associatedData: ad, key: sealingKey, into: &out)
+                    try SingleUseAEAD.seal(plaintext, associatedData: ad, key: sealingKey, cipher: flags.cipher, into: &out)
                 }
             }
         } else {

@@ -2,27 +2,29 @@ import Testing
 @testable import KeepsakeCrypto
 
 @Suite struct CryptoTests {
-    @Test func sealedDataOpensWithTheSameKeyAndAssociatedData() throws {
+    static let ciphers = [SingleUseAEAD.Cipher.aes256GCM, .chaCha20Poly1305].filter(\.isAvailable)
+
+    @Test(arguments: ciphers) func sealedDataOpensWithTheSameKeyAndAssociatedData(cipher: SingleUseAEAD.Cipher) throws {
         let key = try SecureBytes.random(count: SingleUseAEAD.keyBytes)
         var sealed: [UInt8] = []
         try key.withUnsafeBytes { k in
             try Array("hello".utf8).withUnsafeBytes { p in
-                try Array("ad".utf8).withUnsafeBytes { ad in try SingleUseAEAD.seal(p, associatedData: ad, key: k, into: &sealed) }
+                try Array("ad".utf8).withUnsafeBytes { ad in try SingleUseAEAD.seal(p, associatedData: ad, key: k, cipher: cipher, into: &sealed) }
             }
         }
         #expect(sealed.count == 5 + SingleUseAEAD.tagBytes)
         let opened = try key.withUnsafeBytes { k in
-            try sealed.withUnsafeBytes { s in try Array("ad".utf8).withUnsafeBytes { ad in try SingleUseAEAD.open(s, associatedData: ad, key: k) } }
+            try sealed.withUnsafeBytes { s in try Array("ad".utf8).withUnsafeBytes { ad in try SingleUseAEAD.open(s, associatedData: ad, key: k, cipher: cipher) } }
         }
         #expect(opened == Array("hello".utf8))
     }
 
-    @Test func anyAlterationFailsAuthentication() throws {
+    @Test(arguments: ciphers) func anyAlterationFailsAuthentication(cipher: SingleUseAEAD.Cipher) throws {
         let key = try SecureBytes.random(count: SingleUseAEAD.keyBytes)
         var sealed: [UInt8] = []
         try key.withUnsafeBytes { k in
             try Array("payload".utf8).withUnsafeBytes { p in
-                try [UInt8]().withUnsafeBytes { ad in try SingleUseAEAD.seal(p, associatedData: ad, key: k, into: &sealed) }
+                try [UInt8]().withUnsafeBytes { ad in try SingleUseAEAD.seal(p, associatedData: ad, key: k, cipher: cipher, into: &sealed) }
             }
         }
         for index in sealed.indices {
@@ -30,13 +32,13 @@ import Testing
             tampered[index] ^= 0x01
             #expect(throws: CryptoError.authenticationFailed) {
                 try key.withUnsafeBytes { k in
-                    try tampered.withUnsafeBytes { s in try [UInt8]().withUnsafeBytes { ad in try SingleUseAEAD.open(s, associatedData: ad, key: k) } }
+                    try tampered.withUnsafeBytes { s in try [UInt8]().withUnsafeBytes { ad in try SingleUseAEAD.open(s, associatedData: ad, key: k, cipher: cipher) } }
                 }
             }
         }
         #expect(throws: CryptoError.authenticationFailed) {
             try key.withUnsafeBytes { k in
-                try sealed.withUnsafeBytes { s in try [1].withUnsafeBytes { ad in try SingleUseAEAD.open(s, associatedData: ad, key: k) } }
+                try sealed.withUnsafeBytes { s in try [1].withUnsafeBytes { ad in try SingleUseAEAD.open(s, associatedData: ad, key: k, cipher: cipher) } }
             }
         }
     }
@@ -44,7 +46,25 @@ import Testing
     @Test func wrongKeyLengthsAreRefused() {
         #expect(throws: CryptoError.invalidLength(what: "key", expected: 32, actual: 3)) {
             var out: [UInt8] = []
-            try [UInt8]([1, 2, 3]).withUnsafeBytes { k in try SingleUseAEAD.seal(k, associatedData: k, key: k, into: &out) }
+            try [UInt8]([1, 2, 3]).withUnsafeBytes { k in try SingleUseAEAD.seal(k, associatedData: k, key: k, cipher: .chaCha20Poly1305, into: &out) }
+        }
+    }
+
+    @Test func theTwoCiphersAreNotInterchangeable() throws {
+        guard SingleUseAEAD.Cipher.aes256GCM.isAvailable else { return }
+        let key = try SecureBytes.random(count: SingleUseAEAD.keyBytes)
+        var sealed: [UInt8] = []
+        try key.withUnsafeBytes { k in
+            try Array("x".utf8).withUnsafeBytes { p in
+                try [UInt8]().withUnsafeBytes { ad in try SingleUseAEAD.seal(p, associatedData: ad, key: k, cipher: .aes256GCM, into: &sealed) }
+            }
+        }
+        #expect(throws: CryptoError.authenticationFailed) {
+            try key.withUnsafeBytes { k in
+                try sealed.withUnsafeBytes { s in
+                    try [UInt8]().withUnsafeBytes { ad in try SingleUseAEAD.open(s, associatedData: ad, key: k, cipher: .chaCha20Poly1305) }
+                }
+            }
         }
     }
 

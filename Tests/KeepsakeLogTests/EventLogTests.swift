@@ -69,13 +69,34 @@ import Testing
         #expect(try log.head().sequence == 1)
     }
 
-    @Test func sealedPayloadsReadBackAndAreNotStoredInTheClear() throws {
+    @Test(arguments: [SealingCipher.aes256GCM, .chaCha20Poly1305].filter(\.isAvailable))
+    func sealedPayloadsReadBackAndAreNotStoredInTheClear(cipher: SealingCipher) throws {
         let dir = TemporaryDirectory()
-        let log = try EventLog(directory: dir.path)
+        let log = try EventLog(directory: dir.path, options: LogOptions(sealingCipher: cipher))
         try log.append([text("secret-chain-key-0001", sealed: true)])
         #expect(try log.record(at: 1)?.text == "secret-chain-key-0001")
         let data = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/data.mdb"))
         #expect(data.range(of: Data("secret-chain-key-0001".utf8)) == nil)
+    }
+
+    @Test func eachRecordNamesItsCipherSoOneLogHoldsBoth() throws {
+        guard SealingCipher.aes256GCM.isAvailable else { return }
+        let dir = TemporaryDirectory()
+        try EventLog(directory: dir.path, options: LogOptions(sealingCipher: .chaCha20Poly1305)).append([text("old-cipher", sealed: true)])
+        let log = try EventLog(directory: dir.path, options: LogOptions(sealingCipher: .aes256GCM))
+        try log.append([text("new-cipher", sealed: true)])
+        #expect(try log.records(after: 0, limit: 10).map(\.text) == ["old-cipher", "new-cipher"])
+
+        // Relabel the AES-256-GCM record as ChaCha20-Poly1305: it no longer authenticates.
+        let url = URL(fileURLWithPath: dir.path + "/data.mdb")
+        var data = try Data(contentsOf: url)
+        let header = Data([RecordCodec.version, 0x11, 0, 0, 1, 0, 0, 0] + log.id.bytes)
+        let at = try #require(data.range(of: header)).lowerBound
+        data[at + 1] = 0x01
+        try data.write(to: url)
+        #expect(throws: LogError.corruptRecord(sequence: 2, reason: "sealed payload does not authenticate with key slot 1")) {
+            try EventLog(directory: dir.path).records(after: 1, limit: 1)
+        }
     }
 
     @Test func aNewerStepErasesTheOlderOneBeyondRecovery() throws {

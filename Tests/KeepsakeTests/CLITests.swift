@@ -4,19 +4,8 @@ import Testing
 
 /// The `keepsake` executable, run as a user would.
 @Suite struct CLITests {
-    /// Runs the CLI; returns (exit status, standard output, standard error).
     private func keepsake(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-        let process = Process()
-        process.executableURL = CrashTests.cli
-        process.arguments = arguments
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+        try CLI.run(arguments)
     }
 
     @Test func aTourOfTheCommandsWorks() throws {

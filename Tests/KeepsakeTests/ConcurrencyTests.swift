@@ -54,16 +54,9 @@ import Testing
     }
 
     private func runCLI(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = CrashTests.cli
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        return String(decoding: data, as: UTF8.self)
+        let result = try CLI.run(arguments)
+        #expect(result.status == 0, "\(result.error)")
+        return result.output
     }
 }
 

@@ -7,10 +7,6 @@ import Testing
 /// again, and checks after each kill that nothing acknowledged was lost and
 /// that the projections equal a full rebuild.
 @Suite struct CrashTests {
-    static var cli: URL {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("keepsake")
-    }
-
     @Test(.timeLimit(.minutes(3))) func killedAppendersLoseNothingAcknowledged() throws {
         let dir = TemporaryDirectory()
         let chat = ConversationID.generate()
@@ -39,7 +35,7 @@ import Testing
     /// `delay`; returns the event IDs it printed (each printed only once durable).
     private func appendUntilKilled(store: URL, conversation: ConversationID, after delay: Duration) throws -> [EventID] {
         let process = Process()
-        process.executableURL = Self.cli
+        process.executableURL = CLI.url
         process.arguments = ["append", "message", conversation.description, "crash", "--from", "bob",
                              "--repeat", "1000000", "--store", store.path]
         let output = Pipe()

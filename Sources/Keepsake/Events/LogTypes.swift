@@ -11,3 +11,5 @@ public typealias Durability = KeepsakeLog.Durability
 public typealias AppendOutcome = KeepsakeLog.AppendOutcome
 public typealias LogError = KeepsakeLog.LogError
 public typealias RecordDraft = KeepsakeLog.RecordDraft
+
+public typealias SealingCipher = KeepsakeLog.SealingCipher
