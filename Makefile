@@ -2,7 +2,7 @@
 #   make demo   build and run the demo (generates a history, prints a summary)
 #   make test   build and run the test suite
 SHELL := /bin/bash
-APT_PACKAGES := liblmdb-dev libsodium-dev libsqlite3-dev pkg-config
+APT_PACKAGES := liblmdb-dev libsodium-dev libsqlite3-dev libzstd-dev pkg-config
 SWIFT_BUILD_FLAGS ?=
 
 .PHONY: demo test build release deps benchmarks protos migrations clean

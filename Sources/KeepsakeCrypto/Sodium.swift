@@ -22,6 +22,8 @@ public enum CryptoError: Error, Equatable, CustomStringConvertible {
     case secureAllocationFailed(bytes: Int)
     /// The cipher needs hardware this CPU lacks (libsodium's AES-256-GCM needs AES-NI and CLMUL).
     case cipherUnavailable(String)
+    /// Parameters (e.g. key derivation limits) outside what is accepted.
+    case invalidParameters(String)
 
     public var description: String {
         switch self {
@@ -31,6 +33,8 @@ public enum CryptoError: Error, Equatable, CustomStringConvertible {
             return "\(what) must be \(expected) bytes, got \(actual)"
         case let .secureAllocationFailed(bytes):
             return "could not allocate \(bytes) bytes of locked memory; raise the memlock limit (ulimit -l)"
+        case let .invalidParameters(reason):
+            return reason
         case let .cipherUnavailable(name):
             return "\(name) is not available on this CPU (it needs AES-NI and CLMUL); open this data on a machine that has them"
         }
