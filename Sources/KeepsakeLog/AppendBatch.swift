@@ -88,7 +88,7 @@ struct AppendBatch {
             id = EventID(origin: log.id, sequence: last + 1)
         }
         let sequence = last + 1
-        let erasedOnArrival = try arrivesErased(draft)
+        let erasedOnArrival = try draft.erased || arrivesErased(draft)
         var slot: UInt64?
         if keyIndex != nil && !erasedOnArrival {
             slot = nextSlot

@@ -46,7 +46,8 @@ public enum AppendOutcome: Sendable, Equatable {
 /// record), `origins` (foreign event ID → local sequence), `vector` (origin →
 /// highest origin sequence held), `subjects` (subject + sequence, for erasure),
 /// `erased` (erased subjects), `steps` (subject → its current step), `scrub`
-/// (key slots to zero after erasure). docs/LOG-FORMAT.md has the bytes.
+/// (key slots to zero after erasure), `local` (this device's bookkeeping, never
+/// copied: backup and restore records). docs/LOG-FORMAT.md has the bytes.
 public final class EventLog: Sendable {
     public static let formatVersion: UInt32 = 1
     public let id: LogID
@@ -59,7 +60,7 @@ public final class EventLog: Sendable {
     private let db: Databases
 
     struct Databases: Sendable {
-        let meta, events, origins, vector, subjects, erased, steps, scrub: LMDBDatabase
+        let meta, events, origins, vector, subjects, erased, steps, scrub, local: LMDBDatabase
     }
 
     /// Opens the log in `directory`, creating an empty log there if it holds none.
@@ -86,7 +87,7 @@ public final class EventLog: Sendable {
             db = Databases(
                 meta: try open("meta"), events: try open("events"), origins: try open("origins"),
                 vector: try open("vector"), subjects: try open("subjects"), erased: try open("erased"),
-                steps: try open("steps"), scrub: try open("scrub"))
+                steps: try open("steps"), scrub: try open("scrub"), local: try open("local"))
         } catch {
             throw LogError(error, path: directory)
         }
@@ -181,8 +182,12 @@ public final class EventLog: Sendable {
         }
     }
 
-    /// Up to `limit` records with sequence > `sequence`, in log order, payloads unsealed.
-    public func records(after sequence: UInt64, limit: Int) throws(LogError) -> [LogRecord] {
+    /// Up to `limit` records with sequence > `sequence`, in log order, payloads
+    /// unsealed. Records whose kind `include` rejects are skipped before unsealing
+    /// and do not count towards `limit`.
+    public func records(
+        after sequence: UInt64, limit: Int, including include: (UInt32) -> Bool = { _ in true }
+    ) throws(LogError) -> [LogRecord] {
         let key = try scratchKey()
         return try readTransaction { txn -> Result<[LogRecord], LogError> in
             var out: [LogRecord] = []
@@ -190,6 +195,7 @@ public final class EventLog: Sendable {
             var failure: LogError?
             try txn.scan(db.events, from: sequenceKey(sequence + 1)) { k, v in
                 guard out.count < limit else { return false }
+                guard v.count >= 8, include(v.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian) else { return true }
                 switch self.decodeRecord(sequence: UInt64(bigEndianBytes: k), bytes: Array(v), key: key) {
                 case let .success(record): out.append(record)
                 case let .failure(error): failure = error; return false
@@ -224,6 +230,22 @@ public final class EventLog: Sendable {
                 let entry = StepEntry(v)
                 return (entry.sequence, entry.step)
             }
+        }
+    }
+
+    /// This device's value for `key` in the `local` database (bookkeeping that is never copied to other stores).
+    public func localValue(_ key: String) throws(LogError) -> [UInt8]? {
+        try readTransaction { txn in try txn.value(Array(key.utf8), in: db.local) }
+    }
+
+    /// Sets (or with nil, removes) this device's value for `key`, durably.
+    public func setLocalValue(_ value: [UInt8]?, for key: String) throws(LogError) {
+        do {
+            try env.write { txn in
+                if let value { try txn.put(Array(key.utf8), value, in: db.local) } else { try txn.delete(Array(key.utf8), in: db.local) }
+            }
+        } catch {
+            throw LogError(error, path: directory)
         }
     }
 

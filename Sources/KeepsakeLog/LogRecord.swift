@@ -30,6 +30,9 @@ public struct RecordDraft: Sendable {
     /// Seal the payload under a single-use key that erasure destroys.
     public var sealed: Bool
     public var payload: [UInt8]
+    /// The event arrives already erased (a copy of an event whose content its
+    /// origin destroyed): it keeps its ID and place but has no payload and no effect.
+    public var erased = false
 
     public init(
         id: EventID? = nil, kind: UInt32, time: Int64, subject: [UInt8]? = nil,
@@ -61,9 +64,11 @@ public struct LogRecord: Sendable, Hashable {
 
     public var isErased: Bool { payload == nil }
 
-    /// This event as a draft that another log can append (keeps its ID).
-    public var draft: RecordDraft? {
-        guard let payload else { return nil }
-        return RecordDraft(id: id, kind: kind, time: time, subject: subject, effect: effect, sealed: sealed, payload: payload)
+    /// This event as a draft that another log can append (keeps its ID); an
+    /// erased event becomes an erased draft.
+    public var draft: RecordDraft {
+        var draft = RecordDraft(id: id, kind: kind, time: time, subject: subject, effect: effect, sealed: sealed, payload: payload ?? [])
+        draft.erased = payload == nil
+        return draft
     }
 }

@@ -42,6 +42,44 @@ import Testing
         #expect(try target.sequence(of: copies[1].id!) == 3)
     }
 
+    @Test func erasedCopiesKeepTheirIDButNoContentAndNoEffect() throws {
+        let source = TemporaryDirectory(), target = TemporaryDirectory()
+        let a = try EventLog(directory: source.path)
+        let stream = Array("s".utf8)
+        try a.append([text("old", sealed: true, subject: stream, effect: .supersedes(step: 1)),
+                      text("new", sealed: true, subject: stream, effect: .supersedes(step: 2)),
+                      text("kept")])
+        let copies = try a.records(after: 0, limit: 10)
+        #expect(copies.map(\.isErased) == [true, false, false])
+
+        let b = try EventLog(directory: target.path)
+        try b.append(copies.map(\.draft))
+        let copied = try b.records(after: 0, limit: 10)
+        #expect(copied.map(\.id) == copies.map(\.id))
+        #expect(copied.map(\.text) == [nil, "new", "kept"])
+        #expect(try b.currentStep(of: stream)! == (sequence: 2, step: 2))
+        #expect(try b.versionVector()[a.id] == 3)
+        #expect(try b.append(copies.map(\.draft)) == copies.map { .duplicate($0.id) })
+    }
+
+    @Test func localValuesAreSetAndRemoved() throws {
+        let dir = TemporaryDirectory()
+        let log = try EventLog(directory: dir.path)
+        #expect(try log.localValue("k") == nil)
+        try log.setLocalValue([1, 2], for: "k")
+        #expect(try EventLog(directory: dir.path).localValue("k") == [1, 2])
+        try log.setLocalValue(nil, for: "k")
+        #expect(try log.localValue("k") == nil)
+    }
+
+    @Test func readsCanSkipKindsBeforeUnsealing() throws {
+        let dir = TemporaryDirectory()
+        let log = try EventLog(directory: dir.path)
+        try log.append([text("a", kind: 1), text("b", kind: 2, sealed: true), text("c", kind: 1)])
+        #expect(try log.records(after: 0, limit: 1, including: { $0 == 1 }).map(\.text) == ["a"])
+        #expect(try log.records(after: 1, limit: 5, including: { $0 == 1 }).map(\.text) == ["c"])
+    }
+
     @Test func olderCopiesNeverLowerTheVersionVector() throws {
         let dir = TemporaryDirectory()
         let log = try EventLog(directory: dir.path)

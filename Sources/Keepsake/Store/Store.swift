@@ -95,16 +95,20 @@ public final class Store: Sendable {
 
     /// Copies events from another store (restore, sync), keeping their IDs.
     /// Events this store already holds are skipped; known kinds are checked and
-    /// their log rules recomputed, unknown kinds are kept as they came.
+    /// their log rules recomputed, unknown kinds are kept as they came, and
+    /// erased events arrive erased (they keep their IDs, for deduplication).
     @discardableResult
     public func importEvents(_ events: [Event]) throws(KeepsakeError) -> [AppendOutcome] {
         var drafts: [RecordDraft] = []
         drafts.reserveCapacity(events.count)
         for event in events {
-            guard var draft = event.record.draft else { continue }
-            if case .unknown = event.payload {
+            var draft = event.record.draft
+            switch event.payload {
+            case .unknown, .erased:
                 drafts.append(draft)
                 continue
+            default:
+                break
             }
             try event.payload.validate(id: event.id)
             let mapping = LogMapping(event.payload)
