@@ -13,6 +13,8 @@ public typealias ContactRemoved = Keepsake_V1_ContactRemoved
 public typealias ConsentChanged = Keepsake_V1_ConsentChanged
 public typealias PreferenceChanged = Keepsake_V1_PreferenceChanged
 public typealias ConversationRead = Keepsake_V1_ConversationRead
+public typealias InstallationKeys = Keepsake_V1_InstallationKeys
+public typealias InstallationRestored = Keepsake_V1_InstallationRestored
 public typealias EventKind = Keepsake_V1_EventKind
 public typealias ConsentState = Keepsake_V1_ConsentState
 
@@ -31,6 +33,8 @@ public enum EventPayload: Sendable, Equatable {
     case consentChanged(ConsentChanged)
     case preferenceChanged(PreferenceChanged)
     case conversationRead(ConversationRead)
+    case installationKeys(InstallationKeys)
+    case installationRestored(InstallationRestored)
     /// A kind this version does not know; `bytes` are the payload as written.
     case unknown(kind: UInt32, bytes: [UInt8])
     /// The event's content was erased (deleted message, superseded session state).
@@ -52,6 +56,8 @@ public enum EventPayload: Sendable, Equatable {
         case .consentChanged: known = .consentChanged
         case .preferenceChanged: known = .preferenceChanged
         case .conversationRead: known = .conversationRead
+        case .installationKeys: known = .installationKeys
+        case .installationRestored: known = .installationRestored
         case let .unknown(kind, _), let .erased(kind): return kind
         }
         return UInt32(known.rawValue)
@@ -74,7 +80,8 @@ public enum EventPayload: Sendable, Equatable {
             .messageDeleted: "message-deleted", .membershipCommit: "membership-commit",
             .ratchetStep: "ratchet-step", .contactAdded: "contact-added", .contactRemoved: "contact-removed",
             .consentChanged: "consent-changed", .preferenceChanged: "preference-changed",
-            .conversationRead: "conversation-read",
+            .conversationRead: "conversation-read", .installationKeys: "installation-keys",
+            .installationRestored: "installation-restored",
         ]
         return names[known] ?? "unknown(\(kind))"
     }
@@ -92,6 +99,7 @@ struct LogMapping {
 
     static let messageSubject: UInt8 = 0x01
     static let sessionSubject: UInt8 = 0x02
+    static let installationSubject: UInt8 = 0x03
 
     init(_ payload: EventPayload) {
         switch payload {
@@ -103,6 +111,8 @@ struct LogMapping {
             self.init(subject: [Self.messageSubject] + Array(m.messageID), effect: .erasesSubject)
         case let .ratchetStep(step):
             self.init(subject: [Self.sessionSubject] + Array(step.streamID), effect: .supersedes(step: step.step), sealed: true)
+        case let .installationKeys(keys):
+            self.init(subject: [Self.installationSubject] + Array(keys.installationID), sealed: true)
         default:
             self.init()
         }
@@ -130,6 +140,8 @@ extension EventPayload {
         case let .consentChanged(m): try m.serializedBytes()
         case let .preferenceChanged(m): try m.serializedBytes()
         case let .conversationRead(m): try m.serializedBytes()
+        case let .installationKeys(m): try m.serializedBytes()
+        case let .installationRestored(m): try m.serializedBytes()
         case let .unknown(_, bytes): bytes
         case .erased: []
         }
@@ -152,6 +164,8 @@ extension EventPayload {
         case .consentChanged: self = .consentChanged(try .init(serializedBytes: bytes))
         case .preferenceChanged: self = .preferenceChanged(try .init(serializedBytes: bytes))
         case .conversationRead: self = .conversationRead(try .init(serializedBytes: bytes))
+        case .installationKeys: self = .installationKeys(try .init(serializedBytes: bytes))
+        case .installationRestored: self = .installationRestored(try .init(serializedBytes: bytes))
         case .unspecified, .UNRECOGNIZED: self = .unknown(kind: kind, bytes: bytes)
         }
     }

@@ -15,6 +15,10 @@ extension EventPayload {
         case let .ratchetStep(r):
             guard !r.streamID.isEmpty, r.streamID.count <= 256 else { throw .corruptEventPayload(id: id, kind: kind) }
             identifiers = []
+        case let .installationKeys(k):
+            guard k.signingSeed.count == 32, k.signingPublicKey.count == 32 else { throw .corruptEventPayload(id: id, kind: kind) }
+            identifiers = [k.installationID]
+        case let .installationRestored(r): identifiers = [r.installationID, r.restoredByLog, r.backupID]
         default: identifiers = []
         }
         guard identifiers.allSatisfy({ $0.count == 16 }) else { throw .corruptEventPayload(id: id, kind: kind) }

@@ -75,6 +75,12 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
 
   /// ConversationRead
   case conversationRead // = 12
+
+  /// InstallationKeys, sealed: only hard backups carry it
+  case installationKeys // = 13
+
+  /// InstallationRestored
+  case installationRestored // = 14
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -96,6 +102,8 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
     case 10: self = .consentChanged
     case 11: self = .preferenceChanged
     case 12: self = .conversationRead
+    case 13: self = .installationKeys
+    case 14: self = .installationRestored
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -115,6 +123,8 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
     case .consentChanged: return 10
     case .preferenceChanged: return 11
     case .conversationRead: return 12
+    case .installationKeys: return 13
+    case .installationRestored: return 14
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -134,6 +144,8 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
     .consentChanged,
     .preferenceChanged,
     .conversationRead,
+    .installationKeys,
+    .installationRestored,
   ]
 
 }
@@ -414,12 +426,58 @@ public nonisolated struct Keepsake_V1_ConversationRead: Sendable {
   public init() {}
 }
 
+/// This store's installation identity: the keys that sign its backups (and,
+/// later, its messages). Sealed in the log; only hard backups carry it.
+public nonisolated struct Keepsake_V1_InstallationKeys: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 16 bytes, random
+  public var installationID: Data = Data()
+
+  /// Ed25519 seed, 32 bytes, secret
+  public var signingSeed: Data = Data()
+
+  /// Ed25519 public key, 32 bytes
+  public var signingPublicKey: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A hard backup of the installation was restored into the log `restored_by_log`,
+/// which now runs the installation at `generation`. The holder of an
+/// installation is the log with the highest (generation, log ID) claim; the
+/// log that created the keys holds generation 1. Any other log holding the keys
+/// is superseded and must go offline.
+public nonisolated struct Keepsake_V1_InstallationRestored: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var installationID: Data = Data()
+
+  public var generation: UInt64 = 0
+
+  /// 16 bytes
+  public var restoredByLog: Data = Data()
+
+  /// 16 bytes: the hard backup that was restored
+  public var backupID: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "keepsake.v1"
 
 nonisolated extension Keepsake_V1_EventKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_KIND_UNSPECIFIED\0\u{1}EVENT_KIND_CONVERSATION_CREATED\0\u{1}EVENT_KIND_MESSAGE_SENT\0\u{1}EVENT_KIND_MESSAGE_RECEIVED\0\u{1}EVENT_KIND_MESSAGE_EDITED\0\u{1}EVENT_KIND_MESSAGE_DELETED\0\u{1}EVENT_KIND_MEMBERSHIP_COMMIT\0\u{1}EVENT_KIND_RATCHET_STEP\0\u{1}EVENT_KIND_CONTACT_ADDED\0\u{1}EVENT_KIND_CONTACT_REMOVED\0\u{1}EVENT_KIND_CONSENT_CHANGED\0\u{1}EVENT_KIND_PREFERENCE_CHANGED\0\u{1}EVENT_KIND_CONVERSATION_READ\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_KIND_UNSPECIFIED\0\u{1}EVENT_KIND_CONVERSATION_CREATED\0\u{1}EVENT_KIND_MESSAGE_SENT\0\u{1}EVENT_KIND_MESSAGE_RECEIVED\0\u{1}EVENT_KIND_MESSAGE_EDITED\0\u{1}EVENT_KIND_MESSAGE_DELETED\0\u{1}EVENT_KIND_MEMBERSHIP_COMMIT\0\u{1}EVENT_KIND_RATCHET_STEP\0\u{1}EVENT_KIND_CONTACT_ADDED\0\u{1}EVENT_KIND_CONTACT_REMOVED\0\u{1}EVENT_KIND_CONSENT_CHANGED\0\u{1}EVENT_KIND_PREFERENCE_CHANGED\0\u{1}EVENT_KIND_CONVERSATION_READ\0\u{1}EVENT_KIND_INSTALLATION_KEYS\0\u{1}EVENT_KIND_INSTALLATION_RESTORED\0")
 }
 
 nonisolated extension Keepsake_V1_ConversationKind: SwiftProtobuf._ProtoNameProviding {
@@ -880,6 +938,91 @@ nonisolated extension Keepsake_V1_ConversationRead: SwiftProtobuf.Message, Swift
   public static func ==(lhs: Keepsake_V1_ConversationRead, rhs: Keepsake_V1_ConversationRead) -> Bool {
     if lhs.conversationID != rhs.conversationID {return false}
     if lhs.upToMessageID != rhs.upToMessageID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Keepsake_V1_InstallationKeys: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".InstallationKeys"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{3}signing_seed\0\u{3}signing_public_key\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.installationID) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.signingSeed) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.signingPublicKey) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.installationID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
+    }
+    if !self.signingSeed.isEmpty {
+      try visitor.visitSingularBytesField(value: self.signingSeed, fieldNumber: 2)
+    }
+    if !self.signingPublicKey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.signingPublicKey, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Keepsake_V1_InstallationKeys, rhs: Keepsake_V1_InstallationKeys) -> Bool {
+    if lhs.installationID != rhs.installationID {return false}
+    if lhs.signingSeed != rhs.signingSeed {return false}
+    if lhs.signingPublicKey != rhs.signingPublicKey {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Keepsake_V1_InstallationRestored: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".InstallationRestored"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{1}generation\0\u{3}restored_by_log\0\u{3}backup_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.installationID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.generation) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.restoredByLog) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.backupID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.installationID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
+    }
+    if self.generation != 0 {
+      try visitor.visitSingularUInt64Field(value: self.generation, fieldNumber: 2)
+    }
+    if !self.restoredByLog.isEmpty {
+      try visitor.visitSingularBytesField(value: self.restoredByLog, fieldNumber: 3)
+    }
+    if !self.backupID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.backupID, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Keepsake_V1_InstallationRestored, rhs: Keepsake_V1_InstallationRestored) -> Bool {
+    if lhs.installationID != rhs.installationID {return false}
+    if lhs.generation != rhs.generation {return false}
+    if lhs.restoredByLog != rhs.restoredByLog {return false}
+    if lhs.backupID != rhs.backupID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -4,7 +4,8 @@ import KeepsakeLog
 
 /// The tables a projection change touched.
 public enum ProjectedTable: String, Sendable, Hashable, CaseIterable {
-    case conversations, members, messages, sessions, contacts, consent, preferences
+    case conversations, members, messages, sessions, contacts, consent, preferences, installations
+    case installationClaims = "installation_claims"
 }
 
 /// What one projector transaction changed, announced after it commits.
@@ -100,6 +101,8 @@ struct Projector {
         case let .consentChanged(c): try consentChanged(c, event)
         case let .preferenceChanged(p): try preferenceChanged(p, event)
         case let .conversationRead(r): try conversationRead(r)
+        case let .installationKeys(k): try installationKeys(k, event)
+        case let .installationRestored(r): try claim(r.installationID, generation: r.generation, log: r.restoredByLog, event)
         case .unknown, .erased: break
         }
     }
@@ -304,6 +307,21 @@ struct Projector {
         upsert.bind(5, Int64(event.sequence))
         try upsert.run()
         tables.insert(.sessions)
+    }
+
+    private mutating func installationKeys(_ k: InstallationKeys, _ event: Event) throws {
+        let origin = Data(event.id.origin.bytes)
+        try run(
+            sql: "INSERT OR IGNORE INTO installations (id, public_key, keys_sequence, created_by_log) VALUES (?, ?, ?, ?)",
+            arguments: [k.installationID, k.signingPublicKey, Int64(event.sequence), origin])
+        try claim(k.installationID, generation: 1, log: origin, event)
+    }
+
+    private mutating func claim(_ installation: Data, generation: UInt64, log: Data, _ event: Event) throws {
+        try run(
+            sql: "INSERT OR IGNORE INTO installation_claims (installation_id, generation, log_id, sequence) VALUES (?, ?, ?, ?)",
+            arguments: [installation, Int64(generation), log, Int64(event.sequence)])
+        tables.insert(.installations)
     }
 
     private mutating func contactAdded(_ c: ContactAdded, _ event: Event) throws {

@@ -24,6 +24,13 @@ public enum KeepsakeError: Error, Equatable, CustomStringConvertible {
     case projectionsBehind(stored: Cursor, reason: String)
     /// The disk holding the projections is full.
     case diskFull(path: String)
+    /// Another store restored this installation's hard backup and now holds a
+    /// newer generation: this store must stop sending.
+    case installationSuperseded(Installation)
+    /// The installation's keys were erased from this store's log.
+    case installationKeysErased(InstallationID)
+    /// A cryptographic operation failed (e.g. no locked memory).
+    case crypto(String)
     /// The event log failed.
     case log(LogError)
     /// The projection database failed.
@@ -53,6 +60,12 @@ public enum KeepsakeError: Error, Equatable, CustomStringConvertible {
             return "the events were stored (log position \(stored)) but the projections could not be updated: \(reason). They will catch up on the next append or when the store is opened again; do not append these events again"
         case let .diskFull(path):
             return "the disk holding \(path) is full; free space and try again"
+        case let .installationSuperseded(installation):
+            return "installation \(installation.id) was restored from a hard backup on another device (log \(installation.holder.log.hex), generation \(installation.holder.generation)); this store runs generation \(installation.generation) and must go offline. Keep reading its history, or make this device a new installation"
+        case let .installationKeysErased(id):
+            return "the keys of installation \(id) were erased from this store; restore a hard backup to get them back"
+        case let .crypto(message):
+            return "cryptography failed: \(message)"
         case let .log(error):
             return error.description
         case let .database(message):

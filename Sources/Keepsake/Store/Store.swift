@@ -263,11 +263,11 @@ public final class Store: Sendable {
         try read { try Queries.preference($0, key) }
     }
 
-    private func read<T>(_ body: (Database) throws -> T) throws(KeepsakeError) -> T {
+    func read<T>(_ body: (Database) throws -> T) throws(KeepsakeError) -> T {
         do { return try pool.read(body) } catch { throw KeepsakeError(database: error, path: pool.path) }
     }
 
-    private func write<T>(_ body: (Database) throws -> T) throws(KeepsakeError) -> T {
+    func write<T>(_ body: (Database) throws -> T) throws(KeepsakeError) -> T {
         do { return try pool.write(body) } catch { throw KeepsakeError(database: error, path: pool.path) }
     }
 
