@@ -14,20 +14,22 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
-        // System libraries (Debian: liblmdb-dev, libsodium-dev).
+        // System libraries (Debian: liblmdb-dev, libsodium-dev, libzstd-dev).
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         // libsodium wrapper: random bytes, secure memory, AEAD, hashing.
         .target(name: "KeepsakeCrypto", dependencies: ["CSodium"]),
         // LMDB wrapper and the append-only event log built on it.
         .target(name: "KeepsakeLog", dependencies: ["CLMDB", "KeepsakeCrypto"]),
-        // The engine applications import: Store, events, projections, queries.
+        // The engine applications import: Store, events, projections, queries, backups.
         .target(
             name: "Keepsake",
             dependencies: [
                 "KeepsakeLog",
                 "KeepsakeCrypto",
+                "CZstd",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

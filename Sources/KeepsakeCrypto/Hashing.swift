@@ -1,7 +1,8 @@
 import CSodium
 
 /// BLAKE2b (libsodium's generic hash), streaming, with an optional key.
-public struct Blake2b: ~Copyable {
+/// Feed it with `update`, then call `finalize` once.
+public final class Blake2b {
     public static let defaultLength = 32
     /// libsodium's state is a 64-byte-aligned C struct Swift cannot import, so it lives in raw memory.
     private let state: UnsafeMutableRawPointer
@@ -17,12 +18,12 @@ public struct Blake2b: ~Copyable {
             OpaquePointer(state), key?.bindMemory(to: UInt8.self).baseAddress, key?.count ?? 0, length)
     }
 
-    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    public func update(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
         _ = crypto_generichash_update(OpaquePointer(state), bytes.bindMemory(to: UInt8.self).baseAddress, UInt64(bytes.count))
     }
 
-    public mutating func update(_ bytes: [UInt8]) {
+    public func update(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { update($0) }
     }
 
@@ -31,7 +32,7 @@ public struct Blake2b: ~Copyable {
         state.deallocate()
     }
 
-    public consuming func finalize() -> [UInt8] {
+    public func finalize() -> [UInt8] {
         var out = [UInt8](repeating: 0, count: length)
         _ = crypto_generichash_final(OpaquePointer(state), &out, length)
         return out
@@ -39,7 +40,7 @@ public struct Blake2b: ~Copyable {
 
     /// The hash of `bytes` in one call.
     public static func hash(_ bytes: [UInt8], length: Int = defaultLength) -> [UInt8] {
-        var h = Blake2b(length: length)
+        let h = Blake2b(length: length)
         h.update(bytes)
         return h.finalize()
     }
@@ -60,7 +61,7 @@ public enum SHA256 {
 public func deriveKey(from key: SecureBytes, label: String, context: [UInt8] = []) throws -> SecureBytes {
     let derived = try SecureBytes(count: 32)
     key.withUnsafeBytes { k in
-        var h = Blake2b(length: 32, key: k)
+        let h = Blake2b(length: 32, key: k)
         h.update(Array(label.utf8))
         h.update(context)
         var out = h.finalize()

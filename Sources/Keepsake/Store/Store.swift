@@ -99,32 +99,43 @@ public final class Store: Sendable {
     /// erased events arrive erased (they keep their IDs, for deduplication).
     @discardableResult
     public func importEvents(_ events: [Event]) throws(KeepsakeError) -> [AppendOutcome] {
+        try importDrafts(events.map(\.record.draft))
+    }
+
+    /// Imports copied events given as log drafts (see `importEvents`). With
+    /// `project` false the projections are left to catch up later (bulk restores).
+    @discardableResult
+    func importDrafts(_ copies: [RecordDraft], project: Bool = true) throws(KeepsakeError) -> [AppendOutcome] {
         var drafts: [RecordDraft] = []
-        drafts.reserveCapacity(events.count)
-        for event in events {
-            var draft = event.record.draft
-            switch event.payload {
+        drafts.reserveCapacity(copies.count)
+        for var draft in copies {
+            let payload: EventPayload
+            do { payload = draft.erased ? .erased(kind: draft.kind) : try EventPayload(kind: draft.kind, bytes: draft.payload) } catch {
+                throw .corruptEventPayload(id: draft.id, kind: draft.kind)
+            }
+            switch payload {
             case .unknown, .erased:
                 drafts.append(draft)
                 continue
             default:
                 break
             }
-            try event.payload.validate(id: event.id)
-            let mapping = LogMapping(event.payload)
+            try payload.validate(id: draft.id)
+            let mapping = LogMapping(payload)
             draft.subject = mapping.subject
             draft.effect = mapping.effect
             draft.sealed = mapping.sealed
             drafts.append(draft)
         }
-        return try appendDrafts(drafts)
+        return try appendDrafts(drafts, project: project)
     }
 
-    private func appendDrafts(_ drafts: [RecordDraft]) throws(KeepsakeError) -> [AppendOutcome] {
+    private func appendDrafts(_ drafts: [RecordDraft], project: Bool = true) throws(KeepsakeError) -> [AppendOutcome] {
         let outcomes: [AppendOutcome]
         do { outcomes = try log.append(drafts) } catch { throw .log(error) }
         let head = try cursor()
         appends.publish(())
+        guard project else { return outcomes }
         do {
             try catchUpProjections()
         } catch {

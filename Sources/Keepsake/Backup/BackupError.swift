@@ -1,0 +1,115 @@
+import Foundation
+import Glibc
+import KeepsakeLog
+
+/// Why a backup could not be written, verified or restored. Each case says what
+/// happened and what to do; when one is thrown by a restore, the store is as it was
+/// (or, for failures after the file was verified, resumable by running the restore again).
+public enum BackupError: Error, Equatable, CustomStringConvertible {
+    /// The file does not start with the backup magic.
+    case notABackup
+    /// The file's format version is one this Keepsake cannot read.
+    case unsupportedVersion(found: UInt16, supported: UInt16)
+    /// The file ends inside its header.
+    case truncatedHeader
+    /// A header field is out of range.
+    case corruptHeader(String)
+    /// The file is larger than the limit the caller set.
+    case tooLarge(bytes: Int, limit: Int)
+    /// The header's signature does not verify: the file was altered or not written by its claimed installation.
+    case badSignature
+    /// The header verifies but is signed by an installation the caller does not trust.
+    case untrustedSigner(publicKey: String)
+    /// The file was encrypted with another kind of key than the one given.
+    case keySourceMismatch(needs: BackupKeySource, given: BackupKeySource)
+    /// The key is well formed but is not the one this backup was made with.
+    case wrongKey(BackupKeySource)
+    /// Chunk `index` does not authenticate or decode: altered, reordered, or from another file.
+    case corruptChunk(index: Int, reason: String)
+    /// The file stops after chunk `afterChunk` (-1: before any chunk); the rest is missing.
+    case truncated(afterChunk: Int)
+    /// An incremental backup needs `missing`, which is neither among the files given nor restored here before.
+    case missingBase(backup: BackupID, missing: BackupID)
+    /// An incremental backup's recorded base does not match the file given as its base.
+    case baseMismatch(backup: BackupID, reason: String)
+    /// An incremental backup was asked for, but this store has made no backup of that selection to extend.
+    case noBaseForIncremental
+    /// Another backup or restore is running on this store.
+    case busy(path: String)
+    /// A hard restore onto a store that already runs an installation, without `force`.
+    case storeHasInstallation(InstallationID)
+    /// A single event is larger than a backup frame may be.
+    case eventTooLarge(EventID, bytes: Int)
+    /// The cipher the file names needs hardware this CPU lacks.
+    case cipherUnavailable(String)
+    case diskFull(path: String)
+    case io(operation: String, path: String, errno: Int32)
+    /// The store failed while reading or applying events.
+    case store(KeepsakeError)
+
+    /// Classifies an error raised by the store, the log or the crypto layer during a backup or restore.
+    init(_ error: any Error) {
+        switch error {
+        case let error as BackupError: self = error
+        case let error as KeepsakeError: self = .store(error)
+        case let error as LogError: self = .store(.log(error))
+        default: self = .store(.crypto("\(error)"))
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .notABackup:
+            return "this is not a Keepsake backup file (wrong magic bytes); check the file name"
+        case let .unsupportedVersion(found, supported):
+            return "this backup has format version \(found); this Keepsake reads version \(supported). Upgrade Keepsake to restore it"
+        case .truncatedHeader:
+            return "the backup file ends inside its header: it is truncated. Copy it again from where it was stored"
+        case let .corruptHeader(reason):
+            return "the backup header is corrupt: \(reason). Copy the file again from where it was stored"
+        case let .tooLarge(bytes, limit):
+            return "the backup file is \(bytes) bytes, over the limit of \(limit); raise the limit if you trust the file"
+        case .badSignature:
+            return "the backup header's signature does not verify: the file was altered. Nothing was decrypted; use another copy"
+        case let .untrustedSigner(key):
+            return "the backup is signed by installation key \(key), which is not one this store trusts; nothing was decrypted"
+        case let .keySourceMismatch(needs, given):
+            return "this backup was encrypted with \(needs), but \(given) was given; provide \(needs)"
+        case let .wrongKey(source):
+            switch source {
+            case .mnemonic:
+                return "the recovery phrase is valid, but this backup was not made with it: no backup for this phrase. Check you have the right phrase for this file"
+            case .passphrase:
+                return "wrong passphrase for this backup (nothing was decrypted); check it and try again"
+            case .rawKey:
+                return "wrong key for this backup (nothing was decrypted); use the key file the backup was made with"
+            }
+        case let .corruptChunk(index, reason):
+            return "chunk \(index) of the backup is corrupt (\(reason)): the file was altered, reordered or mixed with another. Nothing from it was restored; use another copy"
+        case let .truncated(afterChunk):
+            return afterChunk < 0
+                ? "the backup file holds no chunks after its header: it is truncated. Copy it again"
+                : "the backup file stops after chunk \(afterChunk); the rest is missing. Copy it again from where it was stored"
+        case let .missingBase(backup, missing):
+            return "incremental backup \(backup) extends backup \(missing), which is not among the files given and was never restored here; add that file (and any it extends)"
+        case let .baseMismatch(backup, reason):
+            return "incremental backup \(backup) does not extend the file given before it: \(reason). Give the chain in order, from the full backup"
+        case .noBaseForIncremental:
+            return "this store has made no backup of this selection yet, so there is nothing to extend; make a full backup first"
+        case let .busy(path):
+            return "another backup or restore is running on the store at \(path); wait for it to finish"
+        case let .storeHasInstallation(id):
+            return "this store already runs installation \(id); a hard restore would replace it. Restore into a new store, or force it if this device should become the backed-up installation"
+        case let .eventTooLarge(id, bytes):
+            return "event \(id) is \(bytes) bytes, more than a backup frame holds (\(BackupFile.maxFrame)); it cannot be backed up"
+        case let .cipherUnavailable(name):
+            return "the backup is encrypted with \(name), which this CPU cannot run (no AES-NI); restore it on a machine that has it"
+        case let .diskFull(path):
+            return "the disk holding \(path) is full; nothing was kept of the backup. Free space and try again"
+        case let .io(operation, path, code):
+            return "\(operation) failed for \(path): \(String(cString: strerror(code)))"
+        case let .store(error):
+            return error.description
+        }
+    }
+}

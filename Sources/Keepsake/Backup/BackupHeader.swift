@@ -1,0 +1,267 @@
+import Foundation
+import KeepsakeCrypto
+import KeepsakeLog
+
+public enum BackupTag {}
+/// Identifies one backup file (random, 16 bytes).
+public typealias BackupID = Identifier<BackupTag>
+
+/// What a backup holds (XIP-56).
+public enum BackupKind: UInt8, Sendable, CustomStringConvertible {
+    /// Conversations, members, messages, contacts, consent and preferences: no keys, no session secrets.
+    case soft = 1
+    /// Everything, including the installation's keys and current session states.
+    case hard = 2
+
+    public var description: String { self == .soft ? "soft" : "hard" }
+}
+
+/// Where a backup's key comes from; recorded so a restore asks for the right thing.
+public enum BackupKeySource: UInt8, Sendable, CustomStringConvertible {
+    case rawKey = 1
+    case passphrase = 2
+    case mnemonic = 3
+
+    public var description: String {
+        switch self {
+        case .rawKey: "a 32-byte key"
+        case .passphrase: "a passphrase"
+        case .mnemonic: "a 24-word recovery phrase"
+        }
+    }
+}
+
+/// The kinds of elements a backup can select (the soft set plus, for hard backups, secrets).
+public struct BackupElements: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    /// Conversation creation, membership commits and read markers.
+    public static let conversations = BackupElements(rawValue: 1 << 0)
+    /// Messages, edits and deletions.
+    public static let messages = BackupElements(rawValue: 1 << 1)
+    public static let contacts = BackupElements(rawValue: 1 << 2)
+    public static let consent = BackupElements(rawValue: 1 << 3)
+    public static let preferences = BackupElements(rawValue: 1 << 4)
+    /// Session (ratchet) states. Hard backups only.
+    public static let sessions = BackupElements(rawValue: 1 << 5)
+    /// Installation keys and generation claims. Hard backups only.
+    public static let identity = BackupElements(rawValue: 1 << 6)
+    /// Event kinds this version does not know. Hard backups only: they may hold secrets.
+    public static let unknownKinds = BackupElements(rawValue: 1 << 7)
+
+    public static let soft: BackupElements = [.conversations, .messages, .contacts, .consent, .preferences]
+    public static let hard: BackupElements = [.soft, .sessions, .identity, .unknownKinds]
+
+    static let names: [(String, BackupElements)] = [
+        ("conversations", .conversations), ("messages", .messages), ("contacts", .contacts), ("consent", .consent),
+        ("preferences", .preferences), ("sessions", .sessions), ("identity", .identity), ("unknown-kinds", .unknownKinds),
+    ]
+
+    /// Parses a comma-separated list such as `messages,conversations`.
+    public init?(names list: String) {
+        var elements: BackupElements = []
+        for name in list.split(separator: ",") {
+            guard let match = Self.names.first(where: { $0.0 == name.trimmingCharacters(in: .whitespaces) }) else { return nil }
+            elements.insert(match.1)
+        }
+        self = elements
+    }
+
+    public var names: [String] { Self.names.filter { contains($0.1) }.map(\.0) }
+}
+
+/// A backup's header: everything a reader needs before the first chunk, signed
+/// by the installation that wrote it and authenticated as every chunk's
+/// associated data. docs/BACKUP-FORMAT.md gives the bytes.
+public struct BackupHeader: Sendable, Equatable {
+    public static let magic: [UInt8] = [0x89, 0x4B, 0x53, 0x42, 0x41, 0x4B, 0x0D, 0x0A]
+    public static let formatVersion: UInt16 = 1
+    /// Headers larger than this are refused before they are read.
+    public static let maxSize = 1 << 20
+    /// Bytes up to the conversation list.
+    static let fixedSize = 244
+    static let signatureSize = 64
+
+    public var kind: BackupKind
+    public var cipher: NoncedAEAD.Cipher
+    /// Whether chunks may be zstd-compressed (each chunk says whether it is).
+    public var compressed: Bool
+    public var keySource: BackupKeySource
+    public var id: BackupID
+    /// When the backup was written, by the writer's clock: informational only.
+    public var createdAt: Date
+    /// The log the events were read from.
+    public var sourceLog: LogID
+    /// Ed25519 public key of the installation that signed the header.
+    public var signer: [UInt8]
+    /// The backup this one extends (nil for a full backup): its ID and the BLAKE2b-256 of its whole file.
+    public var base: (id: BackupID, hash: [UInt8])?
+    /// Most plaintext bytes per chunk (one larger event gets a chunk of its own).
+    public var chunkSize: UInt32
+    /// Random per file: mixed into the file key, so no two files share a key (or a nonce sequence).
+    public var fileSalt: [UInt8]
+    /// Keyed BLAKE2b-128 of a fixed label under the backup key: tells a wrong key from a corrupt file.
+    public var keyCheck: [UInt8]
+    /// Argon2id parameters when `keySource` is `.passphrase` (zeros otherwise).
+    public var passphraseSalt: [UInt8]
+    public var opsLimit: UInt64
+    public var memLimit: UInt64
+    /// Source log positions: the backup holds the selected events with from < sequence <= to.
+    public var fromSequence: UInt64
+    public var toSequence: UInt64
+    public var elements: BackupElements
+    /// Only these conversations (empty: all of them).
+    public var conversations: [ConversationID]
+    /// The source's version vector at `fromSequence` (the base's `to`) and at `toSequence`.
+    public var from: VersionVector
+    public var to: VersionVector
+
+    public var isIncremental: Bool { base != nil }
+
+    public static func == (a: Self, b: Self) -> Bool { a.encoded(signature: []) == b.encoded(signature: []) }
+
+    /// The header bytes: fields, then `signature` (64 bytes, or empty to get the signed part).
+    func encoded(signature: [UInt8]) -> [UInt8] {
+        var out = ByteWriter()
+        out.bytes(Self.magic)
+        out.u16(Self.formatVersion)
+        let vectorBytes = 8 + 24 * (from.entries.count + to.entries.count)
+        out.u32(UInt32(Self.fixedSize + 16 * conversations.count + vectorBytes + Self.signatureSize))
+        out.u8(kind.rawValue)
+        out.u8(cipher.rawValue)
+        out.u8(compressed ? 1 : 0)
+        out.u8(keySource.rawValue)
+        out.bytes(id.bytes)
+        out.i64(createdAt.millis)
+        out.bytes(sourceLog.bytes)
+        out.bytes(signer)
+        out.bytes(base?.id.bytes ?? [UInt8](repeating: 0, count: 16))
+        out.bytes(base?.hash ?? [UInt8](repeating: 0, count: 32))
+        out.u32(chunkSize)
+        out.bytes(fileSalt)
+        out.bytes(keyCheck)
+        out.bytes(passphraseSalt)
+        out.u64(opsLimit)
+        out.u64(memLimit)
+        out.u64(fromSequence)
+        out.u64(toSequence)
+        out.u16(elements.rawValue)
+        out.u32(UInt32(conversations.count))
+        for conversation in conversations { out.bytes(conversation.bytes) }
+        for vector in [from, to] {
+            out.u32(UInt32(vector.entries.count))
+            for (log, sequence) in vector.entries.sorted(by: { $0.key < $1.key }) {
+                out.bytes(log.bytes)
+                out.u64(sequence)
+            }
+        }
+        out.bytes(signature)
+        return out.data
+    }
+
+    /// Parses header bytes (the whole header, signature included). Checks the
+    /// magic, the version and every field's range; not the signature.
+    static func decode(_ bytes: [UInt8]) throws(BackupError) -> (header: BackupHeader, signature: [UInt8]) {
+        var r = ByteCursor(bytes)
+        guard r.take(8) == magic else { throw .notABackup }
+        guard let version = r.u16() else { throw .truncatedHeader }
+        guard version == formatVersion else { throw .unsupportedVersion(found: version, supported: formatVersion) }
+        guard let length = r.u32(), Int(length) == bytes.count, bytes.count >= fixedSize + 8 + signatureSize else { throw .truncatedHeader }
+        func field<T>(_ name: String, _ value: T?) throws(BackupError) -> T {
+            guard let value else { throw .corruptHeader("\(name) is out of range or missing") }
+            return value
+        }
+        let kind = try field("kind", r.u8().flatMap(BackupKind.init(rawValue:)))
+        let cipher = try field("cipher", r.u8().flatMap(NoncedAEAD.Cipher.init(rawValue:)))
+        let compression = try field("compression", r.u8().flatMap { $0 <= 1 ? $0 : nil })
+        let keySource = try field("key source", r.u8().flatMap(BackupKeySource.init(rawValue:)))
+        let id = try field("backup ID", r.take(16).flatMap { BackupID(bytes: $0) })
+        let createdAt = try field("creation time", r.i64())
+        let sourceLog = try field("source log", r.take(16).flatMap { LogID(bytes: $0) })
+        let signer = try field("signer", r.take(32))
+        let baseID = try field("base ID", r.take(16))
+        let baseHash = try field("base hash", r.take(32))
+        let chunkSize = try field("chunk size", r.u32().flatMap { $0 >= 1024 && $0 <= BackupFile.maxChunkPlaintext ? $0 : nil })
+        let fileSalt = try field("file salt", r.take(32))
+        let keyCheck = try field("key check", r.take(16))
+        let passphraseSalt = try field("passphrase salt", r.take(16))
+        let opsLimit = try field("ops limit", r.u64())
+        let memLimit = try field("memory limit", r.u64())
+        let fromSequence = try field("from sequence", r.u64())
+        let toSequence = try field("to sequence", r.u64().flatMap { $0 >= fromSequence ? $0 : nil })
+        let elements = BackupElements(rawValue: try field("elements", r.u16()))
+        let count = try field("conversation count", r.u32().flatMap { Int($0) <= bytes.count / 16 ? Int($0) : nil })
+        var conversations: [ConversationID] = []
+        for _ in 0..<count { conversations.append(try field("conversation", r.take(16).flatMap { ConversationID(bytes: $0) })) }
+        var vectors: [VersionVector] = []
+        for name in ["from vector", "to vector"] {
+            let entries = try field(name, r.u32().flatMap { Int($0) <= bytes.count / 24 ? Int($0) : nil })
+            var vector = VersionVector()
+            for _ in 0..<entries {
+                let log = try field(name, r.take(16).flatMap { LogID(bytes: $0) })
+                vector.advance(log, to: try field(name, r.u64()))
+            }
+            vectors.append(vector)
+        }
+        let signature = try field("signature", r.take(signatureSize))
+        guard r.isAtEnd else { throw .corruptHeader("the header is longer than its fields") }
+        let isFull = baseID.allSatisfy { $0 == 0 }
+        let header = BackupHeader(
+            kind: kind, cipher: cipher, compressed: compression == 1, keySource: keySource, id: id,
+            createdAt: Date(timeIntervalSince1970: Double(createdAt) / 1000), sourceLog: sourceLog, signer: signer,
+            base: isFull ? nil : (BackupID(bytes: baseID)!, baseHash), chunkSize: chunkSize, fileSalt: fileSalt,
+            keyCheck: keyCheck, passphraseSalt: passphraseSalt, opsLimit: opsLimit, memLimit: memLimit,
+            fromSequence: fromSequence, toSequence: toSequence, elements: elements, conversations: conversations,
+            from: vectors[0], to: vectors[1])
+        return (header, signature)
+    }
+}
+
+/// Little-endian writes into a growing byte array.
+struct ByteWriter {
+    var data: [UInt8] = []
+    mutating func u8(_ v: UInt8) { data.append(v) }
+    mutating func u16(_ v: UInt16) { data.appendLE(v) }
+    mutating func u32(_ v: UInt32) { data.appendLE(v) }
+    mutating func u64(_ v: UInt64) { data.appendLE(v) }
+    mutating func i64(_ v: Int64) { data.appendLE(v) }
+    mutating func bytes(_ b: some Collection<UInt8>) { data.append(contentsOf: b) }
+}
+
+/// Little-endian reads with bounds checks: every read returns nil past the end.
+struct ByteCursor {
+    private let bytes: [UInt8]
+    private(set) var offset: Int
+
+    init(_ bytes: [UInt8], offset: Int = 0) {
+        self.bytes = bytes
+        self.offset = offset
+    }
+
+    var isAtEnd: Bool { offset == bytes.count }
+    var remaining: Int { bytes.count - offset }
+
+    mutating func take(_ n: Int) -> [UInt8]? {
+        guard n >= 0, n <= remaining else { return nil }
+        defer { offset += n }
+        return Array(bytes[offset..<offset + n])
+    }
+
+    mutating func u8() -> UInt8? { take(1)?.first }
+    mutating func u16() -> UInt16? { integer() }
+    mutating func u32() -> UInt32? { integer() }
+    mutating func u64() -> UInt64? { integer() }
+    mutating func i64() -> Int64? { integer() }
+
+    private mutating func integer<T: FixedWidthInteger>() -> T? {
+        guard let b = take(MemoryLayout<T>.size) else { return nil }
+        return b.reversed().reduce(T(0)) { $0 << 8 | T($1) }
+    }
+}
+
+extension Array where Element == UInt8 {
+    mutating func appendLE<T: FixedWidthInteger>(_ value: T) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+    }
+}

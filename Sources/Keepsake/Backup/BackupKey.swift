@@ -1,0 +1,84 @@
+import Foundation
+import KeepsakeCrypto
+import KeepsakeLog
+
+/// The secret a backup is encrypted with. Keys stay in secure memory; a
+/// passphrase becomes a key through Argon2id with the salt and limits the
+/// file records.
+public enum BackupKey: Sendable {
+    /// 32 random bytes (e.g. from a key file).
+    case raw(SecureBytes)
+    /// A passphrase a person chose.
+    case passphrase(String)
+    /// A generated key written as 24 words (see `BackupKey.generateMnemonic()`).
+    case mnemonic(Mnemonic)
+
+    /// A new random key, to show once as a recovery phrase and keep offline.
+    public static func generateMnemonic() throws -> Mnemonic {
+        try Mnemonic(key: SecureBytes.random(count: 32))
+    }
+
+    /// Reads a key file: 32 raw bytes, or 64 hexadecimal digits (whitespace ignored).
+    public static func fromFile(_ url: URL) throws -> BackupKey {
+        var data = try [UInt8](Data(contentsOf: url))
+        defer { data.withUnsafeMutableBytes { secureZero($0) } }
+        let key = try SecureBytes(count: 32)
+        if data.count == 32 {
+            key.withUnsafeMutableBytes { $0.copyBytes(from: data) }
+            return .raw(key)
+        }
+        let digits = data.filter { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }
+        guard digits.count == 64, let bytes = Hex.decode(String(decoding: digits, as: UTF8.self)) else {
+            throw CryptoError.invalidLength(what: "key file (32 bytes or 64 hex digits)", expected: 32, actual: data.count)
+        }
+        key.withUnsafeMutableBytes { $0.copyBytes(from: bytes) }
+        return .raw(key)
+    }
+
+    var source: BackupKeySource {
+        switch self {
+        case .raw: .rawKey
+        case .passphrase: .passphrase
+        case .mnemonic: .mnemonic
+        }
+    }
+
+    /// The 32-byte key for a new file (a passphrase gets a fresh salt and the default limits),
+    /// with the header fields that record how it was made.
+    func keyForWriting() throws -> (key: SecureBytes, salt: [UInt8], ops: UInt64, mem: UInt64) {
+        switch self {
+        case let .raw(key):
+            guard key.count == 32 else { throw CryptoError.invalidLength(what: "backup key", expected: 32, actual: key.count) }
+            return (key, [UInt8](repeating: 0, count: 16), 0, 0)
+        case let .mnemonic(words):
+            return (try words.key(), [UInt8](repeating: 0, count: 16), 0, 0)
+        case let .passphrase(text):
+            let salt = Random.bytes(PasswordKey.saltBytes)
+            let key = try PasswordKey.derive(
+                passphrase: text, salt: salt, opsLimit: PasswordKey.defaultOpsLimit, memLimit: PasswordKey.defaultMemLimit)
+            return (key, salt, PasswordKey.defaultOpsLimit, PasswordKey.defaultMemLimit)
+        }
+    }
+
+    /// The 32-byte key for an existing file, checked against the header's key check.
+    func key(for header: BackupHeader) throws(BackupError) -> SecureBytes {
+        guard source == header.keySource else { throw .keySourceMismatch(needs: header.keySource, given: source) }
+        let key: SecureBytes
+        do {
+            switch self {
+            case let .raw(raw): key = raw
+            case let .mnemonic(words): key = try words.key()
+            case let .passphrase(text):
+                key = try PasswordKey.derive(
+                    passphrase: text, salt: header.passphraseSalt, opsLimit: header.opsLimit, memLimit: header.memLimit)
+            }
+        } catch let error as CryptoError {
+            if case let .invalidParameters(reason) = error { throw .corruptHeader(reason) }
+            throw .store(.crypto(error.description))
+        } catch {
+            throw .store(.crypto("\(error)"))
+        }
+        guard key.count == 32, BackupFile.keyCheck(key) == header.keyCheck else { throw .wrongKey(header.keySource) }
+        return key
+    }
+}

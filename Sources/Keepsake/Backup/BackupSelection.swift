@@ -1,0 +1,59 @@
+import Foundation
+import KeepsakeLog
+
+/// Which events of a log go into a backup: by element kind, by conversation,
+/// and never more than the backup's kind allows (soft backups carry no secrets).
+struct BackupSelection {
+    let elements: BackupElements
+    let conversations: Set<Data>
+
+    init(kind: BackupKind, elements: BackupElements, conversations: [ConversationID]) {
+        self.elements = elements.intersection(kind == .soft ? .soft : .hard)
+        self.conversations = Set(conversations.map { Data($0.bytes) })
+    }
+
+    /// The element an event kind belongs to.
+    static func element(ofKind kind: UInt32) -> BackupElements {
+        switch EventKind(rawValue: Int(kind)) {
+        case .conversationCreated?, .membershipCommit?, .conversationRead?: .conversations
+        case .messageSent?, .messageReceived?, .messageEdited?, .messageDeleted?: .messages
+        case .contactAdded?, .contactRemoved?: .contacts
+        case .consentChanged?: .consent
+        case .preferenceChanged?: .preferences
+        case .ratchetStep?: .sessions
+        case .installationKeys?, .installationRestored?: .identity
+        default: .unknownKinds
+        }
+    }
+
+    func includes(kind: UInt32) -> Bool { elements.contains(Self.element(ofKind: kind)) }
+
+    /// Whether `record` belongs in the backup. With a conversation filter, events
+    /// of a conversation are kept only for the chosen ones (erased ones, whose
+    /// conversation is unreadable, are left out).
+    func includes(_ record: LogRecord) throws(KeepsakeError) -> Bool {
+        guard includes(kind: record.kind) else { return false }
+        guard !conversations.isEmpty, [.conversations, .messages].contains(Self.element(ofKind: record.kind)) else { return true }
+        guard let payload = record.payload else { return false }
+        let decoded: EventPayload
+        do { decoded = try EventPayload(kind: record.kind, bytes: payload) } catch {
+            throw .corruptEventPayload(id: record.id, kind: record.kind)
+        }
+        return decoded.conversationID.map(conversations.contains) ?? true
+    }
+}
+
+extension EventPayload {
+    /// The conversation the event belongs to, for kinds that belong to one.
+    var conversationID: Data? {
+        switch self {
+        case let .conversationCreated(c): c.conversationID
+        case let .messageSent(m), let .messageReceived(m): m.conversationID
+        case let .messageEdited(e): e.conversationID
+        case let .messageDeleted(d): d.conversationID
+        case let .membershipCommit(c): c.conversationID
+        case let .conversationRead(r): r.conversationID
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import Glibc
+import KeepsakeCrypto
+import KeepsakeLog
+
+/// Writes one backup file: the signed header, then frames packed into chunks,
+/// each compressed when that pays and sealed with its own nonce.
+///
+/// The file is written as `<name>.partial` and renamed when complete, so a
+/// backup file that exists is whole. Memory holds one chunk at a time.
+final class BackupWriter {
+    let url: URL
+    let header: BackupHeader
+    private let partial: URL
+    private let descriptor: Int32
+    private let associatedData: [UInt8]
+    private let fileKey: SecureBytes
+    private let compressor: ChunkCompressor?
+    private var buffer: [UInt8] = []
+    private var chunkIndex = 0
+    private let hash = Blake2b()
+    private var finished = false
+    private(set) var events: UInt64 = 0
+    /// Bytes of frames before compression, and of the file so far.
+    private(set) var plaintextBytes = 0
+    private(set) var fileBytes = 0
+
+    /// Creates the partial file and writes the header, signed by `signer`.
+    init(url: URL, header: BackupHeader, signer: SigningKey, key: SecureBytes) throws(BackupError) {
+        self.url = url
+        self.header = header
+        partial = url.appendingPathExtension("partial")
+        let headerBytes = header.encoded(signature: [])
+        let signed = header.encoded(signature: signer.sign(headerBytes))
+        associatedData = Blake2b.hash(signed)
+        do { fileKey = try BackupFile.fileKey(key, salt: header.fileSalt) } catch { throw .store(.crypto("\(error)")) }
+        compressor = header.compressed ? ChunkCompressor() : nil
+        descriptor = Glibc.open(partial.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw Self.ioError("create", partial.path) }
+        buffer.reserveCapacity(Int(header.chunkSize) + 4096)
+        try write(signed)
+    }
+
+    deinit {
+        if descriptor >= 0 { Glibc.close(descriptor) }
+        if !finished { unlink(partial.path) }
+    }
+
+    /// Adds a frame, sealing the current chunk first when the frame would overflow it.
+    func add(_ frame: BackupFrame) throws(BackupError) {
+        let before = buffer.count
+        frame.encode(into: &buffer)
+        let size = buffer.count - before
+        if case let .event(draft) = frame {
+            guard size <= BackupFile.maxFrame else { throw .eventTooLarge(draft.id!, bytes: size) }
+            events += 1
+        }
+        plaintextBytes += size
+        if before > 0 && buffer.count > Int(header.chunkSize) {
+            let overflow = Array(buffer[before...])
+            buffer.removeLast(size)
+            try sealChunk(final: false)
+            buffer = overflow
+        }
+    }
+
+    /// Writes the trailer and the final chunk, syncs, and moves the file into place.
+    /// Returns the BLAKE2b-256 of the whole file (what an incremental backup names as its base).
+    func finish() throws(BackupError) -> [UInt8] {
+        try add(.trailer(events: events))
+        try sealChunk(final: true)
+        guard fsync(descriptor) == 0 else { throw Self.ioError("sync", partial.path) }
+        guard rename(partial.path, url.path) == 0 else { throw Self.ioError("rename", url.path) }
+        finished = true
+        let directory = Glibc.open(url.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            fsync(directory)
+            Glibc.close(directory)
+        }
+        return hash.finalize()
+    }
+
+    private func sealChunk(final: Bool) throws(BackupError) {
+        var plaintext: [UInt8]
+        if let compressed = compressor?.compress(buffer) {
+            plaintext = [BackupFile.ChunkEncoding.zstd.rawValue] + compressed
+        } else {
+            plaintext = [BackupFile.ChunkEncoding.raw.rawValue] + buffer
+        }
+        var sealed: [UInt8] = []
+        sealed.reserveCapacity(4 + plaintext.count + NoncedAEAD.tagBytes)
+        sealed.appendLE(UInt32(plaintext.count + NoncedAEAD.tagBytes))
+        do {
+            try plaintext.withUnsafeBytes { p in
+                try NoncedAEAD.seal(
+                    p, nonce: BackupFile.nonce(index: chunkIndex, final: final, cipher: header.cipher),
+                    associatedData: associatedData, key: fileKey, cipher: header.cipher, into: &sealed)
+            }
+        } catch {
+            throw .store(.crypto("\(error)"))
+        }
+        plaintext.withUnsafeMutableBytes { secureZero($0) }
+        buffer.withUnsafeMutableBytes { secureZero($0) }
+        buffer.removeAll(keepingCapacity: true)
+        try write(sealed)
+        chunkIndex += 1
+    }
+
+    private func write(_ bytes: [UInt8]) throws(BackupError) {
+        hash.update(bytes)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Self.ioError("write", partial.path)
+            }
+            offset += n
+        }
+        fileBytes += bytes.count
+    }
+
+    static func ioError(_ operation: String, _ path: String) -> BackupError {
+        errno == ENOSPC || errno == EDQUOT ? .diskFull(path: path) : .io(operation: operation, path: path, errno: errno)
+    }
+}

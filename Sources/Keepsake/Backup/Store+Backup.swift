@@ -1,0 +1,194 @@
+import Foundation
+import GRDB
+import KeepsakeCrypto
+import KeepsakeLog
+
+/// Settings for `Store.backup`.
+public struct BackupOptions: Sendable {
+    public var kind: BackupKind
+    public var key: BackupKey
+    /// Extend the last backup this store made of the same kind and selection
+    /// (only the events logged since), instead of a full snapshot.
+    public var incremental = false
+    /// The element kinds to include (limited to what `kind` allows).
+    public var elements: BackupElements = .hard
+    /// Only these conversations' events (contacts, consent and preferences are kept); empty: all.
+    public var conversations: [ConversationID] = []
+    /// Plaintext bytes per chunk before compression.
+    public var chunkSize = 1 << 20
+    public var cipher: NoncedAEAD.Cipher = .preferred
+    /// Compress chunks with zstd where that makes them smaller.
+    public var compress = true
+    /// The file name; default `keepsake-<kind>-<YYYYMMDD-HHMMSS>-<last 6 of installation>.ksbak`.
+    public var fileName: String?
+    /// Conversations whose newest messages lead a full backup, so a restore shows them first.
+    public var headConversations = 20
+    public var headMessages = 50
+
+    public init(kind: BackupKind, key: BackupKey) {
+        self.kind = kind
+        self.key = key
+    }
+}
+
+/// What `Store.backup` wrote.
+public struct BackupSummary: Sendable {
+    public let file: URL
+    public let header: BackupHeader
+    /// BLAKE2b-256 of the whole file, hex: the next incremental names it.
+    public let hash: String
+    public let events: UInt64
+    public let fileBytes: Int
+    /// Bytes of the event frames before compression and encryption.
+    public let plaintextBytes: Int
+}
+
+extension Store {
+    /// Writes a backup of this store's log into `directory` (a snapshot up to the
+    /// current head, or with `incremental` the events since the last backup of the
+    /// same selection) and returns what it wrote. One backup or restore runs at a time.
+    public func backup(into directory: URL, options: BackupOptions) throws(BackupError) -> BackupSummary {
+        let lock = try BackupLock(store: self.directory)
+        defer { withExtendedLifetime(lock) {} }
+        let selection = BackupSelection(kind: options.kind, elements: options.elements, conversations: options.conversations)
+        let recordKey = Self.lastBackupKey(options.kind, selection)
+        let base: BackupRecord?
+        if options.incremental {
+            guard let last = try localRecord(BackupRecord.self, recordKey) else { throw .noBaseForIncremental }
+            base = last
+        } else {
+            base = nil
+        }
+        let (installation, signer) = try wrap { try signingKey() }
+        let head = try wrap { try cursor().sequence }
+        let to = try wrap { try versionVector() }
+        let secret: (key: SecureBytes, salt: [UInt8], ops: UInt64, mem: UInt64)
+        do { secret = try options.key.keyForWriting() } catch { throw .store(.crypto("\(error)")) }
+        guard options.chunkSize >= 1024, options.chunkSize <= Int(BackupFile.maxChunkPlaintext) else {
+            throw .corruptHeader("a chunk size must be 1 KiB to 16 MiB, not \(options.chunkSize)")
+        }
+
+        let now = Date()
+        let header = BackupHeader(
+            kind: options.kind, cipher: options.cipher, compressed: options.compress, keySource: options.key.source,
+            id: .generate(at: now), createdAt: now, sourceLog: logID, signer: signer.publicKey,
+            base: base.map { (BackupID($0.id)!, Hex.decode($0.hash)!) }, chunkSize: UInt32(options.chunkSize),
+            fileSalt: Random.bytes(32), keyCheck: BackupFile.keyCheck(secret.key), passphraseSalt: secret.salt,
+            opsLimit: secret.ops, memLimit: secret.mem, fromSequence: base?.toSequence ?? 0, toSequence: head,
+            elements: selection.elements, conversations: options.conversations.sorted(),
+            from: base?.vector ?? VersionVector(), to: to)
+        let name = options.fileName ?? Self.defaultFileName(kind: options.kind, at: now, installation: installation.id)
+        let writer = try BackupWriter(url: directory.appendingPathComponent(name), header: header, signer: signer, key: secret.key)
+
+        var headSequences: Set<UInt64> = []
+        if base == nil {
+            headSequences = try writeHead(writer, selection: selection, upTo: head, options: options)
+            try writer.add(.headEnd)
+        }
+        let headKinds = base == nil ? Self.headKinds : []
+        var position = header.fromSequence
+        while position < head {
+            let records = try wrap {
+                try log.records(after: position, limit: 4096, including: { !headKinds.contains($0) && selection.includes(kind: $0) })
+            }
+            guard let last = records.last else { break }
+            for record in records where record.sequence <= head && !headSequences.contains(record.sequence) {
+                if try wrap({ try selection.includes(record) }) { try writer.add(.event(record.draft)) }
+            }
+            position = last.sequence
+        }
+        let hash = try writer.finish()
+        try setLocalRecord(BackupRecord(id: header.id.description, hash: Hex.encode(hash), toSequence: head, vector: to), recordKey)
+        return BackupSummary(
+            file: writer.url, header: header, hash: Hex.encode(hash), events: writer.events,
+            fileBytes: writer.fileBytes, plaintextBytes: writer.plaintextBytes)
+    }
+
+    /// Kinds a full backup puts in its head, whole and in log order: conversations,
+    /// memberships, the address book, consent, preferences and identity. (Read markers
+    /// stay in log order after the messages they point at.)
+    static let headKinds: Set<UInt32> = Set(
+        [EventKind.conversationCreated, .membershipCommit, .contactAdded, .contactRemoved, .consentChanged,
+         .preferenceChanged, .installationKeys, .installationRestored].map { UInt32($0.rawValue) })
+
+    /// Writes the head: every event of the head kinds, then the newest messages of
+    /// the most recently active conversations. Returns the message sequences it wrote.
+    private func writeHead(_ writer: BackupWriter, selection: BackupSelection, upTo head: UInt64, options: BackupOptions) throws(BackupError) -> Set<UInt64> {
+        var position: UInt64 = 0
+        while position < head {
+            let records = try wrap { try log.records(after: position, limit: 4096, including: { Self.headKinds.contains($0) }) }
+            guard let last = records.last else { break }
+            for record in records where record.sequence <= head {
+                if try wrap({ try selection.includes(record) }) { try writer.add(.event(record.draft)) }
+            }
+            position = last.sequence
+        }
+        guard selection.elements.contains(.messages) else { return [] }
+        let sequences = try wrap {
+            try read { db -> [UInt64] in
+                let conversations = try Data.fetchAll(
+                    db, sql: "SELECT id FROM conversations ORDER BY last_activity_at DESC, id DESC LIMIT ?",
+                    arguments: [options.headConversations])
+                return try conversations.filter { selection.conversations.isEmpty || selection.conversations.contains($0) }.flatMap { id in
+                    try Int64.fetchAll(
+                        db, sql: "SELECT sequence FROM messages WHERE conversation_id = ? ORDER BY sent_at DESC, id DESC LIMIT ?",
+                        arguments: [id, options.headMessages]).map(UInt64.init)
+                }
+            }
+        }.filter { $0 <= head }.sorted()
+        for sequence in sequences {
+            guard let record = try wrap({ try log.record(at: sequence) }) else { continue }
+            try writer.add(.event(record.draft))
+        }
+        return Set(sequences)
+    }
+
+    static func defaultFileName(kind: BackupKind, at date: Date, installation: InstallationID) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        return "keepsake-\(kind)-\(formatter.string(from: date))-\(installation.description.suffix(6)).ksbak"
+    }
+
+    static func lastBackupKey(_ kind: BackupKind, _ selection: BackupSelection) -> String {
+        let conversations = selection.conversations.sorted { $0.lexicographicallyPrecedes($1) }.reduce(into: [UInt8]()) { $0 += $1 }
+        return "backup.last.\(kind).\(selection.elements.rawValue).\(Hex.encode(Blake2b.hash(conversations, length: 16)))"
+    }
+
+    // MARK: - Local records
+
+    func localRecord<T: Decodable>(_ type: T.Type, _ key: String) throws(BackupError) -> T? {
+        guard let bytes = try wrap({ try log.localValue(key) }) else { return nil }
+        return try? JSONDecoder().decode(T.self, from: Data(bytes))
+    }
+
+    func setLocalRecord<T: Encodable>(_ value: T?, _ key: String) throws(BackupError) {
+        let bytes = value.flatMap { try? JSONEncoder().encode($0) }.map { [UInt8]($0) }
+        do { try log.setLocalValue(bytes, for: key) } catch { throw .store(.log(error)) }
+    }
+
+    /// Runs a store or log operation, reporting its failure as a backup error.
+    func wrap<T>(_ body: () throws -> T) throws(BackupError) -> T {
+        do { return try body() } catch { throw BackupError(error) }
+    }
+}
+
+/// The last backup a store made of one selection: what the next incremental extends.
+struct BackupRecord: Codable {
+    let id: String
+    let hash: String
+    let toSequence: UInt64
+    let entries: [String: UInt64]
+
+    init(id: String, hash: String, toSequence: UInt64, vector: VersionVector) {
+        self.id = id
+        self.hash = hash
+        self.toSequence = toSequence
+        entries = Dictionary(uniqueKeysWithValues: vector.entries.map { ($0.key.hex, $0.value) })
+    }
+
+    var vector: VersionVector {
+        VersionVector(Dictionary(uniqueKeysWithValues: entries.compactMap { key, value in LogID(hex: key).map { ($0, value) } }))
+    }
+}
