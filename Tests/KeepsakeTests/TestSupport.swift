@@ -90,6 +90,26 @@ extension Store {
         }
     }
 
+    /// The projections as another store holding the same events would show them:
+    /// every table without its local log positions (which differ between stores),
+    /// and search results by message ID.
+    func contentDump(tables: [ProjectedTable] = ProjectedTable.allCases) throws -> [String: [[String]]] {
+        try pool.read { db in
+            var dump: [String: [[String]]] = [:]
+            for table in tables {
+                let columns = try db.columns(in: table.rawValue).map(\.name).filter { !$0.hasSuffix("sequence") }
+                let list = columns.joined(separator: ", ")
+                dump[table.rawValue] = try Row.fetchAll(db, sql: "SELECT \(list) FROM \(table.rawValue) ORDER BY \(list)")
+                    .map { row in row.databaseValues.map(\.description) }
+            }
+            dump["search"] = try Row.fetchAll(db, sql: """
+                SELECT m.id FROM message_search s JOIN messages m ON m.sequence = s.rowid
+                WHERE message_search MATCH 'the OR a OR you OR hello' ORDER BY m.id
+                """).map { row in row.databaseValues.map(\.description) }
+            return dump
+        }
+    }
+
     /// Appends a generated history in batches.
     func appendGenerated(messages: Int, conversations: Int, seed: UInt64 = 7, batch: Int = 500) throws {
         var generator = HistoryGenerator(.init(messages: messages, conversations: conversations, seed: seed))

@@ -78,7 +78,7 @@ extension Store {
             elements: selection.elements, conversations: options.conversations.sorted(),
             from: base?.vector ?? VersionVector(), to: to)
         let name = options.fileName ?? Self.defaultFileName(kind: options.kind, at: now, installation: installation.id)
-        let writer = try BackupWriter(url: directory.appendingPathComponent(name), header: header, signer: signer, key: secret.key)
+        let writer = try BackupWriter(url: Self.unusedURL(directory, name), header: header, signer: signer, key: secret.key)
 
         var headSequences: Set<UInt64> = []
         if base == nil {
@@ -151,6 +151,18 @@ extension Store {
         return "keepsake-\(kind)-\(formatter.string(from: date))-\(installation.description.suffix(6)).ksbak"
     }
 
+    /// `directory/name`, or with `-2`, `-3`... before the extension when taken: a backup never replaces another.
+    static func unusedURL(_ directory: URL, _ name: String) -> URL {
+        let base = (name as NSString).deletingPathExtension, ext = (name as NSString).pathExtension
+        var candidate = directory.appendingPathComponent(name)
+        var n = 2
+        while FileManager.default.fileExists(atPath: candidate.path) || FileManager.default.fileExists(atPath: candidate.path + ".partial") {
+            candidate = directory.appendingPathComponent("\(base)-\(n)" + (ext.isEmpty ? "" : ".\(ext)"))
+            n += 1
+        }
+        return candidate
+    }
+
     static func lastBackupKey(_ kind: BackupKind, _ selection: BackupSelection) -> String {
         let conversations = selection.conversations.sorted { $0.lexicographicallyPrecedes($1) }.reduce(into: [UInt8]()) { $0 += $1 }
         return "backup.last.\(kind).\(selection.elements.rawValue).\(Hex.encode(Blake2b.hash(conversations, length: 16)))"
@@ -169,6 +181,7 @@ extension Store {
     }
 
     /// Runs a store or log operation, reporting its failure as a backup error.
+    @discardableResult
     func wrap<T>(_ body: () throws -> T) throws(BackupError) -> T {
         do { return try body() } catch { throw BackupError(error) }
     }

@@ -1,0 +1,104 @@
+import Foundation
+import KeepsakeLog
+
+/// One verified backup file: its header, the hash of the whole file and its totals.
+public struct VerifiedBackup: Sendable {
+    public let file: URL
+    public let header: BackupHeader
+    /// BLAKE2b-256 of the whole file, hex.
+    public let hash: String
+    public let events: UInt64
+    public let chunks: Int
+    /// Whether the backup this one extends was among the files checked (nil for a full backup).
+    public let baseChecked: Bool?
+}
+
+/// Checks backup files without restoring them.
+public enum Backup {
+    /// Verifies each file (size limit, header, signature before any decryption, key,
+    /// every chunk, totals) and the links between them: given a full backup and its
+    /// incrementals in any order, they are put in chain order and each link's ID,
+    /// hash and cursors are checked. Returns the files in chain order.
+    public static func verify(_ files: [URL], key: BackupKey, sizeLimit: Int? = nil) throws(BackupError) -> [VerifiedBackup] {
+        let chain = try BackupChain(files: files, sizeLimit: sizeLimit, known: { _ in nil })
+        return try chain.verify(key: key)
+    }
+}
+
+/// Backup files put in chain order (each incremental after the backup it extends).
+struct BackupChain {
+    /// What a store remembers of a backup it restored: enough to extend the chain from it.
+    struct Known {
+        let hash: String
+        let header: BackupHeader?
+    }
+
+    let readers: [BackupReader]
+    private let known: (BackupID) -> Known?
+
+    /// Opens every file (checking limits, headers and signatures) and orders them.
+    /// An incremental whose base is neither among the files nor `known` is refused.
+    init(files: [URL], sizeLimit: Int?, known: @escaping (BackupID) -> Known?, allowMissingBases: Bool = true) throws(BackupError) {
+        var remaining: [BackupReader] = []
+        for file in files { remaining.append(try BackupReader(url: file, sizeLimit: sizeLimit)) }
+        let given = Set(remaining.map(\.header.id))
+        if !allowMissingBases, let orphan = remaining.first(where: { $0.header.base.map { !given.contains($0.id) && known($0.id) == nil } ?? false }) {
+            throw .missingBase(backup: orphan.header.id, missing: orphan.header.base!.id)
+        }
+        var ordered: [BackupReader] = []
+        var placed: Set<BackupID> = []
+        while !remaining.isEmpty {
+            let next = remaining.firstIndex { reader in
+                guard let base = reader.header.base else { return true }
+                return placed.contains(base.id) || !given.contains(base.id)
+            }
+            guard let next else { throw .baseMismatch(backup: remaining[0].header.id, reason: "the files extend each other in a loop") }
+            placed.insert(remaining[next].header.id)
+            ordered.append(remaining.remove(at: next))
+        }
+        readers = ordered
+        self.known = known
+    }
+
+    /// Reads every chunk of every file and checks each link. Nothing is applied.
+    func verify(key: BackupKey, progress: (Int, Int) -> Void = { _, _ in }) throws(BackupError) -> [VerifiedBackup] {
+        var verified: [VerifiedBackup] = []
+        for (index, reader) in readers.enumerated() {
+            try reader.unlock(key)
+            while try reader.nextChunk() != nil { progress(index, reader.chunkIndex) }
+            let hash = Hex.encode(reader.fileHash())
+            var baseChecked: Bool?
+            if let base = reader.header.base {
+                if let parent = verified.first(where: { $0.header.id == base.id }) {
+                    try Self.checkLink(reader.header, extends: parent.header, hash: parent.hash)
+                    baseChecked = true
+                } else if let remembered = known(base.id) {
+                    try Self.checkLink(reader.header, extends: remembered.header, hash: remembered.hash)
+                    baseChecked = true
+                } else {
+                    baseChecked = false
+                }
+            }
+            verified.append(VerifiedBackup(
+                file: reader.url, header: reader.header, hash: hash, events: reader.events, chunks: reader.chunkIndex,
+                baseChecked: baseChecked))
+        }
+        return verified
+    }
+
+    /// Checks that `header` extends the backup `parent` (whose file hash is `hash`):
+    /// same source, kind and selection, and its range starts where the parent's ends.
+    static func checkLink(_ header: BackupHeader, extends parent: BackupHeader?, hash: String) throws(BackupError) {
+        guard let base = header.base else { return }
+        func fail(_ reason: String) -> BackupError { .baseMismatch(backup: header.id, reason: reason) }
+        guard Hex.encode(base.hash) == hash else { throw fail("backup \(base.id) has a different hash than the one recorded") }
+        guard let parent else { return }
+        guard parent.sourceLog == header.sourceLog else { throw fail("it comes from another store") }
+        guard parent.kind == header.kind, parent.elements == header.elements, parent.conversations == header.conversations else {
+            throw fail("it selects other events than its base")
+        }
+        guard parent.toSequence == header.fromSequence, parent.to == header.from else {
+            throw fail("it starts at \(header.fromSequence), its base ends at \(parent.toSequence)")
+        }
+    }
+}

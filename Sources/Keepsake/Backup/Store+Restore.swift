@@ -1,0 +1,161 @@
+import Foundation
+import GRDB
+import KeepsakeCrypto
+import KeepsakeLog
+
+/// Settings for `Store.restore`.
+public struct RestoreOptions: Sendable {
+    public var key: BackupKey
+    /// Refuse files larger than this many bytes, before reading them; nil: no limit.
+    public var sizeLimit: Int?
+    /// Let a hard restore replace the installation this store already runs.
+    public var force = false
+    /// Accept only files signed by these Ed25519 public keys; nil: any valid signature.
+    public var trustedSigners: [[UInt8]]?
+
+    public init(key: BackupKey) { self.key = key }
+}
+
+/// Where a restore is; reported as it goes.
+public enum RestoreProgress: Sendable, Equatable {
+    /// Authenticating `file` (index in chain order): `chunk` chunks read so far.
+    case verifying(file: Int, chunk: Int)
+    /// The conversation list and the newest messages are restored and visible.
+    case headVisible
+    /// Applying `file`: `chunk` chunks and `events` new events so far.
+    case applying(file: Int, chunk: Int, events: Int)
+    /// Rebuilding the projections from the restored log.
+    case projecting
+}
+
+/// What `Store.restore` did.
+public struct RestoreSummary: Sendable {
+    public let backups: [VerifiedBackup]
+    /// Events new to this store (the rest were already here).
+    public let appended: Int
+    public let duplicates: Int
+    /// True when the store already held everything the files hold.
+    public var nothingNew: Bool { appended == 0 }
+    /// From the start of the restore until the conversation list and newest messages were usable.
+    public let headVisibleAfter: Duration?
+    public let elapsed: Duration
+}
+
+extension Store {
+    /// Restores backup files (a full backup and its incrementals, in any order, or
+    /// incrementals that extend a backup restored here before) by replaying their
+    /// events into the log, then the projections.
+    ///
+    /// Every file is verified in full before anything is applied, so a bad file
+    /// changes nothing. Events already held are skipped (restoring twice, or after a
+    /// sync, duplicates nothing) and a session's state is never rolled back. The
+    /// restore records its progress: killed midway, running it again finishes it.
+    public func restore(
+        from files: [URL], options: RestoreOptions, progress: (RestoreProgress) -> Void = { _ in }
+    ) throws(BackupError) -> RestoreSummary {
+        let started = ContinuousClock.now
+        let lock = try BackupLock(store: directory)
+        defer { withExtendedLifetime(lock) {} }
+
+        let chain = try BackupChain(files: files, sizeLimit: options.sizeLimit, known: { id in
+            guard let record = try? self.localRecord(RestoreRecord.self, Self.restoreKey(id)), record.complete else { return nil }
+            return BackupChain.Known(hash: record.hash, header: nil)
+        }, allowMissingBases: false)
+        if let trusted = options.trustedSigners,
+           let stranger = chain.readers.first(where: { reader in !trusted.contains(reader.header.signer) }) {
+            throw .untrustedSigner(publicKey: Hex.encode(stranger.header.signer))
+        }
+        if let hard = chain.readers.first(where: { $0.header.kind == .hard }), !options.force,
+           let current = try wrap({ try installation() }), current.publicKey != hard.header.signer {
+            throw .storeHasInstallation(current.id)
+        }
+        let verified = try chain.verify(key: options.key) { file, chunk in progress(.verifying(file: file, chunk: chunk)) }
+
+        let fresh = try wrap { try cursor().sequence } == 0
+        var appended = 0, duplicates = 0
+        var headVisibleAfter: Duration?
+        for (index, backup) in verified.enumerated() {
+            let key = Self.restoreKey(backup.header.id)
+            var record = try localRecord(RestoreRecord.self, key) ?? RestoreRecord(hash: backup.hash)
+            guard !record.complete || record.hash != backup.hash else { continue }
+            if record.hash != backup.hash { record = RestoreRecord(hash: backup.hash) }
+            let reader = try BackupReader(url: backup.file, sizeLimit: options.sizeLimit)
+            try reader.unlock(options.key)
+            for _ in 0..<record.chunksApplied { try reader.skipChunk() }
+            var inHead = backup.header.base == nil
+            while let frames = try reader.nextChunk() {
+                var drafts: [RecordDraft] = []
+                var headEnds = false
+                for frame in frames {
+                    switch frame {
+                    case let .event(draft): drafts.append(draft)
+                    case .headEnd: headEnds = true
+                    case .trailer: break
+                    }
+                }
+                let outcomes = try wrap { try importDrafts(drafts, project: !fresh || inHead) }
+                let new = outcomes.count { if case .appended = $0 { true } else { false } }
+                appended += new
+                duplicates += outcomes.count - new
+                record.chunksApplied = reader.chunkIndex
+                try setLocalRecord(record, key)
+                if headEnds {
+                    inHead = false
+                    if headVisibleAfter == nil {
+                        headVisibleAfter = ContinuousClock.now - started
+                        progress(.headVisible)
+                    }
+                }
+                progress(.applying(file: index, chunk: reader.chunkIndex, events: appended))
+            }
+            record.complete = true
+            try setLocalRecord(record, key)
+        }
+        if fresh && appended > 0 {
+            progress(.projecting)
+            try wrap { try rebuildProjections() }
+        }
+        if let hard = verified.last(where: { $0.header.kind == .hard }) {
+            try claimInstallation(signedBy: hard.header)
+        }
+        return RestoreSummary(
+            backups: verified, appended: appended, duplicates: duplicates,
+            headVisibleAfter: headVisibleAfter, elapsed: ContinuousClock.now - started)
+    }
+
+    /// After a hard restore: this store now runs the installation that signed the
+    /// backup, one generation above the newest claim it knows of.
+    private func claimInstallation(signedBy header: BackupHeader) throws(BackupError) {
+        let claim = try wrap {
+            try read { db -> (id: Data, generation: Int64)? in
+                guard let id = try Data.fetchOne(db, sql: "SELECT id FROM installations WHERE public_key = ?", arguments: [Data(header.signer)]) else {
+                    return nil
+                }
+                let holder = try Row.fetchOne(db, sql: """
+                    SELECT generation, log_id FROM installation_claims WHERE installation_id = ?
+                    ORDER BY generation DESC, log_id DESC LIMIT 1
+                    """, arguments: [id])
+                if let holder, (holder["log_id"] as Data) == Data(self.logID.bytes) { return nil }
+                return (id, (holder?["generation"] as Int64?) ?? 1)
+            }
+        }
+        guard let claim else { return }
+        var restored = InstallationRestored()
+        restored.installationID = claim.id
+        restored.generation = UInt64(claim.generation + 1)
+        restored.restoredByLog = Data(logID.bytes)
+        restored.backupID = Data(header.id.bytes)
+        try wrap { try append(.installationRestored(restored)) }
+    }
+
+    static func restoreKey(_ id: BackupID) -> String { "restore.\(id)" }
+}
+
+/// A restore's progress through one file, kept in the log's local database.
+struct RestoreRecord: Codable {
+    let hash: String
+    var chunksApplied = 0
+    var complete = false
+
+    init(hash: String) { self.hash = hash }
+}
