@@ -25,6 +25,13 @@ public enum Backup {
     }
 }
 
+extension Backup {
+    /// A file's header, after checking its magic, version and signature (nothing is decrypted).
+    public static func header(of file: URL) throws(BackupError) -> BackupHeader {
+        try BackupReader(url: file).header
+    }
+}
+
 /// Backup files put in chain order (each incremental after the backup it extends).
 struct BackupChain {
     /// What a store remembers of a backup it restored: enough to extend the chain from it.

@@ -38,6 +38,8 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
     case busy(path: String)
     /// A hard restore onto a store that already runs an installation, without `force`.
     case storeHasInstallation(InstallationID)
+    /// A key file holds neither 32 bytes nor 64 hex digits.
+    case badKeyFile(path: String, bytes: Int)
     /// A single event is larger than a backup frame may be.
     case eventTooLarge(EventID, bytes: Int)
     /// The cipher the file names needs hardware this CPU lacks.
@@ -100,6 +102,8 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
             return "another backup or restore is running on the store at \(path); wait for it to finish"
         case let .storeHasInstallation(id):
             return "this store already runs installation \(id); a hard restore would replace it. Restore into a new store, or force it if this device should become the backed-up installation"
+        case let .badKeyFile(path, bytes):
+            return "the key file \(path) holds \(bytes) bytes; a key file holds 32 bytes or 64 hex digits (make one with: head -c 32 /dev/urandom > backup.key)"
         case let .eventTooLarge(id, bytes):
             return "event \(id) is \(bytes) bytes, more than a backup frame holds (\(BackupFile.maxFrame)); it cannot be backed up"
         case let .cipherUnavailable(name):

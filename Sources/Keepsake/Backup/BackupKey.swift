@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import KeepsakeCrypto
 import KeepsakeLog
 
@@ -19,20 +20,32 @@ public enum BackupKey: Sendable {
     }
 
     /// Reads a key file: 32 raw bytes, or 64 hexadecimal digits (whitespace ignored).
-    public static func fromFile(_ url: URL) throws -> BackupKey {
-        var data = try [UInt8](Data(contentsOf: url))
+    public static func fromFile(_ url: URL) throws(BackupError) -> BackupKey {
+        let descriptor = Glibc.open(url.path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw .io(operation: "open key file", path: url.path, errno: errno) }
+        defer { Glibc.close(descriptor) }
+        var data = [UInt8](repeating: 0, count: 4096)
+        let count = data.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+        guard count >= 0 else { throw .io(operation: "read key file", path: url.path, errno: errno) }
+        data.removeLast(data.count - count)
         defer { data.withUnsafeMutableBytes { secureZero($0) } }
-        let key = try SecureBytes(count: 32)
+        var digits = data.filter { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }
+        defer { digits.withUnsafeMutableBytes { secureZero($0) } }
+        let bytes: [UInt8]
         if data.count == 32 {
-            key.withUnsafeMutableBytes { $0.copyBytes(from: data) }
+            bytes = data
+        } else if digits.count == 64, let decoded = Hex.decode(String(decoding: digits, as: UTF8.self)) {
+            bytes = decoded
+        } else {
+            throw .badKeyFile(path: url.path, bytes: data.count)
+        }
+        do {
+            let key = try SecureBytes(count: 32)
+            key.withUnsafeMutableBytes { $0.copyBytes(from: bytes) }
             return .raw(key)
+        } catch {
+            throw BackupError(error)
         }
-        let digits = data.filter { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }
-        guard digits.count == 64, let bytes = Hex.decode(String(decoding: digits, as: UTF8.self)) else {
-            throw CryptoError.invalidLength(what: "key file (32 bytes or 64 hex digits)", expected: 32, actual: data.count)
-        }
-        key.withUnsafeMutableBytes { $0.copyBytes(from: bytes) }
-        return .raw(key)
     }
 
     var source: BackupKeySource {

@@ -16,7 +16,7 @@ public struct BackupOptions: Sendable {
     public var conversations: [ConversationID] = []
     /// Plaintext bytes per chunk before compression.
     public var chunkSize = 1 << 20
-    public var cipher: NoncedAEAD.Cipher = .preferred
+    public var cipher: BackupCipher = .preferred
     /// Compress chunks with zstd where that makes them smaller.
     public var compress = true
     /// The file name; default `keepsake-<kind>-<YYYYMMDD-HHMMSS>-<last 6 of installation>.ksbak`.

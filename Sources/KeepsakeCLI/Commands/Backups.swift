@@ -1,0 +1,235 @@
+import ArgumentParser
+import Foundation
+import Keepsake
+
+/// How the backup key is given: a key file, a passphrase, or a 24-word recovery phrase.
+struct KeyOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "A file holding the 32-byte key (raw, or 64 hex digits). Make one with: head -c 32 /dev/urandom > backup.key",
+        valueName: "file"))
+    var keyFile: String?
+
+    @Flag(help: "Use a passphrase: from $KEEPSAKE_PASSPHRASE, or asked for on the terminal.")
+    var passphrase = false
+
+    @Flag(help: """
+        Use a 24-word recovery phrase: from $KEEPSAKE_MNEMONIC, or asked for on the terminal. \
+        When backing up without one, a new phrase is generated and printed once: write it down.
+        """)
+    var mnemonic = false
+
+    func validate() throws {
+        guard [keyFile != nil, passphrase, mnemonic].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --key-file, --passphrase, --mnemonic")
+        }
+    }
+
+    /// The key; `generating` lets --mnemonic make a new phrase (printed to standard error) when none is given.
+    func key(generating: Bool) throws -> BackupKey {
+        let environment = ProcessInfo.processInfo.environment
+        if let keyFile { return try BackupKey.fromFile(URL(fileURLWithPath: keyFile)) }
+        if passphrase {
+            if let text = environment["KEEPSAKE_PASSPHRASE"] { return .passphrase(text) }
+            guard let typed = getpass("Passphrase: ").map({ String(cString: $0) }), !typed.isEmpty else {
+                throw ValidationError("no passphrase given")
+            }
+            return .passphrase(typed)
+        }
+        if let words = environment["KEEPSAKE_MNEMONIC"] { return .mnemonic(try Mnemonic(parsing: words)) }
+        if generating {
+            let phrase = try BackupKey.generateMnemonic()
+            FileHandle.standardError.write(Data("""
+                New recovery phrase for this backup. Write it down and keep it offline; \
+                without it the backup cannot be restored:
+
+                    \(phrase)
+
+                Set KEEPSAKE_MNEMONIC to it for later backups and restores.
+
+                """.utf8))
+            return .mnemonic(phrase)
+        }
+        guard let typed = getpass("Recovery phrase (24 words): ").map({ String(cString: $0) }) else {
+            throw ValidationError("no recovery phrase given")
+        }
+        return .mnemonic(try Mnemonic(parsing: typed))
+    }
+}
+
+struct BackupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Write an encrypted, signed backup of the store.",
+        discussion: """
+        A backup is a snapshot of the log up to now. A soft backup (the default) holds \
+        conversations, members, messages, contacts, consent and preferences: restored \
+        conversations are read-only until another device re-adds this installation. A hard \
+        backup also holds the installation's keys and session states: restoring it makes the \
+        new device the installation and the old one must go offline. With --incremental, only \
+        the events since the last backup of the same kind and selection are written, and the \
+        file names the one it extends.
+        """)
+
+    @OptionGroup var location: StoreLocation
+    @OptionGroup var keyOptions: KeyOptions
+    @Flag(help: "Soft backup (default) or hard backup.") var kind: Kind = .soft
+    @Flag(help: "Only the events since the last backup of the same kind and selection.") var incremental = false
+    @Option(help: ArgumentHelp(
+        "Element kinds to include: conversations,messages,contacts,consent,preferences (hard also: sessions,identity).",
+        valueName: "kinds"))
+    var only: String?
+    @Option(name: .customLong("conversation"), help: "Only this conversation (repeatable).") var conversations: [ConversationID] = []
+    @Option(help: ArgumentHelp("Directory to write the backup file into.", valueName: "dir")) var to = "."
+    @OptionGroup var output: OutputFormat
+
+    enum Kind: String, EnumerableFlag {
+        case soft, hard
+    }
+
+    func run() throws {
+        let store = try location.open()
+        var options = BackupOptions(kind: kind == .hard ? .hard : .soft, key: try keyOptions.key(generating: true))
+        options.incremental = incremental
+        if let only {
+            guard let elements = BackupElements(names: only) else { throw ValidationError("unknown element kind in --only \(only)") }
+            options.elements = elements
+        }
+        options.conversations = conversations
+        try FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true)
+        let summary = try store.backup(into: URL(fileURLWithPath: to), options: options)
+        if output.json {
+            printJSON(summary.header.json(file: summary.file, hash: summary.hash, events: summary.events, bytes: summary.fileBytes))
+        } else {
+            let base = summary.header.base.map { ", extends \($0.id)" } ?? ""
+            print("wrote \(summary.file.path): \(summary.header.kind) backup \(summary.header.id)\(base)")
+            print("\(summary.events) events, sequences \(summary.header.fromSequence + 1)...\(summary.header.toSequence), \(summary.fileBytes) bytes (\(summary.plaintextBytes) before compression and encryption)")
+        }
+    }
+}
+
+struct RestoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore backup files into the store.",
+        discussion: """
+        Give a full backup and its incrementals in any order, or incrementals that extend a \
+        backup restored here before. Every file is verified before anything is applied; events \
+        the store already holds are skipped, and session states never move backwards. An \
+        interrupted restore finishes when run again.
+        """)
+
+    @OptionGroup var location: StoreLocation
+    @OptionGroup var keyOptions: KeyOptions
+    @Argument(help: "Backup files.") var files: [String]
+    @Flag(help: "Let a hard backup replace the installation this store already runs.") var force = false
+    @Option(help: ArgumentHelp("Refuse files larger than this many bytes.", valueName: "bytes")) var maxSize: Int?
+    @OptionGroup var output: OutputFormat
+
+    func run() throws {
+        let store = try location.open(create: true)
+        var options = RestoreOptions(key: try keyOptions.key(generating: false))
+        options.force = force
+        options.sizeLimit = maxSize
+        let terminal = isatty(STDERR_FILENO) == 1
+        let summary = try store.restore(from: files.map { URL(fileURLWithPath: $0) }, options: options) { progress in
+            guard terminal else { return }
+            switch progress {
+            case let .verifying(file, chunk): FileHandle.standardError.write(Data("\rverifying file \(file + 1), chunk \(chunk)   ".utf8))
+            case .headVisible: FileHandle.standardError.write(Data("\rconversation list and newest messages restored\n".utf8))
+            case let .applying(file, chunk, events):
+                FileHandle.standardError.write(Data("\rapplying file \(file + 1), chunk \(chunk): \(events) new events   ".utf8))
+            case .projecting: FileHandle.standardError.write(Data("\rbuilding the projections...\n".utf8))
+            }
+        }
+        if output.json {
+            printJSON([
+                "appended": summary.appended, "duplicates": summary.duplicates, "nothingNew": summary.nothingNew,
+                "seconds": summary.elapsed.seconds, "headVisibleSeconds": summary.headVisibleAfter.map(\.seconds) as Any,
+                "backups": summary.backups.map { $0.header.json(file: $0.file, hash: $0.hash, events: $0.events, bytes: nil) },
+            ])
+        } else if summary.nothingNew {
+            print("nothing new: the store already holds every event of \(summary.backups.count) backup file(s)")
+        } else {
+            print("restored \(summary.backups.count) backup file(s): \(summary.appended) new events, \(summary.duplicates) already here, in \(String(format: "%.2f", summary.elapsed.seconds)) s")
+        }
+    }
+}
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check backup files without restoring them.",
+        discussion: "Checks each file's header, signature (before any decryption), key, every chunk and its totals, and the links of a chain.")
+
+    @OptionGroup var keyOptions: KeyOptions
+    @Argument(help: "Backup files.") var files: [String]
+    @Option(help: ArgumentHelp("Refuse files larger than this many bytes.", valueName: "bytes")) var maxSize: Int?
+    @OptionGroup var output: OutputFormat
+
+    func run() throws {
+        let verified = try Backup.verify(files.map { URL(fileURLWithPath: $0) }, key: try keyOptions.key(generating: false), sizeLimit: maxSize)
+        if output.json {
+            printJSON(verified.map { $0.header.json(file: $0.file, hash: $0.hash, events: $0.events, bytes: nil) })
+            return
+        }
+        for backup in verified {
+            let link = switch backup.baseChecked {
+            case nil: "full"
+            case true?: "extends \(backup.header.base!.id) (link checked)"
+            case false?: "extends \(backup.header.base!.id) (not among the files: link not checked)"
+            }
+            print("ok  \(backup.file.lastPathComponent)  \(backup.header.kind) \(backup.header.id)  \(link)  \(backup.events) events in \(backup.chunks) chunks  hash \(backup.hash)")
+        }
+    }
+}
+
+struct ListBackups: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backups",
+        abstract: "List the backups in a folder as chains, with their cursors.",
+        discussion: "Reads only the headers (signatures are checked); no key is needed.")
+
+    @Argument(help: "The folder holding .ksbak files.") var directory = "."
+    @OptionGroup var output: OutputFormat
+
+    func run() throws {
+        let url = URL(fileURLWithPath: directory)
+        let files = try FileManager.default.contentsOfDirectory(at: url, includingPropertiesForKeys: [.fileSizeKey])
+            .filter { $0.pathExtension == "ksbak" }
+        var headers: [(URL, BackupHeader)] = []
+        for file in files {
+            do { headers.append((file, try Backup.header(of: file))) } catch {
+                FileHandle.standardError.write(Data("skipping \(file.lastPathComponent): \(error)\n".utf8))
+            }
+        }
+        headers.sort { ($0.1.toSequence, $0.1.createdAt) < ($1.1.toSequence, $1.1.createdAt) }
+        if output.json {
+            printJSON(headers.map { $0.1.json(file: $0.0, hash: nil, events: nil, bytes: nil) })
+            return
+        }
+        for (file, header) in headers {
+            let link = header.base.map { "extends \($0.id)" } ?? "full"
+            print("\(file.lastPathComponent)  \(header.kind) \(header.id)  \(link)  c1.\(header.sourceLog.hex).\(header.fromSequence) → c1.\(header.sourceLog.hex).\(header.toSequence)  \(header.createdAt.iso8601)")
+        }
+    }
+}
+
+extension BackupHeader {
+    func json(file: URL, hash: String?, events: UInt64?, bytes: Int?) -> [String: Any] {
+        var out: [String: Any] = [
+            "file": file.path, "id": id.description, "kind": "\(kind)", "sourceLog": sourceLog.hex,
+            "from": "c1.\(sourceLog.hex).\(fromSequence)", "to": "c1.\(sourceLog.hex).\(toSequence)",
+            "createdAt": createdAt.iso8601, "cipher": cipher.description, "keySource": "\(keySource)",
+            "elements": elements.names,
+        ]
+        if let base { out["base"] = base.id.description }
+        if let hash { out["hash"] = hash }
+        if let events { out["events"] = events }
+        if let bytes { out["bytes"] = bytes }
+        return out
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
