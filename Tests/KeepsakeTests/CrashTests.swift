@@ -31,6 +31,44 @@ import Testing
         #expect(acknowledged.count > 20)
     }
 
+    /// A restore killed at random points, then run again, ends with the same store
+    /// as a restore that was never interrupted: nothing lost, nothing twice.
+    @Test(.timeLimit(.minutes(4))) func killedRestoresFinishWhenRunAgain() throws {
+        let f = BackupFixture()
+        let source = try f.store("source")
+        try source.appendGenerated(messages: 12_000, conversations: 40, batch: 4000)
+        let keyFile = f.dir.url.appendingPathComponent("backup.key")
+        try Data(repeating: 7, count: 32).write(to: keyFile)
+        let backup = try source.backup(into: f.backups, options: f.options(.soft, chunkSize: 16 << 10))
+        let clean = try f.store("clean")
+        _ = try clean.restore(from: [backup.file], options: RestoreOptions(key: rawKey()))
+
+        let target = f.dir.url.appendingPathComponent("target")
+        let arguments = ["restore", "--store", target.path, "--key-file", keyFile.path, backup.file.path]
+        var kills = 0
+        for _ in 0..<8 {
+            let process = Process()
+            process.executableURL = CLI.url
+            process.arguments = arguments
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            Thread.sleep(forTimeInterval: Double.random(in: 0.1...1.5))
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                kills += 1
+            }
+            process.waitUntilExit()
+        }
+        let finish = try CLI.run(arguments)
+        #expect(finish.status == 0, "\(finish.error)")
+        #expect(kills >= 4, "most rounds should kill the restore midway")
+
+        let restored = try Store.open(at: target)
+        #expect(try restored.cursor().sequence == clean.cursor().sequence, "no event was appended twice")
+        #expect(try restored.contentDump() == clean.contentDump())
+    }
+
     /// Runs `keepsake append message --repeat` and kills it with SIGKILL after
     /// `delay`; returns the event IDs it printed (each printed only once durable).
     private func appendUntilKilled(store: URL, conversation: ConversationID, after delay: Duration) throws -> [EventID] {

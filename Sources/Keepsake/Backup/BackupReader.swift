@@ -110,15 +110,6 @@ final class BackupReader {
         return frames
     }
 
-    /// Moves past the next chunk without decrypting it (for resuming a restore of
-    /// a file that was verified in full before).
-    func skipChunk() throws(BackupError) {
-        guard let lengthBytes = Self.read(descriptor, at: offset, count: 4) else { throw .truncated(afterChunk: chunkIndex - 1) }
-        var cursor = ByteCursor(lengthBytes)
-        offset += 4 + Int(cursor.u32()!)
-        chunkIndex += 1
-    }
-
     /// BLAKE2b-256 of the whole file, once every chunk has been read.
     func fileHash() -> [UInt8] {
         precondition(finished, "read every chunk first")

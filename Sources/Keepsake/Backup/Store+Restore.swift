@@ -81,9 +81,13 @@ extension Store {
             if record.hash != backup.hash { record = RestoreRecord(hash: backup.hash) }
             let reader = try BackupReader(url: backup.file, sizeLimit: options.sizeLimit)
             try reader.unlock(options.key)
-            for _ in 0..<record.chunksApplied { try reader.skipChunk() }
             var inHead = backup.header.base == nil
             while let frames = try reader.nextChunk() {
+                // Chunks a killed run applied are read again (for the file's totals) but not re-applied.
+                if reader.chunkIndex <= record.chunksApplied {
+                    if frames.contains(.headEnd) { inHead = false }
+                    continue
+                }
                 var drafts: [RecordDraft] = []
                 var headEnds = false
                 for frame in frames {
