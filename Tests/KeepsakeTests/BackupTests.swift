@@ -143,3 +143,93 @@ final class BackupFixture {
 
     static let softTables: [ProjectedTable] = [.conversations, .members, .messages, .contacts, .consent, .preferences]
 }
+
+@Suite struct HardRestoreTests {
+    @Test func aHardRestoreTakesOverTheInstallationAndTheOldStoreIsSuperseded() throws {
+        let f = BackupFixture()
+        let old = try f.store("old")
+        try old.append(ratchetStep(stream: "dm", peer: "bob", step: 1, state: "state-1"))
+        let backup = try old.backup(into: f.backups, options: f.options(.hard))
+        let original = try #require(try old.installation())
+        #expect(original.generation == 1 && !original.isSuperseded)
+
+        let new = try f.store("new")
+        _ = try new.restore(from: [backup.file], options: RestoreOptions(key: rawKey()))
+        let restored = try #require(try new.installation())
+        #expect(restored.id == original.id && restored.publicKey == original.publicKey)
+        #expect(restored.generation == 2 && restored.holder.log == new.logID && !restored.isSuperseded)
+        #expect(try new.currentSession("dm") == 1)
+
+        // Once the old store learns of the new generation (a later issue sends it over
+        // the network; here it is copied), it refuses to act as the installation.
+        try old.importEvents(new.events(after: Cursor(log: new.logID, sequence: 0), limit: 10_000))
+        let stale = try #require(try old.installation())
+        #expect(stale.isSuperseded && stale.generation == 1 && stale.holder.generation == 2)
+        #expect(throws: BackupError.store(.installationSuperseded(stale))) {
+            try old.backup(into: f.backups, options: f.options(.soft))
+        }
+        #expect(throws: KeepsakeError.installationSuperseded(stale)) {
+            try old.append(ratchetStep(stream: "dm", peer: "bob", step: 2, state: "state-2"))
+        }
+        try old.append(conversationCreated(.generate()))
+    }
+
+    @Test func aHardRestoreOntoAnotherInstallationNeedsForce() throws {
+        let f = BackupFixture()
+        let a = try f.store("a"), b = try f.store("b")
+        let backup = try a.backup(into: f.backups, options: f.options(.hard))
+        let mine = try b.createInstallation()
+        let before = try b.cursor()
+        #expect(throws: BackupError.storeHasInstallation(mine.id)) {
+            try b.restore(from: [backup.file], options: RestoreOptions(key: rawKey()))
+        }
+        #expect(try b.cursor() == before)
+        var forced = RestoreOptions(key: rawKey())
+        forced.force = true
+        _ = try b.restore(from: [backup.file], options: forced)
+        #expect(try b.installation()?.id == a.installation()?.id)
+    }
+
+    @Test func softBackupsCarryNoKeysAndSelectionsNarrowThem() throws {
+        let f = BackupFixture()
+        let source = try f.store("source")
+        let keep = ConversationID.generate(), skip = ConversationID.generate()
+        try source.append(conversationCreated(keep, title: "Keep"))
+        try source.append(conversationCreated(skip, title: "Skip"))
+        try source.append(message(.generate(), in: keep, "kept words", at: 1_700_000_000_000))
+        try source.append(message(.generate(), in: skip, "skipped words", at: 1_700_000_000_001))
+        try source.append(ratchetStep(stream: "dm", peer: "bob", step: 1, state: "state"))
+        var options = f.options(.soft)
+        options.elements = [.messages, .conversations, .sessions]
+        options.conversations = [keep]
+        let backup = try source.backup(into: f.backups, options: options)
+        #expect(backup.header.elements == [.messages, .conversations], "a soft backup never selects sessions")
+
+        let target = try f.store("target")
+        _ = try target.restore(from: [backup.file], options: RestoreOptions(key: rawKey()))
+        #expect(try target.conversations().map(\.title) == ["Keep"])
+        #expect(try target.search("words").map(\.text) == ["kept words"])
+        #expect(try target.installation() == nil)
+        #expect(try target.contentDump(tables: [.sessions])["sessions"] == [])
+    }
+
+    @Test func oneBackupOrRestoreAtATime() throws {
+        let f = BackupFixture()
+        let store = try f.store("store")
+        do {
+            let held = try BackupLock(store: store.directory)
+            #expect(throws: BackupError.busy(path: store.directory.path)) {
+                try store.backup(into: f.backups, options: f.options(.soft))
+            }
+            withExtendedLifetime(held) {}
+        }
+        _ = try store.backup(into: f.backups, options: f.options(.soft))
+    }
+}
+
+extension Store {
+    /// The current step of a session stream, from the log.
+    func currentSession(_ stream: String) throws -> UInt64? {
+        try log.currentStep(of: [0x02] + Array(stream.utf8))?.step
+    }
+}

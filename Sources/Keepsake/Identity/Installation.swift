@@ -98,3 +98,13 @@ extension Store {
             holder: (UInt64(holder["generation"] as Int64), holderLog))
     }
 }
+
+extension EventPayload {
+    /// Whether appending this event means acting as the installation, which a superseded store must not do.
+    var actsAsInstallation: Bool {
+        switch self {
+        case .messageSent, .ratchetStep, .membershipCommit: true
+        default: false
+        }
+    }
+}

@@ -85,8 +85,13 @@ public final class Store: Sendable {
     }
 
     /// Appends new events in one log transaction (all or none), then projects them.
+    /// Throws `installationSuperseded` for events that act as the installation
+    /// (sending, session steps, commits) once another store holds a newer generation.
     @discardableResult
     public func append(contentsOf events: [EventDraft]) throws(KeepsakeError) -> [AppendOutcome] {
+        if events.contains(where: \.payload.actsAsInstallation), let installation = try installation(), installation.isSuperseded {
+            throw .installationSuperseded(installation)
+        }
         var drafts: [RecordDraft] = []
         drafts.reserveCapacity(events.count)
         for event in events { drafts.append(try event.recordDraft()) }
