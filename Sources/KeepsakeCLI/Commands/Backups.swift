@@ -80,6 +80,8 @@ struct BackupCommand: ParsableCommand {
     var only: String?
     @Option(name: .customLong("conversation"), help: "Only this conversation (repeatable).") var conversations: [ConversationID] = []
     @Option(help: ArgumentHelp("Directory to write the backup file into.", valueName: "dir")) var to = "."
+    @Option(help: ArgumentHelp("Plaintext bytes per encrypted chunk (1 KiB to 16 MiB).", valueName: "bytes"))
+    var chunkSize = 1 << 20
     @OptionGroup var output: OutputFormat
 
     enum Kind: String, EnumerableFlag {
@@ -95,6 +97,7 @@ struct BackupCommand: ParsableCommand {
             options.elements = elements
         }
         options.conversations = conversations
+        options.chunkSize = chunkSize
         try FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true)
         let summary = try store.backup(into: URL(fileURLWithPath: to), options: options)
         if output.json {
