@@ -62,4 +62,40 @@ import Testing
             #expect(try withoutLocalSequences(page) == withoutLocalSequences(want))
         }
     }
+
+    /// scripts/read-backup.py, written from docs/BACKUP-FORMAT.md alone, reads the
+    /// test vectors to the values the document gives. Skipped where Python's
+    /// `cryptography` package or the `zstd` tool is missing.
+    @Test(.enabled(if: FixtureTests.independentReaderAvailable)) func theIndependentReaderAgreesWithTheFormatDocument() throws {
+        let root = Self.fixtures.deletingLastPathComponent().deletingLastPathComponent()
+        let fixture = Self.fixtures.appendingPathComponent("backup-v1")
+        func read(_ name: String) throws -> (status: Int32, output: String) {
+            try Self.run("/usr/bin/env", ["python3", root.appendingPathComponent("scripts/read-backup.py").path,
+                                          fixture.appendingPathComponent("backup.key").path, fixture.appendingPathComponent(name).path])
+        }
+        let full = try read("full.ksbak")
+        #expect(full.status == 0)
+        #expect(full.output.contains("key check 844f0e7ee4d705a350d8ecf4b4539e72 file key 8248b0f281ed2ecd7fa8eb1da81447dbdc9cbc82c0c305a6eb9a4aad91148546"))
+        #expect(full.output.contains("52 events in 9 chunks, file hash 030d1541dff66aa93eb544d85e51c09d9b2d95452e0f69ed81a28a9bb6ccd4b8"))
+        let incremental = try read("incremental.ksbak")
+        #expect(incremental.output.contains("1 events in 1 chunks"))
+    }
+
+    static var independentReaderAvailable: Bool {
+        ((try? run("/usr/bin/env", ["python3", "-c", "import cryptography"]))?.status == 0)
+            && ((try? run("/usr/bin/env", ["zstd", "--version"]))?.status == 0)
+    }
+
+    private static func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
 }
