@@ -12,6 +12,8 @@ struct AppendBatch {
     /// The keys as they go into consecutive slots from `firstSlot`.
     let slotImage: SecureBytes
     private(set) var erasedSlots: [UInt64] = []
+    /// Sequences of events this batch stored already erased.
+    private(set) var storedErased: Set<UInt64> = []
     private var firstSlot: UInt64 = 0
     private var nextSlot: UInt64 = 0
     private var last: UInt64 = 0
@@ -89,6 +91,7 @@ struct AppendBatch {
         }
         let sequence = last + 1
         let erasedOnArrival = try draft.erased || arrivesErased(draft)
+        if erasedOnArrival { storedErased.insert(sequence) }
         var slot: UInt64?
         if keyIndex != nil && !erasedOnArrival {
             slot = nextSlot

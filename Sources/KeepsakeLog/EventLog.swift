@@ -132,28 +132,37 @@ public final class EventLog: Sendable {
     /// slots are zeroed after the commit.
     @discardableResult
     public func append(_ drafts: [RecordDraft]) throws(LogError) -> [AppendOutcome] {
+        try appendDetailed(drafts).outcomes
+    }
+
+    /// Like `append`, and also says which appended events were stored already
+    /// erased (their subject was erased, or a newer step was held), so a caller
+    /// projecting them directly treats them as the log does.
+    public func appendDetailed(_ drafts: [RecordDraft]) throws(LogError) -> (outcomes: [AppendOutcome], storedErased: Set<UInt64>) {
         do { return try appendBatch(drafts) } catch { throw LogError(error, path: directory) }
     }
 
-    private func appendBatch(_ drafts: [RecordDraft]) throws -> [AppendOutcome] {
+    private func appendBatch(_ drafts: [RecordDraft]) throws -> (outcomes: [AppendOutcome], storedErased: Set<UInt64>) {
         let sealedCount = drafts.reduce(0) { $0 + ($1.sealed ? 1 : 0) }
         let keyBytes = KeySlotFile.slotSize
         let keys = try SecureBytes.random(count: sealedCount * keyBytes)
         let slotImage = try SecureBytes(count: sealedCount * keyBytes)
         var erasedSlots: [UInt64] = []
+        var storedErased: Set<UInt64> = []
         let outcomes = try env.write { txn in
             var batch = AppendBatch(log: self, txn: txn, keys: keys, slotImage: slotImage)
             try batch.drainScrubs()
             let result = try batch.run(drafts)
             try batch.writeSlotImage()
             erasedSlots = batch.erasedSlots
+            storedErased = batch.storedErased
             return result
         }
         if !erasedSlots.isEmpty {
             try slots.zero(slots: erasedSlots)
             if durability == .durable { try slots.sync() }
         }
-        return outcomes
+        return (outcomes, storedErased)
     }
 
     /// Zeroes key slots whose erasure committed but whose scrub did not finish (a crash in between).

@@ -64,6 +64,29 @@ public struct LogRecord: Sendable, Hashable {
 
     public var isErased: Bool { payload == nil }
 
+    /// The record a draft becomes when stored at `sequence` (erased: without payload).
+    public init(sequence: UInt64, id: EventID, draft: RecordDraft, erased: Bool) {
+        self.sequence = sequence
+        self.id = id
+        kind = draft.kind
+        time = draft.time
+        subject = draft.subject
+        effect = draft.effect
+        sealed = draft.sealed
+        payload = erased ? nil : draft.payload
+    }
+
+    init(sequence: UInt64, id: EventID, kind: UInt32, time: Int64, subject: [UInt8]?, effect: RecordEffect, sealed: Bool, payload: [UInt8]?) {
+        self.sequence = sequence
+        self.id = id
+        self.kind = kind
+        self.time = time
+        self.subject = subject
+        self.effect = effect
+        self.sealed = sealed
+        self.payload = payload
+    }
+
     /// This event as a draft that another log can append (keeps its ID); an
     /// erased event becomes an erased draft.
     public var draft: RecordDraft {

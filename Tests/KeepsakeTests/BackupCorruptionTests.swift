@@ -70,9 +70,9 @@ import KeepsakeCrypto
             bad[index] ^= 0x40
             let error = try #require(restore(bad), "flipping byte \(index) went unnoticed")
             switch (index, error) {
-            case (0..<8, .notABackup), (8..<10, .unsupportedVersion), (10..<14, .truncatedHeader), (10..<14, .corruptHeader):
+            case (0..<8, .notABackup), (8..<10, .unsupportedVersion), (10..<14, .truncatedHeader):
                 break
-            case (14..<headerLength, .badSignature), (14..<headerLength, .corruptHeader):
+            case (10..<headerLength, .badSignature), (10..<headerLength, .corruptHeader):
                 break
             case (headerLength..., .corruptChunk), (headerLength..., .truncated):
                 break

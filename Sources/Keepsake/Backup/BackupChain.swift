@@ -11,6 +11,10 @@ public struct VerifiedBackup: Sendable {
     public let chunks: Int
     /// Whether the backup this one extends was among the files checked (nil for a full backup).
     public let baseChecked: Bool?
+
+    func with(events: UInt64) -> VerifiedBackup {
+        VerifiedBackup(file: file, header: header, hash: hash, events: events, chunks: chunks, baseChecked: baseChecked)
+    }
 }
 
 /// Checks backup files without restoring them.
@@ -68,11 +72,13 @@ struct BackupChain {
     }
 
     /// Reads every chunk of every file and checks each link. Nothing is applied.
-    func verify(key: BackupKey, progress: (Int, Int) -> Void = { _, _ in }) throws(BackupError) -> [VerifiedBackup] {
+    /// With `decode` false chunks are only authenticated (a restore decodes them as
+    /// it applies them), and the event counts are left at zero.
+    func verify(key: BackupKey, decode: Bool = true, progress: (Int, Int) -> Void = { _, _ in }) throws(BackupError) -> [VerifiedBackup] {
         var verified: [VerifiedBackup] = []
         for (index, reader) in readers.enumerated() {
             try reader.unlock(key)
-            while try reader.nextChunk() != nil { progress(index, reader.chunkIndex) }
+            while try reader.nextChunk(decode: decode) != nil { progress(index, reader.chunkIndex) }
             let hash = Hex.encode(reader.fileHash())
             var baseChecked: Bool?
             if let base = reader.header.base {

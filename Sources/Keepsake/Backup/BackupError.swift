@@ -55,7 +55,8 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
         case let error as BackupError: self = error
         case let error as KeepsakeError: self = .store(error)
         case let error as LogError: self = .store(.log(error))
-        default: self = .store(.crypto("\(error)"))
+        case let error as CryptoError: self = .store(.crypto(error.description))
+        default: self = .store(KeepsakeError(database: error, path: "the projection database"))
         }
     }
 

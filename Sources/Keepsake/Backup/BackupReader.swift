@@ -61,7 +61,8 @@ final class BackupReader {
 
     /// The frames of the next chunk (without the trailer), or nil after the final
     /// chunk. Throws when the chunk is missing, altered, reordered or malformed.
-    func nextChunk() throws(BackupError) -> [BackupFrame]? {
+    /// With `decode` false the chunk is only authenticated and no frames are returned.
+    func nextChunk(decode: Bool = true) throws(BackupError) -> [BackupFrame]? {
         guard !finished else { return nil }
         guard let fileKey else { preconditionFailure("unlock the reader first") }
         let index = chunkIndex
@@ -92,6 +93,10 @@ final class BackupReader {
         hash.update(sealed)
         offset += 4 + length
         chunkIndex += 1
+        guard decode else {
+            finished = final
+            return []
+        }
         var frames = try decodeFrames(plaintext, index: index)
         events += UInt64(frames.count { if case .event = $0 { true } else { false } })
         let trailers = frames.count { if case .trailer = $0 { true } else { false } }

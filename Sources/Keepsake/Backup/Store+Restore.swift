@@ -24,8 +24,6 @@ public enum RestoreProgress: Sendable, Equatable {
     case headVisible
     /// Applying `file`: `chunk` chunks and `events` new events so far.
     case applying(file: Int, chunk: Int, events: Int)
-    /// Rebuilding the projections from the restored log.
-    case projecting
 }
 
 /// What `Store.restore` did.
@@ -69,11 +67,14 @@ extension Store {
            let current = try wrap({ try installation() }), current.publicKey != hard.header.signer {
             throw .storeHasInstallation(current.id)
         }
-        let verified = try chain.verify(key: options.key) { file, chunk in progress(.verifying(file: file, chunk: chunk)) }
+        let verified = try chain.verify(key: options.key, decode: false) { file, chunk in progress(.verifying(file: file, chunk: chunk)) }
 
+        // Into an empty store, everything after the head is projected in one bulk
+        // transaction from the decoded events (no second read of the log).
         let fresh = try wrap { try cursor().sequence } == 0
-        var appended = 0, duplicates = 0
+        var tally = ImportTally()
         var headVisibleAfter: Duration?
+        var events: [BackupID: UInt64] = [:]
         for (index, backup) in verified.enumerated() {
             let key = Self.restoreKey(backup.header.id)
             var record = try localRecord(RestoreRecord.self, key) ?? RestoreRecord(hash: backup.hash)
@@ -82,48 +83,40 @@ extension Store {
             let reader = try BackupReader(url: backup.file, sizeLimit: options.sizeLimit)
             try reader.unlock(options.key)
             var inHead = backup.header.base == nil
-            while let frames = try reader.nextChunk() {
-                // Chunks a killed run applied are read again (for the file's totals) but not re-applied.
-                if reader.chunkIndex <= record.chunksApplied {
-                    if frames.contains(.headEnd) { inHead = false }
-                    continue
-                }
-                var drafts: [RecordDraft] = []
-                var headEnds = false
-                for frame in frames {
-                    switch frame {
-                    case let .event(draft): drafts.append(draft)
-                    case .headEnd: headEnds = true
-                    case .trailer: break
-                    }
-                }
-                let outcomes = try wrap { try importDrafts(drafts, project: !fresh || inHead) }
-                let new = outcomes.count { if case .appended = $0 { true } else { false } }
-                appended += new
-                duplicates += outcomes.count - new
+            /// Applies one chunk's events (unless a killed run applied it) and records the progress.
+            func apply(_ frames: [BackupFrame], _ importing: ([RecordDraft]) throws(BackupError) -> [AppendOutcome]) throws(BackupError) {
+                let endsHead = frames.contains(.headEnd)
+                defer { if endsHead { inHead = false } }
+                guard reader.chunkIndex > record.chunksApplied else { return }
+                tally.add(try importing(frames.compactMap { if case let .event(draft) = $0 { draft } else { nil } }))
                 record.chunksApplied = reader.chunkIndex
                 try setLocalRecord(record, key)
-                if headEnds {
-                    inHead = false
-                    if headVisibleAfter == nil {
-                        headVisibleAfter = ContinuousClock.now - started
-                        progress(.headVisible)
+                if endsHead && headVisibleAfter == nil {
+                    headVisibleAfter = ContinuousClock.now - started
+                    progress(.headVisible)
+                }
+                progress(.applying(file: index, chunk: reader.chunkIndex, events: tally.appended))
+            }
+            while !(fresh && !inHead), let frames = try reader.nextChunk() {
+                try apply(frames) { drafts throws(BackupError) in try wrap { try importDrafts(drafts) } }
+            }
+            if fresh && !inHead {
+                try bulkProjection { projector throws(BackupError) in
+                    while let frames = try reader.nextChunk() {
+                        try apply(frames) { drafts throws(BackupError) in try wrap { try importDrafts(drafts, into: &projector) } }
                     }
                 }
-                progress(.applying(file: index, chunk: reader.chunkIndex, events: appended))
             }
+            events[backup.header.id] = reader.events
             record.complete = true
             try setLocalRecord(record, key)
-        }
-        if fresh && appended > 0 {
-            progress(.projecting)
-            try wrap { try rebuildProjections() }
         }
         if let hard = verified.last(where: { $0.header.kind == .hard }) {
             try claimInstallation(signedBy: hard.header)
         }
         return RestoreSummary(
-            backups: verified, appended: appended, duplicates: duplicates,
+            backups: verified.map { $0.with(events: events[$0.header.id] ?? $0.events) },
+            appended: tally.appended, duplicates: tally.duplicates,
             headVisibleAfter: headVisibleAfter, elapsed: ContinuousClock.now - started)
     }
 
@@ -152,7 +145,34 @@ extension Store {
         try wrap { try append(.installationRestored(restored)) }
     }
 
+    /// Runs `body` inside one projection transaction with a bulk projector, then
+    /// records the applied position and announces the change.
+    private func bulkProjection(_ body: (inout Projector) throws(BackupError) -> Void) throws(BackupError) {
+        do {
+            try pool.write { db in
+                var projector = Projector(db, bulk: true)
+                try body(&projector)
+                try projector.finish(appliedUpTo: try cursor())
+            }
+        } catch {
+            throw BackupError(error)
+        }
+        changeFeed.publish(ProjectionChange(cursor: try wrap { try cursor() }, tables: Set(ProjectedTable.allCases), conversations: []))
+    }
+
     static func restoreKey(_ id: BackupID) -> String { "restore.\(id)" }
+}
+
+/// Counts of a restore's new and already-held events.
+private struct ImportTally {
+    var appended = 0
+    var duplicates = 0
+
+    mutating func add(_ outcomes: [AppendOutcome]) {
+        let new = outcomes.count { if case .appended = $0 { true } else { false } }
+        appended += new
+        duplicates += outcomes.count - new
+    }
 }
 
 /// A restore's progress through one file, kept in the log's local database.

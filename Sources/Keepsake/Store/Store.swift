@@ -36,7 +36,7 @@ public final class Store: Sendable {
     private let batchSize: Int
     /// Rings after every append of this process (the event streams wait on it).
     private let appends = Broadcaster<Void>()
-    private let changeFeed = Broadcaster<ProjectionChange>()
+    let changeFeed = Broadcaster<ProjectionChange>()
 
     /// The ID of this store's log: the origin of every event written here.
     public var logID: LogID { log.id }
@@ -108,9 +108,33 @@ public final class Store: Sendable {
     }
 
     /// Imports copied events given as log drafts (see `importEvents`). With
-    /// `project` false the projections are left to catch up later (bulk restores).
+    /// `project` false the projections are left to catch up later.
     @discardableResult
     func importDrafts(_ copies: [RecordDraft], project: Bool = true) throws(KeepsakeError) -> [AppendOutcome] {
+        try appendDrafts(try Self.checkedCopies(copies), project: project)
+    }
+
+    /// Imports copied events and applies the new ones straight to `projector`,
+    /// inside the caller's projection transaction (bulk restores: no second read of the log).
+    func importDrafts(_ copies: [RecordDraft], into projector: inout Projector) throws(KeepsakeError) -> [AppendOutcome] {
+        let drafts = try Self.checkedCopies(copies)
+        let result: (outcomes: [AppendOutcome], storedErased: Set<UInt64>)
+        do { result = try log.appendDetailed(drafts) } catch { throw .log(error) }
+        appends.publish(())
+        for (draft, outcome) in zip(drafts, result.outcomes) {
+            guard case let .appended(sequence, id) = outcome else { continue }
+            let record = LogRecord(sequence: sequence, id: id, draft: draft, erased: draft.erased || result.storedErased.contains(sequence))
+            do { try projector.apply(try Event(record: record)) } catch let error as KeepsakeError { throw error } catch {
+                throw KeepsakeError(database: error, path: pool.path)
+            }
+        }
+        return result.outcomes
+    }
+
+    /// Copied events as this log must store them: known kinds decoded and
+    /// checked, with their subject, effect and sealing recomputed; unknown kinds
+    /// and erased events as they came.
+    private static func checkedCopies(_ copies: [RecordDraft]) throws(KeepsakeError) -> [RecordDraft] {
         var drafts: [RecordDraft] = []
         drafts.reserveCapacity(copies.count)
         for var draft in copies {
@@ -132,7 +156,7 @@ public final class Store: Sendable {
             draft.sealed = mapping.sealed
             drafts.append(draft)
         }
-        return try appendDrafts(drafts, project: project)
+        return drafts
     }
 
     private func appendDrafts(_ drafts: [RecordDraft], project: Bool = true) throws(KeepsakeError) -> [AppendOutcome] {

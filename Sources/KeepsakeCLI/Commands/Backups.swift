@@ -141,7 +141,6 @@ struct RestoreCommand: ParsableCommand {
             case .headVisible: FileHandle.standardError.write(Data("\rconversation list and newest messages restored\n".utf8))
             case let .applying(file, chunk, events):
                 FileHandle.standardError.write(Data("\rapplying file \(file + 1), chunk \(chunk): \(events) new events   ".utf8))
-            case .projecting: FileHandle.standardError.write(Data("\rbuilding the projections...\n".utf8))
             }
         }
         if output.json {
