@@ -5,9 +5,11 @@ import KeepsakeCrypto
 public struct LogID: Hashable, Comparable, Sendable, CustomStringConvertible {
     public static let byteCount = 16
     /// The 16 bytes as two big-endian words, so comparison is byte order.
-    let high: UInt64
-    let low: UInt64
+    @usableFromInline let high: UInt64
+    @usableFromInline let low: UInt64
 
+    /// Inlinable so callers get a version specialized to their collection type (this is on hot decoding paths).
+    @inlinable
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == Self.byteCount else { return nil }
         var h: UInt64 = 0

@@ -111,22 +111,25 @@ enum BackupFrame: Equatable {
     static func decodeAll(_ bytes: [UInt8], chunk: Int) throws(BackupError) -> [BackupFrame] {
         func failure(_ reason: String) -> BackupError { .corruptChunk(index: chunk, reason: reason) }
         var frames: [BackupFrame] = []
-        var r = ByteCursor(bytes)
-        while !r.isAtEnd {
-            guard let type = r.u8(), let length = r.u32(), let body = r.take(Int(length)) else {
-                throw failure("a frame runs past the end of its chunk")
-            }
+        var offset = 0
+        while offset < bytes.count {
+            guard bytes.count - offset >= 5 else { throw failure("a frame runs past the end of its chunk") }
+            let type = bytes[offset]
+            let length = Int(UInt32(littleEndianAt: offset + 1, in: bytes))
+            let start = offset + 5
+            guard length <= bytes.count - start else { throw failure("a frame runs past the end of its chunk") }
+            let body = start..<start + length
+            offset = body.upperBound
             switch type {
             case eventType:
-                guard let draft = decodeEvent(body) else { throw failure("an event frame is malformed") }
+                guard let draft = decodeEvent(bytes, body) else { throw failure("an event frame is malformed") }
                 frames.append(.event(draft))
             case headEndType:
                 guard body.isEmpty else { throw failure("a head-end frame has a body") }
                 frames.append(.headEnd)
             case trailerType:
-                var t = ByteCursor(body)
-                guard let events = t.u64(), t.isAtEnd else { throw failure("the trailer is malformed") }
-                frames.append(.trailer(events: events))
+                guard body.count == 8 else { throw failure("the trailer is malformed") }
+                frames.append(.trailer(events: UInt64(littleEndianAt: body.lowerBound, in: bytes)))
             default:
                 throw failure("unknown frame type \(type)")
             }
@@ -134,28 +137,45 @@ enum BackupFrame: Equatable {
         return frames
     }
 
-    private static func decodeEvent(_ body: [UInt8]) -> RecordDraft? {
-        var r = ByteCursor(body)
-        guard let origin = r.take(16).flatMap({ LogID(bytes: $0) }), let sequence = r.u64(), sequence > 0,
-              let kind = r.u32(), let time = r.i64(), let rawFlags = r.u8(), let subjectLength = r.u16(),
-              let subject = r.take(Int(subjectLength)) else { return nil }
-        let flags = Flags(rawValue: rawFlags)
-        guard flags.rawValue & ~0x0F == 0, !(flags.contains(.supersedes) && flags.contains(.erasesSubject)) else { return nil }
+    /// Decodes an event frame's body, `bytes[body]`; nil when malformed.
+    private static func decodeEvent(_ bytes: [UInt8], _ body: Range<Int>) -> RecordDraft? {
+        let fixed = 16 + 8 + 4 + 8 + 1 + 2
+        guard body.count >= fixed else { return nil }
+        let at = body.lowerBound
+        guard let origin = LogID(bytes: bytes[at..<at + 16]) else { return nil }
+        let sequence = UInt64(littleEndianAt: at + 16, in: bytes)
+        let kind = UInt32(littleEndianAt: at + 24, in: bytes)
+        let time = Int64(bitPattern: UInt64(littleEndianAt: at + 28, in: bytes))
+        let flags = Flags(rawValue: bytes[at + 36])
+        let subjectLength = Int(UInt16(littleEndianAt: at + 37, in: bytes))
+        var cursor = at + fixed
+        guard sequence > 0, flags.rawValue & ~0x0F == 0, !(flags.contains(.supersedes) && flags.contains(.erasesSubject)),
+              subjectLength <= body.upperBound - cursor else { return nil }
+        let subject = Array(bytes[cursor..<cursor + subjectLength])
+        cursor += subjectLength
         var effect = RecordEffect.none
         if flags.contains(.supersedes) {
-            guard let step = r.u64() else { return nil }
-            effect = .supersedes(step: step)
+            guard body.upperBound - cursor >= 8 else { return nil }
+            effect = .supersedes(step: UInt64(littleEndianAt: cursor, in: bytes))
+            cursor += 8
         } else if flags.contains(.erasesSubject) {
             effect = .erasesSubject
         }
         guard effect == .none || !subject.isEmpty else { return nil }
-        let payload = r.take(r.remaining) ?? []
-        guard !flags.contains(.erased) || payload.isEmpty else { return nil }
+        guard !flags.contains(.erased) || cursor == body.upperBound else { return nil }
         var draft = RecordDraft(
             id: EventID(origin: origin, sequence: sequence), kind: kind, time: time,
-            subject: subject.isEmpty ? nil : subject, effect: effect, sealed: flags.contains(.sealed), payload: payload)
+            subject: subject.isEmpty ? nil : subject, effect: effect, sealed: flags.contains(.sealed),
+            payload: Array(bytes[cursor..<body.upperBound]))
         draft.erased = flags.contains(.erased)
         return draft
+    }
+}
+
+extension FixedWidthInteger {
+    /// Reads a little-endian integer at `offset`; the caller has checked the bounds.
+    init(littleEndianAt offset: Int, in bytes: [UInt8]) {
+        self = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: Self.self) }.littleEndian
     }
 }
 
