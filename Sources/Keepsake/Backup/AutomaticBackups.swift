@@ -1,0 +1,116 @@
+import Foundation
+import KeepsakeLog
+
+/// When a store backs itself up on its own (the Identity Box policy): after every
+/// change of the address book, and optionally every N events or every T.
+public struct AutomaticBackupPolicy: Sendable {
+    /// Where backup files go.
+    public var directory: URL
+    /// Kind, key and selection of every backup. The first is full; the rest are
+    /// incrementals that extend it (the `incremental` field is ignored).
+    public var options: BackupOptions
+    /// Back up once this many events were logged since the last backup.
+    public var everyEvents: Int?
+    /// Back up when this much time passed since the last backup and there is something new.
+    public var every: Duration?
+
+    public init(directory: URL, options: BackupOptions, everyEvents: Int? = nil, every: Duration? = nil) {
+        self.directory = directory
+        self.options = options
+        self.everyEvents = everyEvents
+        self.every = every
+    }
+}
+
+/// What an automatic backup did.
+public enum AutomaticBackupReport: Sendable {
+    case wrote(BackupSummary)
+    /// The backup failed (for instance `busy` while a restore runs); the next trigger tries again.
+    case failed(BackupError)
+}
+
+/// A running automatic backup policy. Keep it while backups should happen;
+/// `stop()` (or releasing it) ends them.
+public final class AutomaticBackups: Sendable {
+    /// One report per backup attempt.
+    public let reports: AsyncStream<AutomaticBackupReport>
+    private let task: Task<Void, Never>
+
+    init(store: Store, policy: AutomaticBackupPolicy) {
+        let (reports, report) = AsyncStream<AutomaticBackupReport>.makeStream()
+        self.reports = reports
+        task = Task {
+            let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+            let changes = store.projectionChanges()
+            let forwarder = Task { for await _ in changes { wake.yield() } }
+            let ticker = Task {
+                guard let every = policy.every else { return }
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: every)
+                    wake.yield()
+                }
+            }
+            defer {
+                forwarder.cancel()
+                ticker.cancel()
+                report.finish()
+            }
+            var schedule = BackupSchedule(store: store, policy: policy)
+            wake.yield()
+            for await _ in wakeups {
+                guard !Task.isCancelled else { break }
+                if let outcome = schedule.backUpIfDue() { report.yield(outcome) }
+            }
+        }
+    }
+
+    deinit { task.cancel() }
+
+    public func stop() { task.cancel() }
+}
+
+/// Decides when the next automatic backup is due and makes it.
+private struct BackupSchedule {
+    let store: Store
+    let policy: AutomaticBackupPolicy
+    private var lastSequence: UInt64?
+    private var lastTime = ContinuousClock.now
+
+    init(store: Store, policy: AutomaticBackupPolicy) {
+        self.store = store
+        self.policy = policy
+    }
+
+    mutating func backUpIfDue() -> AutomaticBackupReport? {
+        do {
+            let head = try store.cursor().sequence
+            let selection = BackupSelection(kind: policy.options.kind, elements: policy.options.elements, conversations: policy.options.conversations)
+            let previous = try store.localRecord(BackupRecord.self, Store.lastBackupKey(policy.options.kind, selection))
+            let last = previous?.toSequence ?? 0
+            guard head > last else { return nil }
+            let countDue = policy.everyEvents.map { head - last >= UInt64($0) } ?? false
+            let timeDue = policy.every.map { ContinuousClock.now - lastTime >= $0 } ?? false
+            let addressBookChanged = try !store.log.records(after: last, limit: 1, including: Self.isContactChange).isEmpty
+            guard previous == nil || countDue || timeDue || addressBookChanged else { return nil }
+            var options = policy.options
+            options.incremental = previous != nil
+            let summary = try store.backup(into: policy.directory, options: options)
+            lastTime = ContinuousClock.now
+            return .wrote(summary)
+        } catch {
+            return .failed(BackupError(error))
+        }
+    }
+
+    private static func isContactChange(_ kind: UInt32) -> Bool {
+        kind == UInt32(EventKind.contactAdded.rawValue) || kind == UInt32(EventKind.contactRemoved.rawValue)
+    }
+}
+
+extension Store {
+    /// Starts backing this store up by `policy` in the background: a full backup
+    /// first (unless one of the selection exists), then incrementals whenever one is due.
+    public func startAutomaticBackups(_ policy: AutomaticBackupPolicy) -> AutomaticBackups {
+        AutomaticBackups(store: self, policy: policy)
+    }
+}
