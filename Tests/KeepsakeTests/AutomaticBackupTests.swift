@@ -73,3 +73,28 @@ import Testing
         withExtendedLifetime(held) {}
     }
 }
+
+@Suite struct RestoreProgressTests {
+    @Test func progressArrivesAsAnAsyncSequenceEndingWithTheSummary() async throws {
+        let f = BackupFixture()
+        let source = try f.store("source")
+        try source.appendGenerated(messages: 300, conversations: 5)
+        let backup = try source.backup(into: f.backups, options: f.options(.soft, chunkSize: 2048))
+        let target = try f.store("target")
+        var updates: [RestoreUpdate] = []
+        for try await update in target.restoring(from: [backup.file], options: RestoreOptions(key: rawKey())) { updates.append(update) }
+        let verified = updates.filter { if case .progress(.verifying) = $0 { true } else { false } }.count
+        let applied = updates.compactMap { if case let .progress(.applying(_, chunk, _)) = $0 { chunk } else { nil } }
+        #expect(verified > 2)
+        #expect(applied == Array(1...applied.count), "one report per chunk, in order")
+        #expect(updates.contains { if case .progress(.headVisible) = $0 { true } else { false } })
+        guard case let .finished(summary)? = updates.last else { Issue.record("no summary at the end"); return }
+        #expect(summary.appended == Int(backup.events))
+
+        let bad = f.backups.appendingPathComponent("bad.ksbak")
+        try Data("not a backup".utf8).write(to: bad)
+        await #expect(throws: BackupError.notABackup) {
+            for try await _ in target.restoring(from: [bad], options: RestoreOptions(key: rawKey())) {}
+        }
+    }
+}

@@ -183,3 +183,28 @@ struct RestoreRecord: Codable {
 
     init(hash: String) { self.hash = hash }
 }
+
+/// One step of a restore observed as an async sequence.
+public enum RestoreUpdate: Sendable {
+    case progress(RestoreProgress)
+    /// The last element: what the restore did.
+    case finished(RestoreSummary)
+}
+
+extension Store {
+    /// Runs `restore` on its own thread and reports its progress as an async
+    /// sequence that ends with `.finished`, or throws the restore's `BackupError`.
+    public func restoring(from files: [URL], options: RestoreOptions) -> AsyncThrowingStream<RestoreUpdate, Error> {
+        AsyncThrowingStream { continuation in
+            Thread.detachNewThread {
+                do {
+                    let summary = try self.restore(from: files, options: options) { continuation.yield(.progress($0)) }
+                    continuation.yield(.finished(summary))
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+        }
+    }
+}
