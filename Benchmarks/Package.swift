@@ -13,7 +13,6 @@ let package = Package(
     dependencies: [
         .package(path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
-        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .executableTarget(
@@ -21,7 +20,6 @@ let package = Package(
             dependencies: [
                 .product(name: "Keepsake", package: keepsake),
                 .product(name: "KeepsakeLog", package: keepsake),
-                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/KeepsakeBenchmarks",

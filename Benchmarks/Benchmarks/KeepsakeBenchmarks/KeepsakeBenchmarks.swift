@@ -1,6 +1,5 @@
 import Benchmark
 import Foundation
-import GRDBSQLite
 import Keepsake
 import KeepsakeLog
 
@@ -116,7 +115,7 @@ let benchmarks: @Sendable () -> Void = {
         let dir = Scratch()
         let rows = Fixture.shared.messageRows
         try measure(benchmark, count: rows.count) {
-            try RawSQLite.insert(rows, into: dir.path + "/floor.sqlite")
+            _ = try Floors.sqliteInserts(rows, at: dir.path + "/floor.sqlite")
         }
     }
 
@@ -176,57 +175,6 @@ final class Fixture: @unchecked Sendable {
     }
 }
 
-/// The SQLite floor: the same message rows inserted with prepared statements
-/// into the projection schema, in one transaction, with the store's pragmas.
-enum RawSQLite {
-    static let schema = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().appendingPathComponent("../../../Migrations/0001_projections.sql").standardized
-
-    static func insert(_ rows: [MessageContent], into path: String) throws {
-        var db: OpaquePointer?
-        guard sqlite3_open(path, &db) == SQLITE_OK else { throw ScratchError("open \(path)") }
-        defer { sqlite3_close(db) }
-        try exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-        try exec(db, try String(contentsOf: schema, encoding: .utf8))
-        try exec(db, "BEGIN")
-        let message = try prepare(db, "INSERT INTO messages (sequence, id, conversation_id, sender, direction, text, content_type, sent_at) VALUES (?, ?, ?, ?, 2, ?, ?, ?)")
-        let search = try prepare(db, "INSERT INTO message_search (rowid, text) VALUES (?, ?)")
-        defer { sqlite3_finalize(message); sqlite3_finalize(search) }
-        for (index, row) in rows.enumerated() {
-            let sequence = Int64(index + 1)
-            sqlite3_bind_int64(message, 1, sequence)
-            _ = row.messageID.withUnsafeBytes { sqlite3_bind_blob(message, 2, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
-            _ = row.conversationID.withUnsafeBytes { sqlite3_bind_blob(message, 3, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
-            sqlite3_bind_text(message, 4, row.sender, -1, SQLITE_TRANSIENT)
-            sqlite3_bind_text(message, 5, row.text, -1, SQLITE_TRANSIENT)
-            sqlite3_bind_text(message, 6, row.contentType, -1, SQLITE_TRANSIENT)
-            sqlite3_bind_int64(message, 7, row.sentAtMs)
-            try step(db, message)
-            sqlite3_bind_int64(search, 1, sequence)
-            sqlite3_bind_text(search, 2, row.text, -1, SQLITE_TRANSIENT)
-            try step(db, search)
-        }
-        try exec(db, "COMMIT")
-    }
-
-    private static let SQLITE_TRANSIENT = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-
-    private static func exec(_ db: OpaquePointer?, _ sql: String) throws {
-        guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else { throw ScratchError(String(cString: sqlite3_errmsg(db))) }
-    }
-
-    private static func prepare(_ db: OpaquePointer?, _ sql: String) throws -> OpaquePointer? {
-        var statement: OpaquePointer?
-        guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else { throw ScratchError(String(cString: sqlite3_errmsg(db))) }
-        return statement
-    }
-
-    private static func step(_ db: OpaquePointer?, _ statement: OpaquePointer?) throws {
-        guard sqlite3_step(statement) == SQLITE_DONE else { throw ScratchError(String(cString: sqlite3_errmsg(db))) }
-        sqlite3_reset(statement)
-    }
-}
-
 /// A temporary directory, removed when released.
 final class Scratch: @unchecked Sendable {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("keepsake-bench-\(UUID().uuidString)").path
@@ -234,9 +182,4 @@ final class Scratch: @unchecked Sendable {
     init() { try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
-}
-
-struct ScratchError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
