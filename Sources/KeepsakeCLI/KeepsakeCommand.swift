@@ -14,7 +14,7 @@ struct KeepsakeCommand: AsyncParsableCommand {
         subcommands: [
             Init.self, Append.self, Conversations.self, Messages.self, Search.self, Log.self,
             CursorCommand.self, Rebuild.self, Generate.self, Demo.self,
-            BackupCommand.self, RestoreCommand.self, VerifyCommand.self, ListBackups.self,
+            BackupCommand.self, RestoreCommand.self, VerifyCommand.self, ListBackups.self, Bench.self,
         ]
     )
 }

@@ -64,6 +64,12 @@ final class BackupWriter {
         }
     }
 
+    /// Seals the frames added so far as a chunk of their own (the head, so a restore can show it before reading on).
+    func endChunk() throws(BackupError) {
+        guard !buffer.isEmpty else { return }
+        try sealChunk(final: false)
+    }
+
     /// Writes the trailer and the final chunk, syncs, and moves the file into place.
     /// Returns the BLAKE2b-256 of the whole file (what an incremental backup names as its base).
     func finish() throws(BackupError) -> [UInt8] {

@@ -84,6 +84,7 @@ extension Store {
         if base == nil {
             headSequences = try writeHead(writer, selection: selection, upTo: head, options: options)
             try writer.add(.headEnd)
+            try writer.endChunk()
         }
         let headKinds = base == nil ? Self.headKinds : []
         var position = header.fromSequence
