@@ -53,7 +53,7 @@ import Testing
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            Thread.sleep(forTimeInterval: Double.random(in: 0.1...1.5))
+            Thread.sleep(forTimeInterval: Double.random(in: 0.05...0.9))
             if process.isRunning {
                 kill(process.processIdentifier, SIGKILL)
                 kills += 1

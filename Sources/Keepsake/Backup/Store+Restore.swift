@@ -70,7 +70,8 @@ extension Store {
         let verified = try chain.verify(key: options.key, decode: false) { file, chunk in progress(.verifying(file: file, chunk: chunk)) }
 
         // Into an empty store, everything after the head is projected in one bulk
-        // transaction from the decoded events (no second read of the log).
+        // transaction, straight from the decoded events, while another thread
+        // decrypts, decodes and logs the next chunks.
         let fresh = try wrap { try cursor().sequence } == 0
         var tally = ImportTally()
         var headVisibleAfter: Duration?
@@ -83,27 +84,31 @@ extension Store {
             let reader = try BackupReader(url: backup.file, sizeLimit: options.sizeLimit)
             try reader.unlock(options.key)
             var inHead = backup.header.base == nil
-            /// Applies one chunk's events (unless a killed run applied it) and records the progress.
-            func apply(_ frames: [BackupFrame], _ importing: ([RecordDraft]) throws(BackupError) -> [AppendOutcome]) throws(BackupError) {
-                let endsHead = frames.contains(.headEnd)
-                defer { if endsHead { inHead = false } }
-                guard reader.chunkIndex > record.chunksApplied else { return }
-                tally.add(try importing(frames.compactMap { if case let .event(draft) = $0 { draft } else { nil } }))
-                record.chunksApplied = reader.chunkIndex
+            /// Accounts for one logged chunk: tally, recorded progress, reports.
+            func account(_ chunk: LoggedChunk) throws(BackupError) {
+                defer { if chunk.endsHead { inHead = false } }
+                guard let outcomes = chunk.outcomes else { return }
+                tally.add(outcomes)
+                record.chunksApplied = chunk.index
                 try setLocalRecord(record, key)
-                if endsHead && headVisibleAfter == nil {
+                if chunk.endsHead && headVisibleAfter == nil {
                     headVisibleAfter = ContinuousClock.now - started
                     progress(.headVisible)
                 }
-                progress(.applying(file: index, chunk: reader.chunkIndex, events: tally.appended))
+                progress(.applying(file: index, chunk: chunk.index, events: tally.appended))
             }
             while !(fresh && !inHead), let frames = try reader.nextChunk() {
-                try apply(frames) { drafts throws(BackupError) in try wrap { try importDrafts(drafts) } }
+                let skip = reader.chunkIndex <= record.chunksApplied
+                let outcomes = skip ? nil : try wrap { try importDrafts(Self.drafts(in: frames)) }
+                try account(LoggedChunk(index: reader.chunkIndex, outcomes: outcomes, events: [], endsHead: frames.contains(.headEnd)))
             }
             if fresh && !inHead {
+                let chunks = logChunks(from: reader, after: record.chunksApplied)
+                defer { chunks.cancelAndWait() }
                 try bulkProjection { projector throws(BackupError) in
-                    while let frames = try reader.nextChunk() {
-                        try apply(frames) { drafts throws(BackupError) in try wrap { try importDrafts(drafts, into: &projector) } }
+                    while let chunk = try wrap({ try chunks.take() }) {
+                        for event in chunk.events { try wrap { try projector.apply(event) } }
+                        try account(chunk)
                     }
                 }
             }
@@ -145,6 +150,37 @@ extension Store {
         try wrap { try append(.installationRestored(restored)) }
     }
 
+    /// Starts a thread that reads, decodes and logs the rest of `reader`'s chunks
+    /// (those after `applied` a killed run logged are read but not logged again)
+    /// and hands them over in order. The reader belongs to that thread from now on.
+    private func logChunks(from reader: BackupReader, after applied: Int) -> BoundedQueue<LoggedChunk> {
+        let queue = BoundedQueue<LoggedChunk>(capacity: 4)
+        let source = UncheckedReader(reader: reader)
+        Thread.detachNewThread {
+            var failure: (any Error)?
+            defer { queue.finish(throwing: failure) }
+            do {
+                while let frames = try source.reader.nextChunk() {
+                    let index = source.reader.chunkIndex
+                    var chunk = LoggedChunk(index: index, outcomes: nil, events: [], endsHead: frames.contains(.headEnd))
+                    if index > applied {
+                        let logged = try self.logCopies(Self.drafts(in: frames))
+                        chunk.outcomes = logged.outcomes
+                        chunk.events = logged.events
+                    }
+                    guard queue.put(chunk) else { return }
+                }
+            } catch {
+                failure = error
+            }
+        }
+        return queue
+    }
+
+    static func drafts(in frames: [BackupFrame]) -> [RecordDraft] {
+        frames.compactMap { if case let .event(draft) = $0 { draft } else { nil } }
+    }
+
     /// Runs `body` inside one projection transaction with a bulk projector, then
     /// records the applied position and announces the change.
     private func bulkProjection(_ body: (inout Projector) throws(BackupError) -> Void) throws(BackupError) {
@@ -161,6 +197,20 @@ extension Store {
     }
 
     static func restoreKey(_ id: BackupID) -> String { "restore.\(id)" }
+}
+
+/// One chunk of a backup, logged: the outcomes (nil when a killed run had logged
+/// it already) and the new events to project.
+struct LoggedChunk: Sendable {
+    let index: Int
+    var outcomes: [AppendOutcome]?
+    var events: [Event]
+    let endsHead: Bool
+}
+
+/// Hands a reader to the thread that owns it from then on.
+private struct UncheckedReader: @unchecked Sendable {
+    let reader: BackupReader
 }
 
 /// Counts of a restore's new and already-held events.

@@ -13,6 +13,15 @@ public struct Event: Sendable, Equatable {
     /// The record as stored, kept so the event can be copied to another store unchanged.
     let record: LogRecord
 
+    /// An event whose payload the caller already decoded from `record`.
+    init(record: LogRecord, payload: EventPayload) {
+        self.sequence = record.sequence
+        self.id = record.id
+        self.time = Date(timeIntervalSince1970: Double(record.time) / 1000)
+        self.record = record
+        self.payload = payload
+    }
+
     init(record: LogRecord) throws(KeepsakeError) {
         self.sequence = record.sequence
         self.id = record.id

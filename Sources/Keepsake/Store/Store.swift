@@ -111,37 +111,42 @@ public final class Store: Sendable {
     /// `project` false the projections are left to catch up later.
     @discardableResult
     func importDrafts(_ copies: [RecordDraft], project: Bool = true) throws(KeepsakeError) -> [AppendOutcome] {
-        try appendDrafts(try Self.checkedCopies(copies), project: project)
+        var payloads: [EventPayload] = []
+        return try appendDrafts(try Self.checkedCopies(copies, payloads: &payloads), project: project)
     }
 
-    /// Imports copied events and applies the new ones straight to `projector`,
-    /// inside the caller's projection transaction (bulk restores: no second read of the log).
-    func importDrafts(_ copies: [RecordDraft], into projector: inout Projector) throws(KeepsakeError) -> [AppendOutcome] {
-        let drafts = try Self.checkedCopies(copies)
+    /// Appends copied events to the log only, and returns the new ones as events
+    /// for a caller that projects them itself (bulk restores: no second read of the log).
+    func logCopies(_ copies: [RecordDraft]) throws(KeepsakeError) -> (outcomes: [AppendOutcome], events: [Event]) {
+        var payloads: [EventPayload] = []
+        let drafts = try Self.checkedCopies(copies, payloads: &payloads)
         let result: (outcomes: [AppendOutcome], storedErased: Set<UInt64>)
         do { result = try log.appendDetailed(drafts) } catch { throw .log(error) }
         appends.publish(())
-        for (draft, outcome) in zip(drafts, result.outcomes) {
-            guard case let .appended(sequence, id) = outcome else { continue }
-            let record = LogRecord(sequence: sequence, id: id, draft: draft, erased: draft.erased || result.storedErased.contains(sequence))
-            do { try projector.apply(try Event(record: record)) } catch let error as KeepsakeError { throw error } catch {
-                throw KeepsakeError(database: error, path: pool.path)
-            }
+        var events: [Event] = []
+        events.reserveCapacity(drafts.count)
+        for index in drafts.indices {
+            guard case let .appended(sequence, id) = result.outcomes[index] else { continue }
+            let erased = drafts[index].erased || result.storedErased.contains(sequence)
+            let record = LogRecord(sequence: sequence, id: id, draft: drafts[index], erased: erased)
+            events.append(Event(record: record, payload: erased ? .erased(kind: record.kind) : payloads[index]))
         }
-        return result.outcomes
+        return (result.outcomes, events)
     }
 
     /// Copied events as this log must store them: known kinds decoded and
     /// checked, with their subject, effect and sealing recomputed; unknown kinds
-    /// and erased events as they came.
-    private static func checkedCopies(_ copies: [RecordDraft]) throws(KeepsakeError) -> [RecordDraft] {
+    /// and erased events as they came. `payloads` receives each decoded payload.
+    private static func checkedCopies(_ copies: [RecordDraft], payloads: inout [EventPayload]) throws(KeepsakeError) -> [RecordDraft] {
         var drafts: [RecordDraft] = []
         drafts.reserveCapacity(copies.count)
+        payloads.reserveCapacity(copies.count)
         for var draft in copies {
             let payload: EventPayload
             do { payload = draft.erased ? .erased(kind: draft.kind) : try EventPayload(kind: draft.kind, bytes: draft.payload) } catch {
                 throw .corruptEventPayload(id: draft.id, kind: draft.kind)
             }
+            payloads.append(payload)
             switch payload {
             case .unknown, .erased:
                 drafts.append(draft)
