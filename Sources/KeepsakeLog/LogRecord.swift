@@ -66,14 +66,8 @@ public struct LogRecord: Sendable, Hashable {
 
     /// The record a draft becomes when stored at `sequence` (erased: without payload).
     public init(sequence: UInt64, id: EventID, draft: RecordDraft, erased: Bool) {
-        self.sequence = sequence
-        self.id = id
-        kind = draft.kind
-        time = draft.time
-        subject = draft.subject
-        effect = draft.effect
-        sealed = draft.sealed
-        payload = erased ? nil : draft.payload
+        self.init(sequence: sequence, id: id, kind: draft.kind, time: draft.time, subject: draft.subject,
+                  effect: draft.effect, sealed: draft.sealed, payload: erased ? nil : draft.payload)
     }
 
     init(sequence: UInt64, id: EventID, kind: UInt32, time: Int64, subject: [UInt8]?, effect: RecordEffect, sealed: Bool, payload: [UInt8]?) {

@@ -40,24 +40,10 @@ public final class AutomaticBackups: Sendable {
         let (reports, report) = AsyncStream<AutomaticBackupReport>.makeStream()
         self.reports = reports
         task = Task {
-            let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-            let changes = store.projectionChanges()
-            let forwarder = Task { for await _ in changes { wake.yield() } }
-            let ticker = Task {
-                guard let every = policy.every else { return }
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: every)
-                    wake.yield()
-                }
-            }
-            defer {
-                forwarder.cancel()
-                ticker.cancel()
-                report.finish()
-            }
+            let wakeups = Wakeups(on: store.projectionChanges(), every: policy.every)
+            defer { report.finish() }
             var schedule = BackupSchedule(store: store, policy: policy)
-            wake.yield()
-            for await _ in wakeups {
+            for await _ in wakeups.stream {
                 guard !Task.isCancelled else { break }
                 if let outcome = schedule.backUpIfDue() { report.yield(outcome) }
             }

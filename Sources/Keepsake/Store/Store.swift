@@ -226,20 +226,9 @@ public final class Store: Sendable {
         return AsyncThrowingStream { continuation in
             let task = Task {
                 // Wake on this process's appends, and every pollInterval for other processes'.
-                let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-                let forwarder = Task { for await _ in appended { wake.yield() } }
-                let ticker = Task {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: pollInterval)
-                        wake.yield()
-                    }
-                }
-                defer {
-                    forwarder.cancel()
-                    ticker.cancel()
-                }
+                let wakeups = Wakeups(on: appended, every: pollInterval)
                 var position = cursor.sequence
-                var iterator = wakeups.makeAsyncIterator()
+                var iterator = wakeups.stream.makeAsyncIterator()
                 do {
                     while !Task.isCancelled {
                         let batch = try self.readEvents(after: position, limit: 1024)
