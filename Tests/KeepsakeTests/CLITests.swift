@@ -40,3 +40,44 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.url.path) == ["notes.txt"])
     }
 }
+
+/// The backup commands, run as a user would.
+@Suite struct BackupCLITests {
+    @Test func backupListVerifyAndRestoreFromTheCommandLine() throws {
+        let dir = TemporaryDirectory()
+        let source = ["--store", dir.url.appendingPathComponent("source").path]
+        let backups = dir.url.appendingPathComponent("backups").path
+        #expect(try CLI.run(["init"] + source).status == 0)
+        #expect(try CLI.run(["generate", "--messages", "300", "--conversations", "5"] + source).status == 0)
+        let phrase = try BackupKey.generateMnemonic().description
+        setenv("KEEPSAKE_MNEMONIC", phrase, 1)
+        defer { unsetenv("KEEPSAKE_MNEMONIC") }
+
+        let full = try CLI.run(["backup", "--mnemonic", "--to", backups, "--json"] + source)
+        #expect(full.status == 0, "\(full.error)")
+        #expect(try CLI.run(["append", "conversation", "--title", "Later", "--member", "x"] + source).status == 0)
+        let increment = try CLI.run(["backup", "--mnemonic", "--incremental", "--to", backups, "--only", "conversations"] + source)
+        #expect(increment.status != 0, "a selection never backed up has nothing to extend")
+        #expect(increment.error.contains("make a full backup first"))
+        #expect(try CLI.run(["backup", "--mnemonic", "--incremental", "--to", backups] + source).status == 0)
+
+        let listed = try CLI.run(["backups", backups]).output.split(separator: "\n")
+        #expect(listed.count == 2)
+        #expect(listed[0].contains("full") && listed[1].contains("extends"))
+        let files = try FileManager.default.contentsOfDirectory(atPath: backups).map { backups + "/" + $0 }
+        let verified = try CLI.run(["verify", "--mnemonic"] + files)
+        #expect(verified.status == 0, "\(verified.error)")
+        #expect(verified.output.contains("(link checked)"))
+
+        let target = ["--store", dir.url.appendingPathComponent("target").path]
+        let restored = try CLI.run(["restore", "--mnemonic", "--json"] + files + target)
+        #expect(restored.status == 0, "\(restored.error)")
+        #expect(try CLI.run(["conversations"] + target).output.contains("Later"))
+        #expect(try CLI.run(["restore", "--mnemonic"] + files + target).output.contains("nothing new"))
+
+        setenv("KEEPSAKE_MNEMONIC", String(phrase.dropLast()), 1)
+        let mistyped = try CLI.run(["verify", "--mnemonic"] + files)
+        #expect(mistyped.status != 0)
+        #expect(mistyped.error.contains("BIP-39") || mistyped.error.contains("checksum"))
+    }
+}
