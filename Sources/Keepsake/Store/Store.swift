@@ -77,10 +77,9 @@ public final class Store: Sendable {
     /// Appends one new event and returns it as stored.
     @discardableResult
     public func append(_ payload: EventPayload, at time: Date = Date()) throws(KeepsakeError) -> Event {
-        let outcomes = try append(contentsOf: [EventDraft(payload, at: time)])
-        guard case let .appended(sequence, _) = outcomes[0], let event = try event(at: sequence) else {
-            throw .log(.corruptRecord(sequence: 0, reason: "a new event was not stored"))
-        }
+        let logged = try logEvents([EventDraft(payload, at: time)])
+        _ = try project(logged)
+        guard let event = logged.events.first else { throw .log(.corruptRecord(sequence: 0, reason: "a new event was not stored")) }
         return event
     }
 
@@ -89,13 +88,17 @@ public final class Store: Sendable {
     /// (sending, session steps, commits) once another store holds a newer generation.
     @discardableResult
     public func append(contentsOf events: [EventDraft]) throws(KeepsakeError) -> [AppendOutcome] {
+        try project(try logEvents(events))
+    }
+
+    private func logEvents(_ events: [EventDraft]) throws(KeepsakeError) -> LoggedEvents {
         if events.contains(where: \.payload.actsAsInstallation), let installation = try installation(), installation.isSuperseded {
             throw .installationSuperseded(installation)
         }
         var drafts: [RecordDraft] = []
         drafts.reserveCapacity(events.count)
         for event in events { drafts.append(try event.recordDraft()) }
-        return try appendDrafts(drafts)
+        return try logDrafts(drafts, payloads: events.map(\.payload))
     }
 
     /// Copies events from another store (restore, sync), keeping their IDs.
@@ -104,22 +107,26 @@ public final class Store: Sendable {
     /// erased events arrive erased (they keep their IDs, for deduplication).
     @discardableResult
     public func importEvents(_ events: [Event]) throws(KeepsakeError) -> [AppendOutcome] {
-        try importDrafts(events.map(\.record.draft))
+        try project(try logCopies(events.map(\.record.draft)))
     }
 
-    /// Imports copied events given as log drafts (see `importEvents`). With
-    /// `project` false the projections are left to catch up later.
+    /// Imports copied events given as log drafts (see `importEvents`).
     @discardableResult
-    func importDrafts(_ copies: [RecordDraft], project: Bool = true) throws(KeepsakeError) -> [AppendOutcome] {
-        var payloads: [EventPayload] = []
-        return try appendDrafts(try Self.checkedCopies(copies, payloads: &payloads), project: project)
+    func importDrafts(_ copies: [RecordDraft]) throws(KeepsakeError) -> [AppendOutcome] {
+        try project(try logCopies(copies))
     }
 
     /// Appends copied events to the log only, and returns the new ones as events
-    /// for a caller that projects them itself (bulk restores: no second read of the log).
-    func logCopies(_ copies: [RecordDraft]) throws(KeepsakeError) -> (outcomes: [AppendOutcome], events: [Event]) {
+    /// for the caller to project (see `importEvents` for the rules).
+    func logCopies(_ copies: [RecordDraft]) throws(KeepsakeError) -> LoggedEvents {
         var payloads: [EventPayload] = []
         let drafts = try Self.checkedCopies(copies, payloads: &payloads)
+        return try logDrafts(drafts, payloads: payloads)
+    }
+
+    /// Appends drafts to the log in one transaction; `payloads` are their decoded
+    /// payloads, so the new events need not be read back and decoded again.
+    private func logDrafts(_ drafts: [RecordDraft], payloads: [EventPayload]) throws(KeepsakeError) -> LoggedEvents {
         let result: (outcomes: [AppendOutcome], storedErased: Set<UInt64>)
         do { result = try log.appendDetailed(drafts) } catch { throw .log(error) }
         appends.publish(())
@@ -131,7 +138,37 @@ public final class Store: Sendable {
             let record = LogRecord(sequence: sequence, id: id, draft: drafts[index], erased: erased)
             events.append(Event(record: record, payload: erased ? .erased(kind: record.kind) : payloads[index]))
         }
-        return (result.outcomes, events)
+        return LoggedEvents(outcomes: result.outcomes, events: events)
+    }
+
+    /// Brings the projections up to date after an append: the new events are
+    /// applied as they are when the projections stand right before them, and
+    /// anything else (another process's appends) is replayed from the log.
+    private func project(_ logged: LoggedEvents) throws(KeepsakeError) -> [AppendOutcome] {
+        let head = try cursor()
+        do {
+            if let first = logged.events.first {
+                let change = try write { db -> ProjectionChange? in
+                    let applied = try Projector.appliedState(db)
+                    let standsBefore = applied.map { $0.log == log.id && $0.sequence == first.sequence - 1 } ?? (first.sequence == 1)
+                    return standsBefore ? try apply(logged.events, db) : nil
+                }
+                if let change { changeFeed.publish(change) }
+            }
+            try catchUpProjections()
+        } catch {
+            throw .projectionsBehind(stored: head, reason: error.description)
+        }
+        return logged.outcomes
+    }
+
+    /// Applies `events` (contiguous, and next after what the projections reflect) in the caller's transaction.
+    private func apply(_ events: [Event], _ db: Database) throws -> ProjectionChange {
+        var projector = Projector(db)
+        for event in events { try projector.apply(event) }
+        let cursor = Cursor(log: log.id, sequence: events.last!.sequence)
+        try projector.finish(appliedUpTo: cursor)
+        return ProjectionChange(cursor: cursor, tables: projector.tables, conversations: projector.conversations)
     }
 
     /// Copied events as this log must store them: known kinds decoded and
@@ -162,20 +199,6 @@ public final class Store: Sendable {
             drafts.append(draft)
         }
         return drafts
-    }
-
-    private func appendDrafts(_ drafts: [RecordDraft], project: Bool = true) throws(KeepsakeError) -> [AppendOutcome] {
-        let outcomes: [AppendOutcome]
-        do { outcomes = try log.append(drafts) } catch { throw .log(error) }
-        let head = try cursor()
-        appends.publish(())
-        guard project else { return outcomes }
-        do {
-            try catchUpProjections()
-        } catch {
-            throw .projectionsBehind(stored: head, reason: error.description)
-        }
-        return outcomes
     }
 
     // MARK: - Log positions and reading
@@ -321,12 +344,7 @@ public final class Store: Sendable {
         try write { db -> ProjectionChange? in
             let applied = try Projector.appliedState(db)?.sequence ?? 0
             let events = try readEvents(after: applied, limit: batchSize)
-            guard let last = events.last else { return nil }
-            var projector = Projector(db)
-            for event in events { try projector.apply(event) }
-            let cursor = Cursor(log: log.id, sequence: last.sequence)
-            try projector.finish(appliedUpTo: cursor)
-            return ProjectionChange(cursor: cursor, tables: projector.tables, conversations: projector.conversations)
+            return events.isEmpty ? nil : try apply(events, db)
         }
     }
 
@@ -370,4 +388,10 @@ extension KeepsakeError {
         default: self = .database("\(error)")
         }
     }
+}
+
+/// Events just appended to the log: what happened to each draft, and the new events.
+struct LoggedEvents: Sendable {
+    let outcomes: [AppendOutcome]
+    let events: [Event]
 }
