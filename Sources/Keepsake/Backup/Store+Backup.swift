@@ -87,16 +87,8 @@ extension Store {
             try writer.endChunk()
         }
         let headKinds = base == nil ? Self.headKinds : []
-        var position = header.fromSequence
-        while position < head {
-            let records = try wrap {
-                try log.records(after: position, limit: 4096, including: { !headKinds.contains($0) && selection.includes(kind: $0) })
-            }
-            guard let last = records.last else { break }
-            for record in records where record.sequence <= head && !headSequences.contains(record.sequence) {
-                if try wrap({ try selection.includes(record) }) { try writer.add(.event(record.draft)) }
-            }
-            position = last.sequence
+        try writeEvents(writer, after: header.fromSequence, upTo: head, selection: selection, skipping: headSequences) {
+            !headKinds.contains($0) && selection.includes(kind: $0)
         }
         let hash = try writer.finish()
         try setLocalRecord(BackupRecord(id: header.id.description, hash: Hex.encode(hash), toSequence: head, vector: to), recordKey)
@@ -115,15 +107,7 @@ extension Store {
     /// Writes the head: every event of the head kinds, then the newest messages of
     /// the most recently active conversations. Returns the message sequences it wrote.
     private func writeHead(_ writer: BackupWriter, selection: BackupSelection, upTo head: UInt64, options: BackupOptions) throws(BackupError) -> Set<UInt64> {
-        var position: UInt64 = 0
-        while position < head {
-            let records = try wrap { try log.records(after: position, limit: 4096, including: { Self.headKinds.contains($0) }) }
-            guard let last = records.last else { break }
-            for record in records where record.sequence <= head {
-                if try wrap({ try selection.includes(record) }) { try writer.add(.event(record.draft)) }
-            }
-            position = last.sequence
-        }
+        try writeEvents(writer, after: 0, upTo: head, selection: selection) { Self.headKinds.contains($0) }
         guard selection.elements.contains(.messages) else { return [] }
         let sequences = try wrap {
             try read { db -> [UInt64] in
@@ -142,6 +126,23 @@ extension Store {
             try writer.add(.event(record.draft))
         }
         return Set(sequences)
+    }
+
+    /// Writes, in log order, the selected events with `after` < sequence <= `head`
+    /// whose kind `kinds` accepts (checked before unsealing), except `skipping`.
+    private func writeEvents(
+        _ writer: BackupWriter, after start: UInt64, upTo head: UInt64, selection: BackupSelection,
+        skipping: Set<UInt64> = [], kinds: (UInt32) -> Bool
+    ) throws(BackupError) {
+        var position = start
+        while position < head {
+            let records = try wrap { try log.records(after: position, limit: 4096, including: kinds) }
+            guard let last = records.last else { return }
+            for record in records where record.sequence <= head && !skipping.contains(record.sequence) {
+                if try wrap({ try selection.includes(record) }) { try writer.add(.event(record.draft)) }
+            }
+            position = last.sequence
+        }
     }
 
     static func defaultFileName(kind: BackupKind, at date: Date, installation: InstallationID) -> String {
