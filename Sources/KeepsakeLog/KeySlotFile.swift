@@ -26,7 +26,7 @@ final class KeySlotFile: @unchecked Sendable {
         if n == 0 {
             try writeAll(Self.magic, at: 0, operation: "initialise key slots")
         } else if n != Self.headerSize || header != Self.magic {
-            Glibc.close(fd)
+            // The object is whole here: throwing runs deinit, which closes the descriptor.
             throw LogError.notALog(path: path, reason: "key slot file has no Keepsake header")
         }
     }

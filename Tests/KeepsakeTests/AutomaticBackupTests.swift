@@ -83,10 +83,11 @@ import Testing
         let target = try f.store("target")
         var updates: [RestoreUpdate] = []
         for try await update in target.restoring(from: [backup.file], options: RestoreOptions(key: rawKey())) { updates.append(update) }
-        let verified = updates.filter { if case .progress(.verifying) = $0 { true } else { false } }.count
+        let verified = updates.compactMap { if case let .progress(.verifying(_, chunk)) = $0 { chunk } else { nil } }
         let applied = updates.compactMap { if case let .progress(.applying(_, chunk, _)) = $0 { chunk } else { nil } }
-        #expect(verified > 2)
+        #expect(applied.count > 2)
         #expect(applied == Array(1...applied.count), "one report per chunk, in order")
+        #expect(verified.last == applied.count, "every chunk was authenticated before any was applied")
         #expect(updates.contains { if case .progress(.headVisible) = $0 { true } else { false } })
         guard case let .finished(summary)? = updates.last else { Issue.record("no summary at the end"); return }
         #expect(summary.appended == Int(backup.events))

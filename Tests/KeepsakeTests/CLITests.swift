@@ -80,4 +80,21 @@ import Testing
         #expect(mistyped.status != 0)
         #expect(mistyped.error.contains("BIP-39") || mistyped.error.contains("checksum"))
     }
+
+    @Test func anotherProcessSeesTheStoreBusy() throws {
+        let dir = TemporaryDirectory()
+        let store = try Store.open(at: dir.store)
+        try store.append(conversationCreated(.generate()))
+        let keyFile = dir.url.appendingPathComponent("backup.key")
+        try Data(repeating: 1, count: 32).write(to: keyFile)
+        let arguments = ["backup", "--key-file", keyFile.path, "--to", dir.url.path, "--store", dir.store.path]
+        do {
+            let held = try BackupLock(store: store.directory)
+            let busy = try CLI.run(arguments)
+            #expect(busy.status != 0)
+            #expect(busy.error.contains("another backup or restore is running"))
+            withExtendedLifetime(held) {}
+        }
+        #expect(try CLI.run(arguments).status == 0, "the lock is gone with its holder")
+    }
 }

@@ -5,15 +5,15 @@ import KeepsakeLog
 public struct VerifiedBackup: Sendable {
     public let file: URL
     public let header: BackupHeader
-    /// BLAKE2b-256 of the whole file, hex.
-    public let hash: String
+    /// BLAKE2b-256 of the whole file, hex (nil where a restore had no need to compute it).
+    public let hash: String?
     public let events: UInt64
     public let chunks: Int
     /// Whether the backup this one extends was among the files checked (nil for a full backup).
     public let baseChecked: Bool?
 
-    func with(events: UInt64) -> VerifiedBackup {
-        VerifiedBackup(file: file, header: header, hash: hash, events: events, chunks: chunks, baseChecked: baseChecked)
+    func with(events: UInt64, hash: String?) -> VerifiedBackup {
+        VerifiedBackup(file: file, header: header, hash: hash ?? self.hash, events: events, chunks: chunks, baseChecked: baseChecked)
     }
 }
 
@@ -72,18 +72,28 @@ struct BackupChain {
     }
 
     /// Reads every chunk of every file and checks each link. Nothing is applied.
-    /// With `decode` false chunks are only authenticated (a restore decodes them as
-    /// it applies them), and the event counts are left at zero.
+    /// With `decode` false chunks are only authenticated, on all cores (a restore
+    /// decodes them as it applies them): event counts are left at zero, and only
+    /// files that others here extend are hashed (their hash is part of the link).
     func verify(key: BackupKey, decode: Bool = true, progress: (Int, Int) -> Void = { _, _ in }) throws(BackupError) -> [VerifiedBackup] {
+        let bases = Set(readers.compactMap { $0.header.base?.id })
         var verified: [VerifiedBackup] = []
         for (index, reader) in readers.enumerated() {
             try reader.unlock(key)
-            while try reader.nextChunk(decode: decode) != nil { progress(index, reader.chunkIndex) }
-            let hash = Hex.encode(reader.fileHash())
+            var hash: String?
+            var chunks = 0
+            if decode || bases.contains(reader.header.id) {
+                while try reader.nextChunk(decode: decode) != nil { progress(index, reader.chunkIndex) }
+                hash = Hex.encode(reader.fileHash())
+                chunks = reader.chunkIndex
+            } else {
+                chunks = try reader.authenticateAll()
+                progress(index, chunks)
+            }
             var baseChecked: Bool?
             if let base = reader.header.base {
-                if let parent = verified.first(where: { $0.header.id == base.id }) {
-                    try Self.checkLink(reader.header, extends: parent.header, hash: parent.hash)
+                if let parent = verified.first(where: { $0.header.id == base.id }), let parentHash = parent.hash {
+                    try Self.checkLink(reader.header, extends: parent.header, hash: parentHash)
                     baseChecked = true
                 } else if let remembered = known(base.id) {
                     try Self.checkLink(reader.header, extends: remembered.header, hash: remembered.hash)
@@ -93,7 +103,7 @@ struct BackupChain {
                 }
             }
             verified.append(VerifiedBackup(
-                file: reader.url, header: reader.header, hash: hash, events: reader.events, chunks: reader.chunkIndex,
+                file: reader.url, header: reader.header, hash: hash, events: reader.events, chunks: chunks,
                 baseChecked: baseChecked))
         }
         return verified

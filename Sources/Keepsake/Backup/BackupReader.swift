@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 import KeepsakeCrypto
 import KeepsakeLog
 
@@ -12,7 +13,8 @@ final class BackupReader {
     let fileSize: Int
     private let descriptor: Int32
     private let associatedData: [UInt8]
-    private var fileKey: SecureBytes?
+    /// Set by `unlock`: what decrypts chunks, shareable across threads.
+    private var opener: ChunkOpener?
     private var offset: Int
     private(set) var chunkIndex = 0
     private var finished = false
@@ -23,32 +25,46 @@ final class BackupReader {
     /// Opens `url` and verifies its header. `sizeLimit` is checked first; nil means no limit.
     init(url: URL, sizeLimit: Int? = nil) throws(BackupError) {
         self.url = url
-        descriptor = Glibc.open(url.path, O_RDONLY | O_CLOEXEC)
+        let descriptor = Glibc.open(url.path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw BackupWriter.ioError("open", url.path) }
+        let opened: (size: Int, header: BackupHeader, bytes: [UInt8])
+        do {
+            opened = try Self.readHeader(descriptor, path: url.path, sizeLimit: sizeLimit)
+        } catch {
+            Glibc.close(descriptor)
+            throw error
+        }
+        // From here the object is whole, and its deinit closes the descriptor.
+        self.descriptor = descriptor
+        fileSize = opened.size
+        header = opened.header
+        associatedData = Blake2b.hash(opened.bytes)
+        hash.update(opened.bytes)
+        offset = opened.bytes.count
+    }
+
+    /// Checks the size limit, then reads and checks the header and its signature.
+    private static func readHeader(_ descriptor: Int32, path: String, sizeLimit: Int?) throws(BackupError) -> (size: Int, header: BackupHeader, bytes: [UInt8]) {
         var info = stat()
-        guard fstat(descriptor, &info) == 0 else { throw BackupWriter.ioError("stat", url.path) }
-        fileSize = Int(info.st_size)
+        guard fstat(descriptor, &info) == 0 else { throw BackupWriter.ioError("stat", path) }
+        let fileSize = Int(info.st_size)
         if let sizeLimit, fileSize > sizeLimit { throw .tooLarge(bytes: fileSize, limit: sizeLimit) }
 
-        guard let prefix = Self.read(descriptor, at: 0, count: 14) else { throw .notABackup }
+        guard let prefix = read(descriptor, at: 0, count: 14) else { throw .notABackup }
         guard Array(prefix[0..<8]) == BackupHeader.magic else { throw .notABackup }
-        var cursor = ByteCursor(prefix, offset: 8)
-        let version = cursor.u16()!
+        let version = UInt16(littleEndianAt: 8, in: prefix)
         guard version == BackupHeader.formatVersion else {
             throw .unsupportedVersion(found: version, supported: BackupHeader.formatVersion)
         }
-        let length = Int(cursor.u32()!)
+        let length = Int(UInt32(littleEndianAt: 10, in: prefix))
         guard length <= BackupHeader.maxSize else { throw .corruptHeader("the header claims \(length) bytes") }
-        guard length <= fileSize, let headerBytes = Self.read(descriptor, at: 0, count: length) else { throw .truncatedHeader }
+        guard length <= fileSize, let headerBytes = read(descriptor, at: 0, count: length) else { throw .truncatedHeader }
         let (header, signature) = try BackupHeader.decode(headerBytes)
         guard SigningKey.verify(signature: signature, of: Array(headerBytes.dropLast(BackupHeader.signatureSize)), publicKey: header.signer) else {
             throw .badSignature
         }
         guard header.cipher.isAvailable else { throw .cipherUnavailable(header.cipher.description) }
-        self.header = header
-        associatedData = Blake2b.hash(headerBytes)
-        hash.update(headerBytes)
-        offset = length
+        return (fileSize, header, headerBytes)
     }
 
     deinit { Glibc.close(descriptor) }
@@ -56,7 +72,13 @@ final class BackupReader {
     /// Checks `key` against the header (a wrong key is told apart from a corrupt file) and keeps the file key.
     func unlock(_ key: BackupKey) throws(BackupError) {
         let backupKey = try key.key(for: header)
-        do { fileKey = try BackupFile.fileKey(backupKey, salt: header.fileSalt) } catch { throw .store(.crypto("\(error)")) }
+        do {
+            opener = ChunkOpener(
+                descriptor: descriptor, fileSize: fileSize, key: try BackupFile.fileKey(backupKey, salt: header.fileSalt),
+                cipher: header.cipher, associatedData: associatedData)
+        } catch {
+            throw .store(.crypto("\(error)"))
+        }
     }
 
     /// The frames of the next chunk (without the trailer), or nil after the final
@@ -64,43 +86,22 @@ final class BackupReader {
     /// With `decode` false the chunk is only authenticated and no frames are returned.
     func nextChunk(decode: Bool = true) throws(BackupError) -> [BackupFrame]? {
         guard !finished else { return nil }
-        guard let fileKey else { preconditionFailure("unlock the reader first") }
+        guard let opener else { preconditionFailure("unlock the reader first") }
         let index = chunkIndex
-        guard offset < fileSize else { throw .truncated(afterChunk: index - 1) }
-        guard let lengthBytes = Self.read(descriptor, at: offset, count: 4) else { throw .truncated(afterChunk: index - 1) }
-        var lengthCursor = ByteCursor(lengthBytes)
-        let length = Int(lengthCursor.u32()!)
-        guard length > NoncedAEAD.tagBytes, length <= BackupFile.maxSealedChunk else {
-            throw .corruptChunk(index: index, reason: "its length \(length) is out of range")
-        }
-        guard offset + 4 + length <= fileSize, let sealed = Self.read(descriptor, at: offset + 4, count: length) else {
-            throw .truncated(afterChunk: index - 1)
-        }
-        let final = offset + 4 + length == fileSize
-        let plaintext: [UInt8]
-        do {
-            plaintext = try open(sealed, index: index, final: final, key: fileKey)
-        } catch CryptoError.authenticationFailed where final {
-            // Sealed as a middle chunk but nothing follows: the file was cut after it.
-            if (try? open(sealed, index: index, final: false, key: fileKey)) != nil { throw .truncated(afterChunk: index) }
-            throw .corruptChunk(index: index, reason: "it does not authenticate")
-        } catch CryptoError.authenticationFailed {
-            throw .corruptChunk(index: index, reason: "it does not authenticate")
-        } catch {
-            throw .store(.crypto("\(error)"))
-        }
-        hash.update(lengthBytes)
-        hash.update(sealed)
-        offset += 4 + length
+        let chunk = try opener.locate(index, at: offset)
+        let plaintext = try opener.open(chunk)
+        hash.update(chunk.lengthBytes)
+        hash.update(chunk.sealed)
+        offset = chunk.end
         chunkIndex += 1
         guard decode else {
-            finished = final
+            finished = chunk.final
             return []
         }
         var frames = try decodeFrames(plaintext, index: index)
         events += UInt64(frames.count { if case .event = $0 { true } else { false } })
         let trailers = frames.count { if case .trailer = $0 { true } else { false } }
-        if final {
+        if chunk.final {
             guard trailers == 1, case let .trailer(total)? = frames.last else {
                 throw .corruptChunk(index: index, reason: "the final chunk does not end with the trailer")
             }
@@ -115,18 +116,44 @@ final class BackupReader {
         return frames
     }
 
+    /// Authenticates every chunk, on all cores, without decoding, hashing or
+    /// moving the reader; returns the number of chunks. The error reported is the
+    /// one a sequential read would have met first.
+    func authenticateAll() throws(BackupError) -> Int {
+        guard let opener else { preconditionFailure("unlock the reader first") }
+        var located: [(index: Int, offset: Int)] = []
+        var position = offset
+        var index = chunkIndex
+        while true {
+            let chunk = try opener.locate(index, at: position, reading: false)
+            located.append((index, position))
+            if chunk.final { break }
+            position = chunk.end
+            index += 1
+        }
+        let failures = Mutex<[Int: BackupError]>([:])
+        let chunks = located
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, chunks.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for (index, position) in stride(from: worker, to: chunks.count, by: workers).map({ chunks[$0] }) {
+                do {
+                    _ = try opener.open(try opener.locate(index, at: position))
+                } catch {
+                    failures.withLock { $0[index] = BackupError(error) }
+                }
+            }
+        }
+        if let first = failures.withLock({ $0.min { $0.key < $1.key } }) { throw first.value }
+        return chunks.count
+    }
+
+    /// BLAKE2b-256 of the header: identifies the file (every chunk is bound to it).
+    var headerHash: [UInt8] { associatedData }
+
     /// BLAKE2b-256 of the whole file, once every chunk has been read.
     func fileHash() -> [UInt8] {
         precondition(finished, "read every chunk first")
         return hash.finalize()
-    }
-
-    private func open(_ sealed: [UInt8], index: Int, final: Bool, key: SecureBytes) throws -> [UInt8] {
-        try sealed.withUnsafeBytes { s in
-            try NoncedAEAD.open(
-                s, nonce: BackupFile.nonce(index: index, final: final, cipher: header.cipher),
-                associatedData: associatedData, key: key, cipher: header.cipher)
-        }
     }
 
     private func decodeFrames(_ plaintext: [UInt8], index: Int) throws(BackupError) -> [BackupFrame] {
@@ -145,7 +172,7 @@ final class BackupReader {
     }
 
     /// Exactly `count` bytes at `offset`, or nil when the file ends first.
-    private static func read(_ descriptor: Int32, at offset: Int, count: Int) -> [UInt8]? {
+    static func read(_ descriptor: Int32, at offset: Int, count: Int) -> [UInt8]? {
         var out = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {
@@ -155,5 +182,69 @@ final class BackupReader {
             done += n
         }
         return out
+    }
+}
+
+/// Finds and decrypts a file's chunks. Immutable, so threads can share it.
+struct ChunkOpener: @unchecked Sendable {
+    // Invariant: `key` is never written after creation; `descriptor` is only read with pread.
+    let descriptor: Int32
+    let fileSize: Int
+    let key: SecureBytes
+    let cipher: NoncedAEAD.Cipher
+    let associatedData: [UInt8]
+
+    /// A chunk's place in the file and, when read, its bytes.
+    struct Chunk {
+        let index: Int
+        let lengthBytes: [UInt8]
+        let sealed: [UInt8]
+        let end: Int
+        let final: Bool
+    }
+
+    /// Finds chunk `index` at `start`, checking its length against the file;
+    /// reads its sealed bytes unless `reading` is false.
+    func locate(_ index: Int, at start: Int, reading: Bool = true) throws(BackupError) -> Chunk {
+        guard start < fileSize, let lengthBytes = BackupReader.read(descriptor, at: start, count: 4) else {
+            throw .truncated(afterChunk: index - 1)
+        }
+        let length = Int(UInt32(littleEndianAt: 0, in: lengthBytes))
+        guard length > NoncedAEAD.tagBytes, length <= BackupFile.maxSealedChunk else {
+            throw .corruptChunk(index: index, reason: "its length \(length) is out of range")
+        }
+        let end = start + 4 + length
+        guard end <= fileSize else { throw .truncated(afterChunk: index - 1) }
+        var sealed: [UInt8] = []
+        if reading {
+            guard let bytes = BackupReader.read(descriptor, at: start + 4, count: length) else { throw .truncated(afterChunk: index - 1) }
+            sealed = bytes
+        }
+        return Chunk(index: index, lengthBytes: lengthBytes, sealed: sealed, end: end, final: end == fileSize)
+    }
+
+    /// Decrypts and authenticates a chunk; the last chunk of the file must carry the final flag.
+    func open(_ chunk: Chunk) throws(BackupError) -> [UInt8] {
+        do {
+            return try open(chunk.sealed, index: chunk.index, final: chunk.final)
+        } catch CryptoError.authenticationFailed where chunk.final {
+            // Sealed as a middle chunk but nothing follows: the file was cut after it.
+            if (try? open(chunk.sealed, index: chunk.index, final: false)) != nil {
+                throw .truncated(afterChunk: chunk.index)
+            }
+            throw .corruptChunk(index: chunk.index, reason: "it does not authenticate")
+        } catch CryptoError.authenticationFailed {
+            throw .corruptChunk(index: chunk.index, reason: "it does not authenticate")
+        } catch {
+            throw .store(.crypto("\(error)"))
+        }
+    }
+
+    private func open(_ sealed: [UInt8], index: Int, final: Bool) throws -> [UInt8] {
+        try sealed.withUnsafeBytes { s in
+            try NoncedAEAD.open(
+                s, nonce: BackupFile.nonce(index: index, final: final, cipher: cipher),
+                associatedData: associatedData, key: key, cipher: cipher)
+        }
     }
 }

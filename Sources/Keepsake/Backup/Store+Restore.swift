@@ -18,7 +18,7 @@ public struct RestoreOptions: Sendable {
 
 /// Where a restore is; reported as it goes.
 public enum RestoreProgress: Sendable, Equatable {
-    /// Authenticating `file` (index in chain order): `chunk` chunks read so far.
+    /// Authenticating `file` (index in chain order): `chunk` chunks checked so far.
     case verifying(file: Int, chunk: Int)
     /// The conversation list and the newest messages are restored and visible.
     case headVisible
@@ -56,8 +56,8 @@ extension Store {
         defer { withExtendedLifetime(lock) {} }
 
         let chain = try BackupChain(files: files, sizeLimit: options.sizeLimit, known: { id in
-            guard let record = try? self.localRecord(RestoreRecord.self, Self.restoreKey(id)), record.complete else { return nil }
-            return BackupChain.Known(hash: record.hash, header: nil)
+            guard let record = try? self.localRecord(RestoreRecord.self, Self.restoreKey(id)), let hash = record.fileHash else { return nil }
+            return BackupChain.Known(hash: hash, header: nil)
         }, allowMissingBases: false)
         if let trusted = options.trustedSigners,
            let stranger = chain.readers.first(where: { reader in !trusted.contains(reader.header.signer) }) {
@@ -76,13 +76,17 @@ extension Store {
         var tally = ImportTally()
         var headVisibleAfter: Duration?
         var events: [BackupID: UInt64] = [:]
+        var hashes: [BackupID: String] = [:]
         for (index, backup) in verified.enumerated() {
             let key = Self.restoreKey(backup.header.id)
-            var record = try localRecord(RestoreRecord.self, key) ?? RestoreRecord(hash: backup.hash)
-            guard !record.complete || record.hash != backup.hash else { continue }
-            if record.hash != backup.hash { record = RestoreRecord(hash: backup.hash) }
             let reader = try BackupReader(url: backup.file, sizeLimit: options.sizeLimit)
             try reader.unlock(options.key)
+            let header = Hex.encode(reader.headerHash)
+            var record = try localRecord(RestoreRecord.self, key).flatMap { $0.header == header ? $0 : nil } ?? RestoreRecord(header: header)
+            if let hash = record.fileHash {
+                hashes[backup.header.id] = hash
+                continue
+            }
             var inHead = backup.header.base == nil
             /// Accounts for one logged chunk: tally, recorded progress, reports.
             func account(_ chunk: LoggedChunk) throws(BackupError) {
@@ -113,14 +117,15 @@ extension Store {
                 }
             }
             events[backup.header.id] = reader.events
-            record.complete = true
+            record.fileHash = Hex.encode(reader.fileHash())
+            hashes[backup.header.id] = record.fileHash
             try setLocalRecord(record, key)
         }
         if let hard = verified.last(where: { $0.header.kind == .hard }) {
             try claimInstallation(signedBy: hard.header)
         }
         return RestoreSummary(
-            backups: verified.map { $0.with(events: events[$0.header.id] ?? $0.events) },
+            backups: verified.map { $0.with(events: events[$0.header.id] ?? $0.events, hash: hashes[$0.header.id]) },
             appended: tally.appended, duplicates: tally.duplicates,
             headVisibleAfter: headVisibleAfter, elapsed: ContinuousClock.now - started)
     }
@@ -227,11 +232,13 @@ private struct ImportTally {
 
 /// A restore's progress through one file, kept in the log's local database.
 struct RestoreRecord: Codable {
-    let hash: String
+    /// BLAKE2b-256 of the file's header, which every chunk is bound to: the same file.
+    let header: String
     var chunksApplied = 0
-    var complete = false
+    /// BLAKE2b-256 of the whole file, set once the file is fully applied (incrementals name it).
+    var fileHash: String?
 
-    init(hash: String) { self.hash = hash }
+    init(header: String) { self.header = header }
 }
 
 /// One step of a restore observed as an async sequence.

@@ -180,7 +180,7 @@ struct VerifyCommand: ParsableCommand {
             case true?: "extends \(backup.header.base!.id) (link checked)"
             case false?: "extends \(backup.header.base!.id) (not among the files: link not checked)"
             }
-            print("ok  \(backup.file.lastPathComponent)  \(backup.header.kind) \(backup.header.id)  \(link)  \(backup.events) events in \(backup.chunks) chunks  hash \(backup.hash)")
+            print("ok  \(backup.file.lastPathComponent)  \(backup.header.kind) \(backup.header.id)  \(link)  \(backup.events) events in \(backup.chunks) chunks  hash \(backup.hash ?? "-")")
         }
     }
 }
