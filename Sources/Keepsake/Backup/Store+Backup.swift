@@ -86,9 +86,8 @@ extension Store {
             try writer.add(.headEnd)
             try writer.endChunk()
         }
-        let headKinds = base == nil ? Self.headKinds : []
         try writeEvents(writer, after: header.fromSequence, upTo: head, selection: selection, skipping: headSequences) {
-            !headKinds.contains($0) && selection.includes(kind: $0)
+            selection.includes(kind: $0)
         }
         let hash = try writer.finish()
         try setLocalRecord(BackupRecord(id: header.id.description, hash: Hex.encode(hash), toSequence: head, vector: to), recordKey)
@@ -97,27 +96,23 @@ extension Store {
             fileBytes: writer.fileBytes, plaintextBytes: writer.plaintextBytes)
     }
 
-    /// Kinds a full backup puts in its head, whole and in log order: conversations,
-    /// memberships, the address book, consent, preferences and identity. (Read markers
-    /// stay in log order after the messages they point at.)
-    static let headKinds: Set<UInt32> = Set(
-        [EventKind.conversationCreated, .membershipCommit, .contactAdded, .contactRemoved, .consentChanged,
-         .preferenceChanged, .installationKeys, .installationRestored].map { UInt32($0.rawValue) })
-
-    /// Writes the head: every event of the head kinds, then the newest messages of
-    /// the most recently active conversations. Returns the message sequences it wrote.
+    /// Writes the head: the most recently active conversations (their creation
+    /// events) and their newest messages, in log order, so a restore can show the
+    /// conversation list's first screen before the rest arrives. Returns the
+    /// sequences it wrote; the body skips them.
     private func writeHead(_ writer: BackupWriter, selection: BackupSelection, upTo head: UInt64, options: BackupOptions) throws(BackupError) -> Set<UInt64> {
-        try writeEvents(writer, after: 0, upTo: head, selection: selection) { Self.headKinds.contains($0) }
-        guard selection.elements.contains(.messages) else { return [] }
+        guard selection.elements.contains(.conversations) else { return [] }
+        let withMessages = selection.elements.contains(.messages)
         let sequences = try wrap {
             try read { db -> [UInt64] in
-                let conversations = try Data.fetchAll(
-                    db, sql: "SELECT id FROM conversations ORDER BY last_activity_at DESC, id DESC LIMIT ?",
+                let conversations = try Row.fetchAll(
+                    db, sql: "SELECT id, created_sequence FROM conversations ORDER BY last_activity_at DESC, id DESC LIMIT ?",
                     arguments: [options.headConversations])
-                return try conversations.filter { selection.conversations.isEmpty || selection.conversations.contains($0) }.flatMap { id in
-                    try Int64.fetchAll(
+                return try conversations.filter { selection.conversations.isEmpty || selection.conversations.contains($0["id"]) }.flatMap { row in
+                    let messages = withMessages ? try Int64.fetchAll(
                         db, sql: "SELECT sequence FROM messages WHERE conversation_id = ? ORDER BY sent_at DESC, id DESC LIMIT ?",
-                        arguments: [id, options.headMessages]).map(UInt64.init)
+                        arguments: [row["id"] as Data, options.headMessages]) : []
+                    return ([row["created_sequence"] as Int64] + messages).map(UInt64.init)
                 }
             }
         }.filter { $0 <= head }.sorted()
