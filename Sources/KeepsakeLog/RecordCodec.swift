@@ -130,33 +130,36 @@ enum RecordDecodingFailure: Error, Equatable {
     }
 }
 
-/// Little-endian reads from a byte array with bounds checks.
-struct ByteReader {
+/// Little-endian reads from a byte array with bounds checks (the log's records,
+/// and within the package the backup format's headers).
+package struct ByteReader {
     private let bytes: [UInt8]
-    private(set) var offset = 0
+    package private(set) var offset = 0
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    package init(_ bytes: [UInt8]) { self.bytes = bytes }
 
-    var isAtEnd: Bool { offset == bytes.count }
+    package var isAtEnd: Bool { offset == bytes.count }
 
     mutating func skip(_ n: Int) { offset += n }
 
-    mutating func bytes(_ n: Int) -> ArraySlice<UInt8>? {
+    /// The next `n` bytes, or nil (reading nothing) when fewer remain.
+    package mutating func bytes(_ n: Int) -> ArraySlice<UInt8>? {
         guard n >= 0, offset + n <= bytes.count else { return nil }
         defer { offset += n }
         return bytes[offset..<offset + n]
     }
 
-    mutating func u8() -> UInt8 { bytes(1).map { $0.first! } ?? 0 }
+    mutating func u8() -> UInt8 { u8Checked() ?? 0 }
     mutating func u32() -> UInt32 { u32Checked() ?? 0 }
     mutating func u64() -> UInt64 { u64Checked() ?? 0 }
-    mutating func u16Checked() -> UInt16? { bytes(2).map { UInt16(littleEndianBytes: $0) } }
-    mutating func u32Checked() -> UInt32? { bytes(4).map { UInt32(littleEndianBytes: $0) } }
-    mutating func u64Checked() -> UInt64? { bytes(8).map { UInt64(littleEndianBytes: $0) } }
+    package mutating func u8Checked() -> UInt8? { bytes(1).map { $0.first! } }
+    package mutating func u16Checked() -> UInt16? { bytes(2).map { UInt16(littleEndianBytes: $0) } }
+    package mutating func u32Checked() -> UInt32? { bytes(4).map { UInt32(littleEndianBytes: $0) } }
+    package mutating func u64Checked() -> UInt64? { bytes(8).map { UInt64(littleEndianBytes: $0) } }
 }
 
 extension FixedWidthInteger {
-    init(littleEndianBytes bytes: ArraySlice<UInt8>) {
+    package init(littleEndianBytes bytes: ArraySlice<UInt8>) {
         var v: Self = 0
         for (i, b) in bytes.enumerated() { v |= Self(b) << (8 * i) }
         self = v
@@ -175,11 +178,11 @@ extension FixedWidthInteger {
 }
 
 extension Array where Element == UInt8 {
-    mutating func appendLE<T: FixedWidthInteger>(_ value: T) {
+    package mutating func appendLE<T: FixedWidthInteger>(_ value: T) {
         Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
     }
 
-    mutating func appendBE<T: FixedWidthInteger>(_ value: T) {
+    package mutating func appendBE<T: FixedWidthInteger>(_ value: T) {
         Swift.withUnsafeBytes(of: value.bigEndian) { append(contentsOf: $0) }
     }
 }

@@ -163,44 +163,44 @@ public struct BackupHeader: Sendable, Equatable {
     /// Parses header bytes (the whole header, signature included). Checks the
     /// magic, the version and every field's range; not the signature.
     static func decode(_ bytes: [UInt8]) throws(BackupError) -> (header: BackupHeader, signature: [UInt8]) {
-        var r = ByteCursor(bytes)
+        var r = ByteReader(bytes)
         guard r.take(8) == magic else { throw .notABackup }
-        guard let version = r.u16() else { throw .truncatedHeader }
+        guard let version = r.u16Checked() else { throw .truncatedHeader }
         guard version == formatVersion else { throw .unsupportedVersion(found: version, supported: formatVersion) }
-        guard let length = r.u32(), Int(length) == bytes.count, bytes.count >= fixedSize + 8 + signatureSize else { throw .truncatedHeader }
+        guard let length = r.u32Checked(), Int(length) == bytes.count, bytes.count >= fixedSize + 8 + signatureSize else { throw .truncatedHeader }
         func field<T>(_ name: String, _ value: T?) throws(BackupError) -> T {
             guard let value else { throw .corruptHeader("\(name) is out of range or missing") }
             return value
         }
-        let kind = try field("kind", r.u8().flatMap(BackupKind.init(rawValue:)))
-        let cipher = try field("cipher", r.u8().flatMap(NoncedAEAD.Cipher.init(rawValue:)))
-        let compression = try field("compression", r.u8().flatMap { $0 <= 1 ? $0 : nil })
-        let keySource = try field("key source", r.u8().flatMap(BackupKeySource.init(rawValue:)))
+        let kind = try field("kind", r.u8Checked().flatMap(BackupKind.init(rawValue:)))
+        let cipher = try field("cipher", r.u8Checked().flatMap(NoncedAEAD.Cipher.init(rawValue:)))
+        let compression = try field("compression", r.u8Checked().flatMap { $0 <= 1 ? $0 : nil })
+        let keySource = try field("key source", r.u8Checked().flatMap(BackupKeySource.init(rawValue:)))
         let id = try field("backup ID", r.take(16).flatMap { BackupID(bytes: $0) })
-        let createdAt = try field("creation time", r.i64())
+        let createdAt = try field("creation time", r.u64Checked().map { Int64(bitPattern: $0) })
         let sourceLog = try field("source log", r.take(16).flatMap { LogID(bytes: $0) })
         let signer = try field("signer", r.take(32))
         let baseID = try field("base ID", r.take(16))
         let baseHash = try field("base hash", r.take(32))
-        let chunkSize = try field("chunk size", r.u32().flatMap { $0 >= 1024 && $0 <= BackupFile.maxChunkPlaintext ? $0 : nil })
+        let chunkSize = try field("chunk size", r.u32Checked().flatMap { $0 >= 1024 && $0 <= BackupFile.maxChunkPlaintext ? $0 : nil })
         let fileSalt = try field("file salt", r.take(32))
         let keyCheck = try field("key check", r.take(16))
         let passphraseSalt = try field("passphrase salt", r.take(16))
-        let opsLimit = try field("ops limit", r.u64())
-        let memLimit = try field("memory limit", r.u64())
-        let fromSequence = try field("from sequence", r.u64())
-        let toSequence = try field("to sequence", r.u64().flatMap { $0 >= fromSequence ? $0 : nil })
-        let elements = BackupElements(rawValue: try field("elements", r.u16()))
-        let count = try field("conversation count", r.u32().flatMap { Int($0) <= bytes.count / 16 ? Int($0) : nil })
+        let opsLimit = try field("ops limit", r.u64Checked())
+        let memLimit = try field("memory limit", r.u64Checked())
+        let fromSequence = try field("from sequence", r.u64Checked())
+        let toSequence = try field("to sequence", r.u64Checked().flatMap { $0 >= fromSequence ? $0 : nil })
+        let elements = BackupElements(rawValue: try field("elements", r.u16Checked()))
+        let count = try field("conversation count", r.u32Checked().flatMap { Int($0) <= bytes.count / 16 ? Int($0) : nil })
         var conversations: [ConversationID] = []
         for _ in 0..<count { conversations.append(try field("conversation", r.take(16).flatMap { ConversationID(bytes: $0) })) }
         var vectors: [VersionVector] = []
         for name in ["from vector", "to vector"] {
-            let entries = try field(name, r.u32().flatMap { Int($0) <= bytes.count / 24 ? Int($0) : nil })
+            let entries = try field(name, r.u32Checked().flatMap { Int($0) <= bytes.count / 24 ? Int($0) : nil })
             var vector = VersionVector()
             for _ in 0..<entries {
                 let log = try field(name, r.take(16).flatMap { LogID(bytes: $0) })
-                vector.advance(log, to: try field(name, r.u64()))
+                vector.advance(log, to: try field(name, r.u64Checked()))
             }
             vectors.append(vector)
         }
@@ -229,39 +229,7 @@ struct ByteWriter {
     mutating func bytes(_ b: some Collection<UInt8>) { data.append(contentsOf: b) }
 }
 
-/// Little-endian reads with bounds checks: every read returns nil past the end.
-struct ByteCursor {
-    private let bytes: [UInt8]
-    private(set) var offset: Int
-
-    init(_ bytes: [UInt8], offset: Int = 0) {
-        self.bytes = bytes
-        self.offset = offset
-    }
-
-    var isAtEnd: Bool { offset == bytes.count }
-    var remaining: Int { bytes.count - offset }
-
-    mutating func take(_ n: Int) -> [UInt8]? {
-        guard n >= 0, n <= remaining else { return nil }
-        defer { offset += n }
-        return Array(bytes[offset..<offset + n])
-    }
-
-    mutating func u8() -> UInt8? { take(1)?.first }
-    mutating func u16() -> UInt16? { integer() }
-    mutating func u32() -> UInt32? { integer() }
-    mutating func u64() -> UInt64? { integer() }
-    mutating func i64() -> Int64? { integer() }
-
-    private mutating func integer<T: FixedWidthInteger>() -> T? {
-        guard let b = take(MemoryLayout<T>.size) else { return nil }
-        return b.reversed().reduce(T(0)) { $0 << 8 | T($1) }
-    }
-}
-
-extension Array where Element == UInt8 {
-    mutating func appendLE<T: FixedWidthInteger>(_ value: T) {
-        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
-    }
+extension ByteReader {
+    /// The next `n` bytes as an array, or nil when fewer remain.
+    mutating func take(_ n: Int) -> [UInt8]? { bytes(n).map(Array.init) }
 }
