@@ -198,7 +198,7 @@ extension Store {
         } catch {
             throw BackupError(error)
         }
-        changeFeed.publish(ProjectionChange(cursor: try wrap { try cursor() }, tables: Set(ProjectedTable.allCases), conversations: []))
+        try wrap { try publish(ProjectionChange(cursor: try cursor(), tables: Set(ProjectedTable.allCases), conversations: [])) }
     }
 
     static func restoreKey(_ id: BackupID) -> String { "restore.\(id)" }

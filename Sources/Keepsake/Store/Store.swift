@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import GRDB
 import KeepsakeLog
 
@@ -36,7 +37,10 @@ public final class Store: Sendable {
     private let batchSize: Int
     /// Rings after every append of this process (the event streams wait on it).
     private let appends = Broadcaster<Void>()
-    let changeFeed = Broadcaster<ProjectionChange>()
+    private let changeFeed = Broadcaster<ProjectionChange>()
+    /// This store's installation when another store holds a newer generation of it
+    /// (kept current as projections change, so appends need not query for it).
+    private let supersededInstallation = Mutex<Installation?>(nil)
 
     /// The ID of this store's log: the origin of every event written here.
     public var logID: LogID { log.id }
@@ -69,6 +73,7 @@ public final class Store: Sendable {
         let pool = try ProjectionDatabase.open(at: directory.appendingPathComponent("projections.sqlite").path)
         let store = Store(directory: directory, log: log, pool: pool, batchSize: options.projectionBatchSize)
         try store.repairProjections()
+        try store.refreshInstallationStatus()
         return store
     }
 
@@ -92,7 +97,7 @@ public final class Store: Sendable {
     }
 
     private func logEvents(_ events: [EventDraft]) throws(KeepsakeError) -> LoggedEvents {
-        if events.contains(where: \.payload.actsAsInstallation), let installation = try installation(), installation.isSuperseded {
+        if events.contains(where: \.payload.actsAsInstallation), let installation = supersededInstallation.withLock({ $0 }) {
             throw .installationSuperseded(installation)
         }
         var drafts: [RecordDraft] = []
@@ -153,7 +158,8 @@ public final class Store: Sendable {
                     let standsBefore = applied.map { $0.log == log.id && $0.sequence == first.sequence - 1 } ?? (first.sequence == 1)
                     return standsBefore ? try apply(logged.events, db) : nil
                 }
-                if let change { changeFeed.publish(change) }
+                if let change { try publish(change) }
+                if change?.cursor == head { return logged.outcomes }
             }
             try catchUpProjections()
         } catch {
@@ -268,6 +274,17 @@ public final class Store: Sendable {
         }
     }
 
+    /// Announces a committed projection change, after updating what depends on it.
+    func publish(_ change: ProjectionChange) throws(KeepsakeError) {
+        if change.tables.contains(.installations) { try refreshInstallationStatus() }
+        changeFeed.publish(change)
+    }
+
+    private func refreshInstallationStatus() throws(KeepsakeError) {
+        let current = try installation()
+        supersededInstallation.withLock { $0 = current?.isSuperseded == true ? current : nil }
+    }
+
     /// Changes to the projections, announced after each projector transaction
     /// of this process commits.
     public func projectionChanges() -> AsyncStream<ProjectionChange> {
@@ -336,7 +353,7 @@ public final class Store: Sendable {
         while true {
             let change = try projectBatch()
             guard let change else { return }
-            changeFeed.publish(change)
+            try publish(change)
         }
     }
 
@@ -375,7 +392,7 @@ public final class Store: Sendable {
             }
             try projector.finish(appliedUpTo: Cursor(log: log.id, sequence: position))
         }
-        changeFeed.publish(ProjectionChange(cursor: try cursor(), tables: Set(ProjectedTable.allCases), conversations: []))
+        try publish(ProjectionChange(cursor: try cursor(), tables: Set(ProjectedTable.allCases), conversations: []))
     }
 }
 
