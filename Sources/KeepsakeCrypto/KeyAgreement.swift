@@ -17,7 +17,7 @@ public final class KeyAgreementKey: Sendable {
         Sodium.ensureInitialized()
         var publicKey = [UInt8](repeating: 0, count: Self.publicKeyBytes)
         secret.withUnsafeBytes { s in _ = crypto_scalarmult_base(&publicKey, s.bindMemory(to: UInt8.self).baseAddress!) }
-        self.secret = secret
+        self.secret = try secret.copy()
         self.publicKey = publicKey
     }
 
@@ -28,9 +28,7 @@ public final class KeyAgreementKey: Sendable {
 
     /// A copy of the 32-byte secret scalar, to store the key (sealed).
     public func secretKey() throws -> SecureBytes {
-        let copy = try SecureBytes(count: Self.secretKeyBytes)
-        secret.withUnsafeBytes { s in copy.withUnsafeMutableBytes { $0.copyMemory(from: s) } }
-        return copy
+        try secret.copy()
     }
 
     /// The X25519 shared secret with `peer`. Throws `invalidParameters` for a

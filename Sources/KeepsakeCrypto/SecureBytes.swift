@@ -33,6 +33,13 @@ public final class SecureBytes: @unchecked Sendable {
         sodium_free(pointer)
     }
 
+    /// A copy in fresh secure memory, owned by the caller.
+    public func copy() throws -> SecureBytes {
+        let copy = try SecureBytes(count: count)
+        withUnsafeBytes { source in copy.withUnsafeMutableBytes { $0.copyMemory(from: source) } }
+        return copy
+    }
+
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawBufferPointer(start: pointer, count: count))
     }
