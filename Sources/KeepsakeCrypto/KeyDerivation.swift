@@ -30,15 +30,18 @@ public enum HKDF {
     /// `length` bytes (1 to 255 × 32) derived from `secret` with `salt` (empty:
     /// 32 zero bytes, as the RFC says) and `info`.
     public static func derive(secret: SecureBytes, salt: [UInt8], info: [UInt8], length: Int) throws -> SecureBytes {
+        let saltKey = salt.isEmpty ? [UInt8](repeating: 0, count: HMACSHA256.outputBytes) : salt
+        return try saltKey.withUnsafeBytes { try derive(secret: secret, salt: $0, info: info, length: length) }
+    }
+
+    /// The same, with a salt that is itself secret (a ratchet's root key) and stays in the caller's memory.
+    public static func derive(secret: SecureBytes, salt: UnsafeRawBufferPointer, info: [UInt8], length: Int) throws -> SecureBytes {
         let block = HMACSHA256.outputBytes
         guard length > 0, length <= 255 * block else {
             throw CryptoError.invalidParameters("HKDF output length \(length) is outside 1...\(255 * block)")
         }
-        let saltKey = salt.isEmpty ? [UInt8](repeating: 0, count: block) : salt
         let prk = try SecureBytes(count: block)
-        saltKey.withUnsafeBytes { salt in
-            secret.withUnsafeBytes { ikm in prk.withUnsafeMutableBytes { HMACSHA256.mac(key: salt, ikm, into: $0) } }
-        }
+        secret.withUnsafeBytes { ikm in prk.withUnsafeMutableBytes { HMACSHA256.mac(key: salt, ikm, into: $0) } }
         let output = try SecureBytes(count: length)
         var previous = try SecureBytes(count: block), current = try SecureBytes(count: block)
         for counter in 1...UInt8((length + block - 1) / block) {

@@ -1,0 +1,194 @@
+import CSodium
+
+/// The Double Ratchet (Signal's specification, revision 4) over X25519,
+/// HKDF-SHA-256 and HMAC-SHA-256, with single-use AEAD per message key.
+///
+/// A value type: every operation works on a copy and replaces `self` only when
+/// it succeeds, so a message that fails to decrypt leaves the session as it was.
+/// Superseded chain and root keys are dropped as the ratchet turns (their
+/// secure memory is wiped when released).
+public struct DoubleRatchet: Sendable {
+    /// Skipped message keys kept at most, per session, for out-of-order delivery.
+    public static let maxSkip = 1000
+
+    /// What travels in the clear with each message (sealed sender hides it on the wire).
+    public struct Header: Sendable, Equatable {
+        /// The sender's current ratchet public key.
+        public let ratchetKey: [UInt8]
+        /// Messages the sender sent in its previous sending chain.
+        public let previousChainLength: UInt32
+        /// This message's number in the current sending chain.
+        public let number: UInt32
+
+        public init(ratchetKey: [UInt8], previousChainLength: UInt32, number: UInt32) {
+            self.ratchetKey = ratchetKey
+            self.previousChainLength = previousChainLength
+            self.number = number
+        }
+
+        /// ratchet key (32) ‖ previous chain length (u32 LE) ‖ number (u32 LE).
+        public var bytes: [UInt8] {
+            var out = ratchetKey
+            withUnsafeBytes(of: previousChainLength.littleEndian) { out.append(contentsOf: $0) }
+            withUnsafeBytes(of: number.littleEndian) { out.append(contentsOf: $0) }
+            return out
+        }
+    }
+
+    /// Why a message was refused. The session is unchanged when one is thrown.
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        /// More messages were skipped than `maxSkip` allows.
+        case tooManySkipped(Int)
+        /// The message does not authenticate under the key its header selects
+        /// (altered, replayed, or for another session).
+        case undecryptable
+
+        public var description: String {
+            switch self {
+            case let .tooManySkipped(n): return "the message skips \(n) messages, more than \(DoubleRatchet.maxSkip); ask the sender to resend on a new session"
+            case .undecryptable: return "the message does not decrypt in this session (altered, replayed or for another session); ask the sender to resend"
+            }
+        }
+    }
+
+    private var sendingRatchet: KeyAgreementKey
+    private var receivingRatchetKey: [UInt8]?
+    private var rootKey: SecureBytes
+    private var sendingChain: SecureBytes?
+    private var receivingChain: SecureBytes?
+    private var sent: UInt32 = 0
+    private var received: UInt32 = 0
+    private var previousChainLength: UInt32 = 0
+    private var skipped: [SkippedKey: SecureBytes] = [:]
+
+    private struct SkippedKey: Hashable, Sendable {
+        let ratchetKey: [UInt8]
+        let number: UInt32
+    }
+
+    /// The initiator's session, from the shared secret of the key agreement and
+    /// the responder's ratchet (signed prekey) public key.
+    public static func initiator(sharedSecret: SecureBytes, responderRatchetKey: [UInt8]) throws -> DoubleRatchet {
+        let ratchet = try KeyAgreementKey.generate()
+        let (root, chain) = try rootStep(sharedSecret, try ratchet.sharedSecret(with: responderRatchetKey))
+        var session = DoubleRatchet(sendingRatchet: ratchet, rootKey: root)
+        session.receivingRatchetKey = responderRatchetKey
+        session.sendingChain = chain
+        return session
+    }
+
+    /// The responder's session, from the same shared secret and its own ratchet key pair.
+    public static func responder(sharedSecret: SecureBytes, ratchet: KeyAgreementKey) throws -> DoubleRatchet {
+        DoubleRatchet(sendingRatchet: ratchet, rootKey: try sharedSecret.copy())
+    }
+
+    private init(sendingRatchet: KeyAgreementKey, rootKey: SecureBytes) {
+        self.sendingRatchet = sendingRatchet
+        self.rootKey = rootKey
+    }
+
+    /// Encrypts `plaintext`, authenticating `associatedData` and the header.
+    public mutating func encrypt(_ plaintext: [UInt8], associatedData: [UInt8]) throws -> (header: Header, ciphertext: [UInt8]) {
+        var next = self
+        guard let chain = next.sendingChain else { throw Failure.undecryptable }
+        let (nextChain, messageKey) = try Self.chainStep(chain)
+        next.sendingChain = nextChain
+        let header = Header(ratchetKey: next.sendingRatchet.publicKey, previousChainLength: next.previousChainLength, number: next.sent)
+        next.sent += 1
+        var ciphertext: [UInt8] = []
+        try plaintext.withUnsafeBytes { p in
+            try (associatedData + header.bytes).withUnsafeBytes { ad in
+                try messageKey.withUnsafeBytes { k in
+                    try SingleUseAEAD.seal(p, associatedData: ad, key: k, cipher: .chaCha20Poly1305, into: &ciphertext)
+                }
+            }
+        }
+        self = next
+        return (header, ciphertext)
+    }
+
+    /// Decrypts a message; on any failure the session is left as it was.
+    public mutating func decrypt(header: Header, ciphertext: [UInt8], associatedData: [UInt8]) throws -> [UInt8] {
+        var next = self
+        let messageKey: SecureBytes
+        if let key = next.skipped.removeValue(forKey: SkippedKey(ratchetKey: header.ratchetKey, number: header.number)) {
+            messageKey = key
+        } else {
+            if header.ratchetKey != next.receivingRatchetKey {
+                try next.skip(until: header.previousChainLength)
+                try next.turn(towards: header.ratchetKey)
+            }
+            try next.skip(until: header.number)
+            guard let chain = next.receivingChain else { throw Failure.undecryptable }
+            let (nextChain, key) = try Self.chainStep(chain)
+            next.receivingChain = nextChain
+            next.received += 1
+            messageKey = key
+        }
+        let plaintext: [UInt8]
+        do {
+            plaintext = try ciphertext.withUnsafeBytes { c in
+                try (associatedData + header.bytes).withUnsafeBytes { ad in
+                    try messageKey.withUnsafeBytes { k in try SingleUseAEAD.open(c, associatedData: ad, key: k, cipher: .chaCha20Poly1305) }
+                }
+            }
+        } catch {
+            throw Failure.undecryptable
+        }
+        self = next
+        return plaintext
+    }
+
+    /// Keeps the keys of messages `received..<until` of the receiving chain for later.
+    private mutating func skip(until number: UInt32) throws {
+        guard let chain = receivingChain, number > received else { return }
+        let gap = Int(number - received)
+        guard skipped.count + gap <= Self.maxSkip else { throw Failure.tooManySkipped(gap) }
+        var current = chain
+        while received < number {
+            let (nextChain, key) = try Self.chainStep(current)
+            skipped[SkippedKey(ratchetKey: receivingRatchetKey ?? [], number: received)] = key
+            current = nextChain
+            received += 1
+        }
+        receivingChain = current
+    }
+
+    /// A DH ratchet step: a new receiving chain from the peer's new key, then a new sending chain from a new key pair.
+    private mutating func turn(towards peerKey: [UInt8]) throws {
+        previousChainLength = sent
+        sent = 0
+        received = 0
+        receivingRatchetKey = peerKey
+        (rootKey, receivingChain) = try Self.rootStep(rootKey, try sendingRatchet.sharedSecret(with: peerKey))
+        sendingRatchet = try KeyAgreementKey.generate()
+        (rootKey, sendingChain) = try Self.rootStep(rootKey, try sendingRatchet.sharedSecret(with: peerKey))
+    }
+
+    /// KDF_RK: HKDF-SHA-256 with the root key as salt; 64 bytes: new root key, new chain key.
+    private static func rootStep(_ root: SecureBytes, _ dhOutput: SecureBytes) throws -> (root: SecureBytes, chain: SecureBytes) {
+        let derived = try root.withUnsafeBytes { salt in
+            try HKDF.derive(secret: dhOutput, salt: salt, info: Array("Keepsake ratchet root".utf8), length: 64)
+        }
+        return (try derived.slice(0..<32), try derived.slice(32..<64))
+    }
+
+    /// KDF_CK: message key = HMAC(chain, 0x01), next chain key = HMAC(chain, 0x02).
+    private static func chainStep(_ chain: SecureBytes) throws -> (chain: SecureBytes, messageKey: SecureBytes) {
+        let nextChain = try SecureBytes(count: 32), messageKey = try SecureBytes(count: 32)
+        chain.withUnsafeBytes { key in
+            [UInt8(0x01)].withUnsafeBytes { one in messageKey.withUnsafeMutableBytes { HMACSHA256.mac(key: key, one, into: $0) } }
+            [UInt8(0x02)].withUnsafeBytes { two in nextChain.withUnsafeMutableBytes { HMACSHA256.mac(key: key, two, into: $0) } }
+        }
+        return (nextChain, messageKey)
+    }
+}
+
+extension SecureBytes {
+    /// A copy of `range` in fresh secure memory.
+    func slice(_ range: Range<Int>) throws -> SecureBytes {
+        let part = try SecureBytes(count: range.count)
+        withUnsafeBytes { all in part.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: all[range])) } }
+        return part
+    }
+}

@@ -1,0 +1,64 @@
+import Testing
+@testable import KeepsakeCrypto
+
+@Suite struct DoubleRatchetTests {
+    /// Alice starts (she knows Bob's ratchet key from his prekey bundle); both share `secret`.
+    private func pair() throws -> (alice: DoubleRatchet, bob: DoubleRatchet) {
+        let secret = try SecureBytes.random(count: 32)
+        let bobRatchet = try KeyAgreementKey.generate()
+        return (try .initiator(sharedSecret: secret, responderRatchetKey: bobRatchet.publicKey),
+                try .responder(sharedSecret: secret, ratchet: bobRatchet))
+    }
+
+    @Test func messagesFlowBothWaysAndTheRatchetTurns() throws {
+        var (alice, bob) = try pair()
+        let ad = Array("alice|bob".utf8)
+        var keys: Set<[UInt8]> = []
+        for round in 0..<4 {
+            let a = try alice.encrypt(Array("a\(round)".utf8), associatedData: ad)
+            keys.insert(a.header.ratchetKey)
+            #expect(try bob.decrypt(header: a.header, ciphertext: a.ciphertext, associatedData: ad) == Array("a\(round)".utf8))
+            let b = try bob.encrypt(Array("b\(round)".utf8), associatedData: ad)
+            keys.insert(b.header.ratchetKey)
+            #expect(try alice.decrypt(header: b.header, ciphertext: b.ciphertext, associatedData: ad) == Array("b\(round)".utf8))
+        }
+        #expect(keys.count == 8, "each reply turns the DH ratchet: a new key per turn")
+    }
+
+    @Test func outOfOrderMessagesUseSkippedKeysOnce() throws {
+        var (alice, bob) = try pair()
+        let messages = try (0..<5).map { try alice.encrypt(Array("m\($0)".utf8), associatedData: []) }
+        for index in [3, 0, 4, 1, 2] {
+            #expect(try bob.decrypt(header: messages[index].header, ciphertext: messages[index].ciphertext, associatedData: []) == Array("m\(index)".utf8))
+        }
+        let before = bob
+        #expect(throws: DoubleRatchet.Failure.undecryptable, "a replayed message finds no key") {
+            try bob.decrypt(header: messages[3].header, ciphertext: messages[3].ciphertext, associatedData: [])
+        }
+        let reply = try bob.encrypt([1], associatedData: [])
+        var bobBefore = before
+        #expect(try bobBefore.encrypt([1], associatedData: []).header.number == reply.header.number, "the failure changed nothing")
+    }
+
+    @Test func failuresLeaveTheSessionAsItWas() throws {
+        var (alice, bob) = try pair()
+        let first = try alice.encrypt(Array("hello".utf8), associatedData: [])
+        var tampered = first.ciphertext
+        tampered[0] ^= 1
+        #expect(throws: DoubleRatchet.Failure.undecryptable) {
+            try bob.decrypt(header: first.header, ciphertext: tampered, associatedData: [])
+        }
+        #expect(throws: DoubleRatchet.Failure.undecryptable, "the header is authenticated too") {
+            try bob.decrypt(header: first.header, ciphertext: first.ciphertext, associatedData: [9])
+        }
+        #expect(try bob.decrypt(header: first.header, ciphertext: first.ciphertext, associatedData: []) == Array("hello".utf8))
+
+        let far = DoubleRatchet.Header(
+            ratchetKey: first.header.ratchetKey, previousChainLength: 0, number: UInt32(DoubleRatchet.maxSkip + 10))
+        #expect(throws: DoubleRatchet.Failure.tooManySkipped(DoubleRatchet.maxSkip + 9)) {
+            try bob.decrypt(header: far, ciphertext: first.ciphertext, associatedData: [])
+        }
+        let second = try alice.encrypt(Array("still here".utf8), associatedData: [])
+        #expect(try bob.decrypt(header: second.header, ciphertext: second.ciphertext, associatedData: []) == Array("still here".utf8))
+    }
+}
