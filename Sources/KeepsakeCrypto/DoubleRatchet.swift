@@ -1,7 +1,8 @@
 import CSodium
 
 /// The Double Ratchet (Signal's specification, revision 4) over X25519,
-/// HKDF-SHA-256 and HMAC-SHA-256, with single-use AEAD per message key.
+/// HKDF-SHA-256 and HMAC-SHA-256, with single-use AEAD per message key
+/// (ChaCha20-Poly1305: the peer may run on a CPU without AES-NI).
 ///
 /// A value type: every operation works on a copy and replaces `self` only when
 /// it succeeds, so a message that fails to decrypt leaves the session as it was.
