@@ -43,11 +43,14 @@ public struct DoubleRatchet: Sendable {
         /// The message does not authenticate under the key its header selects
         /// (altered, replayed, or for another session).
         case undecryptable
+        /// Stored session bytes are not a version-1 session.
+        case corruptState
 
         public var description: String {
             switch self {
             case let .tooManySkipped(n): return "the message skips \(n) messages, more than \(DoubleRatchet.maxSkip); ask the sender to resend on a new session"
             case .undecryptable: return "the message does not decrypt in this session (altered, replayed or for another session); ask the sender to resend"
+            case .corruptState: return "the stored session state is not a version-1 Double Ratchet session; start a new session"
             }
         }
     }
@@ -191,5 +194,123 @@ extension SecureBytes {
         let part = try SecureBytes(count: range.count)
         withUnsafeBytes { all in part.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: all[range])) } }
         return part
+    }
+}
+
+extension DoubleRatchet {
+    static let stateVersion: UInt8 = 1
+    private static let entrySize = 32 + 4 + 32
+
+    /// The session as bytes, to keep in a sealed ratchet-step event. Layout,
+    /// version 1: version (1) ‖ sending ratchet secret (32) ‖ root key (32) ‖
+    /// receiving ratchet key, sending chain, receiving chain (each a presence
+    /// byte then 32 bytes, zeros when absent) ‖ sent, received, previous chain
+    /// length (u32 LE each) ‖ skipped-key count (u16 LE) ‖ per skipped key:
+    /// ratchet key (32) ‖ number (u32 LE) ‖ message key (32).
+    public func serialized() throws -> SecureBytes {
+        let out = try SecureBytes(count: 1 + 64 + 3 * 33 + 12 + 2 + skipped.count * Self.entrySize)
+        let ratchetSecret = try sendingRatchet.secretKey()
+        out.withUnsafeMutableBytes { buffer in
+            var writer = SecretWriter(buffer: buffer)
+            writer.put([Self.stateVersion])
+            writer.put(ratchetSecret)
+            writer.put(rootKey)
+            writer.putOptional(receivingRatchetKey)
+            writer.putOptional(sendingChain)
+            writer.putOptional(receivingChain)
+            for value in [sent, received, previousChainLength] { writer.put(value) }
+            writer.put(UInt16(skipped.count))
+            for (slot, key) in skipped {
+                writer.put(slot.ratchetKey)
+                writer.put(slot.number)
+                writer.put(key)
+            }
+        }
+        return out
+    }
+
+    /// A session from `serialized()` bytes; throws `corruptState` for anything else.
+    public init(serialized state: SecureBytes) throws {
+        var reader = SecretReader(state)
+        guard try reader.bytes(1) == [Self.stateVersion] else { throw Failure.corruptState }
+        sendingRatchet = try KeyAgreementKey(secret: try reader.secret(32))
+        rootKey = try reader.secret(32)
+        receivingRatchetKey = try reader.optional(32).map { $0.withUnsafeBytes { Array($0) } }
+        sendingChain = try reader.optional(32)
+        receivingChain = try reader.optional(32)
+        sent = try reader.integer()
+        received = try reader.integer()
+        previousChainLength = try reader.integer()
+        let count: UInt16 = try reader.integer()
+        guard Int(count) <= Self.maxSkip else { throw Failure.corruptState }
+        for _ in 0..<count {
+            let slot = SkippedKey(ratchetKey: try reader.bytes(32), number: try reader.integer())
+            skipped[slot] = try reader.secret(32)
+        }
+        guard reader.isAtEnd else { throw Failure.corruptState }
+    }
+}
+
+/// Writes secrets and integers into secure memory, in order.
+private struct SecretWriter {
+    let buffer: UnsafeMutableRawBufferPointer
+    var offset = 0
+
+    mutating func put(_ bytes: UnsafeRawBufferPointer) {
+        UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<offset + bytes.count]).copyMemory(from: bytes)
+        offset += bytes.count
+    }
+
+    mutating func put(_ bytes: [UInt8]) { bytes.withUnsafeBytes { put($0) } }
+    mutating func put(_ secret: SecureBytes) { secret.withUnsafeBytes { put($0) } }
+    mutating func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { put($0) } }
+
+    /// A presence byte, then the 32 bytes or zeros.
+    mutating func putOptional(_ value: [UInt8]?) {
+        put([value == nil ? 0 : 1])
+        put(value ?? [UInt8](repeating: 0, count: 32))
+    }
+
+    mutating func putOptional(_ secret: SecureBytes?) {
+        put([secret == nil ? 0 : 1])
+        if let secret { put(secret) } else { put([UInt8](repeating: 0, count: 32)) }
+    }
+}
+
+/// Reads what `SecretWriter` wrote; every read past the end throws `corruptState`.
+private struct SecretReader {
+    let state: SecureBytes
+    var offset = 0
+
+    init(_ state: SecureBytes) { self.state = state }
+
+    var isAtEnd: Bool { offset == state.count }
+
+    private mutating func range(_ count: Int) throws -> Range<Int> {
+        guard count <= state.count - offset else { throw DoubleRatchet.Failure.corruptState }
+        defer { offset += count }
+        return offset..<offset + count
+    }
+
+    mutating func bytes(_ count: Int) throws -> [UInt8] {
+        let range = try range(count)
+        return state.withUnsafeBytes { Array($0[range]) }
+    }
+
+    mutating func secret(_ count: Int) throws -> SecureBytes { try state.slice(try range(count)) }
+
+    mutating func integer<T: FixedWidthInteger>() throws -> T {
+        let range = try range(MemoryLayout<T>.size)
+        return state.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: range.lowerBound, as: T.self) }.littleEndian
+    }
+
+    mutating func optional(_ count: Int) throws -> SecureBytes? {
+        let present = try bytes(1)
+        let value = try secret(count)
+        switch present {
+        case [0]: return nil
+        case [1]: return value
+        default: throw DoubleRatchet.Failure.corruptState
+        }
     }
 }

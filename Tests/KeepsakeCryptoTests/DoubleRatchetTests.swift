@@ -62,3 +62,32 @@ import Testing
         #expect(try bob.decrypt(header: second.header, ciphertext: second.ciphertext, associatedData: []) == Array("still here".utf8))
     }
 }
+
+@Suite struct DoubleRatchetStateTests {
+    @Test func aSessionSurvivesSerializationWithItsSkippedKeys() throws {
+        let secret = try SecureBytes.random(count: 32)
+        let bobRatchet = try KeyAgreementKey.generate()
+        var alice = try DoubleRatchet.initiator(sharedSecret: secret, responderRatchetKey: bobRatchet.publicKey)
+        var bob = try DoubleRatchet.responder(sharedSecret: secret, ratchet: bobRatchet)
+        let messages = try (0..<3).map { try alice.encrypt([UInt8($0)], associatedData: []) }
+        _ = try bob.decrypt(header: messages[2].header, ciphertext: messages[2].ciphertext, associatedData: [])
+
+        var restored = try DoubleRatchet(serialized: bob.serialized())
+        #expect(try restored.decrypt(header: messages[0].header, ciphertext: messages[0].ciphertext, associatedData: []) == [0])
+        let reply = try restored.encrypt([42], associatedData: [])
+        #expect(try alice.decrypt(header: reply.header, ciphertext: reply.ciphertext, associatedData: []) == [42])
+        var aliceAgain = try DoubleRatchet(serialized: alice.serialized())
+        let next = try aliceAgain.encrypt([7], associatedData: [])
+        #expect(try restored.decrypt(header: next.header, ciphertext: next.ciphertext, associatedData: []) == [7])
+    }
+
+    @Test func corruptStateIsRefused() throws {
+        let session = try DoubleRatchet.responder(sharedSecret: SecureBytes.random(count: 32), ratchet: KeyAgreementKey.generate())
+        let bytes = try session.serialized().withUnsafeBytes { Array($0) }
+        for bad in [Array(bytes.dropLast()), [2] + bytes.dropFirst(), bytes + [0]] {
+            let state = try SecureBytes(count: bad.count)
+            state.withUnsafeMutableBytes { $0.copyBytes(from: bad) }
+            #expect(throws: DoubleRatchet.Failure.corruptState) { try DoubleRatchet(serialized: state) }
+        }
+    }
+}
