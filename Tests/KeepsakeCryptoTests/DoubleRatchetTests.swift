@@ -91,3 +91,36 @@ import Testing
         }
     }
 }
+
+@Suite struct X3DHTests {
+    @Test(arguments: [true, false]) func bothSidesAgreeAndTheSessionStarts(withOneTimePrekey: Bool) throws {
+        let alice = try KeyAgreementKey.generate(), bob = try KeyAgreementKey.generate()
+        let signedPrekey = try KeyAgreementKey.generate(), oneTime = try KeyAgreementKey.generate()
+        let (aliceSecret, ephemeral) = try X3DH.initiate(
+            identity: alice, responderIdentity: bob.publicKey, signedPrekey: signedPrekey.publicKey,
+            oneTimePrekey: withOneTimePrekey ? oneTime.publicKey : nil)
+        let bobSecret = try X3DH.respond(
+            identity: bob, signedPrekey: signedPrekey, oneTimePrekey: withOneTimePrekey ? oneTime : nil,
+            initiatorIdentity: alice.publicKey, ephemeralKey: ephemeral)
+        #expect(aliceSecret.withUnsafeBytes { Array($0) } == bobSecret.withUnsafeBytes { Array($0) })
+
+        var a = try DoubleRatchet.initiator(sharedSecret: aliceSecret, responderRatchetKey: signedPrekey.publicKey)
+        var b = try DoubleRatchet.responder(sharedSecret: bobSecret, ratchet: signedPrekey)
+        let hello = try a.encrypt(Array("hi bob".utf8), associatedData: alice.publicKey + bob.publicKey)
+        #expect(try b.decrypt(header: hello.header, ciphertext: hello.ciphertext, associatedData: alice.publicKey + bob.publicKey) == Array("hi bob".utf8))
+    }
+
+    @Test func aDifferentOneTimePrekeyGivesAnotherSecret() throws {
+        let alice = try KeyAgreementKey.generate(), bob = try KeyAgreementKey.generate()
+        let signedPrekey = try KeyAgreementKey.generate(), oneTime = try KeyAgreementKey.generate()
+        let (secret, ephemeral) = try X3DH.initiate(
+            identity: alice, responderIdentity: bob.publicKey, signedPrekey: signedPrekey.publicKey, oneTimePrekey: oneTime.publicKey)
+        let wrong = try X3DH.respond(
+            identity: bob, signedPrekey: signedPrekey, oneTimePrekey: try KeyAgreementKey.generate(),
+            initiatorIdentity: alice.publicKey, ephemeralKey: ephemeral)
+        #expect(secret.withUnsafeBytes { Array($0) } != wrong.withUnsafeBytes { Array($0) })
+        #expect(throws: CryptoError.invalidParameters("the peer's X25519 public key has low order")) {
+            try X3DH.initiate(identity: alice, responderIdentity: [UInt8](repeating: 0, count: 32), signedPrekey: signedPrekey.publicKey, oneTimePrekey: nil)
+        }
+    }
+}
