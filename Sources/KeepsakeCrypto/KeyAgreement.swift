@@ -6,7 +6,7 @@ public final class KeyAgreementKey: Sendable {
     public static let publicKeyBytes = Int(crypto_scalarmult_BYTES)
     public static let secretKeyBytes = Int(crypto_scalarmult_SCALARBYTES)
 
-    private let secret: SecureBytes
+    fileprivate let secret: SecureBytes
     public let publicKey: [UInt8]
 
     /// Derives the key pair from a 32-byte secret scalar (how keys are stored).
@@ -70,7 +70,7 @@ public enum SealedBox {
     public static func open(_ sealed: [UInt8], as recipient: KeyAgreementKey) throws -> [UInt8] {
         guard sealed.count >= overhead else { throw CryptoError.authenticationFailed }
         var message = [UInt8](repeating: 0, count: sealed.count - overhead)
-        let status = try recipient.secretKey().withUnsafeBytes { s in
+        let status = recipient.secret.withUnsafeBytes { s in
             crypto_box_seal_open(&message, sealed, UInt64(sealed.count), recipient.publicKey, s.bindMemory(to: UInt8.self).baseAddress!)
         }
         guard status == 0 else { throw CryptoError.authenticationFailed }

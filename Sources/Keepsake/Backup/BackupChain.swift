@@ -38,18 +38,13 @@ extension Backup {
 
 /// Backup files put in chain order (each incremental after the backup it extends).
 struct BackupChain {
-    /// What a store remembers of a backup it restored: enough to extend the chain from it.
-    struct Known {
-        let hash: String
-        let header: BackupHeader?
-    }
-
     let readers: [BackupReader]
-    private let known: (BackupID) -> Known?
+    /// The whole-file hash of a backup restored here before, by ID (bases a chain may extend).
+    private let known: (BackupID) -> String?
 
     /// Opens every file (checking limits, headers and signatures) and orders them.
     /// An incremental whose base is neither among the files nor `known` is refused.
-    init(files: [URL], sizeLimit: Int?, known: @escaping (BackupID) -> Known?, allowMissingBases: Bool = true) throws(BackupError) {
+    init(files: [URL], sizeLimit: Int?, known: @escaping (BackupID) -> String?, allowMissingBases: Bool = true) throws(BackupError) {
         var remaining: [BackupReader] = []
         for file in files { remaining.append(try BackupReader(url: file, sizeLimit: sizeLimit)) }
         let given = Set(remaining.map(\.header.id))
@@ -96,7 +91,7 @@ struct BackupChain {
                     try Self.checkLink(reader.header, extends: parent.header, hash: parentHash)
                     baseChecked = true
                 } else if let remembered = known(base.id) {
-                    try Self.checkLink(reader.header, extends: remembered.header, hash: remembered.hash)
+                    try Self.checkLink(reader.header, extends: nil, hash: remembered)
                     baseChecked = true
                 } else {
                     baseChecked = false
@@ -109,8 +104,9 @@ struct BackupChain {
         return verified
     }
 
-    /// Checks that `header` extends the backup `parent` (whose file hash is `hash`):
-    /// same source, kind and selection, and its range starts where the parent's ends.
+    /// Checks that `header` extends the backup whose file hash is `hash` and, when its
+    /// header is at hand (`parent`), that it has the same source, kind and selection
+    /// and ends where `header` starts.
     static func checkLink(_ header: BackupHeader, extends parent: BackupHeader?, hash: String) throws(BackupError) {
         guard let base = header.base else { return }
         func fail(_ reason: String) -> BackupError { .baseMismatch(backup: header.id, reason: reason) }

@@ -60,6 +60,11 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The error for a file operation that just failed, from `errno` (a full disk is told apart).
+    static func failed(_ operation: String, _ path: String) -> BackupError {
+        errno == ENOSPC || errno == EDQUOT ? .diskFull(path: path) : .io(operation: operation, path: path, errno: errno)
+    }
+
     public var description: String {
         switch self {
         case .notABackup:

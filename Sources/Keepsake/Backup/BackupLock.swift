@@ -19,7 +19,7 @@ final class BackupLock {
         guard Self.held.withLock({ $0.insert(path).inserted }) else { throw .busy(path: store.path) }
         let descriptor = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
-            let error = BackupWriter.ioError("open", path)
+            let error = BackupError.failed("open", path)
             Self.held.withLock { _ = $0.remove(path) }
             throw error
         }

@@ -26,7 +26,7 @@ final class BackupReader {
     init(url: URL, sizeLimit: Int? = nil) throws(BackupError) {
         self.url = url
         let descriptor = Glibc.open(url.path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw BackupWriter.ioError("open", url.path) }
+        guard descriptor >= 0 else { throw BackupError.failed("open", url.path) }
         let opened: (size: Int, header: BackupHeader, bytes: [UInt8])
         do {
             opened = try Self.readHeader(descriptor, path: url.path, sizeLimit: sizeLimit)
@@ -46,7 +46,7 @@ final class BackupReader {
     /// Checks the size limit, then reads and checks the header and its signature.
     private static func readHeader(_ descriptor: Int32, path: String, sizeLimit: Int?) throws(BackupError) -> (size: Int, header: BackupHeader, bytes: [UInt8]) {
         var info = stat()
-        guard fstat(descriptor, &info) == 0 else { throw BackupWriter.ioError("stat", path) }
+        guard fstat(descriptor, &info) == 0 else { throw BackupError.failed("stat", path) }
         let fileSize = Int(info.st_size)
         if let sizeLimit, fileSize > sizeLimit { throw .tooLarge(bytes: fileSize, limit: sizeLimit) }
 

@@ -36,7 +36,7 @@ final class BackupWriter {
         do { fileKey = try BackupFile.fileKey(key, salt: header.fileSalt) } catch { throw .store(.crypto("\(error)")) }
         compressor = header.compressed ? ChunkCompressor() : nil
         descriptor = Glibc.open(partial.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw Self.ioError("create", partial.path) }
+        guard descriptor >= 0 else { throw BackupError.failed("create", partial.path) }
         buffer.reserveCapacity(Int(header.chunkSize) + 4096)
         try write(signed)
     }
@@ -75,8 +75,8 @@ final class BackupWriter {
     func finish() throws(BackupError) -> [UInt8] {
         try add(.trailer(events: events))
         try sealChunk(final: true)
-        guard fsync(descriptor) == 0 else { throw Self.ioError("sync", partial.path) }
-        guard rename(partial.path, url.path) == 0 else { throw Self.ioError("rename", url.path) }
+        guard fsync(descriptor) == 0 else { throw BackupError.failed("sync", partial.path) }
+        guard rename(partial.path, url.path) == 0 else { throw BackupError.failed("rename", url.path) }
         finished = true
         let directory = Glibc.open(url.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directory >= 0 {
@@ -119,14 +119,11 @@ final class BackupWriter {
             let n = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw Self.ioError("write", partial.path)
+                throw BackupError.failed("write", partial.path)
             }
             offset += n
         }
         fileBytes += bytes.count
     }
 
-    static func ioError(_ operation: String, _ path: String) -> BackupError {
-        errno == ENOSPC || errno == EDQUOT ? .diskFull(path: path) : .io(operation: operation, path: path, errno: errno)
-    }
 }

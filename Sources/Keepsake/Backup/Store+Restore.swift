@@ -56,8 +56,8 @@ extension Store {
         defer { withExtendedLifetime(lock) {} }
 
         let chain = try BackupChain(files: files, sizeLimit: options.sizeLimit, known: { id in
-            guard let record = try? self.localRecord(RestoreRecord.self, Self.restoreKey(id)), let hash = record.fileHash else { return nil }
-            return BackupChain.Known(hash: hash, header: nil)
+            let record = try? self.localRecord(RestoreRecord.self, Self.restoreKey(id))
+            return record?.fileHash
         }, allowMissingBases: false)
         if let trusted = options.trustedSigners,
            let stranger = chain.readers.first(where: { reader in !trusted.contains(reader.header.signer) }) {

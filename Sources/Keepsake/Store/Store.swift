@@ -112,7 +112,7 @@ public final class Store: Sendable {
     /// erased events arrive erased (they keep their IDs, for deduplication).
     @discardableResult
     public func importEvents(_ events: [Event]) throws(KeepsakeError) -> [AppendOutcome] {
-        try project(try logCopies(events.map(\.record.draft)))
+        try importDrafts(events.map(\.record.draft))
     }
 
     /// Imports copied events given as log drafts (see `importEvents`).
