@@ -43,12 +43,15 @@ public struct DoubleRatchet: Sendable {
         /// The message does not authenticate under the key its header selects
         /// (altered, replayed, or for another session).
         case undecryptable
+        /// The message was already decrypted in this session (a replay or a duplicate delivery).
+        case replayed
         /// Stored session bytes are not a version-1 session.
         case corruptState
 
         public var description: String {
             switch self {
             case let .tooManySkipped(n): return "the message skips \(n) messages, more than \(DoubleRatchet.maxSkip); ask the sender to resend on a new session"
+            case .replayed: return "the message was already received in this session (a duplicate or a replay)"
             case .undecryptable: return "the message does not decrypt in this session (altered, replayed or for another session); ask the sender to resend"
             case .corruptState: return "the stored session state is not a version-1 Double Ratchet session; start a new session"
             }
@@ -64,6 +67,11 @@ public struct DoubleRatchet: Sendable {
     private var received: UInt32 = 0
     private var previousChainLength: UInt32 = 0
     private var skipped: [SkippedKey: SecureBytes] = [:]
+    /// Ratchet public keys of the newest finished receiving chains (public
+    /// values, no secret): a message on one of them whose key was not kept as
+    /// skipped was already received, so it is told apart as a replay.
+    private var finishedChains: [[UInt8]] = []
+    public static let maxFinishedChains = 64
 
     private struct SkippedKey: Hashable, Sendable {
         let ratchetKey: [UInt8]
@@ -118,6 +126,10 @@ public struct DoubleRatchet: Sendable {
         if let key = next.skipped.removeValue(forKey: SkippedKey(ratchetKey: header.ratchetKey, number: header.number)) {
             messageKey = key
         } else {
+            if next.finishedChains.contains(header.ratchetKey)
+                || (header.ratchetKey == next.receivingRatchetKey && header.number < next.received) {
+                throw Failure.replayed
+            }
             if header.ratchetKey != next.receivingRatchetKey {
                 try next.skip(until: header.previousChainLength)
                 try next.turn(towards: header.ratchetKey)
@@ -160,6 +172,10 @@ public struct DoubleRatchet: Sendable {
 
     /// A DH ratchet step: a new receiving chain from the peer's new key, then a new sending chain from a new key pair.
     private mutating func turn(towards peerKey: [UInt8]) throws {
+        if let finished = receivingRatchetKey {
+            finishedChains.append(finished)
+            if finishedChains.count > Self.maxFinishedChains { finishedChains.removeFirst() }
+        }
         previousChainLength = sent
         sent = 0
         received = 0
@@ -198,17 +214,19 @@ extension SecureBytes {
 }
 
 extension DoubleRatchet {
-    static let stateVersion: UInt8 = 1
+    static let stateVersion: UInt8 = 2
     private static let entrySize = 32 + 4 + 32
 
     /// The session as bytes, to keep in a sealed ratchet-step event. Layout,
-    /// version 1: version (1) ‖ sending ratchet secret (32) ‖ root key (32) ‖
+    /// version 2: version (1) ‖ sending ratchet secret (32) ‖ root key (32) ‖
     /// receiving ratchet key, sending chain, receiving chain (each a presence
     /// byte then 32 bytes, zeros when absent) ‖ sent, received, previous chain
     /// length (u32 LE each) ‖ skipped-key count (u16 LE) ‖ per skipped key:
-    /// ratchet key (32) ‖ number (u32 LE) ‖ message key (32).
+    /// ratchet key (32) ‖ number (u32 LE) ‖ message key (32) ‖ finished-chain
+    /// count (u16 LE) ‖ their ratchet public keys (32 each), oldest first.
+    /// Version 1 is version 2 without the finished chains; it still reads.
     public func serialized() throws -> SecureBytes {
-        let out = try SecureBytes(count: 1 + 64 + 3 * 33 + 12 + 2 + skipped.count * Self.entrySize)
+        let out = try SecureBytes(count: 1 + 64 + 3 * 33 + 12 + 2 + skipped.count * Self.entrySize + 2 + 32 * finishedChains.count)
         let ratchetSecret = try sendingRatchet.secretKey()
         out.withUnsafeMutableBytes { buffer in
             var writer = SecretWriter(buffer: buffer)
@@ -225,6 +243,8 @@ extension DoubleRatchet {
                 writer.put(slot.number)
                 writer.put(key)
             }
+            writer.put(UInt16(finishedChains.count))
+            for key in finishedChains { writer.put(key) }
         }
         return out
     }
@@ -232,7 +252,8 @@ extension DoubleRatchet {
     /// A session from `serialized()` bytes; throws `corruptState` for anything else.
     public init(serialized state: SecureBytes) throws {
         var reader = SecretReader(state)
-        guard try reader.bytes(1) == [Self.stateVersion] else { throw Failure.corruptState }
+        let version = try reader.bytes(1)
+        guard version == [1] || version == [Self.stateVersion] else { throw Failure.corruptState }
         sendingRatchet = try KeyAgreementKey(secret: try reader.secret(32))
         rootKey = try reader.secret(32)
         receivingRatchetKey = try reader.optional(32).map { $0.withUnsafeBytes { Array($0) } }
@@ -246,6 +267,11 @@ extension DoubleRatchet {
         for _ in 0..<count {
             let slot = SkippedKey(ratchetKey: try reader.bytes(32), number: try reader.integer())
             skipped[slot] = try reader.secret(32)
+        }
+        if version == [Self.stateVersion] {
+            let finished: UInt16 = try reader.integer()
+            guard Int(finished) <= Self.maxFinishedChains else { throw Failure.corruptState }
+            for _ in 0..<finished { finishedChains.append(try reader.bytes(32)) }
         }
         guard reader.isAtEnd else { throw Failure.corruptState }
     }

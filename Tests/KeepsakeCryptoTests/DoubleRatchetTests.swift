@@ -32,12 +32,35 @@ import Testing
             #expect(try bob.decrypt(header: messages[index].header, ciphertext: messages[index].ciphertext, associatedData: []) == Array("m\(index)".utf8))
         }
         let before = bob
-        #expect(throws: DoubleRatchet.Failure.undecryptable, "a replayed message finds no key") {
+        #expect(throws: DoubleRatchet.Failure.replayed, "a message key is used once; the second delivery is a replay") {
             try bob.decrypt(header: messages[3].header, ciphertext: messages[3].ciphertext, associatedData: [])
         }
         let reply = try bob.encrypt([1], associatedData: [])
         var bobBefore = before
         #expect(try bobBefore.encrypt([1], associatedData: []).header.number == reply.header.number, "the failure changed nothing")
+    }
+
+    @Test func replaysAreToldApartAfterTheRatchetTurnsAndAcrossSerialization() throws {
+        var (alice, bob) = try pair()
+        let early = try alice.encrypt(Array("early".utf8), associatedData: [])
+        _ = try bob.decrypt(header: early.header, ciphertext: early.ciphertext, associatedData: [])
+        for round in 0..<3 {
+            let b = try bob.encrypt([UInt8(round)], associatedData: [])
+            _ = try alice.decrypt(header: b.header, ciphertext: b.ciphertext, associatedData: [])
+            let a = try alice.encrypt([UInt8(round)], associatedData: [])
+            _ = try bob.decrypt(header: a.header, ciphertext: a.ciphertext, associatedData: [])
+        }
+        var restored = try DoubleRatchet(serialized: bob.serialized())
+        #expect(throws: DoubleRatchet.Failure.replayed, "a message of a finished chain") {
+            try restored.decrypt(header: early.header, ciphertext: early.ciphertext, associatedData: [])
+        }
+        var forged = early.ciphertext
+        forged[0] ^= 1
+        let unknownKey = try KeyAgreementKey.generate().publicKey
+        #expect(throws: DoubleRatchet.Failure.undecryptable, "a chain never seen is not a replay") {
+            try restored.decrypt(
+                header: .init(ratchetKey: unknownKey, previousChainLength: 0, number: 0), ciphertext: forged, associatedData: [])
+        }
     }
 
     @Test func failuresLeaveTheSessionAsItWas() throws {
@@ -84,7 +107,7 @@ import Testing
     @Test func corruptStateIsRefused() throws {
         let session = try DoubleRatchet.responder(sharedSecret: SecureBytes.random(count: 32), ratchet: KeyAgreementKey.generate())
         let bytes = try session.serialized().withUnsafeBytes { Array($0) }
-        for bad in [Array(bytes.dropLast()), [2] + bytes.dropFirst(), bytes + [0]] {
+        for bad in [Array(bytes.dropLast()), [3] + bytes.dropFirst(), bytes + [0]] {
             let state = try SecureBytes(count: bad.count)
             state.withUnsafeMutableBytes { $0.copyBytes(from: bad) }
             #expect(throws: DoubleRatchet.Failure.corruptState) { try DoubleRatchet(serialized: state) }
