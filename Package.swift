@@ -6,12 +6,16 @@ let package = Package(
     products: [
         .library(name: "Keepsake", targets: ["Keepsake"]),
         .library(name: "KeepsakeLog", targets: ["KeepsakeLog"]),
+        .library(name: "KeepsakeRelay", targets: ["KeepsakeRelay"]),
+        .library(name: "KeepsakeRelayClient", targets: ["KeepsakeRelayClient"]),
         .executable(name: "keepsake", targets: ["KeepsakeCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // System libraries (Debian: liblmdb-dev, libsodium-dev, libzstd-dev).
@@ -23,16 +27,40 @@ let package = Package(
         .target(name: "KeepsakeCrypto", dependencies: ["CSodium"]),
         // LMDB wrapper and the append-only event log built on it.
         .target(name: "KeepsakeLog", dependencies: ["CLMDB", "KeepsakeCrypto"]),
-        // The engine applications import: Store, events, projections, queries, backups.
+        // Wire formats installations exchange through a relay, with their signing rules.
+        .target(
+            name: "KeepsakeWire",
+            dependencies: ["KeepsakeCrypto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        // The engine applications import: Store, events, projections, queries, backups, messaging.
         .target(
             name: "Keepsake",
             dependencies: [
                 "KeepsakeLog",
                 "KeepsakeCrypto",
+                "KeepsakeWire",
                 "CZstd",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // The relay server: topics in SQLite behind an HTTP API (`keepsake serve`).
+        .target(
+            name: "KeepsakeRelay",
+            dependencies: [
+                "KeepsakeWire",
+                "KeepsakeCrypto",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // The HTTP client a Messenger uses to reach a relay.
+        .target(
+            name: "KeepsakeRelayClient",
+            dependencies: [
+                "Keepsake",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         // The `keepsake` command-line tool.
@@ -40,6 +68,8 @@ let package = Package(
             name: "KeepsakeCLI",
             dependencies: [
                 "Keepsake",
+                "KeepsakeRelay",
+                "KeepsakeRelayClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -47,6 +77,10 @@ let package = Package(
         .testTarget(name: "KeepsakeCryptoTests", dependencies: ["KeepsakeCrypto"]),
         .testTarget(name: "KeepsakeLogTests", dependencies: ["KeepsakeLog"]),
         .testTarget(name: "KeepsakeTests", dependencies: ["Keepsake", "KeepsakeLog", "KeepsakeCLI"]),
+        .testTarget(
+            name: "KeepsakeMessagingTests",
+            dependencies: ["Keepsake", "KeepsakeWire", "KeepsakeRelay", "KeepsakeRelayClient", "KeepsakeCLI"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -17,9 +17,14 @@ if [ ! -x "$plugin" ]; then
     swift build --package-path "$src" --scratch-path "$plugin_dir" -c release --product protoc-gen-swift
 fi
 
-protoc --plugin=protoc-gen-swift="$plugin" \
-    --swift_opt=Visibility=Public \
-    --swift_opt=FileNaming=DropPath \
-    --swift_out=Sources/Keepsake/Generated \
-    -I Protos Protos/keepsake/v1/*.proto
-echo "generated: $(ls Sources/Keepsake/Generated)"
+# Event payloads (module Keepsake) and wire formats (module KeepsakeWire).
+generate() {
+    protoc --plugin=protoc-gen-swift="$plugin" \
+        --swift_opt=Visibility=Public \
+        --swift_opt=FileNaming=DropPath \
+        --swift_out="$1" \
+        -I Protos "$2"/*.proto
+    echo "generated: $(ls "$1")"
+}
+generate Sources/Keepsake/Generated Protos/keepsake/v1
+generate Sources/KeepsakeWire/Generated Protos/keepsake/wire/v1

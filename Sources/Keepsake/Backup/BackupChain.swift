@@ -1,4 +1,5 @@
 import Foundation
+import KeepsakeCrypto
 import KeepsakeLog
 
 /// One verified backup file: its header, the hash of the whole file and its totals.

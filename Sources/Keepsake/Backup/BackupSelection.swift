@@ -17,11 +17,11 @@ struct BackupSelection {
         switch EventKind(rawValue: Int(kind)) {
         case .conversationCreated?, .membershipCommit?, .conversationRead?: .conversations
         case .messageSent?, .messageReceived?, .messageEdited?, .messageDeleted?: .messages
-        case .contactAdded?, .contactRemoved?: .contacts
+        case .contactAdded?, .contactRemoved?, .peerInstallation?: .contacts
         case .consentChanged?: .consent
         case .preferenceChanged?: .preferences
-        case .ratchetStep?: .sessions
-        case .installationKeys?, .installationRestored?: .identity
+        case .ratchetStep?, .sessionClosed?: .sessions
+        case .installationKeys?, .installationRestored?, .accountJoined?, .prekeyCreated?, .prekeyUsed?: .identity
         default: .unknownKinds
         }
     }

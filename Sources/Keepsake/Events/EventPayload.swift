@@ -15,6 +15,11 @@ public typealias PreferenceChanged = Keepsake_V1_PreferenceChanged
 public typealias ConversationRead = Keepsake_V1_ConversationRead
 public typealias InstallationKeys = Keepsake_V1_InstallationKeys
 public typealias InstallationRestored = Keepsake_V1_InstallationRestored
+public typealias AccountJoined = Keepsake_V1_AccountJoined
+public typealias PrekeyCreated = Keepsake_V1_PrekeyCreated
+public typealias PrekeyUsed = Keepsake_V1_PrekeyUsed
+public typealias PeerInstallation = Keepsake_V1_PeerInstallation
+public typealias SessionClosed = Keepsake_V1_SessionClosed
 public typealias EventKind = Keepsake_V1_EventKind
 public typealias ConsentState = Keepsake_V1_ConsentState
 
@@ -35,6 +40,11 @@ public enum EventPayload: Sendable, Equatable {
     case conversationRead(ConversationRead)
     case installationKeys(InstallationKeys)
     case installationRestored(InstallationRestored)
+    case accountJoined(AccountJoined)
+    case prekeyCreated(PrekeyCreated)
+    case prekeyUsed(PrekeyUsed)
+    case peerInstallation(PeerInstallation)
+    case sessionClosed(SessionClosed)
     /// A kind this version does not know; `bytes` are the payload as written.
     case unknown(kind: UInt32, bytes: [UInt8])
     /// The event's content was erased (deleted message, superseded session state).
@@ -58,6 +68,11 @@ public enum EventPayload: Sendable, Equatable {
         case .conversationRead: known = .conversationRead
         case .installationKeys: known = .installationKeys
         case .installationRestored: known = .installationRestored
+        case .accountJoined: known = .accountJoined
+        case .prekeyCreated: known = .prekeyCreated
+        case .prekeyUsed: known = .prekeyUsed
+        case .peerInstallation: known = .peerInstallation
+        case .sessionClosed: known = .sessionClosed
         case let .unknown(kind, _), let .erased(kind): return kind
         }
         return UInt32(known.rawValue)
@@ -81,7 +96,9 @@ public enum EventPayload: Sendable, Equatable {
             .ratchetStep: "ratchet-step", .contactAdded: "contact-added", .contactRemoved: "contact-removed",
             .consentChanged: "consent-changed", .preferenceChanged: "preference-changed",
             .conversationRead: "conversation-read", .installationKeys: "installation-keys",
-            .installationRestored: "installation-restored",
+            .installationRestored: "installation-restored", .accountJoined: "account-joined",
+            .prekeyCreated: "prekey-created", .prekeyUsed: "prekey-used", .peerInstallation: "peer-installation",
+            .sessionClosed: "session-closed",
         ]
         return names[known] ?? "unknown(\(kind))"
     }
@@ -100,6 +117,7 @@ struct LogMapping {
     static let messageSubject: UInt8 = 0x01
     static let sessionSubject: UInt8 = 0x02
     static let installationSubject: UInt8 = 0x03
+    static let prekeySubject: UInt8 = 0x04
 
     init(_ payload: EventPayload) {
         switch payload {
@@ -113,9 +131,22 @@ struct LogMapping {
             self.init(subject: [Self.sessionSubject] + Array(step.streamID), effect: .supersedes(step: step.step), sealed: true)
         case let .installationKeys(keys):
             self.init(subject: [Self.installationSubject] + Array(keys.installationID), sealed: true)
+        case let .accountJoined(joined):
+            self.init(subject: [Self.installationSubject] + Array(joined.installationID), sealed: true)
+        case let .prekeyCreated(prekey):
+            self.init(subject: Self.prekeySubject(prekey.installationID, prekey.prekeyID), sealed: true)
+        case let .prekeyUsed(used):
+            self.init(subject: Self.prekeySubject(used.installationID, used.prekeyID), effect: .erasesSubject)
+        case let .sessionClosed(closed):
+            self.init(subject: [Self.sessionSubject] + Array(closed.streamID), effect: .erasesSubject)
         default:
             self.init()
         }
+    }
+
+    /// 0x04 ‖ installation ID (16) ‖ prekey ID (u32 big-endian).
+    static func prekeySubject(_ installation: Data, _ prekey: UInt32) -> [UInt8] {
+        [prekeySubject] + Array(installation) + withUnsafeBytes(of: prekey.bigEndian) { Array($0) }
     }
 
     private init(subject: [UInt8]? = nil, effect: RecordEffect = .none, sealed: Bool = false) {
@@ -142,6 +173,11 @@ extension EventPayload {
         case let .conversationRead(m): try m.serializedBytes()
         case let .installationKeys(m): try m.serializedBytes()
         case let .installationRestored(m): try m.serializedBytes()
+        case let .accountJoined(m): try m.serializedBytes()
+        case let .prekeyCreated(m): try m.serializedBytes()
+        case let .prekeyUsed(m): try m.serializedBytes()
+        case let .peerInstallation(m): try m.serializedBytes()
+        case let .sessionClosed(m): try m.serializedBytes()
         case let .unknown(_, bytes): bytes
         case .erased: []
         }
@@ -166,6 +202,11 @@ extension EventPayload {
         case .conversationRead: self = .conversationRead(try .init(serializedBytes: bytes))
         case .installationKeys: self = .installationKeys(try .init(serializedBytes: bytes))
         case .installationRestored: self = .installationRestored(try .init(serializedBytes: bytes))
+        case .accountJoined: self = .accountJoined(try .init(serializedBytes: bytes))
+        case .prekeyCreated: self = .prekeyCreated(try .init(serializedBytes: bytes))
+        case .prekeyUsed: self = .prekeyUsed(try .init(serializedBytes: bytes))
+        case .peerInstallation: self = .peerInstallation(try .init(serializedBytes: bytes))
+        case .sessionClosed: self = .sessionClosed(try .init(serializedBytes: bytes))
         case .unspecified, .UNRECOGNIZED: self = .unknown(kind: kind, bytes: bytes)
         }
     }

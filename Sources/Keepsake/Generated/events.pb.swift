@@ -81,6 +81,21 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
 
   /// InstallationRestored
   case installationRestored // = 14
+
+  /// AccountJoined, sealed: only hard backups carry it
+  case accountJoined // = 15
+
+  /// PrekeyCreated, sealed; erased once a one-time prekey is used
+  case prekeyCreated // = 16
+
+  /// PrekeyUsed
+  case prekeyUsed // = 17
+
+  /// PeerInstallation
+  case peerInstallation // = 18
+
+  /// SessionClosed
+  case sessionClosed // = 19
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -104,6 +119,11 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
     case 12: self = .conversationRead
     case 13: self = .installationKeys
     case 14: self = .installationRestored
+    case 15: self = .accountJoined
+    case 16: self = .prekeyCreated
+    case 17: self = .prekeyUsed
+    case 18: self = .peerInstallation
+    case 19: self = .sessionClosed
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -125,6 +145,11 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
     case .conversationRead: return 12
     case .installationKeys: return 13
     case .installationRestored: return 14
+    case .accountJoined: return 15
+    case .prekeyCreated: return 16
+    case .prekeyUsed: return 17
+    case .peerInstallation: return 18
+    case .sessionClosed: return 19
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -146,6 +171,11 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
     .conversationRead,
     .installationKeys,
     .installationRestored,
+    .accountJoined,
+    .prekeyCreated,
+    .prekeyUsed,
+    .peerInstallation,
+    .sessionClosed,
   ]
 
 }
@@ -338,18 +368,25 @@ public nonisolated struct Keepsake_V1_RatchetStep: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// the session (one per pair of installations)
+  /// the session; a pair of installations may have several for a while
   public var streamID: Data = Data()
 
   public var peerAccount: String = String()
 
+  /// 32 hex digits
   public var peerInstallation: String = String()
 
   /// strictly increasing within a stream
   public var step: UInt64 = 0
 
-  /// serialized session state, secret
+  /// serialized session state (DoubleRatchet), secret
   public var state: Data = Data()
+
+  /// the initiator's ephemeral X25519 key: prekey messages name the session by it
+  public var baseKey: Data = Data()
+
+  /// keepsake.wire.v1.PrekeySetup to send until the peer first replies, else empty
+  public var pendingSetup: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -472,12 +509,123 @@ public nonisolated struct Keepsake_V1_InstallationRestored: Sendable {
   public init() {}
 }
 
+/// This store's installation joined an account: the account signed its contact
+/// bundle. Carries the installation's X25519 identity secret. Sealed; only hard
+/// backups carry it.
+public nonisolated struct Keepsake_V1_AccountJoined: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var installationID: Data = Data()
+
+  /// account ID (lowercase hex of the account key)
+  public var account: String = String()
+
+  /// keepsake.wire.v1.SignedContactBundle
+  public var signedBundle: Data = Data()
+
+  /// X25519 secret, 32 bytes, secret
+  public var identitySecret: Data = Data()
+
+  /// X25519 public key, 32 bytes
+  public var identityKey: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A prekey of this store's installation. Sealed and filed under the prekey, so
+/// using a one-time prekey erases its secret (forward secrecy).
+public nonisolated struct Keepsake_V1_PrekeyCreated: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var installationID: Data = Data()
+
+  public var prekeyID: UInt32 = 0
+
+  public var fallback: Bool = false
+
+  /// X25519 secret, 32 bytes, secret
+  public var secret: Data = Data()
+
+  /// keepsake.wire.v1.SignedPrekey, as published
+  public var signedPrekey: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A one-time prekey started a session; its PrekeyCreated event is erased.
+public nonisolated struct Keepsake_V1_PrekeyUsed: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var installationID: Data = Data()
+
+  public var prekeyID: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// What this store learned, verified, about another installation: its contact
+/// bundle, and when its account revoked it.
+public nonisolated struct Keepsake_V1_PeerInstallation: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var installationID: Data = Data()
+
+  public var account: String = String()
+
+  /// Ed25519, 32 bytes
+  public var signingKey: Data = Data()
+
+  /// X25519, 32 bytes
+  public var identityKey: Data = Data()
+
+  public var createdAtMs: Int64 = 0
+
+  public var role: String = String()
+
+  /// 0 while not revoked
+  public var revokedAtMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A session was closed (replaced, idle too long, or undecryptable); its state
+/// is erased.
+public nonisolated struct Keepsake_V1_SessionClosed: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var streamID: Data = Data()
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "keepsake.v1"
 
 nonisolated extension Keepsake_V1_EventKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_KIND_UNSPECIFIED\0\u{1}EVENT_KIND_CONVERSATION_CREATED\0\u{1}EVENT_KIND_MESSAGE_SENT\0\u{1}EVENT_KIND_MESSAGE_RECEIVED\0\u{1}EVENT_KIND_MESSAGE_EDITED\0\u{1}EVENT_KIND_MESSAGE_DELETED\0\u{1}EVENT_KIND_MEMBERSHIP_COMMIT\0\u{1}EVENT_KIND_RATCHET_STEP\0\u{1}EVENT_KIND_CONTACT_ADDED\0\u{1}EVENT_KIND_CONTACT_REMOVED\0\u{1}EVENT_KIND_CONSENT_CHANGED\0\u{1}EVENT_KIND_PREFERENCE_CHANGED\0\u{1}EVENT_KIND_CONVERSATION_READ\0\u{1}EVENT_KIND_INSTALLATION_KEYS\0\u{1}EVENT_KIND_INSTALLATION_RESTORED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_KIND_UNSPECIFIED\0\u{1}EVENT_KIND_CONVERSATION_CREATED\0\u{1}EVENT_KIND_MESSAGE_SENT\0\u{1}EVENT_KIND_MESSAGE_RECEIVED\0\u{1}EVENT_KIND_MESSAGE_EDITED\0\u{1}EVENT_KIND_MESSAGE_DELETED\0\u{1}EVENT_KIND_MEMBERSHIP_COMMIT\0\u{1}EVENT_KIND_RATCHET_STEP\0\u{1}EVENT_KIND_CONTACT_ADDED\0\u{1}EVENT_KIND_CONTACT_REMOVED\0\u{1}EVENT_KIND_CONSENT_CHANGED\0\u{1}EVENT_KIND_PREFERENCE_CHANGED\0\u{1}EVENT_KIND_CONVERSATION_READ\0\u{1}EVENT_KIND_INSTALLATION_KEYS\0\u{1}EVENT_KIND_INSTALLATION_RESTORED\0\u{1}EVENT_KIND_ACCOUNT_JOINED\0\u{1}EVENT_KIND_PREKEY_CREATED\0\u{1}EVENT_KIND_PREKEY_USED\0\u{1}EVENT_KIND_PEER_INSTALLATION\0\u{1}EVENT_KIND_SESSION_CLOSED\0")
 }
 
 nonisolated extension Keepsake_V1_ConversationKind: SwiftProtobuf._ProtoNameProviding {
@@ -725,7 +873,7 @@ nonisolated extension Keepsake_V1_MembershipCommit: SwiftProtobuf.Message, Swift
 
 nonisolated extension Keepsake_V1_RatchetStep: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RatchetStep"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}stream_id\0\u{3}peer_account\0\u{3}peer_installation\0\u{1}step\0\u{1}state\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}stream_id\0\u{3}peer_account\0\u{3}peer_installation\0\u{1}step\0\u{1}state\0\u{3}base_key\0\u{3}pending_setup\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -738,6 +886,8 @@ nonisolated extension Keepsake_V1_RatchetStep: SwiftProtobuf.Message, SwiftProto
       case 3: try { try decoder.decodeSingularStringField(value: &self.peerInstallation) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.step) }()
       case 5: try { try decoder.decodeSingularBytesField(value: &self.state) }()
+      case 6: try { try decoder.decodeSingularBytesField(value: &self.baseKey) }()
+      case 7: try { try decoder.decodeSingularBytesField(value: &self.pendingSetup) }()
       default: break
       }
     }
@@ -759,6 +909,12 @@ nonisolated extension Keepsake_V1_RatchetStep: SwiftProtobuf.Message, SwiftProto
     if !self.state.isEmpty {
       try visitor.visitSingularBytesField(value: self.state, fieldNumber: 5)
     }
+    if !self.baseKey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.baseKey, fieldNumber: 6)
+    }
+    if !self.pendingSetup.isEmpty {
+      try visitor.visitSingularBytesField(value: self.pendingSetup, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -768,6 +924,8 @@ nonisolated extension Keepsake_V1_RatchetStep: SwiftProtobuf.Message, SwiftProto
     if lhs.peerInstallation != rhs.peerInstallation {return false}
     if lhs.step != rhs.step {return false}
     if lhs.state != rhs.state {return false}
+    if lhs.baseKey != rhs.baseKey {return false}
+    if lhs.pendingSetup != rhs.pendingSetup {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1023,6 +1181,236 @@ nonisolated extension Keepsake_V1_InstallationRestored: SwiftProtobuf.Message, S
     if lhs.generation != rhs.generation {return false}
     if lhs.restoredByLog != rhs.restoredByLog {return false}
     if lhs.backupID != rhs.backupID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Keepsake_V1_AccountJoined: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AccountJoined"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{1}account\0\u{3}signed_bundle\0\u{3}identity_secret\0\u{3}identity_key\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.installationID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.account) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.signedBundle) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.identitySecret) }()
+      case 5: try { try decoder.decodeSingularBytesField(value: &self.identityKey) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.installationID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
+    }
+    if !self.account.isEmpty {
+      try visitor.visitSingularStringField(value: self.account, fieldNumber: 2)
+    }
+    if !self.signedBundle.isEmpty {
+      try visitor.visitSingularBytesField(value: self.signedBundle, fieldNumber: 3)
+    }
+    if !self.identitySecret.isEmpty {
+      try visitor.visitSingularBytesField(value: self.identitySecret, fieldNumber: 4)
+    }
+    if !self.identityKey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.identityKey, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Keepsake_V1_AccountJoined, rhs: Keepsake_V1_AccountJoined) -> Bool {
+    if lhs.installationID != rhs.installationID {return false}
+    if lhs.account != rhs.account {return false}
+    if lhs.signedBundle != rhs.signedBundle {return false}
+    if lhs.identitySecret != rhs.identitySecret {return false}
+    if lhs.identityKey != rhs.identityKey {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Keepsake_V1_PrekeyCreated: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PrekeyCreated"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{3}prekey_id\0\u{1}fallback\0\u{1}secret\0\u{3}signed_prekey\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.installationID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.prekeyID) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.fallback) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.secret) }()
+      case 5: try { try decoder.decodeSingularBytesField(value: &self.signedPrekey) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.installationID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
+    }
+    if self.prekeyID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.prekeyID, fieldNumber: 2)
+    }
+    if self.fallback != false {
+      try visitor.visitSingularBoolField(value: self.fallback, fieldNumber: 3)
+    }
+    if !self.secret.isEmpty {
+      try visitor.visitSingularBytesField(value: self.secret, fieldNumber: 4)
+    }
+    if !self.signedPrekey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.signedPrekey, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Keepsake_V1_PrekeyCreated, rhs: Keepsake_V1_PrekeyCreated) -> Bool {
+    if lhs.installationID != rhs.installationID {return false}
+    if lhs.prekeyID != rhs.prekeyID {return false}
+    if lhs.fallback != rhs.fallback {return false}
+    if lhs.secret != rhs.secret {return false}
+    if lhs.signedPrekey != rhs.signedPrekey {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Keepsake_V1_PrekeyUsed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PrekeyUsed"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{3}prekey_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.installationID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.prekeyID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.installationID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
+    }
+    if self.prekeyID != 0 {
+      try visitor.visitSingularUInt32Field(value: self.prekeyID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Keepsake_V1_PrekeyUsed, rhs: Keepsake_V1_PrekeyUsed) -> Bool {
+    if lhs.installationID != rhs.installationID {return false}
+    if lhs.prekeyID != rhs.prekeyID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Keepsake_V1_PeerInstallation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PeerInstallation"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{1}account\0\u{3}signing_key\0\u{3}identity_key\0\u{3}created_at_ms\0\u{1}role\0\u{3}revoked_at_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.installationID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.account) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.signingKey) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.identityKey) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.createdAtMs) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.role) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.revokedAtMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.installationID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
+    }
+    if !self.account.isEmpty {
+      try visitor.visitSingularStringField(value: self.account, fieldNumber: 2)
+    }
+    if !self.signingKey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.signingKey, fieldNumber: 3)
+    }
+    if !self.identityKey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.identityKey, fieldNumber: 4)
+    }
+    if self.createdAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.createdAtMs, fieldNumber: 5)
+    }
+    if !self.role.isEmpty {
+      try visitor.visitSingularStringField(value: self.role, fieldNumber: 6)
+    }
+    if self.revokedAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.revokedAtMs, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Keepsake_V1_PeerInstallation, rhs: Keepsake_V1_PeerInstallation) -> Bool {
+    if lhs.installationID != rhs.installationID {return false}
+    if lhs.account != rhs.account {return false}
+    if lhs.signingKey != rhs.signingKey {return false}
+    if lhs.identityKey != rhs.identityKey {return false}
+    if lhs.createdAtMs != rhs.createdAtMs {return false}
+    if lhs.role != rhs.role {return false}
+    if lhs.revokedAtMs != rhs.revokedAtMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Keepsake_V1_SessionClosed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SessionClosed"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}stream_id\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.streamID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.streamID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.streamID, fieldNumber: 1)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Keepsake_V1_SessionClosed, rhs: Keepsake_V1_SessionClosed) -> Bool {
+    if lhs.streamID != rhs.streamID {return false}
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

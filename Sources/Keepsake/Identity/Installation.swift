@@ -103,7 +103,7 @@ extension EventPayload {
     /// Whether appending this event means acting as the installation, which a superseded store must not do.
     var actsAsInstallation: Bool {
         switch self {
-        case .messageSent, .ratchetStep, .membershipCommit: true
+        case .messageSent, .ratchetStep, .membershipCommit, .prekeyCreated, .accountJoined: true
         default: false
         }
     }

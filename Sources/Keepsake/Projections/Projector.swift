@@ -6,6 +6,9 @@ import KeepsakeLog
 public enum ProjectedTable: String, Sendable, Hashable, CaseIterable {
     case conversations, members, messages, sessions, contacts, consent, preferences, installations
     case installationClaims = "installation_claims"
+    case accountMemberships = "account_memberships"
+    case prekeys
+    case peerInstallations = "peer_installations"
 }
 
 /// What one projector transaction changed, announced after it commits.
@@ -103,6 +106,11 @@ struct Projector {
         case let .conversationRead(r): try conversationRead(r)
         case let .installationKeys(k): try installationKeys(k, event)
         case let .installationRestored(r): try claim(r.installationID, generation: r.generation, log: r.restoredByLog, event)
+        case let .accountJoined(j): try accountJoined(j, event)
+        case let .prekeyCreated(p): try prekeyCreated(p, event)
+        case let .prekeyUsed(p): try prekeyUsed(p)
+        case let .peerInstallation(p): try peerInstallation(p, event)
+        case let .sessionClosed(c): try sessionClosed(c)
         case .unknown, .erased: break
         }
     }
@@ -294,10 +302,11 @@ struct Projector {
 
     private mutating func ratchetStep(_ r: RatchetStep, _ event: Event) throws {
         let upsert = try RawStatement(db, sql: """
-            INSERT INTO sessions (stream_id, peer_account, peer_installation, step, sequence) VALUES (?, ?, ?, ?, ?)
+            INSERT INTO sessions (stream_id, peer_account, peer_installation, step, sequence, base_key, created_at, active_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (stream_id) DO UPDATE SET
                 peer_account = excluded.peer_account, peer_installation = excluded.peer_installation,
-                step = excluded.step, sequence = excluded.sequence
+                step = excluded.step, sequence = excluded.sequence, active_at = excluded.active_at
             WHERE excluded.step > sessions.step
             """)
         upsert.bind(1, r.streamID)
@@ -305,8 +314,57 @@ struct Projector {
         upsert.bind(3, r.peerInstallation)
         upsert.bind(4, Int64(r.step))
         upsert.bind(5, Int64(event.sequence))
+        upsert.bind(6, r.baseKey)
+        upsert.bind(7, event.time.millis)
+        upsert.bind(8, event.time.millis)
         try upsert.run()
         tables.insert(.sessions)
+    }
+
+    private mutating func sessionClosed(_ c: SessionClosed) throws {
+        try run(sql: "DELETE FROM sessions WHERE stream_id = ?", arguments: [c.streamID])
+        tables.insert(.sessions)
+    }
+
+    // MARK: - Accounts, prekeys, peers
+
+    private mutating func accountJoined(_ j: AccountJoined, _ event: Event) throws {
+        try run(
+            sql: """
+            INSERT OR IGNORE INTO account_memberships (installation_id, account, identity_key, signed_bundle, sequence)
+            VALUES (?, ?, ?, ?, ?)
+            """,
+            arguments: [j.installationID, j.account, j.identityKey, j.signedBundle, Int64(event.sequence)])
+        tables.insert(.accountMemberships)
+    }
+
+    private mutating func prekeyCreated(_ p: PrekeyCreated, _ event: Event) throws {
+        try run(
+            sql: "INSERT OR IGNORE INTO prekeys (installation_id, prekey_id, fallback, created_at, sequence) VALUES (?, ?, ?, ?, ?)",
+            arguments: [p.installationID, Int64(p.prekeyID), p.fallback, event.time.millis, Int64(event.sequence)])
+        tables.insert(.prekeys)
+    }
+
+    private mutating func prekeyUsed(_ p: PrekeyUsed) throws {
+        try run(sql: "UPDATE prekeys SET used = 1 WHERE installation_id = ? AND prekey_id = ?",
+                arguments: [p.installationID, Int64(p.prekeyID)])
+        tables.insert(.prekeys)
+    }
+
+    /// A bundle adds the installation; a revocation (revoked_at > 0) sets the
+    /// earliest revocation time and never lifts it.
+    private mutating func peerInstallation(_ p: PeerInstallation, _ event: Event) throws {
+        let revokedAt: Int64? = p.revokedAtMs > 0 ? p.revokedAtMs : nil
+        try run(
+            sql: """
+            INSERT INTO peer_installations (installation_id, account, signing_key, identity_key, created_at, role, revoked_at, sequence)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (installation_id) DO UPDATE SET
+                revoked_at = CASE WHEN excluded.revoked_at IS NULL THEN revoked_at
+                                  ELSE min(coalesce(revoked_at, excluded.revoked_at), excluded.revoked_at) END
+            """,
+            arguments: [p.installationID, p.account, p.signingKey, p.identityKey, p.createdAtMs, p.role, revokedAt, Int64(event.sequence)])
+        tables.insert(.peerInstallations)
     }
 
     private mutating func installationKeys(_ k: InstallationKeys, _ event: Event) throws {

@@ -1,0 +1,206 @@
+import Foundation
+import GRDB
+import Hummingbird
+import KeepsakeCrypto
+import KeepsakeWire
+import Logging
+
+/// The relay: installations publish to topics and read them back from a cursor.
+///
+/// Endpoints (docs/relay-openapi.yaml):
+/// - `POST /v1/topics/{topic}`: publish the request body (a wire message) to the topic.
+/// - `GET /v1/topics/{topic}?after=<cursor>&limit=<n>`: items after a cursor, oldest first.
+/// - `POST /v1/topics/prekey-{installation}/claim`: a one-time prekey (then deleted) or the fallback.
+/// - `GET /v1/health`.
+///
+/// Publishing is checked where the relay can check: contact bundles, revocations
+/// and prekeys must carry valid signatures of the account or installation their
+/// topic names; envelopes must parse; commit claims must name the next epoch.
+public struct Relay: Sendable {
+    public struct Limits: Sendable {
+        /// Largest request body accepted, in bytes.
+        public var maxBodyBytes = 256 * 1024
+        /// Most items one query returns.
+        public var maxQueryItems = 1_000
+        /// Most prekeys one upload may carry.
+        public var maxPrekeysPerUpload = 200
+
+        public init() {}
+    }
+
+    let storage: RelayStorage
+    let limits: Limits
+
+    /// Opens (creating when needed) the relay's data in `directory`.
+    public init(directory: URL, limits: Limits = Limits()) throws {
+        storage = try RelayStorage(directory: directory)
+        self.limits = limits
+    }
+
+    /// The HTTP application, listening on `host:port` (port 0 picks a free one;
+    /// `onListening` receives the port actually bound).
+    public func application(
+        host: String = "127.0.0.1", port: Int = 8_787, logger: Logger = Logger(label: "keepsake.relay"),
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(),
+            configuration: .init(address: .hostname(host, port: port), serverName: "keepsake-relay"),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
+            logger: logger)
+    }
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("v1/health") { _, _ in Health(status: "ok") }
+        router.post("v1/topics/:topic") { request, context in try await self.publish(request, context) }
+        router.get("v1/topics/:topic") { request, context in try self.query(request, context) }
+        router.post("v1/topics/:topic/claim") { _, context in try self.claim(context) }
+        return router
+    }
+
+    struct Health: ResponseEncodable { let status: String }
+
+    struct Published: ResponseEncodable { let cursor: Int64 }
+
+    struct PrekeysStored: ResponseEncodable {
+        let stored: Int
+        let oneTimeRemaining: Int
+    }
+
+    struct Page: ResponseEncodable {
+        struct Item: Codable {
+            let cursor: Int64
+            let data: Data
+            let receivedAt: Int64
+        }
+        let items: [Item]
+        /// The cursor to ask from next (the last item's, or the one asked for when empty).
+        let next: Int64
+    }
+
+    struct ClaimedPrekey: ResponseEncodable {
+        let data: Data
+        let fallback: Bool
+    }
+
+    private func topic(_ context: BasicRequestContext) throws -> Topic {
+        let name = context.parameters.get("topic") ?? ""
+        guard let topic = Topic(name: name) else { throw RelayError.unknownTopic(name) }
+        return topic
+    }
+
+    private func publish(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let topic = try topic(context)
+        let body: [UInt8]
+        do {
+            var buffer = try await request.body.collect(upTo: limits.maxBodyBytes)
+            body = buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch {
+            throw RelayError.tooLarge(limits.maxBodyBytes)
+        }
+        guard !body.isEmpty else { throw RelayError(.badRequest, code: "empty_body", "the request body is empty") }
+        do {
+            if case let .prekey(installation) = topic {
+                return try await storePrekeys(body, for: installation).response(from: request, context: context)
+            }
+            let cursor = try storage.publish(body, on: topic) { db in try check(body, on: topic, db) }
+            var response = try Published(cursor: cursor).response(from: request, context: context)
+            response.status = .created
+            return response
+        } catch let error as WireError {
+            throw RelayError(error.isSignature ? .forbidden : .badRequest, code: error.code, error.description)
+        }
+    }
+
+    /// The checks a publish must pass, inside its transaction.
+    private func check(_ body: [UInt8], on topic: Topic, _ db: Database) throws {
+        switch topic {
+        case let .contact(account):
+            let bundle = try parse(SignedContactBundle.self, body, as: "contact bundle").verified()
+            guard bundle.account == account else { throw WireError.mismatch("the bundle is signed by another account than the topic's") }
+            guard try !storage.isRevoked(Array(bundle.installationID), db) else { throw RelayError.revoked }
+            try storage.learn(installation: Array(bundle.installationID), account: account, db)
+        case let .revoked(account):
+            let revocation = try parse(SignedRevocation.self, body, as: "revocation").verified()
+            guard AccountID.of(publicKey: Array(revocation.accountKey)) == account else {
+                throw WireError.mismatch("the revocation is signed by another account than the topic's")
+            }
+            try storage.revoke(installation: Array(revocation.installationID), account: account, at: revocation.revokedAtMs, db)
+        case .message:
+            let envelope = try parse(Envelope.self, body, as: "envelope")
+            _ = try parse(EnvelopeHeader.self, envelope.header, as: "envelope header")
+            guard !envelope.ciphertext.isEmpty else { throw WireError.malformed("envelope") }
+        case .commits:
+            let claim = try parse(CommitClaim.self, body, as: "commit claim")
+            guard claim.commitDigest.count == 32 else { throw WireError.malformed("commit claim") }
+            if case let .refused(_, next) = try storage.claim(epoch: claim.epoch, digest: Array(claim.commitDigest), on: topic, db) {
+                throw RelayError(.conflict, code: "epoch_taken",
+                                 "epoch \(claim.epoch) of this group is already claimed by another commit; the next free epoch is \(next)")
+            }
+        case .prekey:
+            break
+        }
+    }
+
+    private func storePrekeys(_ body: [UInt8], for installation: [UInt8]) async throws -> PrekeysStored {
+        let upload = try parse(PrekeyUpload.self, body, as: "prekey upload")
+        guard upload.prekeys.count <= limits.maxPrekeysPerUpload else {
+            throw RelayError(.contentTooLarge, code: "too_many_prekeys", "an upload carries at most \(limits.maxPrekeysPerUpload) prekeys")
+        }
+        let (bundle, prekeys) = try upload.verified(for: installation)
+        try await storage.database.write { db in
+            guard try !storage.isRevoked(installation, db) else { throw RelayError.revoked }
+            try storage.learn(installation: installation, account: bundle.account, db)
+            try storage.store(prekeys: prekeys.map { (id: $0.0.prekeyID, fallback: $0.0.fallback, signed: try $0.1.serializedBytes()) },
+                              for: installation, db)
+        }
+        return PrekeysStored(stored: prekeys.count, oneTimeRemaining: try storage.oneTimePrekeys(of: installation))
+    }
+
+    private func query(_ request: Request, _ context: BasicRequestContext) throws -> Page {
+        let topic = try topic(context)
+        if case .prekey = topic {
+            throw RelayError(.badRequest, code: "use_claim", "prekeys are not listed; POST /v1/topics/\(topic.name)/claim serves one")
+        }
+        let after = try integer(request, "after", default: 0, range: 0...Int64.max)
+        let limit = try integer(request, "limit", default: 100, range: 1...Int64(limits.maxQueryItems))
+        let items = try storage.items(on: topic, after: after, limit: Int(limit))
+        return Page(items: items.map { .init(cursor: $0.cursor, data: $0.data, receivedAt: $0.receivedAt) },
+                    next: items.last?.cursor ?? after)
+    }
+
+    private func integer(_ request: Request, _ name: String, default value: Int64, range: ClosedRange<Int64>) throws -> Int64 {
+        guard let text = request.uri.queryParameters.get(name) else { return value }
+        guard let number = Int64(text), range.contains(number) else {
+            throw RelayError(.badRequest, code: "bad_parameter", "'\(name)' must be an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return number
+    }
+
+    private func claim(_ context: BasicRequestContext) throws -> ClaimedPrekey {
+        guard case let .prekey(installation) = try topic(context) else {
+            throw RelayError(.badRequest, code: "not_a_prekey_topic", "only prekey topics serve claims")
+        }
+        guard let prekey = try storage.claimPrekey(of: installation) else {
+            throw RelayError(.notFound, code: "no_prekeys", "the installation has published no prekeys (or was revoked)")
+        }
+        return ClaimedPrekey(data: prekey.data, fallback: prekey.fallback)
+    }
+}
+
+extension RelayError {
+    static let revoked = RelayError(.forbidden, code: "revoked", "the installation was revoked by its account")
+}
+
+extension WireError {
+    var isSignature: Bool { if case .badSignature = self { true } else { false } }
+
+    var code: String {
+        switch self {
+        case .malformed: "malformed"
+        case .badSignature: "bad_signature"
+        case .mismatch: "mismatch"
+        }
+    }
+}

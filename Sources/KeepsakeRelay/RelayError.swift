@@ -1,0 +1,40 @@
+import Foundation
+import Hummingbird
+
+/// A refused relay request: an HTTP status and a JSON body
+/// `{"error": {"code": "...", "message": "..."}}` that says what to fix.
+public struct RelayError: Error, HTTPResponseError, Sendable, Equatable {
+    public let status: HTTPResponse.Status
+    /// A stable, machine-readable reason, e.g. `bad_signature`.
+    public let code: String
+    public let message: String
+
+    public init(_ status: HTTPResponse.Status, code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    struct Body: Codable {
+        struct Detail: Codable {
+            let code: String
+            let message: String
+        }
+        let error: Detail
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let data = try JSONEncoder().encode(Body(error: .init(code: code, message: message)))
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func unknownTopic(_ name: String) -> RelayError {
+        RelayError(.badRequest, code: "bad_topic", "'\(name.prefix(80))' is not a topic name (contact-, revoked-, prekey-, message- or commits- and a hex ID)")
+    }
+
+    static func tooLarge(_ limit: Int) -> RelayError {
+        RelayError(.contentTooLarge, code: "too_large", "the request body is larger than \(limit) bytes")
+    }
+}

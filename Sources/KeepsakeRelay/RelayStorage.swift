@@ -1,0 +1,157 @@
+import Foundation
+import GRDB
+import KeepsakeCrypto
+import KeepsakeWire
+
+/// The relay's data: topic items, prekeys, known installations and revocations,
+/// and group epoch claims, in one SQLite database in the data folder.
+///
+/// Every publish is one transaction, so a crash never leaves half an upload.
+/// Publishing the same bytes to the same topic twice stores them once (a
+/// client retry is not a duplicate).
+final class RelayStorage: Sendable {
+    let database: DatabasePool
+
+    init(directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        database = try DatabasePool(path: directory.appendingPathComponent("relay.sqlite").path, configuration: configuration)
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("0001_relay") { db in try db.execute(sql: Self.schema) }
+        try migrator.migrate(database)
+    }
+
+    static let schema = """
+        CREATE TABLE items (
+            cursor INTEGER PRIMARY KEY AUTOINCREMENT,  -- one sequence for all topics: a topic's cursors only grow
+            topic TEXT NOT NULL,
+            digest BLOB NOT NULL,                      -- BLAKE2b-256 of data
+            data BLOB NOT NULL,
+            received_at INTEGER NOT NULL,              -- milliseconds since 1970, relay clock
+            UNIQUE (topic, digest)
+        );
+        CREATE INDEX items_by_topic ON items (topic, cursor);
+        CREATE TABLE prekeys (
+            installation BLOB NOT NULL,
+            prekey_id INTEGER NOT NULL,
+            fallback INTEGER NOT NULL,
+            data BLOB NOT NULL,                        -- SignedPrekey
+            uploaded INTEGER NOT NULL,                 -- upload order: the newest fallback is served
+            PRIMARY KEY (installation, prekey_id)
+        );
+        CREATE TABLE installations (
+            installation BLOB PRIMARY KEY,
+            account TEXT NOT NULL,
+            revoked_at INTEGER                         -- set by a verified revocation
+        );
+        CREATE TABLE commit_claims (
+            topic TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            digest BLOB NOT NULL,
+            PRIMARY KEY (topic, epoch)
+        );
+        """
+
+    struct Item: Sendable {
+        let cursor: Int64
+        let data: Data
+        let receivedAt: Int64
+    }
+
+    /// Stores `data` on `topic` (or finds it there already); returns its cursor.
+    /// `check` runs inside the write transaction, before the insert.
+    func publish(_ data: [UInt8], on topic: Topic, check: (Database) throws -> Void = { _ in }) throws -> Int64 {
+        let digest = Data(Blake2b.hash(data))
+        return try database.write { db in
+            if let existing = try Int64.fetchOne(db, sql: "SELECT cursor FROM items WHERE topic = ? AND digest = ?",
+                                                  arguments: [topic.name, digest]) {
+                return existing
+            }
+            try check(db)
+            try db.execute(sql: "INSERT INTO items (topic, digest, data, received_at) VALUES (?, ?, ?, ?)",
+                           arguments: [topic.name, digest, Data(data), Int64(Date().timeIntervalSince1970 * 1000)])
+            return db.lastInsertedRowID
+        }
+    }
+
+    func items(on topic: Topic, after cursor: Int64, limit: Int) throws -> [Item] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT cursor, data, received_at FROM items WHERE topic = ? AND cursor > ? ORDER BY cursor LIMIT ?",
+                             arguments: [topic.name, cursor, limit])
+                .map { Item(cursor: $0["cursor"], data: $0["data"], receivedAt: $0["received_at"]) }
+        }
+    }
+
+    /// Remembers an installation's account from its verified bundle.
+    func learn(installation: [UInt8], account: String, _ db: Database) throws {
+        try db.execute(sql: "INSERT OR IGNORE INTO installations (installation, account) VALUES (?, ?)",
+                       arguments: [Data(installation), account])
+    }
+
+    func revoke(installation: [UInt8], account: String, at time: Int64, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO installations (installation, account, revoked_at) VALUES (?, ?, ?)
+            ON CONFLICT (installation) DO UPDATE SET revoked_at = min(coalesce(revoked_at, excluded.revoked_at), excluded.revoked_at)
+            """, arguments: [Data(installation), account, time])
+        try db.execute(sql: "DELETE FROM prekeys WHERE installation = ?", arguments: [Data(installation)])
+    }
+
+    func isRevoked(_ installation: [UInt8], _ db: Database) throws -> Bool {
+        try Int64.fetchOne(db, sql: "SELECT revoked_at FROM installations WHERE installation = ?", arguments: [Data(installation)]) != nil
+    }
+
+    /// Adds uploaded prekeys; a prekey ID already stored keeps its first upload.
+    func store(prekeys: [(id: UInt32, fallback: Bool, signed: [UInt8])], for installation: [UInt8], _ db: Database) throws {
+        var order = try Int64.fetchOne(db, sql: "SELECT max(uploaded) FROM prekeys") ?? 0
+        for prekey in prekeys {
+            order += 1
+            try db.execute(sql: "INSERT OR IGNORE INTO prekeys (installation, prekey_id, fallback, data, uploaded) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [Data(installation), Int64(prekey.id), prekey.fallback, Data(prekey.signed), order])
+        }
+    }
+
+    /// Serves a one-time prekey and deletes it, or else the newest fallback prekey (kept).
+    func claimPrekey(of installation: [UInt8]) throws -> (data: Data, fallback: Bool)? {
+        try database.write { db in
+            if let oneTime = try Row.fetchOne(db, sql: """
+                SELECT prekey_id, data FROM prekeys WHERE installation = ? AND fallback = 0 ORDER BY uploaded LIMIT 1
+                """, arguments: [Data(installation)]) {
+                try db.execute(sql: "DELETE FROM prekeys WHERE installation = ? AND prekey_id = ?",
+                               arguments: [Data(installation), oneTime["prekey_id"] as Int64])
+                return (oneTime["data"], false)
+            }
+            return try Data.fetchOne(db, sql: """
+                SELECT data FROM prekeys WHERE installation = ? AND fallback = 1 ORDER BY uploaded DESC LIMIT 1
+                """, arguments: [Data(installation)]).map { ($0, true) }
+        }
+    }
+
+    /// How many one-time prekeys of the installation are left.
+    func oneTimePrekeys(of installation: [UInt8]) throws -> Int {
+        try database.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM prekeys WHERE installation = ? AND fallback = 0",
+                             arguments: [Data(installation)]) ?? 0
+        }
+    }
+
+    enum ClaimOutcome: Equatable {
+        case claimed
+        /// Another commit holds the epoch, or the epoch is not the next one.
+        case refused(holder: Data?, next: UInt64)
+    }
+
+    /// Claims `epoch` of a group for a commit digest: only the next epoch can be
+    /// claimed, first come first served; claiming again with the same digest succeeds.
+    func claim(epoch: UInt64, digest: [UInt8], on topic: Topic, _ db: Database) throws -> ClaimOutcome {
+        let latest = try Int64.fetchOne(db, sql: "SELECT max(epoch) FROM commit_claims WHERE topic = ?", arguments: [topic.name]) ?? 0
+        if let holder = try Data.fetchOne(db, sql: "SELECT digest FROM commit_claims WHERE topic = ? AND epoch = ?",
+                                          arguments: [topic.name, Int64(epoch)]) {
+            return holder == Data(digest) ? .claimed : .refused(holder: holder, next: UInt64(latest) + 1)
+        }
+        guard epoch == UInt64(latest) + 1 else { return .refused(holder: nil, next: UInt64(latest) + 1) }
+        try db.execute(sql: "INSERT INTO commit_claims (topic, epoch, digest) VALUES (?, ?, ?)",
+                       arguments: [topic.name, Int64(epoch), Data(digest)])
+        return .claimed
+    }
+}

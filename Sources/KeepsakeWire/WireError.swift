@@ -1,0 +1,18 @@
+/// Why a wire message was refused. Says which message and what was wrong with it,
+/// never a key or content.
+public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The bytes are not a well-formed message of this kind.
+    case malformed(String)
+    /// A signature does not verify with the key it must come from.
+    case badSignature(String)
+    /// A field does not match what its context requires (a topic, an installation).
+    case mismatch(String)
+
+    public var description: String {
+        switch self {
+        case let .malformed(what): "malformed \(what)"
+        case let .badSignature(what): "the signature of the \(what) does not verify"
+        case let .mismatch(what): what
+        }
+    }
+}

@@ -1,0 +1,20 @@
+// Short names for the generated wire messages (Protos/keepsake/wire/v1/wire.proto).
+public typealias Commit = Keepsake_Wire_V1_Commit
+public typealias CommitBody = Keepsake_Wire_V1_CommitBody
+public typealias CommitClaim = Keepsake_Wire_V1_CommitClaim
+public typealias ContactBundle = Keepsake_Wire_V1_ContactBundle
+public typealias Content = Keepsake_Wire_V1_Content
+public typealias Envelope = Keepsake_Wire_V1_Envelope
+public typealias EnvelopeHeader = Keepsake_Wire_V1_EnvelopeHeader
+public typealias Payload = Keepsake_Wire_V1_Payload
+public typealias Prekey = Keepsake_Wire_V1_Prekey
+public typealias PrekeySetup = Keepsake_Wire_V1_PrekeySetup
+public typealias PrekeyUpload = Keepsake_Wire_V1_PrekeyUpload
+public typealias RetransmitRequest = Keepsake_Wire_V1_RetransmitRequest
+public typealias Revocation = Keepsake_Wire_V1_Revocation
+public typealias SealedMetadata = Keepsake_Wire_V1_SealedMetadata
+public typealias SessionMessage = Keepsake_Wire_V1_SessionMessage
+public typealias SignedContactBundle = Keepsake_Wire_V1_SignedContactBundle
+public typealias SignedPrekey = Keepsake_Wire_V1_SignedPrekey
+public typealias SignedRevocation = Keepsake_Wire_V1_SignedRevocation
+public typealias Text = Keepsake_Wire_V1_Text
