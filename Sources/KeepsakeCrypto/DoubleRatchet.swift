@@ -34,6 +34,14 @@ public struct DoubleRatchet: Sendable {
             withUnsafeBytes(of: number.littleEndian) { out.append(contentsOf: $0) }
             return out
         }
+
+        /// Parses `bytes`; nil unless exactly 40 bytes.
+        public init?(bytes: some Collection<UInt8>) {
+            let bytes = Array(bytes)
+            guard bytes.count == 40 else { return nil }
+            func u32(_ at: Int) -> UInt32 { bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt32.self) }.littleEndian }
+            self.init(ratchetKey: Array(bytes[0..<32]), previousChainLength: u32(32), number: u32(36))
+        }
     }
 
     /// Why a message was refused. The session is unchanged when one is thrown.

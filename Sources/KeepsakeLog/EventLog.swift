@@ -247,6 +247,22 @@ public final class EventLog: Sendable {
         try readTransaction { txn in try txn.value(Array(key.utf8), in: db.local) }
     }
 
+    /// This device's values whose keys start with `prefix`, in key order.
+    public func localValues(withPrefix prefix: String) throws(LogError) -> [(key: String, value: [UInt8])] {
+        let start = Array(prefix.utf8)
+        return try readTransaction { txn in
+            var found: [(key: String, value: [UInt8])] = []
+            try start.withUnsafeBytes { from in
+                try txn.scan(db.local, from: from) { key, value in
+                    guard key.starts(with: start) else { return false }
+                    found.append((String(decoding: key, as: UTF8.self), Array(value)))
+                    return true
+                }
+            }
+            return found
+        }
+    }
+
     /// Sets (or with nil, removes) this device's value for `key`, durably.
     public func setLocalValue(_ value: [UInt8]?, for key: String) throws(LogError) {
         do {

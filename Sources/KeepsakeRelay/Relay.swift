@@ -9,7 +9,8 @@ import Logging
 ///
 /// Endpoints (docs/relay-openapi.yaml):
 /// - `POST /v1/topics/{topic}`: publish the request body (a wire message) to the topic.
-/// - `GET /v1/topics/{topic}?after=<cursor>&limit=<n>`: items after a cursor, oldest first.
+/// - `GET /v1/topics/{topic}?after=<cursor>&limit=<n>`: items after a cursor, oldest first
+///   (for a prekey topic: how many one-time prekeys are left; prekeys themselves are only claimed).
 /// - `POST /v1/topics/prekey-{installation}/claim`: a one-time prekey (then deleted) or the fallback.
 /// - `GET /v1/health`.
 ///
@@ -54,7 +55,12 @@ public struct Relay: Sendable {
         let router = Router()
         router.get("v1/health") { _, _ in Health(status: "ok") }
         router.post("v1/topics/:topic") { request, context in try await self.publish(request, context) }
-        router.get("v1/topics/:topic") { request, context in try self.query(request, context) }
+        router.get("v1/topics/:topic") { request, context -> Response in
+            if case let .prekey(installation) = try self.topic(context) {
+                return try PrekeyStock(oneTimeRemaining: try self.storage.oneTimePrekeys(of: installation)).response(from: request, context: context)
+            }
+            return try self.query(request, context).response(from: request, context: context)
+        }
         router.post("v1/topics/:topic/claim") { _, context in try self.claim(context) }
         return router
     }
@@ -78,6 +84,8 @@ public struct Relay: Sendable {
         /// The cursor to ask from next (the last item's, or the one asked for when empty).
         let next: Int64
     }
+
+    struct PrekeyStock: ResponseEncodable { let oneTimeRemaining: Int }
 
     struct ClaimedPrekey: ResponseEncodable {
         let data: Data
@@ -152,7 +160,7 @@ public struct Relay: Sendable {
         try await storage.database.write { db in
             guard try !storage.isRevoked(installation, db) else { throw RelayError.revoked }
             try storage.learn(installation: installation, account: bundle.account, db)
-            try storage.store(prekeys: prekeys.map { (id: $0.0.prekeyID, fallback: $0.0.fallback, signed: try $0.1.serializedBytes()) },
+            try storage.store(prekeys: prekeys.map { (id: $0.0.prekeyID, fallback: $0.0.fallback, signed: try $0.1.wireBytes()) },
                               for: installation, db)
         }
         return PrekeysStored(stored: prekeys.count, oneTimeRemaining: try storage.oneTimePrekeys(of: installation))
@@ -160,9 +168,6 @@ public struct Relay: Sendable {
 
     private func query(_ request: Request, _ context: BasicRequestContext) throws -> Page {
         let topic = try topic(context)
-        if case .prekey = topic {
-            throw RelayError(.badRequest, code: "use_claim", "prekeys are not listed; POST /v1/topics/\(topic.name)/claim serves one")
-        }
         let after = try integer(request, "after", default: 0, range: 0...Int64.max)
         let limit = try integer(request, "limit", default: 100, range: 1...Int64(limits.maxQueryItems))
         let items = try storage.items(on: topic, after: after, limit: Int(limit))

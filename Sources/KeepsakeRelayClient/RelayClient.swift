@@ -1,1 +1,109 @@
 import AsyncHTTPClient
+import Foundation
+import Keepsake
+import KeepsakeWire
+import NIOCore
+
+/// The relay's HTTP API (docs/relay-openapi.yaml) as a `RelayTransport`.
+///
+/// Uses `HTTPClient.shared` unless given a client; requests time out after
+/// `timeout`. Refusals carry the relay's error code and message.
+public struct RelayClient: RelayTransport {
+    public let baseURL: URL
+    let client: HTTPClient
+    let timeout: TimeAmount
+
+    /// Largest response body read, in bytes.
+    static let maxResponseBytes = 64 * 1024 * 1024
+
+    public init(baseURL: URL, client: HTTPClient = .shared, timeout: Duration = .seconds(30)) {
+        self.baseURL = baseURL
+        self.client = client
+        self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+    }
+
+    /// A refused or failed request.
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        /// The relay answered with an error status and its JSON error.
+        case refused(status: Int, code: String, message: String)
+        /// The relay answered something that is not the API's JSON.
+        case unexpectedResponse(status: Int)
+
+        public var description: String {
+            switch self {
+            case let .refused(status, code, message): "the relay refused the request (\(status) \(code)): \(message)"
+            case let .unexpectedResponse(status): "the relay answered with status \(status) and an unexpected body"
+            }
+        }
+
+        /// The relay's error code, when it refused.
+        public var code: String? { if case let .refused(_, code, _) = self { code } else { nil } }
+    }
+
+    public func publish(_ data: [UInt8], to topic: Topic) async throws -> Int64 {
+        // Prekey uploads are not topic items and have no cursor.
+        struct Published: Decodable { let cursor: Int64? }
+        return try await call(post: true, "v1/topics/\(topic.name)", body: data, decoding: Published.self).cursor ?? 0
+    }
+
+    public func items(on topic: Topic, after cursor: Int64, limit: Int) async throws -> RelayPage {
+        struct Page: Decodable {
+            struct Item: Decodable {
+                let cursor: Int64
+                let data: Data
+            }
+            let items: [Item]
+            let next: Int64
+        }
+        let page = try await call(post: false, "v1/topics/\(topic.name)?after=\(cursor)&limit=\(limit)", decoding: Page.self)
+        return RelayPage(items: page.items.map { RelayItem(cursor: $0.cursor, data: Array($0.data)) }, next: page.next)
+    }
+
+    public func claimPrekey(of installation: [UInt8]) async throws -> ClaimedPrekey? {
+        struct Claimed: Decodable {
+            let data: Data
+            let fallback: Bool
+        }
+        do {
+            let claimed = try await call(post: true, "v1/topics/\(Topic.prekey(installation: installation).name)/claim", decoding: Claimed.self)
+            return ClaimedPrekey(data: Array(claimed.data), fallback: claimed.fallback)
+        } catch let failure as Failure where failure.code == "no_prekeys" {
+            return nil
+        }
+    }
+
+    public func prekeyStock(of installation: [UInt8]) async throws -> Int {
+        struct Stock: Decodable { let oneTimeRemaining: Int }
+        return try await call(post: false, "v1/topics/\(Topic.prekey(installation: installation).name)", decoding: Stock.self).oneTimeRemaining
+    }
+
+    private struct ErrorBody: Decodable {
+        struct Detail: Decodable {
+            let code: String
+            let message: String
+        }
+        let error: Detail
+    }
+
+    private func call<T: Decodable>(post: Bool, _ path: String, body: [UInt8]? = nil, decoding type: T.Type) async throws -> T {
+        var request = HTTPClientRequest(url: baseURL.absoluteString.trimmingSuffix("/") + "/" + path)
+        request.method = post ? .POST : .GET
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/octet-stream")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response = try await client.execute(request, timeout: timeout)
+        var buffer = try await response.body.collect(upTo: Self.maxResponseBytes)
+        let bytes = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
+        let status = Int(response.status.code)
+        guard (200..<300).contains(status) else {
+            guard let error = try? JSONDecoder().decode(ErrorBody.self, from: bytes) else { throw Failure.unexpectedResponse(status: status) }
+            throw Failure.refused(status: status, code: error.error.code, message: error.error.message)
+        }
+        do { return try JSONDecoder().decode(T.self, from: bytes) } catch { throw Failure.unexpectedResponse(status: status) }
+    }
+}
+
+extension String {
+    fileprivate func trimmingSuffix(_ suffix: String) -> String { hasSuffix(suffix) ? String(dropLast(suffix.count)) : self }
+}

@@ -118,3 +118,8 @@ extension Commit {
 public func parse<M: SwiftProtobuf.Message>(_ type: M.Type, _ bytes: some Collection<UInt8>, as what: String) throws(WireError) -> M {
     do { return try M(serializedBytes: Array(bytes)) } catch { throw .malformed(what) }
 }
+
+extension SwiftProtobuf.Message {
+    /// The message's wire bytes.
+    public func wireBytes() throws -> [UInt8] { try serializedBytes() }
+}

@@ -155,6 +155,10 @@ ALTER TABLE sessions ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN active_at INTEGER NOT NULL DEFAULT 0;  -- the newest step's time: the most recently active session is used
 CREATE INDEX sessions_by_installation ON sessions(peer_installation, active_at);
 
+-- The log that created a conversation: a store may always write in the
+-- conversations it created (see ConversationSummary.isWritable).
+ALTER TABLE conversations ADD COLUMN created_by_log BLOB;
+
 """#),
     ]
 }

@@ -15,10 +15,10 @@ public struct ConversationSummary: Sendable, Equatable {
     public let lastActivity: Date
     public let lastMessageID: MessageID?
     public let unreadCount: Int
-    /// Whether this store holds the session state needed to send here. Derived
-    /// from the log: a conversation is writable when the store has a session
-    /// with at least one of its members. Restored conversations without
-    /// sessions are read-only until a member or another device re-adds this one.
+    /// Whether this store may send here. Derived from the log: a conversation is
+    /// writable when this store created it or holds a session with at least one
+    /// of its members. Soft-restored conversations have neither and are
+    /// read-only until a member's installation starts a session with this one.
     public let isWritable: Bool
 }
 
@@ -92,7 +92,8 @@ enum Queries {
 
     static let conversationColumns = """
         c.id, c.kind, c.title, c.created_by, c.epoch, c.last_activity_at, c.last_message_id, c.unread_count,
-        EXISTS (SELECT 1 FROM members m JOIN sessions s ON s.peer_account = m.account_id WHERE m.conversation_id = c.id) AS writable
+        (c.created_by_log = (SELECT log_id FROM projection_state WHERE id = 1)
+         OR EXISTS (SELECT 1 FROM members m JOIN sessions s ON s.peer_account = m.account_id WHERE m.conversation_id = c.id)) AS writable
         """
 
     static func conversations(_ db: Database, limit: Int?) throws -> [ConversationSummary] {

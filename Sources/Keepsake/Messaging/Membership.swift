@@ -1,0 +1,77 @@
+import Foundation
+import GRDB
+import KeepsakeCrypto
+import KeepsakeWire
+
+/// This store's place in an account: which account its installation joined,
+/// with the installation's public identity.
+public struct Membership: Sendable, Equatable {
+    /// The account ID.
+    public let account: String
+    public let installation: InstallationID
+    /// The installation's X25519 identity public key.
+    public let identityKey: [UInt8]
+    /// The contact bundle the account signed, as published.
+    public let signedBundle: [UInt8]
+    let sequence: UInt64
+}
+
+extension Store {
+    /// The account membership of the installation this store runs, or nil before it joined one.
+    public func membership() throws(KeepsakeError) -> Membership? {
+        guard let installation = try installation() else { return nil }
+        return try read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT account, identity_key, signed_bundle, sequence FROM account_memberships WHERE installation_id = ?
+                """, arguments: [Data(installation.id.bytes)]).map {
+                Membership(account: $0["account"], installation: installation.id, identityKey: Array($0["identity_key"] as Data),
+                           signedBundle: Array($0["signed_bundle"] as Data), sequence: UInt64($0["sequence"] as Int64))
+            }
+        }
+    }
+
+    /// The installation's X25519 identity key pair, read from its sealed event.
+    func identityKey(of membership: Membership) throws(KeepsakeError) -> KeyAgreementKey {
+        guard let event = try event(at: membership.sequence), case var .accountJoined(joined) = event.payload else {
+            throw .installationKeysErased(membership.installation)
+        }
+        defer { joined.identitySecret.resetBytes(in: 0..<joined.identitySecret.count) }
+        return try Self.keyAgreementKey(joined.identitySecret)
+    }
+
+    /// A prekey's secret, or nil when it was used (erased) or never made.
+    func prekeySecret(installation: InstallationID, id: UInt32) throws(KeepsakeError) -> (key: KeyAgreementKey, fallback: Bool)? {
+        let row = try read { db in
+            try Row.fetchOne(db, sql: "SELECT sequence, used FROM prekeys WHERE installation_id = ? AND prekey_id = ?",
+                             arguments: [Data(installation.bytes), Int64(id)])
+        }
+        guard let row, !(row["used"] as Bool), let event = try event(at: UInt64(row["sequence"] as Int64)),
+              case var .prekeyCreated(prekey) = event.payload else { return nil }
+        defer { prekey.secret.resetBytes(in: 0..<prekey.secret.count) }
+        return (try Self.keyAgreementKey(prekey.secret), prekey.fallback)
+    }
+
+    static func keyAgreementKey(_ secret: Data) throws(KeepsakeError) -> KeyAgreementKey {
+        do {
+            let bytes = try SecureBytes(count: secret.count)
+            bytes.withUnsafeMutableBytes { $0.copyBytes(from: secret) }
+            return try KeyAgreementKey(secret: bytes)
+        } catch {
+            throw .crypto("\(error)")
+        }
+    }
+
+    /// Reads the device-local integer stored under `key` (sync cursors).
+    func localInteger(_ key: String) throws(KeepsakeError) -> Int64 {
+        guard let bytes = try wrapLog({ () throws(LogError) in try log.localValue(key) }), bytes.count == 8 else { return 0 }
+        return Int64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
+    }
+
+    func setLocalInteger(_ value: Int64, for key: String) throws(KeepsakeError) {
+        try wrapLog { () throws(LogError) in try log.setLocalValue(withUnsafeBytes(of: value.littleEndian) { Array($0) }, for: key) }
+    }
+
+    func wrapLog<T>(_ body: () throws(LogError) -> T) throws(KeepsakeError) -> T {
+        do { return try body() } catch { throw .log(error) }
+    }
+}

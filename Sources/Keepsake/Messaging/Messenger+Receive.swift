@@ -1,0 +1,211 @@
+import Foundation
+import KeepsakeCrypto
+import KeepsakeWire
+import SwiftProtobuf
+
+/// What one `sync()` did.
+public struct SyncReport: Sendable, Equatable {
+    /// Messages received, in inbox order.
+    public var received: [MessageID] = []
+    /// Envelopes already received before (duplicate delivery or replay), ignored.
+    public var duplicates = 0
+    /// Envelopes refused, with their inbox cursor and why.
+    public var rejected: [Rejected] = []
+    /// Envelopes that were still waiting in the outbox and reached the relay now.
+    public var published = 0
+
+    public struct Rejected: Sendable, Equatable {
+        public let cursor: Int64
+        public let reason: EnvelopeRejection
+    }
+}
+
+extension Messenger {
+    /// Publishes what the outbox holds, pulls this installation's inbox from
+    /// where the last sync stopped and processes every envelope, then keeps the
+    /// prekey stock up and closes idle superseded sessions.
+    public func sync() async throws -> SyncReport {
+        let me = try requireMembership()
+        var report = SyncReport()
+        let waiting = try store.outbox().count
+        report.published = waiting - (await flushOutbox())
+        let inbox = Topic.message(installation: me.installation.bytes)
+        let cursorKey = "relay.cursor.\(inbox.name)"
+        var cursor = try store.localInteger(cursorKey)
+        var refreshed: Set<String> = []
+        while true {
+            let page = try await relayCall { [cursor, options] in try await $0.items(on: inbox, after: cursor, limit: options.pageSize) }
+            for item in page.items {
+                do {
+                    if let message = try await receive(item.data, as: me, refreshed: &refreshed) {
+                        report.received.append(message)
+                    }
+                } catch EnvelopeRejection.replayed {
+                    report.duplicates += 1
+                } catch let rejection as EnvelopeRejection {
+                    report.rejected.append(.init(cursor: item.cursor, reason: rejection))
+                }
+                try store.setLocalInteger(item.cursor, for: cursorKey)
+            }
+            cursor = page.next
+            if page.items.count < options.pageSize { break }
+        }
+        try await maintainPrekeys(me)
+        try closeIdleSupersededSessions()
+        return report
+    }
+
+    private func closeIdleSupersededSessions() throws {
+        let idle = Date().addingTimeInterval(-Double(options.supersededSessionIdleLimit.components.seconds))
+        let drafts = try store.idleSupersededSessions(idleBefore: idle).map { stream in
+            var closed = SessionClosed()
+            closed.streamID = stream
+            closed.reason = "superseded by a newer session and idle"
+            return EventDraft(.sessionClosed(closed))
+        }
+        try store.append(contentsOf: drafts)
+    }
+
+    /// Validates and applies one envelope (docs/PROTOCOL.md, "Receiving"): the
+    /// six steps of the XMTP design, then the content. Throws an
+    /// `EnvelopeRejection` when a step fails; nothing is logged then. Returns
+    /// the message it delivered, if it carried one.
+    func receive(_ bytes: [UInt8], as me: Membership, refreshed: inout Set<String>) async throws -> MessageID? {
+        let envelope = try reject(Envelope.self, bytes, "envelope")
+        let header = try reject(EnvelopeHeader.self, envelope.header, "envelope header")
+        let identity = try store.identityKey(of: me)
+
+        // 1. Open the sealed metadata.
+        guard let opened = try? SealedBox.open(Array(header.sealedMetadata), as: identity) else { throw EnvelopeRejection.unsealFailed }
+        let metadata = try reject(SealedMetadata.self, opened, "sealed metadata")
+
+        // 2. For this installation; from a valid installation of the sender account, unrevoked when sent.
+        guard metadata.recipientAccount == me.account, Array(metadata.recipientInstallation) == me.installation.bytes else {
+            throw EnvelopeRejection.notForThisInstallation
+        }
+        guard let senderID = InstallationID(bytes: metadata.senderInstallation),
+              AccountID.publicKey(of: metadata.senderAccount) != nil else { throw EnvelopeRejection.unknownSender }
+        if !refreshed.contains(metadata.senderAccount) {
+            try await refreshDirectory(of: metadata.senderAccount)
+            refreshed.insert(metadata.senderAccount)
+        }
+        guard let sender = try store.knownInstallation(senderID), sender.account == metadata.senderAccount else {
+            throw EnvelopeRejection.unknownSender
+        }
+        let sentAt = Date(timeIntervalSince1970: Double(header.sentNs) / 1_000_000_000)
+        guard sender.mayHaveSent(at: sentAt) else { throw EnvelopeRejection.senderRevoked }
+
+        // 3. Find the session, or start it from a prekey message.
+        let message = try reject(SessionMessage.self, envelope.ciphertext, "session message")
+        guard message.hasSetup == metadata.isPrekeyMessage else { throw EnvelopeRejection.malformed("the prekey flag disagrees with the message") }
+        guard let ratchetHeader = DoubleRatchet.Header(bytes: message.ratchetHeader) else { throw EnvelopeRejection.malformed("ratchet header") }
+        var candidates: [Session]
+        var usedPrekey: UInt32?
+        if message.hasSetup {
+            let setup = message.setup
+            guard Array(setup.identityKey) == sender.identityKey else { throw EnvelopeRejection.identityKeyMismatch }
+            if let existing = try store.session(baseKey: setup.baseKey) {
+                candidates = [existing]
+            } else {
+                candidates = [try inboundSession(setup, from: sender, me: me, identity: identity)]
+                usedPrekey = setup.prekeyID
+            }
+        } else {
+            candidates = try store.sessions(with: sender.id)
+            guard !candidates.isEmpty else { throw EnvelopeRejection.noSession }
+        }
+
+        // 4. Decrypt (every session with the sender is tried, the most recently active first).
+        let associatedData = Self.associatedData(header: Array(envelope.header), sender: sender.identityKey, recipient: me.identityKey)
+        var decrypted: (session: Session, plaintext: [UInt8])?
+        var replayed = false
+        for var candidate in candidates {
+            do {
+                let plaintext = try candidate.ratchet.decrypt(
+                    header: ratchetHeader, ciphertext: Array(message.ciphertext), associatedData: associatedData)
+                decrypted = (candidate, plaintext)
+                break
+            } catch DoubleRatchet.Failure.replayed {
+                replayed = true
+            } catch {
+                continue
+            }
+        }
+        guard var (session, plaintext) = decrypted else { throw replayed ? EnvelopeRejection.replayed : EnvelopeRejection.undecryptable }
+        defer { plaintext.withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        if !message.hasSetup { session.pendingSetup = Data() }
+
+        // 5. The header was signed by the sender installation.
+        let payload = try reject(Payload.self, plaintext, "payload")
+        guard SignaturePurpose.envelopeHeader.verify(Array(payload.headerSignature), of: Array(envelope.header), publicKey: sender.signingKey) else {
+            throw EnvelopeRejection.badHeaderSignature
+        }
+
+        // 6. Both accounts are members of the conversation; then the content.
+        guard let convo = ConvoID(payload.convoID) else { throw EnvelopeRejection.malformed("conversation ID '\(payload.convoID.prefix(80))'") }
+        var drafts = [EventDraft(try session.nextStep())]
+        if let usedPrekey, let prekey = try store.prekeySecret(installation: me.installation, id: usedPrekey), !prekey.fallback {
+            var used = PrekeyUsed()
+            used.installationID = Data(me.installation.bytes)
+            used.prekeyID = usedPrekey
+            drafts.append(EventDraft(.prekeyUsed(used)))
+        }
+        var delivered: MessageID?
+        switch payload.content.body {
+        case let .text(text)?:
+            drafts += try conversationEvents(for: convo, sender: sender.account, me: me.account)
+            guard let id = MessageID(bytes: text.messageID) else { throw EnvelopeRejection.malformed("message ID") }
+            var received = MessageContent()
+            received.messageID = text.messageID
+            received.conversationID = Data(convo.conversationID.bytes)
+            received.sender = sender.account
+            received.text = text.text
+            received.sentAtMs = text.sentAtMs
+            received.contentType = text.contentType
+            drafts.append(EventDraft(.messageReceived(received)))
+            delivered = id
+        case .commit?, .retransmitRequest?:
+            throw EnvelopeRejection.conversationMismatch("this version does not apply group commits or retransmission requests yet")
+        case nil:
+            throw EnvelopeRejection.malformed("empty content")
+        }
+        try store.append(contentsOf: drafts)
+        return delivered
+    }
+
+    /// The responder's side of a new session: 3DH with this installation's
+    /// prekey named in the setup, then a ratchet whose first key is that prekey.
+    private func inboundSession(_ setup: PrekeySetup, from sender: KnownInstallation, me: Membership, identity: KeyAgreementKey) throws -> Session {
+        guard let prekey = try store.prekeySecret(installation: me.installation, id: setup.prekeyID) else {
+            throw EnvelopeRejection.prekeyUnavailable(setup.prekeyID)
+        }
+        do {
+            let secret = try X3DH.respond(identity: identity, signedPrekey: prekey.key, oneTimePrekey: nil,
+                                          initiatorIdentity: sender.identityKey, ephemeralKey: Array(setup.baseKey))
+            let ratchet = try DoubleRatchet.responder(sharedSecret: secret, ratchet: prekey.key)
+            return Session(streamID: Data(Random.bytes(16)), step: 0, peerAccount: sender.account, peerInstallation: sender.id,
+                           ratchet: ratchet, baseKey: setup.baseKey, pendingSetup: Data())
+        } catch {
+            throw EnvelopeRejection.undecryptable
+        }
+    }
+
+    /// Step 6 for a text: the events that create the conversation when this store
+    /// does not have it yet (direct conversations only), after checking membership.
+    private func conversationEvents(for convo: ConvoID, sender: String, me: String) throws -> [EventDraft] {
+        switch convo {
+        case let .direct(a, b):
+            guard convo == ConvoID.direct(between: sender, and: me) else { throw EnvelopeRejection.notAMember }
+            guard try store.conversation(convo.conversationID) == nil else { return [] }
+            return [Self.directConversation(convo, members: [a, b], createdBy: sender)]
+        case let .group(id):
+            let members = try store.members(of: id)
+            guard members.contains(sender), members.contains(me) else { throw EnvelopeRejection.notAMember }
+            return []
+        }
+    }
+
+    private func reject<M: SwiftProtobuf.Message>(_ type: M.Type, _ bytes: some Collection<UInt8>, _ what: String) throws -> M {
+        do { return try parse(type, bytes, as: what) } catch { throw EnvelopeRejection.malformed(what) }
+    }
+}

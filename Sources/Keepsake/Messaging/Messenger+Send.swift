@@ -1,0 +1,225 @@
+import Foundation
+import KeepsakeCrypto
+import KeepsakeWire
+
+/// What a send did.
+public struct SendReceipt: Sendable, Equatable {
+    public let message: MessageID
+    public let conversation: ConversationID
+    /// Envelopes made: one per recipient installation.
+    public let envelopes: Int
+    /// Envelopes not yet accepted by the relay; `sync()` publishes them again.
+    public let pending: Int
+    /// Recipient installations without a session or a prekey to start one.
+    public let unreachable: Int
+}
+
+extension Messenger {
+    /// Sends a text in a conversation this store can write in, to every
+    /// installation of every member (this account's other installations too).
+    public func send(_ text: String, to conversation: ConversationID, contentType: String = "text/plain") async throws -> SendReceipt {
+        let me = try requireMembership()
+        guard let summary = try store.conversation(conversation) else { throw KeepsakeError.unknownConversation(conversation) }
+        let members = try store.members(of: conversation)
+        guard members.contains(me.account) else { throw MessagingError.notAMember(conversation) }
+        guard summary.isWritable else { throw MessagingError.readOnly(conversation) }
+        let convo: ConvoID = summary.kind == .group ? .group(conversation) : .direct(between: members[0], and: members.last!)
+        return try await sendText(text, contentType: contentType, in: convo, members: members, creating: nil)
+    }
+
+    /// Sends a text to an account in the direct conversation between the two
+    /// accounts, which the first message creates.
+    public func send(_ text: String, toAccount account: String, contentType: String = "text/plain") async throws -> SendReceipt {
+        let me = try requireMembership()
+        guard AccountID.publicKey(of: account) != nil else { throw MessagingError.badAccountID(account) }
+        guard account != me.account else { throw MessagingError.invalidChange("a direct conversation is with another account") }
+        let convo = ConvoID.direct(between: me.account, and: account)
+        if try store.conversation(convo.conversationID) != nil { return try await send(text, to: convo.conversationID, contentType: contentType) }
+        let members = [me.account, account].sorted()
+        return try await sendText(text, contentType: contentType, in: convo, members: members,
+                                  creating: Self.directConversation(convo, members: members, createdBy: me.account))
+    }
+
+    static func directConversation(_ convo: ConvoID, members: [String], createdBy: String) -> EventDraft {
+        var created = ConversationCreated()
+        created.conversationID = Data(convo.conversationID.bytes)
+        created.kind = .direct
+        created.members = members
+        created.createdBy = createdBy
+        return EventDraft(.conversationCreated(created))
+    }
+
+    private func sendText(
+        _ text: String, contentType: String, in convo: ConvoID, members: [String], creating: EventDraft?
+    ) async throws -> SendReceipt {
+        let me = try requireMembership()
+        let id = MessageID.generate()
+        let now = Date()
+        var sent = MessageContent()
+        sent.messageID = Data(id.bytes)
+        sent.conversationID = Data(convo.conversationID.bytes)
+        sent.sender = me.account
+        sent.text = text
+        sent.sentAtMs = now.millis
+        sent.contentType = contentType
+        let content = Content.with {
+            $0.text = .with {
+                $0.messageID = Data(id.bytes)
+                $0.text = text
+                $0.contentType = contentType
+                $0.sentAtMs = now.millis
+            }
+        }
+        let delivery = try await deliver(content, in: convo, to: members, logging: [creating].compactMap { $0 } + [EventDraft(.messageSent(sent), at: now)])
+        return SendReceipt(message: id, conversation: convo.conversationID, envelopes: delivery.envelopes,
+                           pending: delivery.pending, unreachable: delivery.unreachable)
+    }
+
+    /// Encrypts `content` for every unrevoked installation of `accounts` but
+    /// this one, logs `events` with every session step in one append, then
+    /// publishes the envelopes (kept in the outbox until the relay has them).
+    func deliver(
+        _ content: Content, in convo: ConvoID, to accounts: [String], logging events: [EventDraft]
+    ) async throws -> (envelopes: Int, pending: Int, unreachable: Int) {
+        let me = try requireMembership()
+        var targets: [KnownInstallation] = []
+        for account in Set(accounts).sorted() {
+            targets += try await installations(of: account).filter { $0.revokedAt == nil && $0.id != me.installation }
+        }
+        var prekeys: [InstallationID: Prekey] = [:]
+        for target in targets where try store.sessions(with: target.id).isEmpty {
+            prekeys[target.id] = try await claimPrekey(of: target)
+        }
+
+        // From here to the append nothing awaits: sessions are read and stepped without interleaving.
+        let identity = try store.identityKey(of: me)
+        let (_, signing) = try store.signingKey()
+        var drafts = events
+        var outbox: [(Topic, [UInt8])] = []
+        var unreachable = 0
+        for target in targets {
+            var session: Session
+            if let existing = try store.sessions(with: target.id).first {
+                session = existing
+            } else if let prekey = prekeys[target.id] {
+                session = try Self.outboundSession(to: target, prekey: prekey, identity: identity)
+            } else {
+                unreachable += 1
+                continue
+            }
+            let envelope = try Self.seal(content, convo: convo, session: &session, from: me, signing: signing, to: target)
+            drafts.append(EventDraft(try session.nextStep()))
+            outbox.append((.message(installation: target.id.bytes), envelope))
+        }
+        try store.append(contentsOf: drafts)
+        try store.addToOutbox(outbox)
+        let pending = await flushOutbox()
+        return (outbox.count, pending, unreachable)
+    }
+
+    /// Takes a prekey of `target` from the relay and checks that its installation signed it.
+    private func claimPrekey(of target: KnownInstallation) async throws -> Prekey? {
+        guard let claimed = try await relayCall({ try await $0.claimPrekey(of: target.id.bytes) }) else { return nil }
+        let bundle = ContactBundle.with {
+            $0.installationID = Data(target.id.bytes)
+            $0.signingKey = Data(target.signingKey)
+        }
+        do {
+            return try parse(SignedPrekey.self, claimed.data, as: "prekey").verified(by: bundle)
+        } catch {
+            throw MessagingError.invalidPrekey("\(error)")
+        }
+    }
+
+    /// A new session with `target` from its prekey (3DH: identities, ephemeral, prekey).
+    static func outboundSession(to target: KnownInstallation, prekey: Prekey, identity: KeyAgreementKey) throws -> Session {
+        let (secret, baseKey) = try X3DH.initiate(
+            identity: identity, responderIdentity: target.identityKey, signedPrekey: Array(prekey.publicKey), oneTimePrekey: nil)
+        let ratchet = try DoubleRatchet.initiator(sharedSecret: secret, responderRatchetKey: Array(prekey.publicKey))
+        let setup = PrekeySetup.with {
+            $0.identityKey = Data(identity.publicKey)
+            $0.baseKey = Data(baseKey)
+            $0.prekeyID = prekey.prekeyID
+        }
+        return Session(streamID: Data(Random.bytes(16)), step: 0, peerAccount: target.account, peerInstallation: target.id,
+                       ratchet: ratchet, baseKey: Data(baseKey), pendingSetup: Data(try setup.wireBytes()))
+    }
+
+    /// One envelope: sealed metadata, signed header, payload encrypted in the session.
+    static func seal(
+        _ content: Content, convo: ConvoID, session: inout Session, from me: Membership, signing: SigningKey, to target: KnownInstallation
+    ) throws -> [UInt8] {
+        let metadata = try SealedMetadata.with {
+            $0.senderAccount = me.account
+            $0.senderInstallation = Data(me.installation.bytes)
+            $0.recipientAccount = target.account
+            $0.recipientInstallation = Data(target.id.bytes)
+            $0.isPrekeyMessage = !session.pendingSetup.isEmpty
+        }.wireBytes()
+        let header = try EnvelopeHeader.with {
+            $0.sentNs = UInt64(Date().timeIntervalSince1970 * 1_000_000_000)
+            $0.sealedMetadata = Data(try SealedBox.seal(metadata, to: target.identityKey))
+        }.wireBytes()
+        let payload = try Payload.with {
+            $0.version = 1
+            $0.headerSignature = Data(SignaturePurpose.envelopeHeader.sign(header, with: signing))
+            $0.convoID = convo.text
+            $0.content = content
+        }.wireBytes()
+        let (ratchetHeader, ciphertext) = try session.ratchet.encrypt(
+            payload, associatedData: associatedData(header: header, sender: me.identityKey, recipient: target.identityKey))
+        let message = try SessionMessage.with {
+            if !session.pendingSetup.isEmpty { $0.setup = try PrekeySetup(serializedBytes: session.pendingSetup) }
+            $0.ratchetHeader = Data(ratchetHeader.bytes)
+            $0.ciphertext = Data(ciphertext)
+        }.wireBytes()
+        return try Envelope.with {
+            $0.header = Data(header)
+            $0.ciphertext = Data(message)
+        }.wireBytes()
+    }
+
+    /// What each ratchet message authenticates besides itself: the envelope
+    /// header and both identity keys (sender first).
+    static func associatedData(header: [UInt8], sender: [UInt8], recipient: [UInt8]) -> [UInt8] {
+        header + sender + recipient
+    }
+
+    /// Publishes what the outbox holds; returns how many envelopes are still pending.
+    func flushOutbox() async -> Int {
+        guard let entries = try? store.outbox() else { return 0 }
+        var pending = 0
+        for entry in entries {
+            do {
+                _ = try await relay.publish(entry.envelope, to: entry.topic)
+                try store.removeFromOutbox(entry.key)
+            } catch {
+                pending += 1
+            }
+        }
+        return pending
+    }
+}
+
+extension Store {
+    static let outboxPrefix = "outbox."
+
+    /// Keeps envelopes until the relay accepts them (device-local: `outbox.<topic>.<digest>`).
+    func addToOutbox(_ envelopes: [(Topic, [UInt8])]) throws(KeepsakeError) {
+        for (topic, envelope) in envelopes {
+            let key = "\(Self.outboxPrefix)\(topic.name).\(Hex.encode(Blake2b.hash(envelope)))"
+            try wrapLog { () throws(LogError) in try log.setLocalValue(envelope, for: key) }
+        }
+    }
+
+    func outbox() throws(KeepsakeError) -> [(key: String, topic: Topic, envelope: [UInt8])] {
+        try wrapLog { () throws(LogError) in try log.localValues(withPrefix: Self.outboxPrefix) }.compactMap { entry in
+            let name = entry.key.dropFirst(Self.outboxPrefix.count).split(separator: ".").first ?? ""
+            return Topic(name: name).map { (entry.key, $0, entry.value) }
+        }
+    }
+
+    func removeFromOutbox(_ key: String) throws(KeepsakeError) {
+        try wrapLog { () throws(LogError) in try log.setLocalValue(nil, for: key) }
+    }
+}

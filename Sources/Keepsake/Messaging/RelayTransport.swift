@@ -1,0 +1,48 @@
+import KeepsakeWire
+
+/// How a `Messenger` reaches a relay. `KeepsakeRelayClient.RelayClient` speaks
+/// the relay's HTTP API (docs/relay-openapi.yaml); an app may bring its own.
+public protocol RelayTransport: Sendable {
+    /// Publishes a wire message to a topic; returns its cursor there (0 for a
+    /// prekey upload, which is not a topic item). Publishing the same bytes twice stores them once.
+    func publish(_ data: [UInt8], to topic: Topic) async throws -> Int64
+    /// Items of a topic after `cursor`, oldest first.
+    func items(on topic: Topic, after cursor: Int64, limit: Int) async throws -> RelayPage
+    /// Takes one prekey of an installation: a one-time prekey (the relay deletes
+    /// it) or, when none is left, the fallback. Nil when the installation has none.
+    func claimPrekey(of installation: [UInt8]) async throws -> ClaimedPrekey?
+    /// How many one-time prekeys the relay still holds for an installation.
+    func prekeyStock(of installation: [UInt8]) async throws -> Int
+}
+
+public struct RelayItem: Sendable, Equatable {
+    public let cursor: Int64
+    public let data: [UInt8]
+
+    public init(cursor: Int64, data: [UInt8]) {
+        self.cursor = cursor
+        self.data = data
+    }
+}
+
+public struct RelayPage: Sendable, Equatable {
+    public let items: [RelayItem]
+    /// Where to continue from.
+    public let next: Int64
+
+    public init(items: [RelayItem], next: Int64) {
+        self.items = items
+        self.next = next
+    }
+}
+
+public struct ClaimedPrekey: Sendable, Equatable {
+    /// A `SignedPrekey`.
+    public let data: [UInt8]
+    public let fallback: Bool
+
+    public init(data: [UInt8], fallback: Bool) {
+        self.data = data
+        self.fallback = fallback
+    }
+}

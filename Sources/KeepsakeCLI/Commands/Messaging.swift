@@ -1,0 +1,168 @@
+import ArgumentParser
+import Foundation
+import Keepsake
+import KeepsakeRelayClient
+
+/// `--relay` for commands that talk to a relay.
+struct RelayLocation: ParsableArguments {
+    @Option(help: ArgumentHelp("The relay's URL.", valueName: "url"))
+    var relay: String = ProcessInfo.processInfo.environment["KEEPSAKE_RELAY"] ?? "http://127.0.0.1:8787"
+
+    func messenger(for store: Store) throws -> Messenger {
+        guard let url = URL(string: relay), url.scheme == "http" || url.scheme == "https" else {
+            throw ValidationError("'\(relay)' is not an http(s) URL")
+        }
+        return Messenger(store: store, relay: RelayClient(baseURL: url))
+    }
+}
+
+struct AccountCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "account",
+        abstract: "Manage account keys.",
+        subcommands: [Create.self]
+    )
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create an account key file and print the account ID.",
+            discussion: """
+            The key file (32 bytes, readable by you only) grants and revokes installations, \
+            like a wallet. Keep it safe; the account ID is its public half.
+            """
+        )
+
+        @Option(help: ArgumentHelp("Where to write the new key; never overwritten.", valueName: "file"))
+        var keyFile: String
+
+        func run() throws {
+            let file = URL(fileURLWithPath: keyFile)
+            guard !FileManager.default.fileExists(atPath: file.path) else { throw ValidationError("\(keyFile) exists; not overwriting it") }
+            let key = try AccountKey.generate()
+            try key.write(to: file)
+            print(key.id)
+        }
+    }
+}
+
+struct InstallationCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "installation",
+        abstract: "Grant, list and revoke an account's installations.",
+        subcommands: [Add.self, List.self, Revoke.self]
+    )
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Join this store's installation to an account and publish its bundle and prekeys.")
+
+        @OptionGroup var location: StoreLocation
+        @OptionGroup var relay: RelayLocation
+        @Option(help: ArgumentHelp("The account key file.", valueName: "file"))
+        var accountKey: String
+        @Option(help: "A name for this installation, shown in installation lists.")
+        var role = ""
+
+        func run() async throws {
+            let store = try location.open(create: true)
+            let membership = try await relay.messenger(for: store).join(AccountKey.read(from: URL(fileURLWithPath: accountKey)), role: role)
+            print("installation \(membership.installation) joined account \(membership.account)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List an account's installations, as the relay publishes them.")
+
+        @OptionGroup var location: StoreLocation
+        @OptionGroup var relay: RelayLocation
+        @OptionGroup var format: OutputFormat
+        @Argument(help: "The account ID (default: this store's account).")
+        var account: String?
+
+        func run() async throws {
+            let store = try location.open()
+            let messenger = try relay.messenger(for: store)
+            guard let account = try account ?? store.membership()?.account else { throw MessagingError.notJoined }
+            let installations = try await messenger.installations(of: account)
+            if format.json {
+                printJSON(installations.map { i -> [String: Any] in
+                    ["id": i.id.description, "role": i.role, "createdAt": i.createdAt.iso8601, "revoked": i.revokedAt != nil]
+                })
+            } else {
+                for i in installations {
+                    print("\(i.id)  \(i.role.isEmpty ? "-" : i.role)  created \(i.createdAt.iso8601)\(i.revokedAt.map { "  revoked \($0.iso8601)" } ?? "")")
+                }
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke an installation of the account: its messages from now on are refused.")
+
+        @OptionGroup var location: StoreLocation
+        @OptionGroup var relay: RelayLocation
+        @Option(help: ArgumentHelp("The account key file.", valueName: "file"))
+        var accountKey: String
+        @Argument(help: "The installation to revoke.")
+        var installation: InstallationID
+
+        func run() async throws {
+            let store = try location.open()
+            try await relay.messenger(for: store).revoke(installation, with: AccountKey.read(from: URL(fileURLWithPath: accountKey)))
+            print("revoked \(installation)")
+        }
+    }
+}
+
+struct Send: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send a text to a conversation or, by account ID, in the direct conversation with that account.")
+
+    @OptionGroup var location: StoreLocation
+    @OptionGroup var relay: RelayLocation
+    @OptionGroup var format: OutputFormat
+    @Argument(help: "A conversation ID (32 hex digits) or an account ID (64 hex digits).")
+    var to: String
+    @Argument(help: "The text.")
+    var text: String
+
+    func run() async throws {
+        let store = try location.open()
+        let messenger = try relay.messenger(for: store)
+        let receipt: SendReceipt
+        if let conversation = ConversationID(to) {
+            receipt = try await messenger.send(text, to: conversation)
+        } else {
+            receipt = try await messenger.send(text, toAccount: to)
+        }
+        if format.json {
+            printJSON(["message": receipt.message.description, "conversation": receipt.conversation.description,
+                       "envelopes": receipt.envelopes, "pending": receipt.pending, "unreachable": receipt.unreachable])
+        } else {
+            print("sent \(receipt.message) in \(receipt.conversation) to \(receipt.envelopes) installation(s)"
+                  + (receipt.pending > 0 ? ", \(receipt.pending) waiting for the relay" : "")
+                  + (receipt.unreachable > 0 ? ", \(receipt.unreachable) without prekeys" : ""))
+        }
+    }
+}
+
+struct Sync: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Pull this installation's inbox from the relay and process it.")
+
+    @OptionGroup var location: StoreLocation
+    @OptionGroup var relay: RelayLocation
+    @OptionGroup var format: OutputFormat
+
+    func run() async throws {
+        let store = try location.open()
+        let report = try await relay.messenger(for: store).sync()
+        if format.json {
+            printJSON(["received": report.received.map(\.description), "duplicates": report.duplicates, "published": report.published,
+                       "rejected": report.rejected.map { ["cursor": $0.cursor, "reason": $0.reason.description] }])
+        } else {
+            print("received \(report.received.count), duplicates \(report.duplicates), rejected \(report.rejected.count)")
+            for rejected in report.rejected { print("  envelope \(rejected.cursor): \(rejected.reason)") }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import KeepsakeRelay
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a relay: topics for contact bundles, revocations, prekeys, inboxes and group commits.",
+        discussion: """
+        Installations publish to the relay and pull from it (docs/relay-openapi.yaml). Topics \
+        live in SQLite in the data folder; nothing else is needed. Prints "listening on <url>" \
+        once it accepts connections; stops on SIGINT or SIGTERM.
+        """
+    )
+
+    @Option(help: ArgumentHelp("Folder for the relay's data.", valueName: "dir"))
+    var data = "keepsake-relay"
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on (0 picks a free one).")
+    var port = 8_787
+
+    @Option(help: "Largest request body accepted, in bytes.")
+    var maxBody = Relay.Limits().maxBodyBytes
+
+    func run() async throws {
+        var limits = Relay.Limits()
+        limits.maxBodyBytes = maxBody
+        let relay = try Relay(directory: URL(fileURLWithPath: data), limits: limits)
+        var logger = Logger(label: "keepsake.relay")
+        logger.logLevel = .warning
+        let app = relay.application(host: host, port: port, logger: logger) { [host] bound in
+            print("listening on http://\(host):\(bound)")
+            flushOutput()
+        }
+        try await app.runService()
+    }
+}
