@@ -195,7 +195,7 @@ extension Messenger {
     private func conversationEvents(for convo: ConvoID, sender: String, me: String) throws -> [EventDraft] {
         switch convo {
         case let .direct(a, b):
-            guard convo == ConvoID.direct(between: sender, and: me) else { throw EnvelopeRejection.notAMember }
+            guard [a, b].contains(sender), [a, b].contains(me) else { throw EnvelopeRejection.notAMember }
             guard try store.conversation(convo.conversationID) == nil else { return [] }
             return [Self.directConversation(convo, members: [a, b], createdBy: sender)]
         case let .group(id):

@@ -1,0 +1,198 @@
+import Foundation
+import Testing
+@testable import Keepsake
+import KeepsakeCrypto
+import KeepsakeRelayClient
+import KeepsakeWire
+
+/// End to end over a relay process on loopback: two accounts, three installations.
+@Suite struct DirectMessagingTests {
+    let relay: RelayProcess
+    let scratch = Scratch()
+    let alice: AccountKey, bob: AccountKey
+    let alicePhone: Device, aliceLaptop: Device, bobPhone: Device
+
+    init() async throws {
+        relay = try RelayProcess()
+        alice = try AccountKey.generate()
+        bob = try AccountKey.generate()
+        var options = Messenger.Options()
+        options.prekeyBatch = 5
+        options.replenishBelow = 2
+        alicePhone = try Device("alice-phone", in: scratch, relay: relay, options: options)
+        aliceLaptop = try Device("alice-laptop", in: scratch, relay: relay, options: options)
+        bobPhone = try Device("bob-phone", in: scratch, relay: relay, options: options)
+        try await alicePhone.messenger.join(alice, role: "phone")
+        try await aliceLaptop.messenger.join(alice, role: "laptop")
+        try await bobPhone.messenger.join(bob, role: "phone")
+    }
+
+    /// The envelopes on an installation's inbox topic, as published.
+    func inbox(of device: Device) async throws -> [[UInt8]] {
+        let me = try #require(try device.store.membership())
+        return try await relay.client.items(on: .message(installation: me.installation.bytes), after: 0, limit: 1_000).items.map(\.data)
+    }
+
+    func receive(_ envelope: [UInt8], at device: Device) async throws -> MessageID? {
+        let me = try #require(try device.store.membership())
+        var refreshed: Set<String> = []
+        return try await device.messenger.receive(envelope, as: me, refreshed: &refreshed)
+    }
+
+    @Test func messagesFanOutToEveryInstallationOfBothAccountsBothWays() async throws {
+        let hello = try await alicePhone.messenger.send("hi bob", toAccount: bob.id)
+        #expect(hello.envelopes == 2, "bob's phone and alice's laptop")
+        #expect(try await bobPhone.messenger.sync().received == [hello.message])
+        #expect(try await aliceLaptop.messenger.sync().received == [hello.message])
+        #expect(try bobPhone.texts(in: hello.conversation) == ["hi bob"])
+        #expect(try aliceLaptop.store.conversation(hello.conversation)?.isWritable == true)
+
+        let reply = try await bobPhone.messenger.send("hi alice", to: hello.conversation)
+        #expect(reply.envelopes == 2)
+        #expect(try await alicePhone.messenger.sync().received == [reply.message])
+        #expect(try await aliceLaptop.messenger.sync().received == [reply.message])
+        #expect(try alicePhone.texts(in: hello.conversation) == ["hi bob", "hi alice"])
+        #expect(try aliceLaptop.texts(in: hello.conversation) == ["hi bob", "hi alice"])
+        #expect(try alicePhone.store.members(of: hello.conversation) == [alice.id, bob.id].sorted())
+
+        let again = try await bobPhone.messenger.sync()
+        #expect(again.received.isEmpty && again.rejected.isEmpty, "nothing new, nothing pulled twice")
+    }
+
+    @Test func simultaneousFirstMessagesLandInOneConversation() async throws {
+        let fromAlice = try await alicePhone.messenger.send("from alice", toAccount: bob.id)
+        let fromBob = try await bobPhone.messenger.send("from bob", toAccount: alice.id)
+        #expect(fromAlice.conversation == fromBob.conversation, "dm:<lower>:<higher> names one conversation")
+        _ = try await alicePhone.messenger.sync()
+        _ = try await bobPhone.messenger.sync()
+        #expect(Set(try alicePhone.texts(in: fromAlice.conversation)) == ["from alice", "from bob"])
+        #expect(Set(try bobPhone.texts(in: fromAlice.conversation)) == ["from alice", "from bob"])
+        let next = try await alicePhone.messenger.send("one session wins", to: fromAlice.conversation)
+        #expect(try await bobPhone.messenger.sync().received == [next.message])
+    }
+
+    @Test func outOfOrderAndDuplicatedDeliveryGiveEachMessageOnce() async throws {
+        var sent: [MessageID] = []
+        for text in ["one", "two", "three"] { sent.append(try await alicePhone.messenger.send(text, toAccount: bob.id).message) }
+        let envelopes = try await inbox(of: bobPhone)
+        #expect(envelopes.count == 3)
+        for index in [2, 0, 1] {
+            #expect(try await receive(envelopes[index], at: bobPhone) == sent[index])
+        }
+        for envelope in envelopes {
+            await #expect(throws: EnvelopeRejection.replayed) { try await receive(envelope, at: bobPhone) }
+        }
+        let cursor = try await relay.client.publish(envelopes[0], to: .message(installation: try #require(try bobPhone.store.membership()).installation.bytes))
+        #expect(cursor == 1 || cursor > 0, "republishing the same envelope finds it again")
+        let report = try await bobPhone.messenger.sync()
+        #expect(report.received.isEmpty && report.duplicates == 3, "a sync over already received envelopes only counts duplicates")
+        let conversation = try #require(try bobPhone.store.conversations().first).id
+        #expect(try bobPhone.texts(in: conversation) == ["one", "two", "three"])
+    }
+
+    @Test func tamperedAndMisSignedEnvelopesAreRejectedAndLeaveNothing() async throws {
+        let first = try await alicePhone.messenger.send("first", toAccount: bob.id)
+        let envelope = try #require(try await inbox(of: bobPhone).first)
+        _ = try await bobPhone.messenger.installations(of: alice.id)
+        let before = try bobPhone.store.cursor()
+
+        var tampered = try Envelope(serializedBytes: envelope)
+        var message = try SessionMessage(serializedBytes: tampered.ciphertext)
+        message.ciphertext[message.ciphertext.count - 1] ^= 1
+        tampered.ciphertext = Data(try message.wireBytes())
+        await #expect(throws: EnvelopeRejection.undecryptable) { try await receive(try tampered.wireBytes(), at: bobPhone) }
+
+        var otherHeader = try Envelope(serializedBytes: envelope)
+        var header = try EnvelopeHeader(serializedBytes: otherHeader.header)
+        header.sentNs += 1
+        otherHeader.header = Data(try header.wireBytes())
+        await #expect(throws: EnvelopeRejection.undecryptable, "the header is authenticated by the ratchet too") {
+            try await receive(try otherHeader.wireBytes(), at: bobPhone)
+        }
+        await #expect(throws: EnvelopeRejection.malformed("envelope")) { try await receive([0xFF, 0x01], at: bobPhone) }
+        await #expect(throws: EnvelopeRejection.unsealFailed, "sealed to bob, so alice's laptop cannot open it") {
+            try await receive(envelope, at: aliceLaptop)
+        }
+        #expect(try bobPhone.store.cursor() == before, "refusals log nothing")
+        #expect(try await receive(envelope, at: bobPhone) == first.message, "the genuine envelope still opens: the session was untouched")
+
+        // A header signed by another key than the sender installation's.
+        let me = try #require(try alicePhone.store.membership())
+        let target = try #require(try alicePhone.store.knownInstallations(of: bob.id).first)
+        var session = try #require(try alicePhone.store.sessions(with: target.id).first)
+        let forged = try Messenger.seal(
+            Content.with { $0.text = .with { $0.messageID = Data(MessageID.generate().bytes); $0.text = "forged" } },
+            convo: .direct(between: alice.id, and: bob.id), session: &session, from: me, signing: SigningKey.generate(), to: target)
+        let beforeForged = try bobPhone.store.cursor()
+        await #expect(throws: EnvelopeRejection.badHeaderSignature) { try await receive(forged, at: bobPhone) }
+        #expect(try bobPhone.store.cursor() == beforeForged)
+    }
+
+    @Test func aRevokedInstallationsMessagesAreRefused() async throws {
+        let hello = try await aliceLaptop.messenger.send("before revocation", toAccount: bob.id)
+        #expect(try await bobPhone.messenger.sync().received == [hello.message])
+        let laptop = try #require(try aliceLaptop.store.membership()).installation
+        try await alicePhone.messenger.revoke(laptop, with: alice)
+        #expect(try await alicePhone.messenger.installations(of: alice.id).first { $0.id == laptop }?.revokedAt != nil)
+
+        let after = try await aliceLaptop.messenger.send("after revocation", to: hello.conversation)
+        #expect(after.envelopes >= 1)
+        let report = try await bobPhone.messenger.sync()
+        #expect(report.received.isEmpty)
+        #expect(report.rejected.map(\.reason) == [.senderRevoked])
+        #expect(try bobPhone.texts(in: hello.conversation) == ["before revocation"])
+
+        #expect(try await alicePhone.messenger.sync().received == [hello.message], "the laptop's message from before, fanned out to the phone")
+        let fromPhone = try await alicePhone.messenger.send("phone still works", to: hello.conversation)
+        #expect(fromPhone.envelopes == 1, "bob only: the revoked laptop gets nothing")
+        #expect(try await bobPhone.messenger.sync().received == [fromPhone.message])
+    }
+
+    @Test func aOneTimePrekeyIsServedOnceThenTheFallback() async throws {
+        let installation = try #require(try bobPhone.store.membership()).installation
+        let bundle = try SignedContactBundle(serializedBytes: try #require(try bobPhone.store.membership()).signedBundle).verified()
+        var served: [UInt32] = []
+        var fallbacks: [UInt32] = []
+        for _ in 0..<7 {
+            let claimed = try #require(try await relay.client.claimPrekey(of: installation.bytes))
+            let prekey = try SignedPrekey(serializedBytes: claimed.data).verified(by: bundle)
+            #expect(prekey.fallback == claimed.fallback)
+            if claimed.fallback { fallbacks.append(prekey.prekeyID) } else { served.append(prekey.prekeyID) }
+        }
+        #expect(served.count == 5 && Set(served).count == 5, "each one-time prekey once")
+        #expect(fallbacks.count == 2 && Set(fallbacks).count == 1, "then the fallback, again and again")
+        #expect(try await relay.client.prekeyStock(of: installation.bytes) == 0)
+
+        // A sync notices the empty stock and uploads a new batch, never one already served.
+        _ = try await bobPhone.messenger.sync()
+        var replenished: [UInt32] = []
+        while let claimed = try await relay.client.claimPrekey(of: installation.bytes), !claimed.fallback {
+            replenished.append(try SignedPrekey(serializedBytes: claimed.data).verified(by: bundle).prekeyID)
+        }
+        #expect(replenished.count == 5 && Set(replenished).isDisjoint(with: served))
+    }
+
+    @Test func usedOneTimePrekeysAndSupersededSessionStatesAreErasedFromTheLog() async throws {
+        let hello = try await alicePhone.messenger.send("hello", toAccount: bob.id)
+        _ = try await bobPhone.messenger.sync()
+        for round in 0..<3 {
+            _ = try await bobPhone.messenger.send("b\(round)", to: hello.conversation)
+            _ = try await alicePhone.messenger.sync()
+            _ = try await alicePhone.messenger.send("a\(round)", to: hello.conversation)
+            _ = try await bobPhone.messenger.sync()
+        }
+        let events = try bobPhone.store.events(after: Cursor(log: bobPhone.store.logID, sequence: 0), limit: 10_000)
+        let steps = events.filter { $0.payload.kind == UInt32(EventKind.ratchetStep.rawValue) }
+        let readable = steps.filter { if case .ratchetStep = $0.payload { true } else { false } }
+        #expect(steps.count > 4, "every session change is a ratchet-step event")
+        #expect(readable.count == Set(readable.compactMap { if case let .ratchetStep(s) = $0.payload { s.streamID } else { nil } }).count,
+                "only each session's newest state is readable; older ones are erased")
+        let used = events.compactMap { if case let .prekeyUsed(u) = $0.payload { u.prekeyID } else { nil } }
+        #expect(used.count == 1)
+        #expect(try bobPhone.store.prekeySecret(installation: try #require(try bobPhone.store.membership()).installation, id: used[0]) == nil)
+
+        try bobPhone.store.rebuildProjections()
+        let after = try await alicePhone.messenger.send("after rebuild", to: hello.conversation)
+        #expect(try await bobPhone.messenger.sync().received == [after.message], "the rebuilt store continues its sessions")
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import Keepsake
+import KeepsakeRelayClient
+
+/// A temporary directory removed when the value is released.
+final class Scratch {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("keepsake-messaging-\(UUID().uuidString)")
+
+    func path(_ name: String) -> URL { url.appendingPathComponent(name) }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
+
+/// A real relay: `keepsake serve --port 0` in its own process on loopback,
+/// terminated when the value is released.
+final class RelayProcess {
+    let process = Process()
+    let url: URL
+    let data: Scratch
+
+    init() throws {
+        data = Scratch()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("keepsake")
+        process.arguments = ["serve", "--port", "0", "--data", data.path("relay").path]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { throw CocoaError(.fileReadUnknown) }
+            line += chunk
+        }
+        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        url = URL(string: String(text.dropFirst("listening on ".count)))!
+    }
+
+    var client: RelayClient { RelayClient(baseURL: url) }
+
+    deinit {
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
+
+/// One installation: a store and its messenger on the relay.
+struct Device {
+    let store: Store
+    let messenger: Messenger
+
+    init(_ name: String, in scratch: Scratch, relay: RelayProcess, options: Messenger.Options = Messenger.Options()) throws {
+        store = try Store.open(at: scratch.path(name))
+        messenger = Messenger(store: store, relay: relay.client, options: options)
+    }
+
+    /// Texts of a conversation, oldest first.
+    func texts(in conversation: ConversationID) throws -> [String] {
+        try store.messages(in: conversation, limit: 1_000).messages.reversed().map(\.text)
+    }
+}
