@@ -77,6 +77,15 @@ public struct RelayClient: RelayTransport {
         return try await call(post: false, "v1/topics/\(Topic.prekey(installation: installation).name)", decoding: Stock.self).oneTimeRemaining
     }
 
+    public func claimEpoch(_ claim: CommitClaim, group topicID: [UInt8]) async throws -> Bool {
+        do {
+            _ = try await publish(try claim.wireBytes(), to: .commits(group: topicID))
+            return true
+        } catch let failure as Failure where failure.code == "epoch_taken" {
+            return false
+        }
+    }
+
     private struct ErrorBody: Decodable {
         struct Detail: Decodable {
             let code: String

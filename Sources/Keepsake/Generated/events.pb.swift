@@ -273,6 +273,9 @@ public nonisolated struct Keepsake_V1_ConversationCreated: Sendable {
 
   public var createdBy: String = String()
 
+  /// groups: the membership epoch this store starts at (0 for the creator;
+  public var epoch: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -638,7 +641,7 @@ nonisolated extension Keepsake_V1_ConsentState: SwiftProtobuf._ProtoNameProvidin
 
 nonisolated extension Keepsake_V1_ConversationCreated: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ConversationCreated"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}conversation_id\0\u{1}kind\0\u{1}title\0\u{1}members\0\u{3}created_by\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}conversation_id\0\u{1}kind\0\u{1}title\0\u{1}members\0\u{3}created_by\0\u{1}epoch\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -651,6 +654,7 @@ nonisolated extension Keepsake_V1_ConversationCreated: SwiftProtobuf.Message, Sw
       case 3: try { try decoder.decodeSingularStringField(value: &self.title) }()
       case 4: try { try decoder.decodeRepeatedStringField(value: &self.members) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.createdBy) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.epoch) }()
       default: break
       }
     }
@@ -672,6 +676,9 @@ nonisolated extension Keepsake_V1_ConversationCreated: SwiftProtobuf.Message, Sw
     if !self.createdBy.isEmpty {
       try visitor.visitSingularStringField(value: self.createdBy, fieldNumber: 5)
     }
+    if self.epoch != 0 {
+      try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -681,6 +688,7 @@ nonisolated extension Keepsake_V1_ConversationCreated: SwiftProtobuf.Message, Sw
     if lhs.title != rhs.title {return false}
     if lhs.members != rhs.members {return false}
     if lhs.createdBy != rhs.createdBy {return false}
+    if lhs.epoch != rhs.epoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -20,11 +20,37 @@ public struct SyncReport: Sendable, Equatable {
     }
 }
 
+extension Store {
+    private static let deferredPrefix = "deferred."
+
+    /// Keeps an envelope that cannot apply yet (device-local: `deferred.<cursor>`).
+    func `defer`(_ item: RelayItem) throws(KeepsakeError) {
+        try wrapLog { () throws(LogError) in try log.setLocalValue(item.data, for: Self.deferredKey(item.cursor)) }
+    }
+
+    func undefer(_ item: RelayItem) throws(KeepsakeError) {
+        try wrapLog { () throws(LogError) in try log.setLocalValue(nil, for: Self.deferredKey(item.cursor)) }
+    }
+
+    /// Deferred envelopes in inbox order.
+    func deferred() throws(KeepsakeError) -> [RelayItem] {
+        try wrapLog { () throws(LogError) in try log.localValues(withPrefix: Self.deferredPrefix) }.compactMap { entry in
+            Int64(entry.key.dropFirst(Self.deferredPrefix.count)).map { RelayItem(cursor: $0, data: entry.value) }
+        }
+    }
+
+    private static func deferredKey(_ cursor: Int64) -> String { deferredPrefix + String(format: "%020lld", cursor) }
+}
+
 extension Messenger {
     /// Publishes what the outbox holds, pulls this installation's inbox from
     /// where the last sync stopped and processes every envelope, then keeps the
     /// prekey stock up and closes idle superseded sessions.
     public func sync() async throws -> SyncReport {
+        try await exclusive { try await pullInbox() }
+    }
+
+    private func pullInbox() async throws -> SyncReport {
         let me = try requireMembership()
         var report = SyncReport()
         let waiting = try store.outbox().count
@@ -36,23 +62,42 @@ extension Messenger {
         while true {
             let page = try await relayCall { [cursor, options] in try await $0.items(on: inbox, after: cursor, limit: options.pageSize) }
             for item in page.items {
-                do {
-                    if let message = try await receive(item.data, as: me, refreshed: &refreshed) {
-                        report.received.append(message)
-                    }
-                } catch EnvelopeRejection.replayed {
-                    report.duplicates += 1
-                } catch let rejection as EnvelopeRejection {
-                    report.rejected.append(.init(cursor: item.cursor, reason: rejection))
+                if try await process(item, as: me, refreshed: &refreshed, into: &report) == .deferred {
+                    try store.defer(item)
                 }
                 try store.setLocalInteger(item.cursor, for: cursorKey)
             }
             cursor = page.next
             if page.items.count < options.pageSize { break }
         }
+        // Deferred envelopes, until a round applies none of them.
+        var progress = true
+        while progress {
+            progress = false
+            for item in try store.deferred() where try await process(item, as: me, refreshed: &refreshed, into: &report) != .deferred {
+                try store.undefer(item)
+                progress = true
+            }
+        }
         try await maintainPrekeys(me)
         try closeIdleSupersededSessions()
         return report
+    }
+
+    private enum Processed { case done, deferred }
+
+    /// Receives one inbox item and records the outcome in `report`.
+    private func process(_ item: RelayItem, as me: Membership, refreshed: inout Set<String>, into report: inout SyncReport) async throws -> Processed {
+        do {
+            if let message = try await receive(item.data, as: me, refreshed: &refreshed) { report.received.append(message) }
+        } catch is Deferral {
+            return .deferred
+        } catch EnvelopeRejection.replayed {
+            report.duplicates += 1
+        } catch let rejection as EnvelopeRejection {
+            report.rejected.append(.init(cursor: item.cursor, reason: rejection))
+        }
+        return .done
     }
 
     private func closeIdleSupersededSessions() throws {
@@ -164,8 +209,10 @@ extension Messenger {
             received.contentType = text.contentType
             drafts.append(EventDraft(.messageReceived(received)))
             delivered = id
-        case .commit?, .retransmitRequest?:
-            throw EnvelopeRejection.conversationMismatch("this version does not apply group commits or retransmission requests yet")
+        case let .commit(commit)?:
+            drafts += try await commitEvents(commit, in: convo, from: sender, me: me)
+        case .retransmitRequest?:
+            throw EnvelopeRejection.conversationMismatch("this version does not answer retransmission requests yet")
         case nil:
             throw EnvelopeRejection.malformed("empty content")
         }
@@ -199,6 +246,7 @@ extension Messenger {
             guard try store.conversation(convo.conversationID) == nil else { return [] }
             return [Self.directConversation(convo, members: [a, b], createdBy: sender)]
         case let .group(id):
+            guard try store.conversation(id) != nil else { throw Deferral() }
             let members = try store.members(of: id)
             guard members.contains(sender), members.contains(me) else { throw EnvelopeRejection.notAMember }
             return []

@@ -18,6 +18,10 @@ extension Messenger {
     /// Sends a text in a conversation this store can write in, to every
     /// installation of every member (this account's other installations too).
     public func send(_ text: String, to conversation: ConversationID, contentType: String = "text/plain") async throws -> SendReceipt {
+        try await exclusive { try await sendText(text, to: conversation, contentType: contentType) }
+    }
+
+    private func sendText(_ text: String, to conversation: ConversationID, contentType: String) async throws -> SendReceipt {
         let me = try requireMembership()
         guard let summary = try store.conversation(conversation) else { throw KeepsakeError.unknownConversation(conversation) }
         let members = try store.members(of: conversation)
@@ -30,11 +34,15 @@ extension Messenger {
     /// Sends a text to an account in the direct conversation between the two
     /// accounts, which the first message creates.
     public func send(_ text: String, toAccount account: String, contentType: String = "text/plain") async throws -> SendReceipt {
+        try await exclusive { try await sendText(text, toAccount: account, contentType: contentType) }
+    }
+
+    private func sendText(_ text: String, toAccount account: String, contentType: String) async throws -> SendReceipt {
         let me = try requireMembership()
         guard AccountID.publicKey(of: account) != nil else { throw MessagingError.badAccountID(account) }
         guard account != me.account else { throw MessagingError.invalidChange("a direct conversation is with another account") }
         let convo = ConvoID.direct(between: me.account, and: account)
-        if try store.conversation(convo.conversationID) != nil { return try await send(text, to: convo.conversationID, contentType: contentType) }
+        if try store.conversation(convo.conversationID) != nil { return try await sendText(text, to: convo.conversationID, contentType: contentType) }
         let members = [me.account, account].sorted()
         return try await sendText(text, contentType: contentType, in: convo, members: members,
                                   creating: Self.directConversation(convo, members: members, createdBy: me.account))
@@ -84,7 +92,7 @@ extension Messenger {
         let me = try requireMembership()
         var targets: [KnownInstallation] = []
         for account in Set(accounts).sorted() {
-            targets += try await installations(of: account).filter { $0.revokedAt == nil && $0.id != me.installation }
+            targets += try await refreshedInstallations(of: account).filter { $0.revokedAt == nil && $0.id != me.installation }
         }
         var prekeys: [InstallationID: Prekey] = [:]
         for target in targets where try store.sessions(with: target.id).isEmpty {

@@ -12,8 +12,8 @@ import KeepsakeWire
 /// log, written before anything goes to the network, so a store rebuilt from
 /// its log (or restored from a hard backup) continues its sessions.
 ///
-/// Operations on one messenger run one at a time where they touch sessions;
-/// share one messenger per store.
+/// A messenger runs its public operations one at a time (sessions are read,
+/// stepped and logged without interleaving); share one messenger per store.
 public actor Messenger {
     public struct Options: Sendable {
         /// One-time prekeys made per batch.
@@ -35,10 +35,21 @@ public actor Messenger {
     let relay: any RelayTransport
     public let options: Options
 
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
     public init(store: Store, relay: any RelayTransport, options: Options = Options()) {
         self.store = store
         self.relay = relay
         self.options = options
+    }
+
+    /// Runs `body` while no other public operation of this messenger runs, even
+    /// across its suspension points (an actor alone would interleave them).
+    func exclusive<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        if busy { await withCheckedContinuation { waiting.append($0) } } else { busy = true }
+        defer { if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() } }
+        return try await body()
     }
 
     // MARK: - Accounts and installations
@@ -49,6 +60,10 @@ public actor Messenger {
     /// the store has none.
     @discardableResult
     public func join(_ account: AccountKey, role: String = "") async throws -> Membership {
+        try await exclusive { try await joinAccount(account, role: role) }
+    }
+
+    private func joinAccount(_ account: AccountKey, role: String) async throws -> Membership {
         if let existing = try store.membership() {
             guard existing.account == account.id else { throw MessagingError.alreadyJoined(account: existing.account) }
             try await publishIdentity(existing)
@@ -93,6 +108,10 @@ public actor Messenger {
     /// The installations of `account`, refreshed from the relay's contact and
     /// revocation topics (every signature checked; what is new is logged).
     public func installations(of account: String) async throws -> [KnownInstallation] {
+        try await exclusive { try await refreshedInstallations(of: account) }
+    }
+
+    func refreshedInstallations(of account: String) async throws -> [KnownInstallation] {
         guard AccountID.publicKey(of: account) != nil else { throw MessagingError.badAccountID(account) }
         try await refreshDirectory(of: account)
         return try store.knownInstallations(of: account)
@@ -101,6 +120,10 @@ public actor Messenger {
     /// Revokes one of the account's installations: publishes a revocation the
     /// account signed. Messages that installation sends from now on are refused.
     public func revoke(_ installation: InstallationID, with account: AccountKey) async throws {
+        try await exclusive { try await revokeInstallation(installation, with: account) }
+    }
+
+    private func revokeInstallation(_ installation: InstallationID, with account: AccountKey) async throws {
         let revocation = Revocation.with {
             $0.accountKey = Data(account.publicKey)
             $0.installationID = Data(installation.bytes)

@@ -13,6 +13,9 @@ public protocol RelayTransport: Sendable {
     func claimPrekey(of installation: [UInt8]) async throws -> ClaimedPrekey?
     /// How many one-time prekeys the relay still holds for an installation.
     func prekeyStock(of installation: [UInt8]) async throws -> Int
+    /// Claims the next epoch of a group for a commit (a `CommitClaim` on
+    /// `Topic.commits`); false when another commit holds it or it is not the next one.
+    func claimEpoch(_ claim: CommitClaim, group topicID: [UInt8]) async throws -> Bool
 }
 
 public struct RelayItem: Sendable, Equatable {

@@ -121,11 +121,11 @@ struct Projector {
         let at = event.time.millis
         try run(
             sql: """
-            INSERT INTO conversations (id, kind, title, created_by, created_sequence, created_at, last_activity_at, created_by_log)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
+            INSERT INTO conversations (id, kind, title, created_by, created_sequence, created_at, last_activity_at, created_by_log, epoch)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
             """,
             arguments: [Data(c.conversationID), c.kind.rawValue, c.title, c.createdBy, Int64(event.sequence), at, at,
-                        Data(event.id.origin.bytes)])
+                        Data(event.id.origin.bytes), Int64(c.epoch)])
         guard db.changesCount > 0 else { return }
         pendingSummaries[c.conversationID] = nil
         for member in c.members { try addMember(member, to: c.conversationID) }

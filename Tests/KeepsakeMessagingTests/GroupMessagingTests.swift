@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+@testable import Keepsake
+import KeepsakeCrypto
+import KeepsakeWire
+
+@Suite struct GroupMessagingTests {
+    let relay: RelayProcess
+    let scratch = Scratch()
+    let alice: AccountKey, bob: AccountKey, carol: AccountKey
+    let alicePhone: Device, aliceLaptop: Device, bobPhone: Device, carolPhone: Device
+
+    init() async throws {
+        relay = try RelayProcess()
+        alice = try AccountKey.generate()
+        bob = try AccountKey.generate()
+        carol = try AccountKey.generate()
+        alicePhone = try Device("alice-phone", in: scratch, relay: relay)
+        aliceLaptop = try Device("alice-laptop", in: scratch, relay: relay)
+        bobPhone = try Device("bob-phone", in: scratch, relay: relay)
+        carolPhone = try Device("carol-phone", in: scratch, relay: relay)
+        try await alicePhone.messenger.join(alice)
+        try await aliceLaptop.messenger.join(alice)
+        try await bobPhone.messenger.join(bob)
+        try await carolPhone.messenger.join(carol)
+    }
+
+    @Test func membersComeAndGoByCommitsAppliedInEpochOrder() async throws {
+        let group = try await alicePhone.messenger.createGroup(title: "Trip", members: [bob.id])
+        _ = try await bobPhone.messenger.sync()
+        _ = try await aliceLaptop.messenger.sync()
+        #expect(try bobPhone.store.conversation(group)?.title == "Trip")
+        #expect(try bobPhone.store.members(of: group) == [alice.id, bob.id].sorted())
+        #expect(try aliceLaptop.store.members(of: group) == [alice.id, bob.id].sorted())
+
+        #expect(try await alicePhone.messenger.addMembers([carol.id], to: group) == 1)
+        _ = try await carolPhone.messenger.sync()
+        _ = try await bobPhone.messenger.sync()
+        for device in [alicePhone, bobPhone, carolPhone] {
+            #expect(try device.store.members(of: group) == [alice.id, bob.id, carol.id].sorted())
+            #expect(try device.store.conversation(group)?.epoch == 1)
+        }
+
+        let fromCarol = try await carolPhone.messenger.send("hello all", to: group)
+        #expect(fromCarol.envelopes == 3, "alice's two installations and bob's")
+        #expect(try await bobPhone.messenger.sync().received == [fromCarol.message])
+        #expect(try await alicePhone.messenger.sync().received == [fromCarol.message])
+
+        #expect(try await bobPhone.messenger.removeMembers([carol.id], from: group) == 2)
+        _ = try await carolPhone.messenger.sync()
+        _ = try await alicePhone.messenger.sync()
+        #expect(try carolPhone.store.members(of: group) == [alice.id, bob.id].sorted(), "the removed member is told")
+        await #expect(throws: MessagingError.notAMember(group)) { try await carolPhone.messenger.send("still here?", to: group) }
+        let afterRemoval = try await alicePhone.messenger.send("just us", to: group)
+        #expect(afterRemoval.envelopes == 2, "bob and alice's laptop; carol gets nothing")
+        #expect(try await carolPhone.messenger.sync().received.isEmpty)
+
+        _ = try await aliceLaptop.messenger.sync()
+        #expect(try aliceLaptop.store.conversation(group)?.epoch == 2)
+        #expect(try aliceLaptop.texts(in: group) == ["hello all", "just us"])
+    }
+
+    @Test func aSecondCommitForTheSameEpochIsRefusedEverywhere() async throws {
+        let group = try await alicePhone.messenger.createGroup(title: "Race", members: [bob.id])
+        _ = try await bobPhone.messenger.sync()
+        try await alicePhone.messenger.addMembers([carol.id], to: group)
+
+        let before = try bobPhone.store.cursor()
+        await #expect(throws: MessagingError.epochTaken(1), "bob has not seen alice's commit; the relay refuses his claim") {
+            try await bobPhone.messenger.removeMembers([alice.id], from: group)
+        }
+        #expect(try bobPhone.store.cursor() == before, "nothing logged")
+        _ = try await bobPhone.messenger.sync()
+        #expect(try bobPhone.store.members(of: group) == [alice.id, bob.id, carol.id].sorted())
+
+        // A commit that holds no claim, delivered anyway (as a misbehaving member would).
+        let me = try #require(try bobPhone.store.membership())
+        let (_, signing) = try bobPhone.store.signingKey()
+        let rogue = try Commit.signing(CommitBody.with {
+            $0.conversationID = Data(group.bytes)
+            $0.epoch = 2
+            $0.removed = [alice.id]
+            $0.committer = bob.id
+            $0.committerInstallation = Data(me.installation.bytes)
+            $0.members = [bob.id, carol.id]
+        }, with: signing)
+        _ = try await bobPhone.messenger.send("a session with carol", to: group)
+        _ = try await carolPhone.messenger.sync()
+        let carolInstallation = try #require(try bobPhone.store.knownInstallations(of: carol.id).first)
+        var session = try #require(try bobPhone.store.sessions(with: carolInstallation.id).first)
+        let envelope = try Messenger.seal(Content.with { $0.commit = rogue }, convo: .group(group), session: &session,
+                                          from: me, signing: signing, to: carolInstallation)
+        let carolMe = try #require(try carolPhone.store.membership())
+        var refreshed: Set<String> = []
+        await #expect(throws: EnvelopeRejection.conversationMismatch("the commit does not hold the claim of epoch 2")) {
+            try await carolPhone.messenger.receive(envelope, as: carolMe, refreshed: &refreshed)
+        }
+        #expect(try carolPhone.store.members(of: group) == [alice.id, bob.id, carol.id].sorted())
+    }
+
+    @Test func aTextThatOvertakesItsGroupWaitsForIt() async throws {
+        let group = try await alicePhone.messenger.createGroup(title: "Late", members: [bob.id, carol.id])
+        _ = try await bobPhone.messenger.sync()
+        let carolInbox = Topic.message(installation: try #require(try carolPhone.store.membership()).installation.bytes)
+        let creation = try #require(try await relay.client.items(on: carolInbox, after: 0, limit: 10).items.first)
+        let text = try await bobPhone.messenger.send("before the group reached carol", to: group)
+        let carolMe = try #require(try carolPhone.store.membership())
+        var refreshed: Set<String> = []
+        let textEnvelope = try #require(try await relay.client.items(on: carolInbox, after: creation.cursor, limit: 10).items.first)
+        await #expect(throws: Deferral.self) { try await carolPhone.messenger.receive(textEnvelope.data, as: carolMe, refreshed: &refreshed) }
+        let report = try await carolPhone.messenger.sync()
+        #expect(report.received == [text.message] && report.rejected.isEmpty)
+        #expect(try carolPhone.texts(in: group) == ["before the group reached carol"])
+    }
+}
