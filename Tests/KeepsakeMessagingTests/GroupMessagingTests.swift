@@ -92,8 +92,9 @@ import KeepsakeWire
                                           from: me, signing: signing, to: carolInstallation)
         let carolMe = try #require(try carolPhone.store.membership())
         var refreshed: Set<String> = []
+        var sender: KnownInstallation?
         await #expect(throws: EnvelopeRejection.conversationMismatch("the commit does not hold the claim of epoch 2")) {
-            try await carolPhone.messenger.receive(envelope, as: carolMe, refreshed: &refreshed)
+            try await carolPhone.messenger.receive(envelope, as: carolMe, refreshed: &refreshed, sender: &sender)
         }
         #expect(try carolPhone.store.members(of: group) == [alice.id, bob.id, carol.id].sorted())
     }
@@ -106,8 +107,11 @@ import KeepsakeWire
         let text = try await bobPhone.messenger.send("before the group reached carol", to: group)
         let carolMe = try #require(try carolPhone.store.membership())
         var refreshed: Set<String> = []
+        var sender: KnownInstallation?
         let textEnvelope = try #require(try await relay.client.items(on: carolInbox, after: creation.cursor, limit: 10).items.first)
-        await #expect(throws: Deferral.self) { try await carolPhone.messenger.receive(textEnvelope.data, as: carolMe, refreshed: &refreshed) }
+        await #expect(throws: Deferral.self) {
+            try await carolPhone.messenger.receive(textEnvelope.data, as: carolMe, refreshed: &refreshed, sender: &sender)
+        }
         let report = try await carolPhone.messenger.sync()
         #expect(report.received == [text.message] && report.rejected.isEmpty)
         #expect(try carolPhone.texts(in: group) == ["before the group reached carol"])

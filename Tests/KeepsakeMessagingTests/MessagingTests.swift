@@ -33,10 +33,11 @@ import KeepsakeWire
         return try await relay.client.items(on: .message(installation: me.installation.bytes), after: 0, limit: 1_000).items.map(\.data)
     }
 
-    func receive(_ envelope: [UInt8], at device: Device) async throws -> MessageID? {
+    func receive(_ envelope: [UInt8], at device: Device) async throws -> Messenger.Received {
         let me = try #require(try device.store.membership())
         var refreshed: Set<String> = []
-        return try await device.messenger.receive(envelope, as: me, refreshed: &refreshed)
+        var sender: KnownInstallation?
+        return try await device.messenger.receive(envelope, as: me, refreshed: &refreshed, sender: &sender)
     }
 
     @Test func messagesFanOutToEveryInstallationOfBothAccountsBothWays() async throws {
@@ -77,7 +78,7 @@ import KeepsakeWire
         let envelopes = try await inbox(of: bobPhone)
         #expect(envelopes.count == 3)
         for index in [2, 0, 1] {
-            #expect(try await receive(envelopes[index], at: bobPhone) == sent[index])
+            #expect(try await receive(envelopes[index], at: bobPhone) == .message(sent[index]))
         }
         for envelope in envelopes {
             await #expect(throws: EnvelopeRejection.replayed) { try await receive(envelope, at: bobPhone) }
@@ -114,7 +115,7 @@ import KeepsakeWire
             try await receive(envelope, at: aliceLaptop)
         }
         #expect(try bobPhone.store.cursor() == before, "refusals log nothing")
-        #expect(try await receive(envelope, at: bobPhone) == first.message, "the genuine envelope still opens: the session was untouched")
+        #expect(try await receive(envelope, at: bobPhone) == .message(first.message), "the genuine envelope still opens: the session was untouched")
 
         // A header signed by another key than the sender installation's.
         let me = try #require(try alicePhone.store.membership())
@@ -194,5 +195,34 @@ import KeepsakeWire
         try bobPhone.store.rebuildProjections()
         let after = try await alicePhone.messenger.send("after rebuild", to: hello.conversation)
         #expect(try await bobPhone.messenger.sync().received == [after.message], "the rebuilt store continues its sessions")
+    }
+}
+
+extension DirectMessagingTests {
+    @Test func anEnvelopeWithoutItsSessionIsSentAgainOnANewSession() async throws {
+        let hello = try await alicePhone.messenger.send("hello", toAccount: bob.id)
+        _ = try await bobPhone.messenger.sync()
+        _ = try await bobPhone.messenger.send("hi", to: hello.conversation)
+        _ = try await alicePhone.messenger.sync()
+
+        // Bob's side of the session is gone (as when it was closed for idleness while Alice kept it).
+        let alicePhoneID = try #require(try alicePhone.store.membership()).installation
+        for session in try bobPhone.store.sessions(with: alicePhoneID) {
+            try bobPhone.store.append(contentsOf: [Messenger.closing(session.streamID, because: "test")])
+        }
+        let lost = try await alicePhone.messenger.send("did you get this?", to: hello.conversation)
+
+        let first = try await bobPhone.messenger.sync()
+        #expect(first.rejected.map(\.reason) == [.noSession])
+        #expect(first.retransmissionsRequested == 1)
+        let answer = try await alicePhone.messenger.sync()
+        #expect(answer.resent == 1)
+        let second = try await bobPhone.messenger.sync()
+        #expect(second.received == [lost.message], "the message arrives on the new session")
+        #expect(try bobPhone.texts(in: hello.conversation) == ["hello", "hi", "did you get this?"])
+        #expect(try await bobPhone.messenger.sync().retransmissionsRequested == 0, "asked once per envelope")
+
+        let after = try await alicePhone.messenger.send("and after", to: hello.conversation)
+        #expect(try await bobPhone.messenger.sync().received == [after.message], "the new session carries on")
     }
 }

@@ -30,6 +30,14 @@ public enum EnvelopeRejection: Error, Equatable, Sendable, CustomStringConvertib
     /// The conversation or commit is unknown or does not apply (group epochs).
     case conversationMismatch(String)
 
+    /// Failures a new session can cure: the sender is asked to send the content again.
+    var callsForRetransmission: Bool {
+        switch self {
+        case .undecryptable, .noSession, .prekeyUnavailable: true
+        default: false
+        }
+    }
+
     public var description: String {
         switch self {
         case let .malformed(what): "malformed envelope: \(what)"

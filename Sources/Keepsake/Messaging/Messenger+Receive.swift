@@ -13,6 +13,10 @@ public struct SyncReport: Sendable, Equatable {
     public var rejected: [Rejected] = []
     /// Envelopes that were still waiting in the outbox and reached the relay now.
     public var published = 0
+    /// Envelopes that did not decrypt and whose senders were asked to send them again.
+    public var retransmissionsRequested = 0
+    /// Messages sent again because a recipient asked.
+    public var resent = 0
 
     public struct Rejected: Sendable, Equatable {
         public let cursor: Int64
@@ -86,36 +90,83 @@ extension Messenger {
 
     private enum Processed { case done, deferred }
 
-    /// Receives one inbox item and records the outcome in `report`.
+    /// Receives one inbox item and records the outcome in `report`. An envelope
+    /// from a known sender that does not decrypt makes this installation ask
+    /// the sender, on a new session, to send its content again (once per envelope).
     private func process(_ item: RelayItem, as me: Membership, refreshed: inout Set<String>, into report: inout SyncReport) async throws -> Processed {
+        var sender: KnownInstallation?
         do {
-            if let message = try await receive(item.data, as: me, refreshed: &refreshed) { report.received.append(message) }
+            switch try await receive(item.data, as: me, refreshed: &refreshed, sender: &sender) {
+            case let .message(id): report.received.append(id)
+            case let .retransmission(id, target):
+                try await resend(id, to: target)
+                report.resent += 1
+            case .nothing: break
+            }
         } catch is Deferral {
             return .deferred
         } catch EnvelopeRejection.replayed {
             report.duplicates += 1
         } catch let rejection as EnvelopeRejection {
             report.rejected.append(.init(cursor: item.cursor, reason: rejection))
+            if rejection.callsForRetransmission, let sender, try await requestRetransmission(of: Blake2b.hash(item.data), from: sender) {
+                report.retransmissionsRequested += 1
+            }
         }
         return .done
     }
 
+    /// Asks `sender` to send an envelope's content again, on a new session that
+    /// replaces the ones with it. False when it was asked already.
+    private func requestRetransmission(of digest: [UInt8], from sender: KnownInstallation) async throws -> Bool {
+        let key = "retransmit.\(Hex.encode(digest))"
+        guard try store.wrapLog({ () throws(LogError) in try store.log.localValue(key) }) == nil else { return false }
+        let request = Content.with { $0.retransmitRequest = .with { $0.envelopeDigest = Data(digest) } }
+        _ = try await deliver(request, in: nil, to: [sender], newSession: true, logging: [])
+        try store.wrapLog { () throws(LogError) in try store.log.setLocalValue([1], for: key) }
+        return true
+    }
+
+    /// Sends a message this store sent before again, to one installation, in its newest session.
+    private func resend(_ id: MessageID, to target: KnownInstallation) async throws {
+        guard let message = try store.message(id), message.direction == .sent,
+              let summary = try store.conversation(message.conversationID) else { return }
+        let members = try store.members(of: message.conversationID)
+        guard members.contains(target.account) else { return }
+        let convo: ConvoID = summary.kind == .group ? .group(summary.id) : .direct(between: members[0], and: members.last!)
+        let content = Content.with {
+            $0.text = .with {
+                $0.messageID = Data(id.bytes)
+                $0.text = message.text
+                $0.contentType = message.contentType
+                $0.sentAtMs = message.sentAt.millis
+            }
+        }
+        _ = try await deliver(content, in: convo, to: [target], logging: [])
+    }
+
     private func closeIdleSupersededSessions() throws {
         let idle = Date().addingTimeInterval(-Double(options.supersededSessionIdleLimit.components.seconds))
-        let drafts = try store.idleSupersededSessions(idleBefore: idle).map { stream in
-            var closed = SessionClosed()
-            closed.streamID = stream
-            closed.reason = "superseded by a newer session and idle"
-            return EventDraft(.sessionClosed(closed))
-        }
-        try store.append(contentsOf: drafts)
+        try store.append(contentsOf: try store.idleSupersededSessions(idleBefore: idle).map {
+            Self.closing($0, because: "superseded by a newer session and idle")
+        })
+    }
+
+    /// What an envelope brought.
+    enum Received: Equatable {
+        case message(MessageID)
+        /// The sender asks for a message again (it could not decrypt it).
+        case retransmission(MessageID, to: KnownInstallation)
+        case nothing
     }
 
     /// Validates and applies one envelope (docs/PROTOCOL.md, "Receiving"): the
     /// six steps of the XMTP design, then the content. Throws an
-    /// `EnvelopeRejection` when a step fails; nothing is logged then. Returns
-    /// the message it delivered, if it carried one.
-    func receive(_ bytes: [UInt8], as me: Membership, refreshed: inout Set<String>) async throws -> MessageID? {
+    /// `EnvelopeRejection` when a step fails; nothing is logged then. `sender`
+    /// is set once the sender installation is known and valid (step 2).
+    func receive(
+        _ bytes: [UInt8], as me: Membership, refreshed: inout Set<String>, sender identified: inout KnownInstallation?
+    ) async throws -> Received {
         let envelope = try reject(Envelope.self, bytes, "envelope")
         let header = try reject(EnvelopeHeader.self, envelope.header, "envelope header")
         let identity = try store.identityKey(of: me)
@@ -139,6 +190,7 @@ extension Messenger {
         }
         let sentAt = Date(timeIntervalSince1970: Double(header.sentNs) / 1_000_000_000)
         guard sender.mayHaveSent(at: sentAt) else { throw EnvelopeRejection.senderRevoked }
+        identified = sender
 
         // 3. Find the session, or start it from a prekey message.
         let message = try reject(SessionMessage.self, envelope.ciphertext, "session message")
@@ -187,7 +239,6 @@ extension Messenger {
         }
 
         // 6. Both accounts are members of the conversation; then the content.
-        guard let convo = ConvoID(payload.convoID) else { throw EnvelopeRejection.malformed("conversation ID '\(payload.convoID.prefix(80))'") }
         var drafts = [EventDraft(try session.nextStep())]
         if let usedPrekey, let prekey = try store.prekeySecret(installation: me.installation, id: usedPrekey), !prekey.fallback {
             var used = PrekeyUsed()
@@ -195,9 +246,17 @@ extension Messenger {
             used.prekeyID = usedPrekey
             drafts.append(EventDraft(.prekeyUsed(used)))
         }
-        var delivered: MessageID?
+        var delivered = Received.nothing
+        let convo = ConvoID(payload.convoID)
         switch payload.content.body {
+        case let .retransmitRequest(request)? where payload.convoID.isEmpty:
+            if let sent = try store.sentMessage(envelope: Array(request.envelopeDigest)), sent.recipient == sender.id {
+                delivered = .retransmission(sent.message, to: sender)
+            }
+        case _ where convo == nil:
+            throw EnvelopeRejection.malformed("conversation ID '\(payload.convoID.prefix(80))'")
         case let .text(text)?:
+            let convo = convo!
             drafts += try conversationEvents(for: convo, sender: sender.account, me: me.account)
             guard let id = MessageID(bytes: text.messageID) else { throw EnvelopeRejection.malformed("message ID") }
             var received = MessageContent()
@@ -208,11 +267,11 @@ extension Messenger {
             received.sentAtMs = text.sentAtMs
             received.contentType = text.contentType
             drafts.append(EventDraft(.messageReceived(received)))
-            delivered = id
+            delivered = .message(id)
         case let .commit(commit)?:
-            drafts += try await commitEvents(commit, in: convo, from: sender, me: me)
+            drafts += try await commitEvents(commit, in: convo!, from: sender, me: me)
         case .retransmitRequest?:
-            throw EnvelopeRejection.conversationMismatch("this version does not answer retransmission requests yet")
+            throw EnvelopeRejection.malformed("a retransmission request belongs to no conversation")
         case nil:
             throw EnvelopeRejection.malformed("empty content")
         }

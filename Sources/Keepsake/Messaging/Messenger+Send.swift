@@ -94,9 +94,20 @@ extension Messenger {
         for account in Set(accounts).sorted() {
             targets += try await refreshedInstallations(of: account).filter { $0.revokedAt == nil && $0.id != me.installation }
         }
+        return try await deliver(content, in: convo, to: targets, logging: events)
+    }
+
+    /// Encrypts `content` for `targets`, in their most recently active session
+    /// or a new one from a claimed prekey (always a new one with `newSession`,
+    /// closing the others), logs the steps with `events`, then publishes.
+    func deliver(
+        _ content: Content, in convo: ConvoID?, to targets: [KnownInstallation], newSession: Bool = false, logging events: [EventDraft]
+    ) async throws -> (envelopes: Int, pending: Int, unreachable: Int) {
+        let me = try requireMembership()
         var prekeys: [InstallationID: Prekey] = [:]
-        for target in targets where try store.sessions(with: target.id).isEmpty {
-            prekeys[target.id] = try await claimPrekey(of: target)
+        for target in targets {
+            let needsSession = try newSession || store.sessions(with: target.id).isEmpty
+            if needsSession { prekeys[target.id] = try await claimPrekey(of: target) }
         }
 
         // From here to the append nothing awaits: sessions are read and stepped without interleaving.
@@ -104,13 +115,16 @@ extension Messenger {
         let (_, signing) = try store.signingKey()
         var drafts = events
         var outbox: [(Topic, [UInt8])] = []
+        var sent: [(digest: [UInt8], message: Data, recipient: InstallationID)] = []
         var unreachable = 0
         for target in targets {
+            let existing = try store.sessions(with: target.id)
             var session: Session
-            if let existing = try store.sessions(with: target.id).first {
-                session = existing
-            } else if let prekey = prekeys[target.id] {
+            if let prekey = prekeys[target.id] {
                 session = try Self.outboundSession(to: target, prekey: prekey, identity: identity)
+                if newSession { drafts += existing.map { Self.closing($0.streamID, because: "replaced by a new session after a decryption failure") } }
+            } else if !newSession, let newest = existing.first {
+                session = newest
             } else {
                 unreachable += 1
                 continue
@@ -118,11 +132,20 @@ extension Messenger {
             let envelope = try Self.seal(content, convo: convo, session: &session, from: me, signing: signing, to: target)
             drafts.append(EventDraft(try session.nextStep()))
             outbox.append((.message(installation: target.id.bytes), envelope))
+            if case let .text(text)? = content.body { sent.append((Blake2b.hash(envelope), text.messageID, target.id)) }
         }
         try store.append(contentsOf: drafts)
         try store.addToOutbox(outbox)
+        try store.rememberSent(sent)
         let pending = await flushOutbox()
         return (outbox.count, pending, unreachable)
+    }
+
+    static func closing(_ stream: Data, because reason: String) -> EventDraft {
+        var closed = SessionClosed()
+        closed.streamID = stream
+        closed.reason = reason
+        return EventDraft(.sessionClosed(closed))
     }
 
     /// Takes a prekey of `target` from the relay and checks that its installation signed it.
@@ -153,9 +176,10 @@ extension Messenger {
                        ratchet: ratchet, baseKey: Data(baseKey), pendingSetup: Data(try setup.wireBytes()))
     }
 
-    /// One envelope: sealed metadata, signed header, payload encrypted in the session.
+    /// One envelope: sealed metadata, signed header, payload encrypted in the
+    /// session. Session-level requests (retransmission) belong to no conversation.
     static func seal(
-        _ content: Content, convo: ConvoID, session: inout Session, from me: Membership, signing: SigningKey, to target: KnownInstallation
+        _ content: Content, convo: ConvoID?, session: inout Session, from me: Membership, signing: SigningKey, to target: KnownInstallation
     ) throws -> [UInt8] {
         let metadata = try SealedMetadata.with {
             $0.senderAccount = me.account
@@ -171,7 +195,7 @@ extension Messenger {
         let payload = try Payload.with {
             $0.version = 1
             $0.headerSignature = Data(SignaturePurpose.envelopeHeader.sign(header, with: signing))
-            $0.convoID = convo.text
+            $0.convoID = convo?.text ?? ""
             $0.content = content
         }.wireBytes()
         let (ratchetHeader, ciphertext) = try session.ratchet.encrypt(
@@ -229,5 +253,23 @@ extension Store {
 
     func removeFromOutbox(_ key: String) throws(KeepsakeError) {
         try wrapLog { () throws(LogError) in try log.setLocalValue(nil, for: key) }
+    }
+
+    /// Remembers which message each sent envelope carried and for whom, so a
+    /// recipient that could not decrypt it can ask for it again
+    /// (device-local: `sent.<digest>` = message ID ‖ recipient installation).
+    func rememberSent(_ sent: [(digest: [UInt8], message: Data, recipient: InstallationID)]) throws(KeepsakeError) {
+        for entry in sent {
+            try wrapLog { () throws(LogError) in
+                try log.setLocalValue(Array(entry.message) + entry.recipient.bytes, for: "sent.\(Hex.encode(entry.digest))")
+            }
+        }
+    }
+
+    /// The message an envelope this store sent carried, and the installation it was for.
+    func sentMessage(envelope digest: [UInt8]) throws(KeepsakeError) -> (message: MessageID, recipient: InstallationID)? {
+        guard let value = try wrapLog({ () throws(LogError) in try log.localValue("sent.\(Hex.encode(digest))") }), value.count == 32,
+              let message = MessageID(bytes: value[0..<16]), let recipient = InstallationID(bytes: value[16..<32]) else { return nil }
+        return (message, recipient)
     }
 }
