@@ -36,9 +36,9 @@ final class RelayStorage: Sendable {
             installation BLOB NOT NULL,
             prekey_id INTEGER NOT NULL,
             fallback INTEGER NOT NULL,
-            data BLOB NOT NULL,                        -- SignedPrekey
+            data BLOB,                                 -- SignedPrekey; NULL once a one-time prekey was served
             uploaded INTEGER NOT NULL,                 -- upload order: the newest fallback is served
-            PRIMARY KEY (installation, prekey_id)
+            PRIMARY KEY (installation, prekey_id)      -- a served prekey's row stays, so it is never uploaded again
         );
         CREATE TABLE installations (
             installation BLOB PRIMARY KEY,
@@ -94,14 +94,14 @@ final class RelayStorage: Sendable {
             INSERT INTO installations (installation, account, revoked_at) VALUES (?, ?, ?)
             ON CONFLICT (installation) DO UPDATE SET revoked_at = min(coalesce(revoked_at, excluded.revoked_at), excluded.revoked_at)
             """, arguments: [Data(installation), account, time])
-        try db.execute(sql: "DELETE FROM prekeys WHERE installation = ?", arguments: [Data(installation)])
+        try db.execute(sql: "UPDATE prekeys SET data = NULL WHERE installation = ?", arguments: [Data(installation)])
     }
 
     func isRevoked(_ installation: [UInt8], _ db: Database) throws -> Bool {
         try Int64.fetchOne(db, sql: "SELECT revoked_at FROM installations WHERE installation = ?", arguments: [Data(installation)]) != nil
     }
 
-    /// Adds uploaded prekeys; a prekey ID already stored keeps its first upload.
+    /// Adds uploaded prekeys; a prekey ID already stored (or served) keeps its first upload.
     func store(prekeys: [(id: UInt32, fallback: Bool, signed: [UInt8])], for installation: [UInt8], _ db: Database) throws {
         var order = try Int64.fetchOne(db, sql: "SELECT max(uploaded) FROM prekeys") ?? 0
         for prekey in prekeys {
@@ -111,18 +111,20 @@ final class RelayStorage: Sendable {
         }
     }
 
-    /// Serves a one-time prekey and deletes it, or else the newest fallback prekey (kept).
+    /// Serves a one-time prekey and forgets its key (its ID stays, served), or
+    /// else the newest fallback prekey (kept).
     func claimPrekey(of installation: [UInt8]) throws -> (data: Data, fallback: Bool)? {
         try database.write { db in
             if let oneTime = try Row.fetchOne(db, sql: """
-                SELECT prekey_id, data FROM prekeys WHERE installation = ? AND fallback = 0 ORDER BY uploaded LIMIT 1
+                SELECT prekey_id, data FROM prekeys WHERE installation = ? AND fallback = 0 AND data IS NOT NULL
+                ORDER BY uploaded LIMIT 1
                 """, arguments: [Data(installation)]) {
-                try db.execute(sql: "DELETE FROM prekeys WHERE installation = ? AND prekey_id = ?",
+                try db.execute(sql: "UPDATE prekeys SET data = NULL WHERE installation = ? AND prekey_id = ?",
                                arguments: [Data(installation), oneTime["prekey_id"] as Int64])
                 return (oneTime["data"], false)
             }
             return try Data.fetchOne(db, sql: """
-                SELECT data FROM prekeys WHERE installation = ? AND fallback = 1 ORDER BY uploaded DESC LIMIT 1
+                SELECT data FROM prekeys WHERE installation = ? AND fallback = 1 AND data IS NOT NULL ORDER BY uploaded DESC LIMIT 1
                 """, arguments: [Data(installation)]).map { ($0, true) }
         }
     }
@@ -130,7 +132,7 @@ final class RelayStorage: Sendable {
     /// How many one-time prekeys of the installation are left.
     func oneTimePrekeys(of installation: [UInt8]) throws -> Int {
         try database.read { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM prekeys WHERE installation = ? AND fallback = 0",
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM prekeys WHERE installation = ? AND fallback = 0 AND data IS NOT NULL",
                              arguments: [Data(installation)]) ?? 0
         }
     }

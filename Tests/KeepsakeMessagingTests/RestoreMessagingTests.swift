@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+@testable import Keepsake
+import KeepsakeCrypto
+
+/// Backups meet the protocol: a hard restore continues the sessions; a soft
+/// restore's conversations stay read-only until a member reaches the new installation.
+@Suite struct RestoreMessagingTests {
+    let relay: RelayProcess
+    let scratch = Scratch()
+    let alice: AccountKey, bob: AccountKey
+    let alicePhone: Device, bobPhone: Device
+    let key: BackupKey
+
+    init() async throws {
+        relay = try RelayProcess()
+        alice = try AccountKey.generate()
+        bob = try AccountKey.generate()
+        alicePhone = try Device("alice-phone", in: scratch, relay: relay)
+        bobPhone = try Device("bob-phone", in: scratch, relay: relay)
+        try await alicePhone.messenger.join(alice)
+        try await bobPhone.messenger.join(bob)
+        key = .raw(try SecureBytes.random(count: 32))
+    }
+
+    /// Alice and Bob exchange a few messages; returns their conversation.
+    func converse() async throws -> ConversationID {
+        let hello = try await alicePhone.messenger.send("hello", toAccount: bob.id)
+        _ = try await bobPhone.messenger.sync()
+        _ = try await bobPhone.messenger.send("hi", to: hello.conversation)
+        _ = try await alicePhone.messenger.sync()
+        return hello.conversation
+    }
+
+    func backup(_ kind: BackupKind) throws -> URL {
+        let folder = scratch.path("backups-\(kind)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return try alicePhone.store.backup(into: folder, options: BackupOptions(kind: kind, key: key)).file
+    }
+
+    @Test func aHardRestoreOnANewDeviceContinuesTheSessions() async throws {
+        let conversation = try await converse()
+        let file = try backup(.hard)
+        let newPhone = try Device("alice-new-phone", in: scratch, relay: relay)
+        _ = try newPhone.store.restore(from: [file], options: RestoreOptions(key: key))
+        #expect(try newPhone.store.membership()?.installation == alicePhone.store.membership()?.installation)
+
+        let catchUp = try await newPhone.messenger.sync()
+        #expect(catchUp.received.isEmpty && catchUp.rejected.isEmpty, "what the backup holds comes back as duplicates: \(catchUp)")
+        let fromBob = try await bobPhone.messenger.send("are you on the new phone?", to: conversation)
+        #expect(try await newPhone.messenger.sync().received == [fromBob.message])
+        let reply = try await newPhone.messenger.send("yes", to: conversation)
+        #expect(reply.envelopes == 1)
+        #expect(try await bobPhone.messenger.sync().received == [reply.message])
+        #expect(try bobPhone.texts(in: conversation) == ["hello", "hi", "are you on the new phone?", "yes"])
+    }
+
+    @Test func aSoftRestoreIsReadOnlyUntilAMemberReachesTheNewInstallation() async throws {
+        let conversation = try await converse()
+        let file = try backup(.soft)
+        let tablet = try Device("alice-tablet", in: scratch, relay: relay)
+        _ = try tablet.store.restore(from: [file], options: RestoreOptions(key: key))
+        #expect(try tablet.texts(in: conversation) == ["hello", "hi"])
+        #expect(try tablet.store.membership() == nil, "a soft backup carries no keys")
+        try await tablet.messenger.join(alice, role: "tablet")
+        #expect(try tablet.store.conversation(conversation)?.isWritable == false)
+        await #expect(throws: MessagingError.readOnly(conversation)) { try await tablet.messenger.send("can I?", to: conversation) }
+
+        let fromBob = try await bobPhone.messenger.send("welcome, tablet", to: conversation)
+        #expect(fromBob.envelopes == 2, "alice's phone and her new tablet")
+        #expect(try await tablet.messenger.sync().received == [fromBob.message])
+        #expect(try tablet.store.conversation(conversation)?.isWritable == true)
+        let reply = try await tablet.messenger.send("thanks", to: conversation)
+        #expect(try await bobPhone.messenger.sync().received == [reply.message])
+        #expect(try await alicePhone.messenger.sync().received == [fromBob.message, reply.message])
+    }
+}
