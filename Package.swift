@@ -79,7 +79,10 @@ let package = Package(
         .testTarget(name: "KeepsakeTests", dependencies: ["Keepsake", "KeepsakeLog", "KeepsakeCLI"]),
         .testTarget(
             name: "KeepsakeMessagingTests",
-            dependencies: ["Keepsake", "KeepsakeWire", "KeepsakeRelay", "KeepsakeRelayClient", "KeepsakeCLI"]
+            dependencies: [
+                "Keepsake", "KeepsakeWire", "KeepsakeRelay", "KeepsakeRelayClient", "KeepsakeCLI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -38,7 +38,6 @@ CREATE INDEX peer_installations_by_account ON peer_installations(account);
 
 -- Sessions gain what choosing between them needs.
 ALTER TABLE sessions ADD COLUMN base_key BLOB;                         -- names the session in prekey messages
-ALTER TABLE sessions ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN active_at INTEGER NOT NULL DEFAULT 0;  -- the newest step's time: the most recently active session is used
 CREATE INDEX sessions_by_installation ON sessions(peer_installation, active_at);
 

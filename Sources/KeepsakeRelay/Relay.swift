@@ -7,7 +7,7 @@ import Logging
 
 /// The relay: installations publish to topics and read them back from a cursor.
 ///
-/// Endpoints (docs/relay-openapi.yaml):
+/// Endpoints (docs/relay-openapi.json):
 /// - `POST /v1/topics/{topic}`: publish the request body (a wire message) to the topic.
 /// - `GET /v1/topics/{topic}?after=<cursor>&limit=<n>`: items after a cursor, oldest first
 ///   (for a prekey topic: how many one-time prekeys are left; prekeys themselves are only claimed).
@@ -45,14 +45,15 @@ public struct Relay: Sendable {
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: router(),
+            router: router(logger: logger),
             configuration: .init(address: .hostname(host, port: port), serverName: "keepsake-relay"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: logger)
     }
 
-    func router() -> Router<BasicRequestContext> {
+    func router(logger: Logger) -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: JSONErrors(logger: logger))
         router.get("v1/health") { _, _ in Health(status: "ok") }
         router.post("v1/topics/:topic") { request, context in try await self.publish(request, context) }
         router.get("v1/topics/:topic") { request, context -> Response in

@@ -4,7 +4,7 @@ import Keepsake
 import KeepsakeWire
 import NIOCore
 
-/// The relay's HTTP API (docs/relay-openapi.yaml) as a `RelayTransport`.
+/// The relay's HTTP API (docs/relay-openapi.json) as a `RelayTransport`.
 ///
 /// Uses `HTTPClient.shared` unless given a client; requests time out after
 /// `timeout`. Refusals carry the relay's error code and message.

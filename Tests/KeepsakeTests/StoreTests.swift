@@ -131,11 +131,18 @@ import Testing
         #expect(try store.preference("font") == nil)
     }
 
-    @Test func aConversationIsWritableOnlyWithASessionWithAMember() throws {
+    @Test func aConversationIsWritableWhenCreatedHereOrWithASessionWithAMember() throws {
         let store = try Store.open(at: dir.store)
+        let mine = ConversationID.generate()
+        try store.append(conversationCreated(mine, members: ["me", "bob"]))
+        #expect(try store.conversation(mine)?.isWritable == true, "this store created it")
+
+        let elsewhere = TemporaryDirectory()
+        let other = try Store.open(at: elsewhere.store)
         let chat = ConversationID.generate()
-        try store.append(conversationCreated(chat, members: ["me", "bob"]))
-        #expect(try store.conversation(chat)?.isWritable == false)
+        try other.append(conversationCreated(chat, members: ["me", "bob"]))
+        try store.importEvents(other.events(after: .start(of: other.logID), limit: 10))
+        #expect(try store.conversation(chat)?.isWritable == false, "restored from another store, without sessions")
         try store.append(ratchetStep(stream: "s-carol", peer: "carol", step: 1, state: "k1"))
         #expect(try store.conversation(chat)?.isWritable == false)
         try store.append(ratchetStep(stream: "s-bob", peer: "bob", step: 1, state: "k1"))
@@ -251,7 +258,8 @@ import Testing
         try queue.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('0099_future')") }
         let contents = { try queue.read { db in try Row.fetchAll(db, sql: "SELECT * FROM grdb_migrations UNION ALL SELECT id FROM conversations") } }
         let before = try contents()
-        #expect(throws: KeepsakeError.projectionsFromNewerSchema(path: database.path, applied: ["0001_projections", "0002_installations", "0099_future"], known: ["0001_projections", "0002_installations"])) {
+        #expect(throws: KeepsakeError.projectionsFromNewerSchema(path: database.path, applied: ["0001_projections", "0002_installations", "0003_messaging", "0099_future"],
+                                                                 known: ["0001_projections", "0002_installations", "0003_messaging"])) {
             try Store.open(at: dir.store)
         }
         #expect(try contents() == before)

@@ -1,7 +1,7 @@
 import KeepsakeWire
 
 /// How a `Messenger` reaches a relay. `KeepsakeRelayClient.RelayClient` speaks
-/// the relay's HTTP API (docs/relay-openapi.yaml); an app may bring its own.
+/// the relay's HTTP API (docs/relay-openapi.json); an app may bring its own.
 public protocol RelayTransport: Sendable {
     /// Publishes a wire message to a topic; returns its cursor there (0 for a
     /// prekey upload, which is not a topic item). Publishing the same bytes twice stores them once.

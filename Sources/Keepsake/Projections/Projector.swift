@@ -303,8 +303,8 @@ struct Projector {
 
     private mutating func ratchetStep(_ r: RatchetStep, _ event: Event) throws {
         let upsert = try RawStatement(db, sql: """
-            INSERT INTO sessions (stream_id, peer_account, peer_installation, step, sequence, base_key, created_at, active_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO sessions (stream_id, peer_account, peer_installation, step, sequence, base_key, active_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (stream_id) DO UPDATE SET
                 peer_account = excluded.peer_account, peer_installation = excluded.peer_installation,
                 step = excluded.step, sequence = excluded.sequence, active_at = excluded.active_at
@@ -317,7 +317,6 @@ struct Projector {
         upsert.bind(5, Int64(event.sequence))
         upsert.bind(6, r.baseKey)
         upsert.bind(7, event.time.millis)
-        upsert.bind(8, event.time.millis)
         try upsert.run()
         tables.insert(.sessions)
     }

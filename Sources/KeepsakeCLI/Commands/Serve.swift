@@ -7,7 +7,7 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a relay: topics for contact bundles, revocations, prekeys, inboxes and group commits.",
         discussion: """
-        Installations publish to the relay and pull from it (docs/relay-openapi.yaml). Topics \
+        Installations publish to the relay and pull from it (docs/relay-openapi.json). Topics \
         live in SQLite in the data folder; nothing else is needed. Prints "listening on <url>" \
         once it accepts connections; stops on SIGINT or SIGTERM.
         """

@@ -1,0 +1,29 @@
+import Hummingbird
+import Logging
+
+/// Makes every refusal a JSON error: unknown routes and methods, and errors
+/// from below the handlers, which Hummingbird would otherwise answer with
+/// an empty body. Unexpected errors become a 500 that names no internals.
+struct JSONErrors<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as RelayError {
+            throw error
+        } catch let error as HTTPResponseError {
+            let code = switch error.status {
+            case .notFound: "not_found"
+            case .methodNotAllowed: "method_not_allowed"
+            case .contentTooLarge: "too_large"
+            default: "bad_request"
+            }
+            throw RelayError(error.status.code < 500 ? error.status : .internalServerError, code: code,
+                             error.status == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : "\(error.status)")
+        } catch {
+            logger.error("request failed: \(request.method) \(request.uri.path): \(error)")
+            throw RelayError(.internalServerError, code: "internal", "the relay failed to answer; try again")
+        }
+    }
+}
