@@ -1,5 +1,5 @@
 # Keepsake: two commands set everything up on a fresh Debian machine with Swift.
-#   make demo   build and run the demo (generates a history, prints a summary)
+#   make demo   build and run the demo (a generated history, then messaging through a loopback relay)
 #   make test   build and run the test suite
 SHELL := /bin/bash
 APT_PACKAGES := liblmdb-dev libsodium-dev libsqlite3-dev libzstd-dev pkg-config
@@ -27,6 +27,7 @@ release: deps
 
 demo: release
 	./.build/release/keepsake demo
+	./scripts/demo-messaging.sh ./.build/release/keepsake
 
 test: deps
 	swift test $(SWIFT_BUILD_FLAGS)

@@ -6,9 +6,19 @@ import NIOCore
 
 /// The relay's HTTP API (docs/relay-openapi.json) as a `RelayTransport`.
 ///
-/// Uses `HTTPClient.shared` unless given a client; requests time out after
+/// Uses one process-wide client unless given one; requests time out after
 /// `timeout`. Refusals carry the relay's error code and message.
 public struct RelayClient: RelayTransport {
+    /// The default client: it fails at once when the relay cannot be reached
+    /// (AsyncHTTPClient's own default keeps retrying the connection until the
+    /// request times out), since messengers keep unsent envelopes and retry on the next sync.
+    public static let defaultClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(10)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     public let baseURL: URL
     let client: HTTPClient
     let timeout: TimeAmount
@@ -16,7 +26,7 @@ public struct RelayClient: RelayTransport {
     /// Largest response body read, in bytes.
     static let maxResponseBytes = 64 * 1024 * 1024
 
-    public init(baseURL: URL, client: HTTPClient = .shared, timeout: Duration = .seconds(30)) {
+    public init(baseURL: URL, client: HTTPClient = RelayClient.defaultClient, timeout: Duration = .seconds(30)) {
         self.baseURL = baseURL
         self.client = client
         self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
@@ -28,11 +38,14 @@ public struct RelayClient: RelayTransport {
         case refused(status: Int, code: String, message: String)
         /// The relay answered something that is not the API's JSON.
         case unexpectedResponse(status: Int)
+        /// No answer: the relay is not running there, or the network is down.
+        case unreachable(url: String, reason: String)
 
         public var description: String {
             switch self {
             case let .refused(status, code, message): "the relay refused the request (\(status) \(code)): \(message)"
             case let .unexpectedResponse(status): "the relay answered with status \(status) and an unexpected body"
+            case let .unreachable(url, reason): "cannot reach the relay at \(url) (\(reason)); check the URL and that it runs"
             }
         }
 
@@ -101,8 +114,14 @@ public struct RelayClient: RelayTransport {
             request.headers.add(name: "Content-Type", value: "application/octet-stream")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
-        let response = try await client.execute(request, timeout: timeout)
-        var buffer = try await response.body.collect(upTo: Self.maxResponseBytes)
+        let response: HTTPClientResponse
+        var buffer: ByteBuffer
+        do {
+            response = try await client.execute(request, timeout: timeout)
+            buffer = try await response.body.collect(upTo: Self.maxResponseBytes)
+        } catch {
+            throw Failure.unreachable(url: baseURL.absoluteString, reason: "\(error)")
+        }
         let bytes = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
         let status = Int(response.status.code)
         guard (200..<300).contains(status) else {

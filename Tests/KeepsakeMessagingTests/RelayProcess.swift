@@ -11,6 +11,25 @@ final class Scratch {
     deinit { try? FileManager.default.removeItem(at: url) }
 }
 
+/// The `keepsake` executable built next to the test bundle.
+let keepsakeExecutable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("keepsake")
+
+/// Runs the CLI to completion with `environment` added; returns its status and output.
+func keepsake(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
+    let process = Process()
+    process.executableURL = keepsakeExecutable
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let output = Pipe(), error = Pipe()
+    process.standardOutput = output
+    process.standardError = error
+    try process.run()
+    let out = output.fileHandleForReading.readDataToEndOfFile()
+    let err = error.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+}
+
 /// A real relay: `keepsake serve --port 0` in its own process on loopback,
 /// terminated when the value is released.
 final class RelayProcess {
@@ -20,7 +39,7 @@ final class RelayProcess {
 
     init() throws {
         data = Scratch()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("keepsake")
+        process.executableURL = keepsakeExecutable
         process.arguments = ["serve", "--port", "0", "--data", data.path("relay").path]
         let output = Pipe()
         process.standardOutput = output

@@ -17,6 +17,8 @@ public struct SyncReport: Sendable, Equatable {
     public var retransmissionsRequested = 0
     /// Messages sent again because a recipient asked.
     public var resent = 0
+    /// Group commits applied (creations, additions, removals).
+    public var commits = 0
 
     public struct Rejected: Sendable, Equatable {
         public let cursor: Int64
@@ -98,6 +100,7 @@ extension Messenger {
         do {
             switch try await receive(item.data, as: me, refreshed: &refreshed, sender: &sender) {
             case let .message(id): report.received.append(id)
+            case .commit: report.commits += 1
             case let .retransmission(id, target):
                 try await resend(id, to: target)
                 report.resent += 1
@@ -155,6 +158,8 @@ extension Messenger {
     /// What an envelope brought.
     enum Received: Equatable {
         case message(MessageID)
+        /// A group commit that changed this store's view of a group.
+        case commit
         /// The sender asks for a message again (it could not decrypt it).
         case retransmission(MessageID, to: KnownInstallation)
         case nothing
@@ -269,7 +274,9 @@ extension Messenger {
             drafts.append(EventDraft(.messageReceived(received)))
             delivered = .message(id)
         case let .commit(commit)?:
-            drafts += try await commitEvents(commit, in: convo!, from: sender, me: me)
+            let applied = try await commitEvents(commit, in: convo!, from: sender, me: me)
+            if !applied.isEmpty { delivered = .commit }
+            drafts += applied
         case .retransmitRequest?:
             throw EnvelopeRejection.malformed("a retransmission request belongs to no conversation")
         case nil:

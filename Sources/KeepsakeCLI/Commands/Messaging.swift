@@ -159,10 +159,69 @@ struct Sync: AsyncParsableCommand {
         let report = try await relay.messenger(for: store).sync()
         if format.json {
             printJSON(["received": report.received.map(\.description), "duplicates": report.duplicates, "published": report.published,
+                       "commits": report.commits, "retransmissionsRequested": report.retransmissionsRequested, "resent": report.resent,
                        "rejected": report.rejected.map { ["cursor": $0.cursor, "reason": $0.reason.description] }])
         } else {
-            print("received \(report.received.count), duplicates \(report.duplicates), rejected \(report.rejected.count)")
+            print("received \(report.received.count), commits \(report.commits), duplicates \(report.duplicates), rejected \(report.rejected.count)"
+                  + (report.retransmissionsRequested > 0 ? ", asked \(report.retransmissionsRequested) sender(s) to resend" : "")
+                  + (report.resent > 0 ? ", resent \(report.resent)" : ""))
             for rejected in report.rejected { print("  envelope \(rejected.cursor): \(rejected.reason)") }
+        }
+    }
+}
+
+struct GroupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "group",
+        abstract: "Create groups and change their members (each change is a commit, epoch n to n + 1).",
+        subcommands: [Create.self, Add.self, Remove.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a group with other accounts; prints its conversation ID.")
+
+        @OptionGroup var location: StoreLocation
+        @OptionGroup var relay: RelayLocation
+        @Option(help: "The group's title.")
+        var title: String
+        @Argument(help: "Account IDs of the other members.")
+        var members: [String]
+
+        func run() async throws {
+            let store = try location.open()
+            print(try await relay.messenger(for: store).createGroup(title: title, members: members))
+        }
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add accounts to a group; prints the new epoch.")
+
+        @OptionGroup var location: StoreLocation
+        @OptionGroup var relay: RelayLocation
+        @Argument(help: "The group's conversation ID.")
+        var group: ConversationID
+        @Argument(help: "Account IDs to add.")
+        var accounts: [String]
+
+        func run() async throws {
+            let store = try location.open()
+            print("epoch \(try await relay.messenger(for: store).addMembers(accounts, to: group))")
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove accounts from a group; prints the new epoch.")
+
+        @OptionGroup var location: StoreLocation
+        @OptionGroup var relay: RelayLocation
+        @Argument(help: "The group's conversation ID.")
+        var group: ConversationID
+        @Argument(help: "Account IDs to remove.")
+        var accounts: [String]
+
+        func run() async throws {
+            let store = try location.open()
+            print("epoch \(try await relay.messenger(for: store).removeMembers(accounts, from: group))")
         }
     }
 }

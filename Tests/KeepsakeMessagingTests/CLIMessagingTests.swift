@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+
+/// The messaging commands as a user runs them, against a relay process.
+@Suite struct CLIMessagingTests {
+    @Test func accountsInstallationsMessagesAndGroupsFromTheCommandLine() throws {
+        let relay = try RelayProcess()
+        let scratch = Scratch()
+        let env = ["KEEPSAKE_RELAY": relay.url.absoluteString]
+        func run(_ arguments: String...) throws -> String {
+            let result = try keepsake(arguments, environment: env)
+            #expect(result.status == 0, "keepsake \(arguments.joined(separator: " ")): \(result.error)")
+            return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        func store(_ name: String) -> String { scratch.path(name).path }
+
+        let aliceKey = scratch.path("alice.key").path, bobKey = scratch.path("bob.key").path
+        try FileManager.default.createDirectory(at: scratch.url, withIntermediateDirectories: true)
+        let alice = try run("account", "create", "--key-file", aliceKey)
+        let bob = try run("account", "create", "--key-file", bobKey)
+        #expect(alice.count == 64 && bob.count == 64 && alice != bob)
+        let existing = try keepsake(["account", "create", "--key-file", aliceKey])
+        #expect(existing.status != 0 && existing.error.contains("exists; not overwriting"))
+
+        #expect(try run("installation", "add", "--store", store("alice"), "--account-key", aliceKey, "--role", "phone").contains("joined account \(alice)"))
+        _ = try run("installation", "add", "--store", store("bob"), "--account-key", bobKey, "--role", "laptop")
+        _ = try run("installation", "add", "--store", store("bob2"), "--account-key", bobKey, "--role", "spare")
+        let listed = try run("installation", "list", "--store", store("alice"), bob)
+        #expect(listed.contains("laptop") && listed.contains("spare"))
+
+        #expect(try run("send", "--store", store("alice"), bob, "lunch?").contains("to 2 installation(s)"))
+        #expect(try run("sync", "--store", store("bob")).hasPrefix("received 1"))
+        let conversation = String(try run("conversations", "--store", store("bob")).prefix(32))
+        _ = try run("send", "--store", store("bob"), conversation, "yes")
+        _ = try run("sync", "--store", store("alice"))
+        #expect(try run("messages", "--store", store("alice"), conversation).contains("\(bob): yes"))
+
+        let spare = try #require(listed.split(separator: "\n").first { $0.contains("spare") }.map { String($0.prefix(32)) })
+        #expect(try run("installation", "revoke", "--store", store("bob"), "--account-key", bobKey, spare) == "revoked \(spare)")
+        #expect(try run("installation", "list", "--store", store("alice"), bob).contains("revoked"))
+
+        let group = try run("group", "create", "--store", store("alice"), "--title", "Trip", bob)
+        #expect(group.count == 32)
+        #expect(try run("sync", "--store", store("bob")).contains("commits 1"))
+        #expect(try run("group", "remove", "--store", store("bob"), group, alice) == "epoch 1")
+        let refused = try keepsake(["group", "add", "--store", store("bob"), group, bob], environment: env)
+        #expect(refused.status != 0 && refused.error.contains("is already a member"))
+        let badAccount = try keepsake(["send", "--store", store("alice"), "not-an-account", "hi"], environment: env)
+        #expect(badAccount.status != 0 && badAccount.error.contains("is not an account ID"))
+        let noRelay = try keepsake(["sync", "--store", store("alice")], environment: ["KEEPSAKE_RELAY": "http://127.0.0.1:9"])
+        #expect(noRelay.status != 0 && noRelay.error.contains("cannot reach the relay at http://127.0.0.1:9"))
+    }
+}
