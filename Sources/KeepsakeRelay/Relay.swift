@@ -4,6 +4,7 @@ import Hummingbird
 import KeepsakeCrypto
 import KeepsakeWire
 import Logging
+import ServiceLifecycle
 
 /// The relay: installations publish to topics and read them back from a cursor.
 ///
@@ -11,6 +12,8 @@ import Logging
 /// - `POST /v1/topics/{topic}`: publish the request body (a wire message) to the topic.
 /// - `GET /v1/topics/{topic}?after=<cursor>&limit=<n>`: items after a cursor, oldest first
 ///   (for a prekey topic: how many one-time prekeys are left; prekeys themselves are only claimed).
+/// - `GET /v1/topics/{topic}/events?after=<cursor>`: the items after a cursor, then each new
+///   one as it is published (server-sent events: `id` the cursor, `data` the item in base64).
 /// - `POST /v1/topics/prekey-{installation}/claim`: a one-time prekey (then deleted) or the fallback.
 /// - `GET /v1/health`.
 ///
@@ -25,12 +28,15 @@ public struct Relay: Sendable {
         public var maxQueryItems = 1_000
         /// Most prekeys one upload may carry.
         public var maxPrekeysPerUpload = 200
+        /// Most live subscriptions open at once; more are refused with 503.
+        public var maxSubscribers = 10_000
 
         public init() {}
     }
 
     let storage: RelayStorage
     let limits: Limits
+    let notifier = TopicNotifier()
 
     /// Opens (creating when needed) the relay's data in `directory`.
     public init(directory: URL, limits: Limits = Limits()) throws {
@@ -63,6 +69,7 @@ public struct Relay: Sendable {
             return try self.query(request, context).response(from: request, context: context)
         }
         router.post("v1/topics/:topic/claim") { _, context in try self.claim(context) }
+        router.get("v1/topics/:topic/events") { request, context in try self.subscribe(request, context) }
         return router
     }
 
@@ -114,6 +121,7 @@ public struct Relay: Sendable {
                 return try await storePrekeys(body, for: installation).response(from: request, context: context)
             }
             let cursor = try storage.publish(body, on: topic) { db in try check(body, on: topic, db) }
+            notifier.published(on: topic.name)
             var response = try Published(cursor: cursor).response(from: request, context: context)
             response.status = .created
             return response
@@ -174,6 +182,43 @@ public struct Relay: Sendable {
         let items = try storage.items(on: topic, after: after, limit: Int(limit))
         return Page(items: items.map { .init(cursor: $0.cursor, data: $0.data, receivedAt: $0.receivedAt) },
                     next: items.last?.cursor ?? after)
+    }
+
+    /// Server-sent events: what is stored after `after`, then what is published, until the client goes.
+    private func subscribe(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+        let topic = try topic(context)
+        if case .prekey = topic { throw RelayError(.badRequest, code: "not_subscribable", "prekey topics cannot be followed") }
+        let after = try integer(request, "after", default: 0, range: 0...Int64.max)
+        guard notifier.subscriberCount < limits.maxSubscribers else {
+            throw RelayError(.serviceUnavailable, code: "too_many_subscribers", "the relay follows too many topics; try again later")
+        }
+        let (signals, stop) = notifier.signals(for: topic.name)
+        let storage = storage, pageSize = limits.maxQueryItems
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
+            body: ResponseBody { writer in
+                var cursor = after
+                var wakeUps = signals.makeAsyncIterator()
+                // A stopping relay ends its event streams instead of waiting for clients to leave.
+                try await withGracefulShutdownHandler {
+                    repeat {
+                        var items: [RelayStorage.Item]
+                        var wrote = false
+                        repeat {
+                            items = try storage.items(on: topic, after: cursor, limit: pageSize)
+                            for item in items {
+                                try await writer.write(ByteBuffer(string: "id: \(item.cursor)\ndata: \(item.data.base64EncodedString())\n\n"))
+                                cursor = item.cursor
+                                wrote = true
+                            }
+                        } while items.count == pageSize
+                        if !wrote { try await writer.write(ByteBuffer(string: ": keep-alive\n\n")) }
+                    } while await wakeUps.next() != nil
+                } onGracefulShutdown: {
+                    stop()
+                }
+                try await writer.finish(nil)
+            })
     }
 
     private func integer(_ request: Request, _ name: String, default value: Int64, range: ClosedRange<Int64>) throws -> Int64 {

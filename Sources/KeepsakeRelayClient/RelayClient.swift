@@ -90,6 +90,30 @@ public struct RelayClient: RelayTransport {
         return try await call(post: false, "v1/topics/\(Topic.prekey(installation: installation).name)", decoding: Stock.self).oneTimeRemaining
     }
 
+    public func watch(_ topic: Topic, after cursor: Int64) -> AsyncThrowingStream<RelayItem, any Error> {
+        let request = HTTPClientRequest(url: url("v1/topics/\(topic.name)/events?after=\(cursor)"))
+        let (client, base) = (client, baseURL.absoluteString)
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    let response: HTTPClientResponse
+                    do { response = try await client.execute(request, deadline: .distantFuture) } catch {
+                        throw Failure.unreachable(url: base, reason: "\(error)")
+                    }
+                    guard response.status == .ok else { throw Failure.unexpectedResponse(status: Int(response.status.code)) }
+                    var parser = ServerSentEvents()
+                    for try await buffer in response.body {
+                        for item in parser.feed(buffer.readableBytesView) { continuation.yield(item) }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
     public func claimEpoch(_ claim: CommitClaim, group topicID: [UInt8]) async throws -> Bool {
         do {
             _ = try await publish(try claim.wireBytes(), to: .commits(group: topicID))
@@ -108,7 +132,7 @@ public struct RelayClient: RelayTransport {
     }
 
     private func call<T: Decodable>(post: Bool, _ path: String, body: [UInt8]? = nil, decoding type: T.Type) async throws -> T {
-        var request = HTTPClientRequest(url: baseURL.absoluteString.trimmingSuffix("/") + "/" + path)
+        var request = HTTPClientRequest(url: url(path))
         request.method = post ? .POST : .GET
         if let body {
             request.headers.add(name: "Content-Type", value: "application/octet-stream")
@@ -132,6 +156,31 @@ public struct RelayClient: RelayTransport {
     }
 }
 
-extension String {
-    fileprivate func trimmingSuffix(_ suffix: String) -> String { hasSuffix(suffix) ? String(dropLast(suffix.count)) : self }
+extension RelayClient {
+    private func url(_ path: String) -> String {
+        let base = baseURL.absoluteString
+        return (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/" + path
+    }
+}
+
+/// Reads a server-sent event stream as relay items: each event's `id` is the
+/// item's cursor and its `data` the item in base64; comments (keep-alives) are skipped.
+struct ServerSentEvents {
+    private var pending: [UInt8] = []
+
+    mutating func feed(_ bytes: some Collection<UInt8>) -> [RelayItem] {
+        pending.append(contentsOf: bytes)
+        var items: [RelayItem] = []
+        while let end = pending.firstRange(of: [10, 10]) {
+            let event = String(decoding: pending[..<end.lowerBound], as: UTF8.self)
+            pending.removeSubrange(..<end.upperBound)
+            var cursor: Int64?, data: [UInt8]?
+            for line in event.split(separator: "\n") {
+                if line.hasPrefix("id: ") { cursor = Int64(line.dropFirst(4)) }
+                if line.hasPrefix("data: ") { data = Data(base64Encoded: String(line.dropFirst(6))).map { Array($0) } }
+            }
+            if let cursor, let data { items.append(RelayItem(cursor: cursor, data: data)) }
+        }
+        return items
+    }
 }

@@ -226,3 +226,18 @@ extension DirectMessagingTests {
         #expect(try await bobPhone.messenger.sync().received == [after.message], "the new session carries on")
     }
 }
+
+extension DirectMessagingTests {
+    @Test func aLiveInboxDeliversMessagesAsTheyArrive() async throws {
+        let first = try await alicePhone.messenger.send("before listening", toAccount: bob.id)
+        var reports = bobPhone.messenger.live().makeAsyncIterator()
+        #expect(try await reports.next()?.received == [first.message], "what waited is synced first")
+        var expected: [MessageID] = []
+        for text in ["live one", "live two"] {
+            expected.append(try await alicePhone.messenger.send(text, to: first.conversation).message)
+        }
+        var received: [MessageID] = []
+        while received.count < expected.count, let report = try await reports.next() { received += report.received }
+        #expect(received == expected)
+    }
+}

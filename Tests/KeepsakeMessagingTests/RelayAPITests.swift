@@ -154,8 +154,23 @@ import Testing
         let claim = try CommitClaim.with { $0.epoch = 2; $0.commitDigest = Data(Random.bytes(32)) }.wireBytes()
         let commits = "/v1/topics/\(Topic.commits(group: Random.bytes(32)).name)"
         #expect(try await documented("POST", commits, template: "/v1/topics/{topic}", body: claim).errorCode == "epoch_taken")
+        #expect(try await documented("GET", prekeys + "/events", template: "/v1/topics/{topic}/events").errorCode == "not_subscribable")
         let empty = "/v1/topics/\(Topic.prekey(installation: Random.bytes(16)).name)/claim"
         #expect(try await documented("POST", empty, template: "/v1/topics/{topic}/claim").errorCode == "no_prekeys")
+    }
+
+    @Test func followingATopicStreamsStoredThenNewItemsAsServerSentEvents() async throws {
+        let inbox = Topic.message(installation: installation)
+        let envelope = { (n: UInt64) in
+            try Envelope.with { $0.header = Data(try EnvelopeHeader.with { $0.sentNs = n }.wireBytes()); $0.ciphertext = Data([1, 2]) }.wireBytes()
+        }
+        let first = try await relay.client.publish(envelope(1), to: inbox)
+        var events = relay.client.watch(inbox, after: 0).makeAsyncIterator()
+        #expect(try await events.next() == RelayItem(cursor: first, data: try envelope(1)))
+        let second = try await relay.client.publish(envelope(2), to: inbox)
+        #expect(try await events.next() == RelayItem(cursor: second, data: try envelope(2)))
+        var later = relay.client.watch(inbox, after: first).makeAsyncIterator()
+        #expect(try await later.next()?.cursor == second, "from a cursor, only what follows it")
     }
 
     @Test func hostileRequestsGetJSONErrorsAndChangeNothing() async throws {

@@ -20,6 +20,9 @@ public struct SyncReport: Sendable, Equatable {
     /// Group commits applied (creations, additions, removals).
     public var commits = 0
 
+    /// Whether the sync brought or did nothing.
+    public var isEmpty: Bool { self == SyncReport() }
+
     public struct Rejected: Sendable, Equatable {
         public let cursor: Int64
         public let reason: EnvelopeRejection
@@ -63,7 +66,7 @@ extension Messenger {
         report.published = waiting - (await flushOutbox())
         let inbox = Topic.message(installation: me.installation.bytes)
         let cursorKey = "relay.cursor.\(inbox.name)"
-        var cursor = try store.localInteger(cursorKey)
+        var cursor = try inboxCursor(inbox)
         var refreshed: Set<String> = []
         while true {
             let page = try await relayCall { [cursor, options] in try await $0.items(on: inbox, after: cursor, limit: options.pageSize) }
@@ -89,6 +92,33 @@ extension Messenger {
         try closeIdleSupersededSessions()
         return report
     }
+
+    /// Syncs now, then again whenever the relay announces a new envelope in
+    /// this installation's inbox; yields each sync that brought something.
+    /// Ends with an error when the relay connection fails (call again to resume).
+    public nonisolated func live() -> AsyncThrowingStream<SyncReport, any Error> {
+        AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    let me = try await self.requireMembership()
+                    let inbox = Topic.message(installation: me.installation.bytes)
+                    let first = try await self.sync()
+                    if !first.isEmpty { continuation.yield(first) }
+                    for try await item in self.relay.watch(inbox, after: try await self.inboxCursor(inbox)) {
+                        guard item.cursor > (try await self.inboxCursor(inbox)) else { continue }
+                        let report = try await self.sync()
+                        if !report.isEmpty { continuation.yield(report) }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    private func inboxCursor(_ inbox: Topic) throws -> Int64 { try store.localInteger("relay.cursor.\(inbox.name)") }
 
     private enum Processed { case done, deferred }
 

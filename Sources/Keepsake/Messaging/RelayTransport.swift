@@ -13,6 +13,9 @@ public protocol RelayTransport: Sendable {
     func claimPrekey(of installation: [UInt8]) async throws -> ClaimedPrekey?
     /// How many one-time prekeys the relay still holds for an installation.
     func prekeyStock(of installation: [UInt8]) async throws -> Int
+    /// The items of a topic after `cursor` and then each new one as it is
+    /// published, until the stream is dropped or the connection ends.
+    func watch(_ topic: Topic, after cursor: Int64) -> AsyncThrowingStream<RelayItem, any Error>
     /// Claims the next epoch of a group for a commit (a `CommitClaim` on
     /// `Topic.commits`); false when another commit holds it or it is not the next one.
     func claimEpoch(_ claim: CommitClaim, group topicID: [UInt8]) async throws -> Bool

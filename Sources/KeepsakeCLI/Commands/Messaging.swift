@@ -153,10 +153,20 @@ struct Sync: AsyncParsableCommand {
     @OptionGroup var location: StoreLocation
     @OptionGroup var relay: RelayLocation
     @OptionGroup var format: OutputFormat
+    @Flag(help: "Keep following the inbox (server-sent events) and print each sync that brings something; stop with Ctrl-C.")
+    var follow = false
 
     func run() async throws {
         let store = try location.open()
-        let report = try await relay.messenger(for: store).sync()
+        let messenger = try relay.messenger(for: store)
+        guard follow else { return show(try await messenger.sync()) }
+        for try await report in messenger.live() {
+            show(report)
+            flushOutput()
+        }
+    }
+
+    private func show(_ report: SyncReport) {
         if format.json {
             printJSON(["received": report.received.map(\.description), "duplicates": report.duplicates, "published": report.published,
                        "commits": report.commits, "retransmissionsRequested": report.retransmissionsRequested, "resent": report.resent,
