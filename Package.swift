@@ -73,6 +73,7 @@ let package = Package(
                 "KeepsakeRelay",
                 "KeepsakeRelayClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
 

@@ -50,4 +50,13 @@ import Testing
         let noRelay = try keepsake(["sync", "--store", store("alice")], environment: ["KEEPSAKE_RELAY": "http://127.0.0.1:9"])
         #expect(noRelay.status != 0 && noRelay.error.contains("cannot reach the relay at http://127.0.0.1:9"))
     }
+
+    @Test func theRelayLoadTestRunsFromAnotherProcessAndFindsNothingLost() throws {
+        let result = try keepsake(["bench", "relay", "--envelopes", "300", "--topics", "5", "--concurrency", "4", "--json"])
+        #expect(result.status == 0, "\(result.error)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        #expect(report["published"] as? Int == 300)
+        #expect(report["lost"] as? Int == 0 && report["duplicated"] as? Int == 0 && report["unexpected"] as? Int == 0)
+        #expect((report["followLatencyMs"] as? [String: Double])?["p50"] != nil)
+    }
 }

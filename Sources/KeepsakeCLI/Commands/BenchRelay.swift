@@ -1,0 +1,222 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Keepsake
+import KeepsakeCrypto
+import KeepsakeRelayClient
+import KeepsakeWire
+import NIOCore
+import Synchronization
+
+struct BenchRelay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "relay",
+        abstract: "Load a relay from this process: publish envelopes concurrently, read them back, check each arrived once.",
+        discussion: """
+        Without --relay, starts `keepsake serve` as a child process on loopback with a temporary \
+        data folder, so the load always comes from another process. Reports publish throughput \
+        and latency percentiles next to the floor of the same run (GET /v1/health at the same \
+        concurrency: HTTP and the server without storage), read-back throughput, follow \
+        (server-sent events) delivery latency, and lost or duplicated envelopes. Bounded by \
+        --envelopes and --time-limit.
+        """)
+
+    @Option(help: ArgumentHelp("Relay to load (default: start one).", valueName: "url")) var relay: String?
+    @Option(help: "Envelopes to publish.") var envelopes = 20_000
+    @Option(help: "Inbox topics to spread them over.") var topics = 50
+    @Option(help: "Requests in flight at once.") var concurrency = 16
+    @Option(help: "Ciphertext bytes per envelope.") var size = 512
+    @Option(help: "Stop publishing after this many seconds.") var timeLimit = 120.0
+    @OptionGroup var output: OutputFormat
+
+    func validate() throws {
+        guard envelopes > 0, topics > 0, concurrency > 0, size > 0, timeLimit > 0 else {
+            throw ValidationError("--envelopes, --topics, --concurrency, --size and --time-limit must be positive")
+        }
+    }
+
+    func run() async throws {
+        let server = try relay == nil ? ServerProcess() : nil
+        defer { server?.stop() }
+        guard let base = URL(string: relay ?? server!.url) else { throw ValidationError("'\(relay ?? "")' is not a URL") }
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = concurrency + 2
+        configuration.connectionPool.retryConnectionEstablishment = false
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let client = RelayClient(baseURL: base, client: http)
+        do {
+            try await measure(client, http: http, base: base)
+            try await http.shutdown()
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+    }
+
+    private func measure(_ client: RelayClient, http: HTTPClient, base: URL) async throws {
+        func say(_ line: String) { if !output.json { print(line); flushOutput() } }
+        let inboxes = (0..<topics).map { _ in Topic.message(installation: Random.bytes(16)) }
+        let payload = Random.bytes(size)
+        let items = try (0..<envelopes).map { index in
+            try Envelope.with {
+                $0.header = Data(try EnvelopeHeader.with { $0.sentNs = UInt64(index) }.wireBytes())
+                $0.ciphertext = Data(payload)
+            }.wireBytes()
+        }
+        say("relay \(base.absoluteString): \(envelopes) envelopes of \(items[0].count) bytes on \(topics) topics, \(concurrency) in flight")
+
+        let health = HTTPClientRequest(url: base.absoluteString + "/v1/health")
+        let floor = try await load(count: envelopes, limit: timeLimit) { _ in
+            let response = try await http.execute(health, timeout: .seconds(30))
+            _ = try await response.body.collect(upTo: 1 << 16)
+        }
+        say("floor  GET /v1/health   \(floor.summary)")
+
+        // Follow one topic while publishing: delivery latency from publish to event.
+        let followed = inboxes[0]
+        let sentAt = Mutex<[UInt64: ContinuousClock.Instant]>([:])
+        let expectedFollowed = (envelopes + topics - 1) / topics
+        let watcher = Task {
+            var delays: [Duration] = []
+            for try await item in client.watch(followed, after: 0) {
+                let index = (try? EnvelopeHeader(serializedBytes: Envelope(serializedBytes: item.data).header))?.sentNs
+                if let index, let start = sentAt.withLock({ $0.removeValue(forKey: index) }) { delays.append(ContinuousClock.now - start) }
+                if delays.count == expectedFollowed { break }
+            }
+            return delays
+        }
+        let published = try await load(count: envelopes, limit: timeLimit) { index in
+            let topic = inboxes[index % topics]
+            if topic == followed { sentAt.withLock { $0[UInt64(index)] = .now } }
+            _ = try await client.publish(items[index], to: topic)
+        }
+        say("publish POST /v1/topics   \(published.summary)  (\(String(format: "%.2f", published.rate / floor.rate))x the floor's rate)")
+
+        let readStart = ContinuousClock.now
+        var seen: [[UInt8]: Int] = [:]
+        for topic in inboxes {
+            var cursor: Int64 = 0
+            while true {
+                let page = try await client.items(on: topic, after: cursor, limit: 1_000)
+                for item in page.items { seen[Blake2b.hash(item.data), default: 0] += 1 }
+                cursor = page.next
+                if page.items.count < 1_000 { break }
+            }
+        }
+        let readSeconds = (ContinuousClock.now - readStart).seconds
+        let expected = Set(items.prefix(published.completed).map { Blake2b.hash($0) })
+        let lost = expected.subtracting(seen.keys).count
+        let duplicated = seen.values.filter { $0 > 1 }.count
+        let foreign = Set(seen.keys).subtracting(expected).count
+        say("read back \(seen.count) envelopes in \(String(format: "%.2f", readSeconds)) s (\(Int(Double(seen.count) / readSeconds))/s): "
+            + "\(lost) lost, \(duplicated) duplicated, \(foreign) unexpected")
+
+        let delays = try await withThrowingTaskGroup(of: [Duration]?.self) { group in
+            group.addTask { try await watcher.value }
+            group.addTask { try await Task.sleep(for: .seconds(10)); return nil }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            watcher.cancel()
+            return first ?? []
+        }
+        let follow = Percentiles(delays)
+        say("follow  server-sent events  \(delays.count) delivered, latency \(follow.summary)")
+
+        if output.json {
+            printJSON([
+                "envelopes": envelopes, "published": published.completed, "topics": topics, "concurrency": concurrency,
+                "envelopeBytes": items[0].count, "lost": lost, "duplicated": duplicated, "unexpected": foreign,
+                "publishPerSecond": published.rate, "publishLatencyMs": published.latency.json,
+                "floorPerSecond": floor.rate, "floorLatencyMs": floor.latency.json,
+                "readBackPerSecond": Double(seen.count) / readSeconds, "followLatencyMs": follow.json,
+            ])
+        }
+        if lost > 0 || duplicated > 0 || foreign > 0 { throw ExitCode(2) }
+    }
+
+    struct Load {
+        let completed: Int
+        let seconds: Double
+        let latency: Percentiles
+        var rate: Double { Double(completed) / seconds }
+        var summary: String { "\(completed) in \(String(format: "%.2f", seconds)) s = \(Int(rate))/s, latency \(latency.summary)" }
+    }
+
+    /// Runs `request(index)` for indices 0..<count with `concurrency` in flight, until done or `limit` seconds pass.
+    private func load(count: Int, limit: Double, _ request: @escaping @Sendable (Int) async throws -> Void) async throws -> Load {
+        let next = Counter()
+        let concurrency = concurrency
+        let start = ContinuousClock.now
+        let deadline = start + .milliseconds(Int64(limit * 1000))
+        let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var mine: [Duration] = []
+                    while ContinuousClock.now < deadline {
+                        let index = next.take()
+                        guard index < count else { break }
+                        let began = ContinuousClock.now
+                        try await request(index)
+                        mine.append(ContinuousClock.now - began)
+                    }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        return Load(completed: latencies.count, seconds: (ContinuousClock.now - start).seconds, latency: Percentiles(latencies))
+    }
+}
+
+/// Hands out 0, 1, 2… to concurrent tasks.
+final class Counter: Sendable {
+    private let value = Atomic<Int>(0)
+
+    func take() -> Int { value.add(1, ordering: .relaxed).oldValue }
+}
+
+/// Latency percentiles in milliseconds.
+struct Percentiles {
+    let sorted: [Double]
+
+    init(_ durations: [Duration]) { sorted = durations.map { $0.seconds * 1000 }.sorted() }
+
+    func at(_ fraction: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
+    }
+
+    var summary: String {
+        String(format: "p50 %.2f ms, p90 %.2f, p99 %.2f, max %.2f", at(0.5), at(0.9), at(0.99), sorted.last ?? 0)
+    }
+
+    var json: [String: Double] { ["p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": sorted.last ?? 0] }
+}
+
+/// `keepsake serve` as a child process with a temporary data folder.
+final class ServerProcess {
+    let process = Process()
+    let data = FileManager.default.temporaryDirectory.appendingPathComponent("keepsake-relay-\(UUID().uuidString.prefix(8))")
+    let url: String
+
+    init() throws {
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        process.arguments = ["serve", "--port", "0", "--data", data.path]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { throw ValidationError("the relay child process did not start") }
+            line += chunk
+        }
+        url = String(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).dropFirst("listening on ".count))
+    }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(at: data)
+    }
+}
