@@ -192,7 +192,13 @@ import KeepsakeWire
         #expect(used.count == 1)
         #expect(try bobPhone.store.prekeySecret(installation: try #require(try bobPhone.store.membership()).installation, id: used[0]) == nil)
 
+        let old = try await inbox(of: bobPhone)
         try bobPhone.store.rebuildProjections()
+        for envelope in old {
+            await #expect(throws: EnvelopeRejection.replayed, "no state that could open an old envelope again survives") {
+                try await receive(envelope, at: bobPhone)
+            }
+        }
         let after = try await alicePhone.messenger.send("after rebuild", to: hello.conversation)
         #expect(try await bobPhone.messenger.sync().received == [after.message], "the rebuilt store continues its sessions")
     }
@@ -239,5 +245,41 @@ extension DirectMessagingTests {
         var received: [MessageID] = []
         while received.count < expected.count, let report = try await reports.next() { received += report.received }
         #expect(received == expected)
+    }
+}
+
+@Suite struct SessionLifetimeTests {
+    @Test func aLosingSessionIsClosedOnceIdleAndMessagesStillFlow() async throws {
+        let relay = try RelayProcess()
+        let scratch = Scratch()
+        var options = Messenger.Options()
+        options.supersededSessionIdleLimit = .zero
+        let alice = try AccountKey.generate(), bob = try AccountKey.generate()
+        let a = try Device("alice", in: scratch, relay: relay, options: options)
+        let b = try Device("bob", in: scratch, relay: relay, options: options)
+        try await a.messenger.join(alice)
+        try await b.messenger.join(bob)
+        let bobInstallation = try #require(try b.store.membership()).installation
+        let aliceInstallation = try #require(try a.store.membership()).installation
+
+        // Both start a session at once: two sessions between the same installations.
+        let fromAlice = try await a.messenger.send("from alice", toAccount: bob.id)
+        _ = try await b.messenger.send("from bob", toAccount: alice.id)
+        #expect(try a.store.sessions(with: bobInstallation).count == 1)
+        _ = try await a.messenger.sync()
+        _ = try await b.messenger.sync()
+        #expect(try a.store.sessions(with: bobInstallation).count == 1, "the older session, idle past the limit, was closed")
+        #expect(try b.store.sessions(with: aliceInstallation).count == 1)
+
+        for round in 0..<2 {
+            let ping = try await a.messenger.send("ping \(round)", to: fromAlice.conversation)
+            let report = try await b.messenger.sync()
+            let pong = try await b.messenger.send("pong \(round)", to: fromAlice.conversation)
+            let back = try await a.messenger.sync()
+            // A message on a session the other side closed is recovered by a retransmission.
+            if !report.received.contains(ping.message) { #expect(try await b.messenger.sync().received.contains(ping.message)) }
+            if !back.received.contains(pong.message) { #expect(try await a.messenger.sync().received.contains(pong.message)) }
+        }
+        #expect(try b.texts(in: fromAlice.conversation).filter { $0.hasPrefix("ping") } == ["ping 0", "ping 1"])
     }
 }
