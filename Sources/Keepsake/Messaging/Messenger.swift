@@ -31,9 +31,9 @@ public actor Messenger {
         public init() {}
     }
 
-    public let store: Store
-    let relay: any RelayTransport
-    public let options: Options
+    public nonisolated let store: Store
+    nonisolated let relay: any RelayTransport
+    public nonisolated let options: Options
 
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []

@@ -203,35 +203,33 @@ struct GroupCommand: AsyncParsableCommand {
         }
     }
 
-    struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add accounts to a group; prints the new epoch.")
-
+    /// What adding and removing members share.
+    struct Change: ParsableArguments {
         @OptionGroup var location: StoreLocation
         @OptionGroup var relay: RelayLocation
         @Argument(help: "The group's conversation ID.")
         var group: ConversationID
-        @Argument(help: "Account IDs to add.")
+        @Argument(help: "Account IDs.")
         var accounts: [String]
 
+        func messenger() throws -> Messenger { try relay.messenger(for: try location.open()) }
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add accounts to a group; prints the new epoch.")
+        @OptionGroup var change: Change
+
         func run() async throws {
-            let store = try location.open()
-            print("epoch \(try await relay.messenger(for: store).addMembers(accounts, to: group))")
+            print("epoch \(try await change.messenger().addMembers(change.accounts, to: change.group))")
         }
     }
 
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove accounts from a group; prints the new epoch.")
-
-        @OptionGroup var location: StoreLocation
-        @OptionGroup var relay: RelayLocation
-        @Argument(help: "The group's conversation ID.")
-        var group: ConversationID
-        @Argument(help: "Account IDs to remove.")
-        var accounts: [String]
+        @OptionGroup var change: Change
 
         func run() async throws {
-            let store = try location.open()
-            print("epoch \(try await relay.messenger(for: store).removeMembers(accounts, from: group))")
+            print("epoch \(try await change.messenger().removeMembers(change.accounts, from: change.group))")
         }
     }
 }
