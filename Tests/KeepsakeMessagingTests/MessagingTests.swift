@@ -283,3 +283,80 @@ extension DirectMessagingTests {
         #expect(try b.texts(in: fromAlice.conversation).filter { $0.hasPrefix("ping") } == ["ping 0", "ping 1"])
     }
 }
+
+extension DirectMessagingTests {
+    @Test func eachValidationStepRefusesWithItsOwnError() async throws {
+        let hello = try await alicePhone.messenger.send("hello", toAccount: bob.id)
+        _ = try await bobPhone.messenger.sync()
+        let me = try #require(try alicePhone.store.membership())
+        let (_, signing) = try alicePhone.store.signingKey()
+        let bobTarget = try #require(try alicePhone.store.knownInstallations(of: bob.id).first)
+        let dm = ConvoID.direct(between: alice.id, and: bob.id)
+        let text = Content.with { $0.text = .with { $0.messageID = Data(MessageID.generate().bytes); $0.text = "crafted" } }
+        /// An envelope in Alice's current session, which is not saved (each one reuses the same message number).
+        func craft(_ convo: ConvoID, to target: KnownInstallation, from sender: Membership, session: Session? = nil) throws -> [UInt8] {
+            var session = try session ?? #require(try alicePhone.store.sessions(with: bobTarget.id).first)
+            return try Messenger.seal(text, convo: convo, session: &session, from: sender, signing: signing, to: target)
+        }
+        let before = try bobPhone.store.cursor()
+
+        let elsewhere = KnownInstallation(id: .generate(), account: bob.id, signingKey: bobTarget.signingKey,
+                                          identityKey: bobTarget.identityKey, createdAt: Date(), role: "", revokedAt: nil)
+        await #expect(throws: EnvelopeRejection.notForThisInstallation) { try await receive(try craft(dm, to: elsewhere, from: me), at: bobPhone) }
+
+        let ghost = Membership(account: me.account, installation: .generate(), identityKey: me.identityKey,
+                               signedBundle: me.signedBundle, sequence: me.sequence)
+        await #expect(throws: EnvelopeRejection.unknownSender) { try await receive(try craft(dm, to: bobTarget, from: ghost), at: bobPhone) }
+
+        let carol = try AccountKey.generate()
+        await #expect(throws: EnvelopeRejection.notAMember, "a direct conversation of bob and carol, from alice") {
+            try await receive(try craft(.direct(between: bob.id, and: carol.id), to: bobTarget, from: me), at: bobPhone)
+        }
+
+        let prekey = try SignedPrekey(serializedBytes: try #require(try await relay.client.claimPrekey(of: bobTarget.id.bytes)).data)
+            .verified(by: ContactBundle.with { $0.installationID = Data(bobTarget.id.bytes); $0.signingKey = Data(bobTarget.signingKey) })
+        let impostor = try Messenger.outboundSession(to: bobTarget, prekey: prekey, identity: KeyAgreementKey.generate())
+        await #expect(throws: EnvelopeRejection.identityKeyMismatch, "a prekey message whose identity key is not the sender's") {
+            try await receive(try craft(dm, to: bobTarget, from: me, session: impostor), at: bobPhone)
+        }
+        var missing = prekey
+        missing.prekeyID = 999_999
+        let identity = try alicePhone.store.identityKey(of: me)
+        let unknownPrekey = try Messenger.outboundSession(to: bobTarget, prekey: missing, identity: identity)
+        await #expect(throws: EnvelopeRejection.prekeyUnavailable(999_999)) {
+            try await receive(try craft(dm, to: bobTarget, from: me, session: unknownPrekey), at: bobPhone)
+        }
+        #expect(try bobPhone.store.cursor() == before, "no refusal logged anything")
+
+        let genuine = try await alicePhone.messenger.send("still fine", to: hello.conversation)
+        #expect(try await bobPhone.messenger.sync().received == [genuine.message])
+    }
+}
+
+@Suite struct PrekeyRotationTests {
+    @Test func anOldFallbackIsReplacedAndTheOneBeforeItErased() async throws {
+        let relay = try RelayProcess()
+        let scratch = Scratch()
+        var options = Messenger.Options()
+        options.prekeyBatch = 2
+        options.replenishBelow = 0
+        options.fallbackLifetime = .zero
+        let device = try Device("rotating", in: scratch, relay: relay, options: options)
+        let me = try await device.messenger.join(AccountKey.generate())
+        let bundle = try SignedContactBundle(serializedBytes: me.signedBundle).verified()
+        func servedFallback() async throws -> UInt32 {
+            while true {
+                let claimed = try #require(try await relay.client.claimPrekey(of: me.installation.bytes))
+                if claimed.fallback { return try SignedPrekey(serializedBytes: claimed.data).verified(by: bundle).prekeyID }
+            }
+        }
+        let first = try await servedFallback()
+        _ = try await device.messenger.sync()
+        let second = try await servedFallback()
+        #expect(second > first, "the relay serves the newer fallback")
+        #expect(try device.store.prekeySecret(installation: me.installation, id: first) != nil, "the previous one stays for messages in flight")
+        _ = try await device.messenger.sync()
+        #expect(try await servedFallback() > second)
+        #expect(try device.store.prekeySecret(installation: me.installation, id: first) == nil, "the one before is erased")
+    }
+}

@@ -166,7 +166,7 @@ extension Messenger {
               let summary = try store.conversation(message.conversationID) else { return }
         let members = try store.members(of: message.conversationID)
         guard members.contains(target.account) else { return }
-        let convo: ConvoID = summary.kind == .group ? .group(summary.id) : .direct(between: members[0], and: members.last!)
+        let convo = Self.convoID(of: summary, members: members)
         let content = Content.with {
             $0.text = .with {
                 $0.messageID = Data(id.bytes)

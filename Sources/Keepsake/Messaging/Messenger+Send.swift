@@ -27,8 +27,8 @@ extension Messenger {
         let members = try store.members(of: conversation)
         guard members.contains(me.account) else { throw MessagingError.notAMember(conversation) }
         guard summary.isWritable else { throw MessagingError.readOnly(conversation) }
-        let convo: ConvoID = summary.kind == .group ? .group(conversation) : .direct(between: members[0], and: members.last!)
-        return try await sendText(text, contentType: contentType, in: convo, members: members, creating: nil)
+        return try await sendText(
+            text, contentType: contentType, in: Self.convoID(of: summary, members: members), members: members, creating: nil)
     }
 
     /// Sends a text to an account in the direct conversation between the two
@@ -46,6 +46,11 @@ extension Messenger {
         let members = [me.account, account].sorted()
         return try await sendText(text, contentType: contentType, in: convo, members: members,
                                   creating: Self.directConversation(convo, members: members, createdBy: me.account))
+    }
+
+    /// The `convo_id` of a conversation this store holds.
+    static func convoID(of summary: ConversationSummary, members: [String]) -> ConvoID {
+        summary.kind == .group ? .group(summary.id) : .direct(between: members.first ?? "", and: members.last ?? "")
     }
 
     static func directConversation(_ convo: ConvoID, members: [String], createdBy: String) -> EventDraft {
