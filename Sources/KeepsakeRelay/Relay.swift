@@ -37,12 +37,18 @@ public struct Relay: Sendable {
     let storage: RelayStorage
     let limits: Limits
     let notifier = TopicNotifier()
+    let backups: BackupProvider
 
-    /// Opens (creating when needed) the relay's data in `directory`.
-    public init(directory: URL, limits: Limits = Limits()) throws {
+    /// Opens (creating when needed) the relay's data in `directory`: topics and
+    /// backup metadata in `relay.sqlite`, backup files in `backups/` unless another store is given.
+    public init(directory: URL, limits: Limits = Limits(), backupLimits: BackupLimits = BackupLimits(), blobs: (any BackupBlobStore)? = nil) throws {
         storage = try RelayStorage(directory: directory)
         self.limits = limits
+        backups = try BackupProvider(
+            storage: storage, blobs: try blobs ?? FolderBlobStore(directory: directory.appendingPathComponent("backups")), limits: backupLimits)
     }
+
+    public typealias BackupLimits = BackupProvider.Limits
 
     /// The HTTP application, listening on `host:port` (port 0 picks a free one;
     /// `onListening` receives the port actually bound).
@@ -70,6 +76,7 @@ public struct Relay: Sendable {
         }
         router.post("v1/topics/:topic/claim") { _, context in try self.claim(context) }
         router.get("v1/topics/:topic/events") { request, context in try self.subscribe(request, context) }
+        backups.routes(router)
         return router
     }
 
@@ -137,7 +144,7 @@ public struct Relay: Sendable {
             let bundle = try parse(SignedContactBundle.self, body, as: "contact bundle").verified()
             guard bundle.account == account else { throw WireError.mismatch("the bundle is signed by another account than the topic's") }
             guard try !storage.isRevoked(Array(bundle.installationID), db) else { throw RelayError.revoked }
-            try storage.learn(installation: Array(bundle.installationID), account: account, db)
+            try storage.learn(bundle, db)
         case let .revoked(account):
             let revocation = try parse(SignedRevocation.self, body, as: "revocation").verified()
             guard AccountID.of(publicKey: Array(revocation.accountKey)) == account else {
@@ -168,7 +175,7 @@ public struct Relay: Sendable {
         let (bundle, prekeys) = try upload.verified(for: installation)
         try await storage.database.write { db in
             guard try !storage.isRevoked(installation, db) else { throw RelayError.revoked }
-            try storage.learn(installation: installation, account: bundle.account, db)
+            try storage.learn(bundle, db)
             try storage.store(prekeys: prekeys.map { (id: $0.0.prekeyID, fallback: $0.0.fallback, signed: try $0.1.wireBytes()) },
                               for: installation, db)
         }

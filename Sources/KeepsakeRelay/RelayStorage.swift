@@ -19,6 +19,7 @@ final class RelayStorage: Sendable {
         database = try DatabasePool(path: directory.appendingPathComponent("relay.sqlite").path, configuration: configuration)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("0001_relay") { db in try db.execute(sql: Self.schema) }
+        migrator.registerMigration("0002_backups") { db in try db.execute(sql: Self.backupSchema) }
         try migrator.migrate(database)
     }
 
@@ -53,6 +54,28 @@ final class RelayStorage: Sendable {
         );
         """
 
+    /// The backup provider: file metadata (contents live in a `BackupBlobStore`),
+    /// request nonces already seen, and uploads per installation for rate limits.
+    static let backupSchema = """
+        ALTER TABLE installations ADD COLUMN signing_key BLOB;  -- from verified bundles: checks request signatures
+        CREATE TABLE backups (
+            id TEXT PRIMARY KEY,                     -- 64 random hex digits: the capability to download
+            installation BLOB NOT NULL,              -- the uploader
+            locator TEXT,                            -- 64 hex digits derived from the backup key: lists a key's backups
+            size INTEGER NOT NULL,
+            digest TEXT NOT NULL,                    -- BLAKE2b-256 of the contents, hex
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            delete_after_download INTEGER NOT NULL,
+            claimed INTEGER NOT NULL DEFAULT 0       -- a delete-after-download file being downloaded
+        );
+        CREATE INDEX backups_by_expiry ON backups (expires_at);
+        CREATE INDEX backups_by_locator ON backups (locator, created_at);
+        CREATE TABLE request_nonces (nonce BLOB PRIMARY KEY, seen_at INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE uploads (installation BLOB NOT NULL, at INTEGER NOT NULL);
+        CREATE INDEX uploads_by_installation ON uploads (installation, at);
+        """
+
     struct Item: Sendable {
         let cursor: Int64
         let data: Data
@@ -83,10 +106,18 @@ final class RelayStorage: Sendable {
         }
     }
 
-    /// Remembers an installation's account from its verified bundle.
-    func learn(installation: [UInt8], account: String, _ db: Database) throws {
-        try db.execute(sql: "INSERT OR IGNORE INTO installations (installation, account) VALUES (?, ?)",
-                       arguments: [Data(installation), account])
+    /// Remembers an installation's account and signing key from its verified bundle.
+    func learn(_ bundle: ContactBundle, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO installations (installation, account, signing_key) VALUES (?, ?, ?)
+            ON CONFLICT (installation) DO UPDATE SET signing_key = coalesce(signing_key, excluded.signing_key)
+            """, arguments: [bundle.installationID, bundle.account, bundle.signingKey])
+    }
+
+    /// The signing key of a known, unrevoked installation.
+    func signingKey(of installation: [UInt8], _ db: Database) throws -> (key: [UInt8]?, revoked: Bool)? {
+        try Row.fetchOne(db, sql: "SELECT signing_key, revoked_at FROM installations WHERE installation = ?", arguments: [Data(installation)])
+            .map { ((($0["signing_key"] as Data?).map(Array.init)), ($0["revoked_at"] as Int64?) != nil) }
     }
 
     func revoke(installation: [UInt8], account: String, at time: Int64, _ db: Database) throws {

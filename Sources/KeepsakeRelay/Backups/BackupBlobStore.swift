@@ -1,0 +1,125 @@
+import Foundation
+import NIOCore
+
+/// Where the backup provider keeps file contents. The embedded default is a
+/// folder (`FolderBlobStore`); a deployment that outgrows one machine can put
+/// them in object storage behind this interface.
+public protocol BackupBlobStore: Sendable {
+    /// Starts writing the contents of `id`; they become readable only once the upload commits.
+    func create(_ id: String) throws -> any BlobUpload
+    /// The size of `id`'s contents and a way to read them in order, or nil when there are none.
+    func open(_ id: String) throws -> (size: Int, chunks: AsyncThrowingStream<ByteBuffer, any Error>)?
+    func remove(_ id: String) throws
+    /// Removes contents (and unfinished uploads) whose ID is not in `keep`: what a crash left behind.
+    func removeAll(except keep: Set<String>) throws
+}
+
+/// An upload in progress.
+public protocol BlobUpload {
+    mutating func append(_ bytes: ByteBuffer) throws
+    /// Makes the contents durable and visible under their ID.
+    mutating func commit() throws
+    /// Drops what was written.
+    mutating func abort()
+}
+
+/// Backup contents as files in a folder: `<id>` once complete, `<id>.partial`
+/// while uploading. A commit syncs the file, renames it and syncs the folder,
+/// so after a crash a file is either whole under its name or an ignored partial.
+public struct FolderBlobStore: BackupBlobStore {
+    public let directory: URL
+    static let chunkSize = 64 * 1024
+
+    public init(directory: URL) throws {
+        self.directory = directory
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    private func path(_ id: String) -> String { directory.appendingPathComponent(id).path }
+
+    public func create(_ id: String) throws -> any BlobUpload {
+        let partial = path(id) + ".partial"
+        let descriptor = Foundation.open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw FolderBlobError.cannotWrite(partial, errno) }
+        return FileUpload(descriptor: descriptor, partial: partial, final: path(id), directory: directory.path)
+    }
+
+    public func open(_ id: String) throws -> (size: Int, chunks: AsyncThrowingStream<ByteBuffer, any Error>)? {
+        guard let handle = FileHandle(forReadingAtPath: path(id)) else { return nil }
+        let size = Int(try handle.seekToEnd())
+        try handle.seek(toOffset: 0)
+        let stream = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
+            do {
+                while let data = try handle.read(upToCount: Self.chunkSize), !data.isEmpty {
+                    continuation.yield(ByteBuffer(bytes: data))
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+            try? handle.close()
+        }
+        return (size, stream)
+    }
+
+    public func remove(_ id: String) throws {
+        if unlink(path(id)) != 0 && errno != ENOENT { throw FolderBlobError.cannotRemove(path(id), errno) }
+    }
+
+    public func removeAll(except keep: Set<String>) throws {
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where !keep.contains(name) {
+            unlink(directory.appendingPathComponent(name).path)
+        }
+    }
+}
+
+enum FolderBlobError: Error, CustomStringConvertible {
+    case cannotWrite(String, Int32)
+    case cannotRemove(String, Int32)
+
+    var description: String {
+        switch self {
+        case let .cannotWrite(path, code): "cannot write \(path): \(String(cString: strerror(code)))"
+        case let .cannotRemove(path, code): "cannot remove \(path): \(String(cString: strerror(code)))"
+        }
+    }
+}
+
+private struct FileUpload: BlobUpload {
+    var descriptor: Int32
+    let partial: String
+    let final: String
+    let directory: String
+
+    mutating func append(_ bytes: ByteBuffer) throws {
+        try bytes.withUnsafeReadableBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                guard written > 0 else {
+                    if written < 0 && errno == EINTR { continue }
+                    throw FolderBlobError.cannotWrite(partial, errno)
+                }
+                offset += written
+            }
+        }
+    }
+
+    mutating func commit() throws {
+        guard fsync(descriptor) == 0 else { throw FolderBlobError.cannotWrite(partial, errno) }
+        close(descriptor)
+        descriptor = -1
+        guard rename(partial, final) == 0 else { throw FolderBlobError.cannotWrite(final, errno) }
+        let folder = Foundation.open(directory, O_RDONLY | O_CLOEXEC)
+        if folder >= 0 {
+            fsync(folder)
+            close(folder)
+        }
+    }
+
+    mutating func abort() {
+        if descriptor >= 0 { close(descriptor) }
+        descriptor = -1
+        unlink(partial)
+    }
+}

@@ -1,0 +1,307 @@
+import Foundation
+import GRDB
+import HTTPTypes
+import Hummingbird
+import KeepsakeCrypto
+import KeepsakeWire
+import MultipartKit
+
+/// The backup storage provider part of the relay (XIP-31, XIP-56):
+///
+/// - `POST /v1/backups`: a signed multipart/form-data upload (part `file`, and
+///   optionally `expiresIn` seconds, `deleteAfterDownload` "true", `locator`);
+///   answers with an unguessable download URL.
+/// - `GET /v1/backups/{id}`: the file, while it has not expired (and, for a
+///   delete-after-download file, only once).
+/// - `GET /v1/backups?locator=<hex>`: the unexpired files uploaded with a locator.
+///
+/// Uploads are signed by a known, unrevoked installation (`RequestAuthentication`),
+/// rate limited per installation, limited in size, and visible only once complete.
+public struct BackupProvider: Sendable {
+    public struct Limits: Sendable {
+        public var maxFileBytes = 512 * 1024 * 1024
+        public var uploadsPerHour = 60
+        public var defaultLifetime: Duration = .seconds(72 * 3600)
+        public var maxLifetime: Duration = .seconds(30 * 24 * 3600)
+
+        public init() {}
+    }
+
+    let storage: RelayStorage
+    let blobs: any BackupBlobStore
+    let limits: Limits
+
+    init(storage: RelayStorage, blobs: any BackupBlobStore, limits: Limits) throws {
+        self.storage = storage
+        self.blobs = blobs
+        self.limits = limits
+        try sweep()
+        let known = try storage.database.read { db in try String.fetchSet(db, sql: "SELECT id FROM backups") }
+        try blobs.removeAll(except: known)
+    }
+
+    func routes(_ router: Router<BasicRequestContext>) {
+        router.post("v1/backups") { request, context in try await self.upload(request, context) }
+        router.get("v1/backups") { request, _ in try self.list(request) }
+        router.get("v1/backups/:id") { _, context in try self.download(context) }
+    }
+
+    struct Uploaded: ResponseEncodable {
+        let id: String
+        let url: String
+        let size: Int
+        let digest: String
+        let expiresAt: Int64
+    }
+
+    struct Listed: ResponseEncodable {
+        struct Entry: Codable {
+            let id: String
+            let url: String
+            let size: Int
+            let digest: String
+            let createdAt: Int64
+            let expiresAt: Int64
+        }
+        let backups: [Entry]
+    }
+
+    static func isID(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    private static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    /// Deletes expired files (metadata first, so a crash leaves at most a stray file, removed at the next start).
+    func sweep() throws {
+        let expired = try storage.database.write { db in
+            let ids = try String.fetchAll(db, sql: "SELECT id FROM backups WHERE expires_at <= ?", arguments: [Self.now()])
+            try db.execute(sql: "DELETE FROM backups WHERE expires_at <= ?", arguments: [Self.now()])
+            try db.execute(sql: "DELETE FROM request_nonces WHERE seen_at < ?", arguments: [Self.now() - 2 * RequestAuthentication.window])
+            try db.execute(sql: "DELETE FROM uploads WHERE at < ?", arguments: [Self.now() - 3_600_000])
+            return ids
+        }
+        for id in expired { try blobs.remove(id) }
+    }
+
+    // MARK: - Upload
+
+    private func upload(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        try sweep()
+        let auth = try authenticate(request, path: "/v1/backups")
+        guard let contentType = request.headers[.contentType], contentType.lowercased().hasPrefix("multipart/form-data"),
+              let boundary = contentType.split(separator: ";").compactMap({ part -> String? in
+                  let pair = part.trimmingCharacters(in: .whitespaces)
+                  return pair.lowercased().hasPrefix("boundary=") ? String(pair.dropFirst(9)).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) : nil
+              }).first, !boundary.isEmpty else {
+            throw RelayError(.badRequest, code: "not_multipart", "send the file as multipart/form-data with a boundary")
+        }
+        let id = Hex.encode(Random.bytes(32))
+        var form = try UploadForm(id: id, boundary: boundary, blobs: blobs, maxFileBytes: limits.maxFileBytes)
+        do {
+            for try await buffer in request.body { try form.feed(buffer) }
+            try form.finish(expecting: auth.contentDigest)
+        } catch {
+            form.abort()
+            throw error
+        }
+        let lifetime = try lifetime(form.fields["expiresIn"])
+        let locator = form.fields["locator"]
+        if let locator, !Self.isID(locator) { form.abort(); throw RelayError(.badRequest, code: "bad_locator", "a locator is 64 lowercase hex digits") }
+        let deleteAfterDownload = form.fields["deleteAfterDownload"] == "true"
+        let now = Self.now()
+        let expiresAt = now + lifetime
+        let (size, digest) = (form.size, Hex.encode(form.digest))
+        do {
+            try form.commit()
+            try await storage.database.write { db in
+                try db.execute(sql: """
+                    INSERT INTO backups (id, installation, locator, size, digest, created_at, expires_at, delete_after_download)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [id, Data(auth.installation), locator, size, digest, now, expiresAt, deleteAfterDownload])
+            }
+        } catch {
+            try? blobs.remove(id)
+            throw error
+        }
+        var response = try Uploaded(id: id, url: downloadURL(id, request), size: size, digest: digest, expiresAt: expiresAt)
+            .response(from: request, context: context)
+        response.status = .created
+        return response
+    }
+
+    private func lifetime(_ field: String?) throws -> Int64 {
+        let maximum = limits.maxLifetime.components.seconds
+        guard let field else { return limits.defaultLifetime.components.seconds * 1000 }
+        guard let seconds = Int64(field), seconds > 0, seconds <= maximum else {
+            throw RelayError(.badRequest, code: "bad_lifetime", "expiresIn is a number of seconds from 1 to \(maximum)")
+        }
+        return seconds * 1000
+    }
+
+    private func downloadURL(_ id: String, _ request: Request) -> String {
+        "http://\(request.head.authority ?? "127.0.0.1")/v1/backups/\(id)"
+    }
+
+    /// Checks the request's signature: a known, unrevoked installation, a fresh
+    /// timestamp, a nonce not seen before, and the upload rate limit.
+    private func authenticate(_ request: Request, path: String) throws -> RequestAuthentication {
+        guard let auth = RequestAuthentication(header: { name in HTTPField.Name(name).flatMap { request.headers[$0] } }) else {
+            throw RelayError(.unauthorized, code: "unauthenticated", "sign the request as an installation (Keepsake-* headers; docs/PROTOCOL.md)")
+        }
+        let now = Self.now()
+        return try storage.database.write { db in
+            guard let known = try storage.signingKey(of: auth.installation, db), let key = known.key else {
+                throw RelayError(.forbidden, code: "unknown_installation", "the installation has not published a contact bundle on this relay")
+            }
+            guard !known.revoked else { throw RelayError.revoked }
+            guard auth.verify(method: "POST", path: path, signingKey: key) else {
+                throw RelayError(.unauthorized, code: "bad_signature", "the request signature does not verify")
+            }
+            guard abs(auth.timestamp - now) <= RequestAuthentication.window else {
+                throw RelayError(.unauthorized, code: "stale_request", "the request's timestamp is more than 5 minutes from the relay's clock")
+            }
+            guard try !Bool.fetchOne(db, sql: "SELECT 1 FROM request_nonces WHERE nonce = ?", arguments: [Data(auth.nonce)]).isTrue else {
+                throw RelayError(.unauthorized, code: "replayed_request", "this signed request was already used")
+            }
+            try db.execute(sql: "INSERT INTO request_nonces (nonce, seen_at) VALUES (?, ?)", arguments: [Data(auth.nonce), now])
+            let recent = try Int.fetchOne(db, sql: "SELECT count(*) FROM uploads WHERE installation = ? AND at > ?",
+                                          arguments: [Data(auth.installation), now - 3_600_000]) ?? 0
+            guard recent < limits.uploadsPerHour else {
+                throw RelayError(.tooManyRequests, code: "rate_limited", "at most \(limits.uploadsPerHour) uploads per installation per hour")
+            }
+            try db.execute(sql: "INSERT INTO uploads (installation, at) VALUES (?, ?)", arguments: [Data(auth.installation), now])
+            return auth
+        }
+    }
+
+    // MARK: - Download and list
+
+    private func download(_ context: BasicRequestContext) throws -> Response {
+        try sweep()
+        let id = context.parameters.get("id") ?? ""
+        guard Self.isID(id) else { throw RelayError(.badRequest, code: "bad_id", "a backup ID is 64 lowercase hex digits") }
+        let row = try storage.database.write { db -> Row? in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM backups WHERE id = ? AND claimed = 0", arguments: [id]) else { return nil }
+            if row["delete_after_download"] as Bool { try db.execute(sql: "UPDATE backups SET claimed = 1 WHERE id = ?", arguments: [id]) }
+            return row
+        }
+        guard let row, let contents = try blobs.open(id) else {
+            throw RelayError(.notFound, code: "no_backup", "no backup with this ID (never uploaded, expired, or already downloaded once)")
+        }
+        let once: Bool = row["delete_after_download"]
+        let (storage, blobs) = (storage, blobs)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/octet-stream", .contentLength: String(contents.size),
+                      HTTPField.Name(RequestAuthentication.Header.contentDigest)!: row["digest"]],
+            body: ResponseBody(contentLength: contents.size) { writer in
+                do {
+                    for try await chunk in contents.chunks { try await writer.write(chunk) }
+                    try await writer.finish(nil)
+                } catch {
+                    if once { try? await storage.database.write { db in try db.execute(sql: "UPDATE backups SET claimed = 0 WHERE id = ?", arguments: [id]) } }
+                    throw error
+                }
+                if once {
+                    try await storage.database.write { db in try db.execute(sql: "DELETE FROM backups WHERE id = ?", arguments: [id]) }
+                    try blobs.remove(id)
+                }
+            })
+    }
+
+    private func list(_ request: Request) throws -> Listed {
+        try sweep()
+        guard let locator = request.uri.queryParameters.get("locator"), Self.isID(locator) else {
+            throw RelayError(.badRequest, code: "bad_locator", "list backups with ?locator=<64 lowercase hex digits>")
+        }
+        let rows = try storage.database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM backups WHERE locator = ? AND claimed = 0 ORDER BY created_at, id", arguments: [locator])
+        }
+        return Listed(backups: rows.map {
+            .init(id: $0["id"], url: downloadURL($0["id"], request), size: $0["size"], digest: $0["digest"],
+                  createdAt: $0["created_at"], expiresAt: $0["expires_at"])
+        })
+    }
+}
+
+extension Optional where Wrapped == Bool {
+    fileprivate var isTrue: Bool { self == true }
+}
+
+/// Parses a multipart/form-data upload as it streams in: the `file` part goes
+/// to the blob store (hashed and counted on the way), other parts are small fields.
+private struct UploadForm {
+    let parser: MultipartParser
+    let state: State
+    var upload: any BlobUpload
+
+    final class State {
+        var name: String?
+        var fields: [String: String] = [:]
+        var field: [UInt8] = []
+        var fileSeen = false
+        var size = 0
+        let hash = Blake2b()
+        var pending: [ByteBuffer] = []
+        var failure: RelayError?
+    }
+
+    init(id: String, boundary: String, blobs: any BackupBlobStore, maxFileBytes: Int) throws {
+        parser = MultipartParser(boundary: boundary)
+        state = State()
+        upload = try blobs.create(id)
+        let state = state
+        parser.onHeader = { name, value in
+            guard name.lowercased() == "content-disposition" else { return }
+            state.name = value.split(separator: ";").lazy.map { $0.trimmingCharacters(in: .whitespaces) }
+                .first { $0.hasPrefix("name=") }.map { String($0.dropFirst(5)).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+        }
+        parser.onBody = { buffer in
+            guard state.failure == nil else { return }
+            if state.name == "file" {
+                state.fileSeen = true
+                state.size += buffer.readableBytes
+                guard state.size <= maxFileBytes else {
+                    state.failure = RelayError(.contentTooLarge, code: "too_large", "a backup file may hold at most \(maxFileBytes) bytes")
+                    return
+                }
+                buffer.withUnsafeReadableBytes { state.hash.update($0) }
+                state.pending.append(buffer)
+            } else {
+                state.field += buffer.readableBytesView
+                if state.field.count > 1_024 { state.failure = RelayError(.badRequest, code: "bad_field", "form fields hold at most 1 KiB") }
+            }
+        }
+        parser.onPartComplete = {
+            if let name = state.name, name != "file" { state.fields[name] = String(decoding: state.field, as: UTF8.self) }
+            state.name = nil
+            state.field = []
+        }
+    }
+
+    var fields: [String: String] { state.fields }
+    var size: Int { state.size }
+    var digest: [UInt8] = []
+
+    mutating func feed(_ buffer: ByteBuffer) throws {
+        do { try parser.execute(buffer) } catch {
+            throw RelayError(.badRequest, code: "bad_multipart", "the multipart/form-data body does not parse")
+        }
+        if let failure = state.failure { throw failure }
+        for chunk in state.pending { try upload.append(chunk) }
+        state.pending.removeAll(keepingCapacity: true)
+    }
+
+    mutating func finish(expecting expected: [UInt8]) throws {
+        guard state.fileSeen else { throw RelayError(.badRequest, code: "no_file", "the form has no 'file' part") }
+        digest = state.hash.finalize()
+        guard digest == expected else {
+            throw RelayError(.badRequest, code: "digest_mismatch", "the file's BLAKE2b-256 is not the signed Keepsake-Content-Digest")
+        }
+    }
+
+    mutating func commit() throws { try upload.commit() }
+
+    mutating func abort() { upload.abort() }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import KeepsakeCrypto
+
+/// How an installation signs an HTTP request to the relay's backup provider.
+///
+/// Headers: `Keepsake-Installation` (installation ID, hex), `Keepsake-Timestamp`
+/// (milliseconds since 1970), `Keepsake-Nonce` (16 random bytes, hex),
+/// `Keepsake-Content-Digest` (BLAKE2b-256 of the uploaded file, hex; empty
+/// without one) and `Keepsake-Signature` (base64 Ed25519, purpose
+/// `keepsake/request/v1`) over the lines
+/// `method \n path \n installation \n timestamp \n nonce \n digest`.
+/// The relay accepts a timestamp within `RequestAuthentication.window` of its
+/// clock (to bound what it remembers) and each nonce once.
+public struct RequestAuthentication: Sendable, Equatable {
+    public let installation: [UInt8]
+    public let timestamp: Int64
+    public let nonce: [UInt8]
+    public let contentDigest: [UInt8]
+    public let signature: [UInt8]
+
+    /// How far a request's timestamp may be from the relay's clock.
+    public static let window: Int64 = 5 * 60 * 1000
+
+    public enum Header {
+        public static let installation = "Keepsake-Installation"
+        public static let timestamp = "Keepsake-Timestamp"
+        public static let nonce = "Keepsake-Nonce"
+        public static let contentDigest = "Keepsake-Content-Digest"
+        public static let signature = "Keepsake-Signature"
+    }
+
+    static func signedBytes(method: String, path: String, installation: [UInt8], timestamp: Int64, nonce: [UInt8], digest: [UInt8]) -> [UInt8] {
+        Array([method, path, Hex.encode(installation), String(timestamp), Hex.encode(nonce), Hex.encode(digest)].joined(separator: "\n").utf8)
+    }
+
+    /// Signs a request as `installation`, now, with a fresh nonce.
+    public static func sign(
+        method: String, path: String, installation: [UInt8], contentDigest: [UInt8], with key: SigningKey, at time: Date = Date()
+    ) -> RequestAuthentication {
+        let timestamp = Int64(time.timeIntervalSince1970 * 1000), nonce = Random.bytes(16)
+        let bytes = signedBytes(method: method, path: path, installation: installation, timestamp: timestamp, nonce: nonce, digest: contentDigest)
+        return RequestAuthentication(installation: installation, timestamp: timestamp, nonce: nonce, contentDigest: contentDigest,
+                                     signature: SignaturePurpose.request.sign(bytes, with: key))
+    }
+
+    public var headers: [(String, String)] {
+        [(Header.installation, Hex.encode(installation)), (Header.timestamp, String(timestamp)), (Header.nonce, Hex.encode(nonce)),
+         (Header.contentDigest, Hex.encode(contentDigest)), (Header.signature, Data(signature).base64EncodedString())]
+    }
+
+    /// Reads the headers (by name, case-insensitively); nil when one is missing or malformed.
+    public init?(header: (String) -> String?) {
+        guard let installation = header(Header.installation).flatMap(Hex.decode), installation.count == Topic.installationIDBytes,
+              let timestamp = header(Header.timestamp).flatMap({ Int64($0) }),
+              let nonce = header(Header.nonce).flatMap(Hex.decode), nonce.count == 16,
+              let digest = header(Header.contentDigest).flatMap(Hex.decode),
+              let signature = header(Header.signature).flatMap({ Data(base64Encoded: $0) }) else { return nil }
+        self.init(installation: installation, timestamp: timestamp, nonce: nonce, contentDigest: digest, signature: Array(signature))
+    }
+
+    init(installation: [UInt8], timestamp: Int64, nonce: [UInt8], contentDigest: [UInt8], signature: [UInt8]) {
+        self.installation = installation
+        self.timestamp = timestamp
+        self.nonce = nonce
+        self.contentDigest = contentDigest
+        self.signature = signature
+    }
+
+    /// Whether the installation whose Ed25519 key is `signingKey` signed this request for `method` and `path`.
+    public func verify(method: String, path: String, signingKey: [UInt8]) -> Bool {
+        let bytes = Self.signedBytes(method: method, path: path, installation: installation, timestamp: timestamp, nonce: nonce, digest: contentDigest)
+        return SignaturePurpose.request.verify(signature, of: bytes, publicKey: signingKey)
+    }
+}
