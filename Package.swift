@@ -66,6 +66,8 @@ let package = Package(
             name: "KeepsakeRelayClient",
             dependencies: [
                 "Keepsake",
+                "KeepsakeWire",
+                "KeepsakeCrypto",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Keepsake
+import KeepsakeCrypto
 import KeepsakeWire
 import NIOCore
 
@@ -8,7 +9,7 @@ import NIOCore
 ///
 /// Uses one process-wide client unless given one; requests time out after
 /// `timeout`. Refusals carry the relay's error code and message.
-public struct RelayClient: RelayTransport {
+public struct RelayClient: RelayTransport, BackupProviderTransport {
     /// The default client: it fails at once when the relay cannot be reached
     /// (AsyncHTTPClient's own default keeps retrying the connection until the
     /// request times out), since messengers keep unsent envelopes and retry on the next sync.
@@ -123,12 +124,88 @@ public struct RelayClient: RelayTransport {
         }
     }
 
+    // MARK: - Backup provider
+
+    private struct Stored: Decodable {
+        let id: String
+        let url: String
+        let size: Int
+        let digest: String
+        let expiresAt: Int64
+
+        func backup() throws -> StoredBackup {
+            guard let url = URL(string: url), let digest = Hex.decode(digest) else { throw Failure.unexpectedResponse(status: 200) }
+            return StoredBackup(id: id, url: url, size: size, digest: digest, expiresAt: Date(timeIntervalSince1970: Double(expiresAt) / 1000))
+        }
+    }
+
+    public func uploadBackup(_ file: URL, authentication: RequestAuthentication, options: BackupUploadOptions) async throws -> StoredBackup {
+        let boundary = "keepsake-\(Hex.encode(Random.bytes(12)))"
+        var fields: [(String, String)] = []
+        if let lifetime = options.lifetime { fields.append(("expiresIn", String(lifetime.components.seconds))) }
+        if options.deleteAfterDownload { fields.append(("deleteAfterDownload", "true")) }
+        if let locator = options.locator { fields.append(("locator", Hex.encode(locator))) }
+        var head = fields.map { "--\(boundary)\r\nContent-Disposition: form-data; name=\"\($0.0)\"\r\n\r\n\($0.1)\r\n" }.joined()
+        head += "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(file.lastPathComponent)\"\r\n"
+        head += "Content-Type: application/octet-stream\r\n\r\n"
+        let tail = "\r\n--\(boundary)--\r\n"
+        guard let handle = FileHandle(forReadingAtPath: file.path) else { throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: file.path]) }
+        let size = Int(try handle.seekToEnd())
+        try handle.seek(toOffset: 0)
+        let parts = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
+            continuation.yield(ByteBuffer(string: head))
+            do {
+                while let chunk = try handle.read(upToCount: 256 * 1024), !chunk.isEmpty { continuation.yield(ByteBuffer(bytes: chunk)) }
+                continuation.yield(ByteBuffer(string: tail))
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+            try? handle.close()
+        }
+        var request = HTTPClientRequest(url: url("v1/backups"))
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "multipart/form-data; boundary=\(boundary)")
+        for (name, value) in authentication.headers { request.headers.add(name: name, value: value) }
+        request.body = .stream(parts, length: .known(Int64(head.utf8.count + size + tail.utf8.count)))
+        return try await send(request, decoding: Stored.self).backup()
+    }
+
+    public func downloadBackup(from source: URL, to destination: URL) async throws {
+        let response: HTTPClientResponse
+        do { response = try await client.execute(HTTPClientRequest(url: source.absoluteString), timeout: .hours(1)) } catch {
+            throw Failure.unreachable(url: source.absoluteString, reason: "\(error)")
+        }
+        guard response.status == .ok else {
+            var buffer = try await response.body.collect(upTo: 1 << 20)
+            throw Self.failure(status: Int(response.status.code), body: Data(buffer.readBytes(length: buffer.readableBytes) ?? []))
+        }
+        guard FileManager.default.createFile(atPath: destination.path, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let output = FileHandle(forWritingAtPath: destination.path) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: destination.path])
+        }
+        defer { try? output.close() }
+        for try await buffer in response.body { try output.write(contentsOf: Data(buffer.readableBytesView)) }
+        try output.synchronize()
+    }
+
+    public func listBackups(locator: [UInt8]) async throws -> [StoredBackup] {
+        struct Listed: Decodable { let backups: [Stored] }
+        return try await call(post: false, "v1/backups?locator=\(Hex.encode(locator))", decoding: Listed.self).backups.map { try $0.backup() }
+    }
+
     private struct ErrorBody: Decodable {
         struct Detail: Decodable {
             let code: String
             let message: String
         }
         let error: Detail
+    }
+
+    /// The relay's JSON error as a `Failure`.
+    private static func failure(status: Int, body: Data) -> Failure {
+        guard let error = try? JSONDecoder().decode(ErrorBody.self, from: body) else { return .unexpectedResponse(status: status) }
+        return .refused(status: status, code: error.error.code, message: error.error.message)
     }
 
     private func call<T: Decodable>(post: Bool, _ path: String, body: [UInt8]? = nil, decoding type: T.Type) async throws -> T {
@@ -138,6 +215,10 @@ public struct RelayClient: RelayTransport {
             request.headers.add(name: "Content-Type", value: "application/octet-stream")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
+        return try await send(request, decoding: type)
+    }
+
+    private func send<T: Decodable>(_ request: HTTPClientRequest, decoding type: T.Type) async throws -> T {
         let response: HTTPClientResponse
         var buffer: ByteBuffer
         do {
@@ -148,10 +229,7 @@ public struct RelayClient: RelayTransport {
         }
         let bytes = Data(buffer.readBytes(length: buffer.readableBytes) ?? [])
         let status = Int(response.status.code)
-        guard (200..<300).contains(status) else {
-            guard let error = try? JSONDecoder().decode(ErrorBody.self, from: bytes) else { throw Failure.unexpectedResponse(status: status) }
-            throw Failure.refused(status: status, code: error.error.code, message: error.error.message)
-        }
+        guard (200..<300).contains(status) else { throw Self.failure(status: status, body: bytes) }
         do { return try JSONDecoder().decode(T.self, from: bytes) } catch { throw Failure.unexpectedResponse(status: status) }
     }
 }

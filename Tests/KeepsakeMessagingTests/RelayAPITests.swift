@@ -155,6 +155,11 @@ import Testing
         let commits = "/v1/topics/\(Topic.commits(group: Random.bytes(32)).name)"
         #expect(try await documented("POST", commits, template: "/v1/topics/{topic}", body: claim).errorCode == "epoch_taken")
         #expect(try await documented("GET", prekeys + "/events", template: "/v1/topics/{topic}/events").errorCode == "not_subscribable")
+        #expect(try await documented("GET", "/v1/backups?locator=\(Hex.encode(Random.bytes(32)))", template: "/v1/backups").status == 200)
+        #expect(try await documented("GET", "/v1/backups?locator=xyz", template: "/v1/backups").errorCode == "bad_locator")
+        #expect(try await documented("POST", "/v1/backups", template: "/v1/backups", body: [1, 2]).errorCode == "unauthenticated")
+        #expect(try await documented("GET", "/v1/backups/\(Hex.encode(Random.bytes(32)))", template: "/v1/backups/{id}").errorCode == "no_backup")
+        #expect(try await documented("GET", "/v1/backups/nope", template: "/v1/backups/{id}").errorCode == "bad_id")
         let empty = "/v1/topics/\(Topic.prekey(installation: Random.bytes(16)).name)/claim"
         #expect(try await documented("POST", empty, template: "/v1/topics/{topic}/claim").errorCode == "no_prekeys")
     }

@@ -37,10 +37,10 @@ final class RelayProcess {
     let url: URL
     let data: Scratch
 
-    init() throws {
+    init(_ options: [String] = []) throws {
         data = Scratch()
         process.executableURL = keepsakeExecutable
-        process.arguments = ["serve", "--port", "0", "--data", data.path("relay").path]
+        process.arguments = ["serve", "--port", "0", "--data", data.path("relay").path] + options
         let output = Pipe()
         process.standardOutput = output
         try process.run()

@@ -48,6 +48,24 @@ public enum BackupKey: Sendable {
         }
     }
 
+    /// What a backup provider lists this key's uploads under: keyed BLAKE2b-256
+    /// of a label, so the provider learns nothing of the key and only its holder
+    /// can name the list (a new device restores from the recovery phrase alone).
+    /// Nil for a passphrase, whose key depends on each file's salt.
+    public func locator() throws -> [UInt8]? {
+        let key: SecureBytes
+        switch self {
+        case let .raw(raw): key = raw
+        case let .mnemonic(words): key = try words.key()
+        case .passphrase: return nil
+        }
+        return key.withUnsafeBytes { secret in
+            let hash = Blake2b(length: 32, key: secret)
+            hash.update(Array("keepsake/backup-locator/v1".utf8))
+            return hash.finalize()
+        }
+    }
+
     var source: BackupKeySource {
         switch self {
         case .raw: .rawKey

@@ -75,3 +75,11 @@ extension Store {
         do { return try body() } catch { throw .log(error) }
     }
 }
+
+extension Store {
+    /// Signs an HTTP request to the relay's backup provider as this store's installation.
+    public func authenticateRequest(method: String, path: String, contentDigest: [UInt8]) throws(KeepsakeError) -> RequestAuthentication {
+        let (installation, key) = try signingKey()
+        return RequestAuthentication.sign(method: method, path: path, installation: installation.id.bytes, contentDigest: contentDigest, with: key)
+    }
+}

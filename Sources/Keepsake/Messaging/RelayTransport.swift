@@ -1,3 +1,4 @@
+import Foundation
 import KeepsakeWire
 
 /// How a `Messenger` reaches a relay. `KeepsakeRelayClient.RelayClient` speaks
@@ -51,4 +52,49 @@ public struct ClaimedPrekey: Sendable, Equatable {
         self.data = data
         self.fallback = fallback
     }
+}
+
+/// How an upload to the relay's backup provider should be kept.
+public struct BackupUploadOptions: Sendable, Equatable {
+    /// Deleted after this long (the provider's default, 72 h, when nil).
+    public var lifetime: Duration?
+    /// Served once, then deleted.
+    public var deleteAfterDownload = false
+    /// Lists the upload under a locator derived from its backup key (`BackupKey.locator`).
+    public var locator: [UInt8]?
+
+    public init(lifetime: Duration? = nil, deleteAfterDownload: Bool = false, locator: [UInt8]? = nil) {
+        self.lifetime = lifetime
+        self.deleteAfterDownload = deleteAfterDownload
+        self.locator = locator
+    }
+}
+
+/// A file the backup provider holds.
+public struct StoredBackup: Sendable, Equatable {
+    public let id: String
+    /// Where to download it; whoever has the URL can (the file is encrypted).
+    public let url: URL
+    public let size: Int
+    /// BLAKE2b-256 of the contents.
+    public let digest: [UInt8]
+    public let expiresAt: Date
+
+    public init(id: String, url: URL, size: Int, digest: [UInt8], expiresAt: Date) {
+        self.id = id
+        self.url = url
+        self.size = size
+        self.digest = digest
+        self.expiresAt = expiresAt
+    }
+}
+
+/// What a `Messenger` needs from the relay's backup provider (docs/relay-openapi.json, `/v1/backups`).
+public protocol BackupProviderTransport: Sendable {
+    /// Uploads a file, signed by an installation (`Store.authenticateRequest`).
+    func uploadBackup(_ file: URL, authentication: RequestAuthentication, options: BackupUploadOptions) async throws -> StoredBackup
+    /// Downloads a file to `destination` (created; never overwritten).
+    func downloadBackup(from url: URL, to destination: URL) async throws
+    /// The unexpired uploads listed under a locator, oldest first.
+    func listBackups(locator: [UInt8]) async throws -> [StoredBackup]
 }

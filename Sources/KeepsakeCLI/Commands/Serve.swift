@@ -5,11 +5,12 @@ import Logging
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a relay: topics for contact bundles, revocations, prekeys, inboxes and group commits.",
+        abstract: "Run a relay: topics for contact bundles, revocations, prekeys, inboxes and group commits, and a backup provider.",
         discussion: """
-        Installations publish to the relay and pull from it (docs/relay-openapi.json). Topics \
-        live in SQLite in the data folder; nothing else is needed. Prints "listening on <url>" \
-        once it accepts connections; stops on SIGINT or SIGTERM.
+        Installations publish to the relay and pull from it, and upload backups for history sync \
+        and safekeeping (docs/relay-openapi.json). Topics and backup metadata live in SQLite in \
+        the data folder, backup files in its backups/ folder; nothing else is needed. Prints \
+        "listening on <url>" once it accepts connections; stops on SIGINT or SIGTERM.
         """
     )
 
@@ -22,13 +23,22 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on (0 picks a free one).")
     var port = 8_787
 
-    @Option(help: "Largest request body accepted, in bytes.")
+    @Option(help: "Largest topic publish accepted, in bytes.")
     var maxBody = Relay.Limits().maxBodyBytes
+
+    @Option(help: "Largest backup file accepted, in bytes.")
+    var maxBackupBytes = Relay.BackupLimits().maxFileBytes
+
+    @Option(help: "Backup uploads allowed per installation per hour.")
+    var uploadsPerHour = Relay.BackupLimits().uploadsPerHour
 
     func run() async throws {
         var limits = Relay.Limits()
         limits.maxBodyBytes = maxBody
-        let relay = try Relay(directory: URL(fileURLWithPath: data), limits: limits)
+        var backupLimits = Relay.BackupLimits()
+        backupLimits.maxFileBytes = maxBackupBytes
+        backupLimits.uploadsPerHour = uploadsPerHour
+        let relay = try Relay(directory: URL(fileURLWithPath: data), limits: limits, backupLimits: backupLimits)
         var logger = Logger(label: "keepsake.relay")
         logger.logLevel = .warning
         let app = relay.application(host: host, port: port, logger: logger) { [host] bound in

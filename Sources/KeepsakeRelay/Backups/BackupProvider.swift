@@ -98,16 +98,17 @@ public struct BackupProvider: Sendable {
         }
         let id = Hex.encode(Random.bytes(32))
         var form = try UploadForm(id: id, boundary: boundary, blobs: blobs, maxFileBytes: limits.maxFileBytes)
+        let lifetime: Int64, locator: String?
         do {
             for try await buffer in request.body { try form.feed(buffer) }
             try form.finish(expecting: auth.contentDigest)
+            lifetime = try self.lifetime(form.fields["expiresIn"])
+            locator = form.fields["locator"]
+            if let locator, !Self.isID(locator) { throw RelayError(.badRequest, code: "bad_locator", "a locator is 64 lowercase hex digits") }
         } catch {
             form.abort()
             throw error
         }
-        let lifetime = try lifetime(form.fields["expiresIn"])
-        let locator = form.fields["locator"]
-        if let locator, !Self.isID(locator) { form.abort(); throw RelayError(.badRequest, code: "bad_locator", "a locator is 64 lowercase hex digits") }
         let deleteAfterDownload = form.fields["deleteAfterDownload"] == "true"
         let now = Self.now()
         let expiresAt = now + lifetime
