@@ -9,7 +9,7 @@ import NIOCore
 ///
 /// Uses one process-wide client unless given one; requests time out after
 /// `timeout`. Refusals carry the relay's error code and message.
-public struct RelayClient: RelayTransport, BackupProviderTransport {
+public struct RelayClient: RelayTransport {
     /// The default client: it fails at once when the relay cannot be reached
     /// (AsyncHTTPClient's own default keeps retrying the connection until the
     /// request times out), since messengers keep unsent envelopes and retry on the next sync.
@@ -139,7 +139,11 @@ public struct RelayClient: RelayTransport, BackupProviderTransport {
         }
     }
 
-    public func uploadBackup(_ file: URL, authentication: RequestAuthentication, options: BackupUploadOptions) async throws -> StoredBackup {
+    public var backupUploadURL: URL { URL(string: url("v1/backups"))! }
+
+    public func uploadBackup(
+        _ file: URL, to uploadURL: URL, authentication: RequestAuthentication, options: BackupUploadOptions
+    ) async throws -> StoredBackup {
         let boundary = "keepsake-\(Hex.encode(Random.bytes(12)))"
         var fields: [(String, String)] = []
         if let lifetime = options.lifetime { fields.append(("expiresIn", String(lifetime.components.seconds))) }
@@ -163,7 +167,7 @@ public struct RelayClient: RelayTransport, BackupProviderTransport {
             }
             try? handle.close()
         }
-        var request = HTTPClientRequest(url: url("v1/backups"))
+        var request = HTTPClientRequest(url: uploadURL.absoluteString)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "multipart/form-data; boundary=\(boundary)")
         for (name, value) in authentication.headers { request.headers.add(name: name, value: value) }

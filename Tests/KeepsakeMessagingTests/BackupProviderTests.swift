@@ -30,7 +30,7 @@ import KeepsakeWire
 
     func upload(_ file: URL, digest: [UInt8], options: BackupUploadOptions = .init(), signer: Store? = nil) async throws -> StoredBackup {
         let auth = try (signer ?? device.store).authenticateRequest(method: "POST", path: "/v1/backups", contentDigest: digest)
-        return try await relay.client.uploadBackup(file, authentication: auth, options: options)
+        return try await relay.client.uploadBackup(file, to: relay.client.backupUploadURL, authentication: auth, options: options)
     }
 
     func refusal(_ body: () async throws -> Void) async -> String? {
@@ -70,17 +70,17 @@ import KeepsakeWire
         let digest = Blake2b.hash(contents)
         let auth = try device.store.authenticateRequest(method: "POST", path: "/v1/backups", contentDigest: digest)
 
-        #expect(await refusal { _ = try await relay.client.uploadBackup(source, authentication: auth, options: .init()) } == nil)
-        #expect(await refusal { _ = try await relay.client.uploadBackup(source, authentication: auth, options: .init()) } == "replayed_request")
+        #expect(await refusal { _ = try await relay.client.uploadBackup(source, to: relay.client.backupUploadURL, authentication: auth, options: .init()) } == nil)
+        #expect(await refusal { _ = try await relay.client.uploadBackup(source, to: relay.client.backupUploadURL, authentication: auth, options: .init()) } == "replayed_request")
         #expect(await refusal { _ = try await upload(source, digest: Blake2b.hash([1])) } == "digest_mismatch")
         let stranger = try Store.open(at: scratch.path("stranger"))
         _ = try stranger.createInstallation()
         #expect(await refusal { _ = try await upload(source, digest: digest, signer: stranger) } == "unknown_installation")
         var forged = try device.store.authenticateRequest(method: "POST", path: "/v1/other", contentDigest: digest)
-        #expect(await refusal { _ = try await relay.client.uploadBackup(source, authentication: forged, options: .init()) } == "bad_signature")
+        #expect(await refusal { _ = try await relay.client.uploadBackup(source, to: relay.client.backupUploadURL, authentication: forged, options: .init()) } == "bad_signature")
         forged = RequestAuthentication.sign(method: "POST", path: "/v1/backups", installation: try #require(try device.store.membership()).installation.bytes,
                                             contentDigest: digest, with: try device.store.signingKey().1, at: Date().addingTimeInterval(-600))
-        #expect(await refusal { _ = try await relay.client.uploadBackup(source, authentication: forged, options: .init()) } == "stale_request")
+        #expect(await refusal { _ = try await relay.client.uploadBackup(source, to: relay.client.backupUploadURL, authentication: forged, options: .init()) } == "stale_request")
         #expect(await refusal { _ = try await upload(source, digest: digest, options: .init(lifetime: .seconds(400 * 24 * 3600))) } == "bad_lifetime")
         let (large, largeContents) = try file("large.ksbak", bytes: 5_000_001)
         let tooLarge = await refusal { _ = try await upload(large, digest: Blake2b.hash(largeContents)) }

@@ -258,8 +258,8 @@ import Testing
         try queue.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('0099_future')") }
         let contents = { try queue.read { db in try Row.fetchAll(db, sql: "SELECT * FROM grdb_migrations UNION ALL SELECT id FROM conversations") } }
         let before = try contents()
-        #expect(throws: KeepsakeError.projectionsFromNewerSchema(path: database.path, applied: ["0001_projections", "0002_installations", "0003_messaging", "0099_future"],
-                                                                 known: ["0001_projections", "0002_installations", "0003_messaging"])) {
+        #expect(throws: KeepsakeError.projectionsFromNewerSchema(path: database.path, applied: ["0001_projections", "0002_installations", "0003_messaging", "0004_history", "0099_future"],
+                                                                 known: ["0001_projections", "0002_installations", "0003_messaging", "0004_history"])) {
             try Store.open(at: dir.store)
         }
         #expect(try contents() == before)

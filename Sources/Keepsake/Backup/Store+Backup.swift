@@ -24,6 +24,10 @@ public struct BackupOptions: Sendable {
     /// Conversations whose newest messages lead a full backup, so a restore shows them first.
     public var headConversations = 20
     public var headMessages = 50
+    /// Whether later incremental backups of the same kind and selection may
+    /// extend this one. Off for one-off exports (history sync answers), whose
+    /// files are handed over and deleted.
+    public var startsChain = true
 
     public init(kind: BackupKind, key: BackupKey) {
         self.kind = kind
@@ -90,7 +94,9 @@ extension Store {
             selection.includes(kind: $0)
         }
         let hash = try writer.finish()
-        try setLocalRecord(BackupRecord(id: header.id.description, hash: Hex.encode(hash), toSequence: head, vector: to), recordKey)
+        if options.startsChain {
+            try setLocalRecord(BackupRecord(id: header.id.description, hash: Hex.encode(hash), toSequence: head, vector: to), recordKey)
+        }
         return BackupSummary(
             file: writer.url, header: header, hash: Hex.encode(hash), events: writer.events,
             fileBytes: writer.fileBytes, plaintextBytes: writer.plaintextBytes)

@@ -20,6 +20,7 @@ public typealias PrekeyCreated = Keepsake_V1_PrekeyCreated
 public typealias PrekeyUsed = Keepsake_V1_PrekeyUsed
 public typealias PeerInstallation = Keepsake_V1_PeerInstallation
 public typealias SessionClosed = Keepsake_V1_SessionClosed
+public typealias HistoryRequestChanged = Keepsake_V1_HistoryRequestChanged
 public typealias EventKind = Keepsake_V1_EventKind
 public typealias ConsentState = Keepsake_V1_ConsentState
 
@@ -45,6 +46,7 @@ public enum EventPayload: Sendable, Equatable {
     case prekeyUsed(PrekeyUsed)
     case peerInstallation(PeerInstallation)
     case sessionClosed(SessionClosed)
+    case historyRequest(HistoryRequestChanged)
     /// A kind this version does not know; `bytes` are the payload as written.
     case unknown(kind: UInt32, bytes: [UInt8])
     /// The event's content was erased (deleted message, superseded session state).
@@ -73,6 +75,7 @@ public enum EventPayload: Sendable, Equatable {
         case .prekeyUsed: known = .prekeyUsed
         case .peerInstallation: known = .peerInstallation
         case .sessionClosed: known = .sessionClosed
+        case .historyRequest: known = .historyRequest
         case let .unknown(kind, _), let .erased(kind): return kind
         }
         return UInt32(known.rawValue)
@@ -98,7 +101,7 @@ public enum EventPayload: Sendable, Equatable {
             .conversationRead: "conversation-read", .installationKeys: "installation-keys",
             .installationRestored: "installation-restored", .accountJoined: "account-joined",
             .prekeyCreated: "prekey-created", .prekeyUsed: "prekey-used", .peerInstallation: "peer-installation",
-            .sessionClosed: "session-closed",
+            .sessionClosed: "session-closed", .historyRequest: "history-request",
         ]
         return names[known] ?? "unknown(\(kind))"
     }
@@ -178,6 +181,7 @@ extension EventPayload {
         case let .prekeyUsed(m): try m.serializedBytes()
         case let .peerInstallation(m): try m.serializedBytes()
         case let .sessionClosed(m): try m.serializedBytes()
+        case let .historyRequest(m): try m.serializedBytes()
         case let .unknown(_, bytes): bytes
         case .erased: []
         }
@@ -207,6 +211,7 @@ extension EventPayload {
         case .prekeyUsed: self = .prekeyUsed(try .init(serializedBytes: bytes))
         case .peerInstallation: self = .peerInstallation(try .init(serializedBytes: bytes))
         case .sessionClosed: self = .sessionClosed(try .init(serializedBytes: bytes))
+        case .historyRequest: self = .historyRequest(try .init(serializedBytes: bytes))
         case .unspecified, .UNRECOGNIZED: self = .unknown(kind: kind, bytes: bytes)
         }
     }

@@ -31,6 +31,7 @@ extension EventPayload {
         case let .peerInstallation(p):
             guard p.signingKey.count == 32, p.identityKey.count == 32 else { throw .corruptEventPayload(id: id, kind: kind) }
             identifiers = [p.installationID]
+        case let .historyRequest(h): identifiers = [h.requestID]
         case let .sessionClosed(c):
             guard !c.streamID.isEmpty, c.streamID.count <= 256 else { throw .corruptEventPayload(id: id, kind: kind) }
             identifiers = []

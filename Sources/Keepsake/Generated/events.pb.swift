@@ -96,6 +96,9 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
 
   /// SessionClosed
   case sessionClosed // = 19
+
+  /// HistoryRequestChanged
+  case historyRequest // = 20
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -124,6 +127,7 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
     case 17: self = .prekeyUsed
     case 18: self = .peerInstallation
     case 19: self = .sessionClosed
+    case 20: self = .historyRequest
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -150,6 +154,7 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
     case .prekeyUsed: return 17
     case .peerInstallation: return 18
     case .sessionClosed: return 19
+    case .historyRequest: return 20
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -176,6 +181,7 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
     .prekeyUsed,
     .peerInstallation,
     .sessionClosed,
+    .historyRequest,
   ]
 
 }
@@ -251,6 +257,108 @@ public nonisolated enum Keepsake_V1_ConsentState: SwiftProtobuf.Enum, Swift.Case
   public static let allCases: [Keepsake_V1_ConsentState] = [
     .unknown,
     .allowed,
+    .denied,
+  ]
+
+}
+
+public nonisolated enum Keepsake_V1_HistoryRole: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// this installation asked for history
+  case requester // = 1
+
+  /// another installation asked this one
+  case provider // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .requester
+    case 2: self = .provider
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .requester: return 1
+    case .provider: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Keepsake_V1_HistoryRole] = [
+    .unspecified,
+    .requester,
+    .provider,
+  ]
+
+}
+
+public nonisolated enum Keepsake_V1_HistoryStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case pending // = 1
+
+  /// requester: the history was imported
+  case applied // = 2
+  case expired // = 3
+  case failed // = 4
+
+  /// provider: approved, uploaded and answered
+  case answered // = 5
+
+  /// provider: the user refused
+  case denied // = 6
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .pending
+    case 2: self = .applied
+    case 3: self = .expired
+    case 4: self = .failed
+    case 5: self = .answered
+    case 6: self = .denied
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .pending: return 1
+    case .applied: return 2
+    case .expired: return 3
+    case .failed: return 4
+    case .answered: return 5
+    case .denied: return 6
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Keepsake_V1_HistoryStatus] = [
+    .unspecified,
+    .pending,
+    .applied,
+    .expired,
+    .failed,
+    .answered,
     .denied,
   ]
 
@@ -623,12 +731,41 @@ public nonisolated struct Keepsake_V1_SessionClosed: Sendable {
   public init() {}
 }
 
+/// A history sync request (XIP-31) was created, received or changed status.
+/// Never carries key material: the response's key is used and dropped.
+public nonisolated struct Keepsake_V1_HistoryRequestChanged: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 16 bytes
+  public var requestID: Data = Data()
+
+  public var role: Keepsake_V1_HistoryRole = .unspecified
+
+  /// 32 hex digits: the other installation
+  public var peerInstallation: String = String()
+
+  public var verificationPin: UInt32 = 0
+
+  public var uploadURL: String = String()
+
+  public var status: Keepsake_V1_HistoryStatus = .unspecified
+
+  /// why it failed or expired
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "keepsake.v1"
 
 nonisolated extension Keepsake_V1_EventKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_KIND_UNSPECIFIED\0\u{1}EVENT_KIND_CONVERSATION_CREATED\0\u{1}EVENT_KIND_MESSAGE_SENT\0\u{1}EVENT_KIND_MESSAGE_RECEIVED\0\u{1}EVENT_KIND_MESSAGE_EDITED\0\u{1}EVENT_KIND_MESSAGE_DELETED\0\u{1}EVENT_KIND_MEMBERSHIP_COMMIT\0\u{1}EVENT_KIND_RATCHET_STEP\0\u{1}EVENT_KIND_CONTACT_ADDED\0\u{1}EVENT_KIND_CONTACT_REMOVED\0\u{1}EVENT_KIND_CONSENT_CHANGED\0\u{1}EVENT_KIND_PREFERENCE_CHANGED\0\u{1}EVENT_KIND_CONVERSATION_READ\0\u{1}EVENT_KIND_INSTALLATION_KEYS\0\u{1}EVENT_KIND_INSTALLATION_RESTORED\0\u{1}EVENT_KIND_ACCOUNT_JOINED\0\u{1}EVENT_KIND_PREKEY_CREATED\0\u{1}EVENT_KIND_PREKEY_USED\0\u{1}EVENT_KIND_PEER_INSTALLATION\0\u{1}EVENT_KIND_SESSION_CLOSED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_KIND_UNSPECIFIED\0\u{1}EVENT_KIND_CONVERSATION_CREATED\0\u{1}EVENT_KIND_MESSAGE_SENT\0\u{1}EVENT_KIND_MESSAGE_RECEIVED\0\u{1}EVENT_KIND_MESSAGE_EDITED\0\u{1}EVENT_KIND_MESSAGE_DELETED\0\u{1}EVENT_KIND_MEMBERSHIP_COMMIT\0\u{1}EVENT_KIND_RATCHET_STEP\0\u{1}EVENT_KIND_CONTACT_ADDED\0\u{1}EVENT_KIND_CONTACT_REMOVED\0\u{1}EVENT_KIND_CONSENT_CHANGED\0\u{1}EVENT_KIND_PREFERENCE_CHANGED\0\u{1}EVENT_KIND_CONVERSATION_READ\0\u{1}EVENT_KIND_INSTALLATION_KEYS\0\u{1}EVENT_KIND_INSTALLATION_RESTORED\0\u{1}EVENT_KIND_ACCOUNT_JOINED\0\u{1}EVENT_KIND_PREKEY_CREATED\0\u{1}EVENT_KIND_PREKEY_USED\0\u{1}EVENT_KIND_PEER_INSTALLATION\0\u{1}EVENT_KIND_SESSION_CLOSED\0\u{1}EVENT_KIND_HISTORY_REQUEST\0")
 }
 
 nonisolated extension Keepsake_V1_ConversationKind: SwiftProtobuf._ProtoNameProviding {
@@ -637,6 +774,14 @@ nonisolated extension Keepsake_V1_ConversationKind: SwiftProtobuf._ProtoNameProv
 
 nonisolated extension Keepsake_V1_ConsentState: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONSENT_STATE_UNKNOWN\0\u{1}CONSENT_STATE_ALLOWED\0\u{1}CONSENT_STATE_DENIED\0")
+}
+
+nonisolated extension Keepsake_V1_HistoryRole: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0HISTORY_ROLE_UNSPECIFIED\0\u{1}HISTORY_ROLE_REQUESTER\0\u{1}HISTORY_ROLE_PROVIDER\0")
+}
+
+nonisolated extension Keepsake_V1_HistoryStatus: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0HISTORY_STATUS_UNSPECIFIED\0\u{1}HISTORY_STATUS_PENDING\0\u{1}HISTORY_STATUS_APPLIED\0\u{1}HISTORY_STATUS_EXPIRED\0\u{1}HISTORY_STATUS_FAILED\0\u{1}HISTORY_STATUS_ANSWERED\0\u{1}HISTORY_STATUS_DENIED\0")
 }
 
 nonisolated extension Keepsake_V1_ConversationCreated: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1418,6 +1563,66 @@ nonisolated extension Keepsake_V1_SessionClosed: SwiftProtobuf.Message, SwiftPro
 
   public static func ==(lhs: Keepsake_V1_SessionClosed, rhs: Keepsake_V1_SessionClosed) -> Bool {
     if lhs.streamID != rhs.streamID {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Keepsake_V1_HistoryRequestChanged: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HistoryRequestChanged"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}role\0\u{3}peer_installation\0\u{3}verification_pin\0\u{3}upload_url\0\u{1}status\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.requestID) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.role) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.peerInstallation) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.verificationPin) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.uploadURL) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.status) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.requestID, fieldNumber: 1)
+    }
+    if self.role != .unspecified {
+      try visitor.visitSingularEnumField(value: self.role, fieldNumber: 2)
+    }
+    if !self.peerInstallation.isEmpty {
+      try visitor.visitSingularStringField(value: self.peerInstallation, fieldNumber: 3)
+    }
+    if self.verificationPin != 0 {
+      try visitor.visitSingularUInt32Field(value: self.verificationPin, fieldNumber: 4)
+    }
+    if !self.uploadURL.isEmpty {
+      try visitor.visitSingularStringField(value: self.uploadURL, fieldNumber: 5)
+    }
+    if self.status != .unspecified {
+      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 6)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Keepsake_V1_HistoryRequestChanged, rhs: Keepsake_V1_HistoryRequestChanged) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.role != rhs.role {return false}
+    if lhs.peerInstallation != rhs.peerInstallation {return false}
+    if lhs.verificationPin != rhs.verificationPin {return false}
+    if lhs.uploadURL != rhs.uploadURL {return false}
+    if lhs.status != rhs.status {return false}
     if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

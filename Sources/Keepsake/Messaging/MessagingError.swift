@@ -27,6 +27,8 @@ public enum EnvelopeRejection: Error, Equatable, Sendable, CustomStringConvertib
     case badHeaderSignature
     /// Step 6: the sender or this account is not a member of the conversation.
     case notAMember
+    /// Step 6 for history sync: requests and answers come only from this account's installations.
+    case notThisAccount
     /// The conversation or commit is unknown or does not apply (group epochs).
     case conversationMismatch(String)
 
@@ -52,6 +54,7 @@ public enum EnvelopeRejection: Error, Equatable, Sendable, CustomStringConvertib
         case .replayed: "the message was already received"
         case .badHeaderSignature: "the envelope header was not signed by the sender installation"
         case .notAMember: "the sender or the recipient is not a member of the conversation"
+        case .notThisAccount: "history requests and answers come only from installations of this account"
         case let .conversationMismatch(what): what
         }
     }

@@ -19,6 +19,12 @@ public struct SyncReport: Sendable, Equatable {
     public var resent = 0
     /// Group commits applied (creations, additions, removals).
     public var commits = 0
+    /// History requests other installations of this account made.
+    public var historyRequests: [HistoryRequestID] = []
+    /// History answers imported.
+    public var historyApplied: [HistoryRequestID] = []
+    /// History answers that failed a check, with why.
+    public var historyFailures: [HistorySyncError] = []
 
     /// Whether the sync brought or did nothing.
     public var isEmpty: Bool { self == SyncReport() }
@@ -90,6 +96,7 @@ extension Messenger {
         }
         try await maintainPrekeys(me)
         try closeIdleSupersededSessions()
+        try expireHistoryRequests()
         return report
     }
 
@@ -131,6 +138,18 @@ extension Messenger {
             switch try await receive(item.data, as: me, refreshed: &refreshed, sender: &sender) {
             case let .message(id): report.received.append(id)
             case .commit: report.commits += 1
+            case let .historyRequest(id):
+                report.historyRequests.append(id)
+                if let consent = options.historyConsent, let request = try store.historyRequest(id) {
+                    if await consent(request) { try await answerHistoryRequest(id) } else { try refuseHistoryRequest(id, reason: "refused by the user") }
+                }
+            case let .historyResponse(response, from: responder):
+                do {
+                    try await applyHistoryResponse(response, from: responder)
+                    report.historyApplied += HistoryRequestID(bytes: response.requestID).map { [$0] } ?? []
+                } catch let failure as HistorySyncError {
+                    report.historyFailures.append(failure)
+                }
             case let .retransmission(id, target):
                 try await resend(id, to: target)
                 report.resent += 1
@@ -192,6 +211,10 @@ extension Messenger {
         case commit
         /// The sender asks for a message again (it could not decrypt it).
         case retransmission(MessageID, to: KnownInstallation)
+        /// Another installation of this account asks for history (logged as pending).
+        case historyRequest(HistoryRequestID)
+        /// An answer to one of this installation's history requests, to apply.
+        case historyResponse(HistoryResponse, from: KnownInstallation)
         case nothing
     }
 
@@ -288,6 +311,20 @@ extension Messenger {
             if let sent = try store.sentMessage(envelope: Array(request.envelopeDigest)), sent.recipient == sender.id {
                 delivered = .retransmission(sent.message, to: sender)
             }
+        case let .historyRequest(request)? where payload.convoID.isEmpty:
+            guard sender.account == me.account else { throw EnvelopeRejection.notThisAccount }
+            guard let id = HistoryRequestID(bytes: request.requestID), request.verificationPin < 10_000,
+                  let url = URL(string: request.uploadURL), ["http", "https"].contains(url.scheme ?? "") else {
+                throw EnvelopeRejection.malformed("history request")
+            }
+            if try store.historyRequest(id) == nil {
+                drafts.append(EventDraft(.historyRequest(HistoryRequestChanged(
+                    id, role: .provider, peer: sender.id, pin: request.verificationPin, uploadURL: request.uploadURL, status: .pending))))
+                delivered = .historyRequest(id)
+            }
+        case let .historyResponse(response)? where payload.convoID.isEmpty:
+            guard sender.account == me.account else { throw EnvelopeRejection.notThisAccount }
+            delivered = .historyResponse(response, from: sender)
         case _ where convo == nil:
             throw EnvelopeRejection.malformed("conversation ID '\(payload.convoID.prefix(80))'")
         case let .text(text)?:
@@ -307,8 +344,8 @@ extension Messenger {
             let applied = try await commitEvents(commit, in: convo!, from: sender, me: me)
             if !applied.isEmpty { delivered = .commit }
             drafts += applied
-        case .retransmitRequest?:
-            throw EnvelopeRejection.malformed("a retransmission request belongs to no conversation")
+        case .retransmitRequest?, .historyRequest?, .historyResponse?:
+            throw EnvelopeRejection.malformed("session-level content belongs to no conversation")
         case nil:
             throw EnvelopeRejection.malformed("empty content")
         }

@@ -27,6 +27,13 @@ public actor Messenger {
         public var supersededSessionIdleLimit: Duration = .seconds(24 * 3600)
         /// Envelopes pulled per relay request.
         public var pageSize = 200
+        /// How long a history sync request waits for an answer, and its file on the provider (XIP-31: 72 hours).
+        public var historyLifetime: Duration = .seconds(72 * 3600)
+        /// Asked for each history request another installation of this account
+        /// makes (show its PIN to the user): true approves, false denies. Without
+        /// it, requests wait in `Store.historyRequests(role: .provider)` for
+        /// `approveHistoryRequest` or `denyHistoryRequest`.
+        public var historyConsent: (@Sendable (HistoryRequest) async -> Bool)?
 
         public init() {}
     }

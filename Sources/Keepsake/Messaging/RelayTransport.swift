@@ -1,9 +1,9 @@
 import Foundation
 import KeepsakeWire
 
-/// How a `Messenger` reaches a relay. `KeepsakeRelayClient.RelayClient` speaks
+/// How a `Messenger` reaches a relay and its backup provider. `KeepsakeRelayClient.RelayClient` speaks
 /// the relay's HTTP API (docs/relay-openapi.json); an app may bring its own.
-public protocol RelayTransport: Sendable {
+public protocol RelayTransport: BackupProviderTransport {
     /// Publishes a wire message to a topic; returns its cursor there (0 for a
     /// prekey upload, which is not a topic item). Publishing the same bytes twice stores them once.
     func publish(_ data: [UInt8], to topic: Topic) async throws -> Int64
@@ -91,8 +91,11 @@ public struct StoredBackup: Sendable, Equatable {
 
 /// What a `Messenger` needs from the relay's backup provider (docs/relay-openapi.json, `/v1/backups`).
 public protocol BackupProviderTransport: Sendable {
-    /// Uploads a file, signed by an installation (`Store.authenticateRequest`).
-    func uploadBackup(_ file: URL, authentication: RequestAuthentication, options: BackupUploadOptions) async throws -> StoredBackup
+    /// Where this provider takes uploads (`POST`).
+    var backupUploadURL: URL { get }
+    /// Uploads a file to `uploadURL` (a provider's upload URL), signed by an
+    /// installation for that URL's path (`Store.authenticateRequest`).
+    func uploadBackup(_ file: URL, to uploadURL: URL, authentication: RequestAuthentication, options: BackupUploadOptions) async throws -> StoredBackup
     /// Downloads a file to `destination` (created; never overwritten).
     func downloadBackup(from url: URL, to destination: URL) async throws
     /// The unexpired uploads listed under a locator, oldest first.

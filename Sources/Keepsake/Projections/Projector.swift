@@ -9,6 +9,7 @@ public enum ProjectedTable: String, Sendable, Hashable, CaseIterable {
     case accountMemberships = "account_memberships"
     case prekeys
     case peerInstallations = "peer_installations"
+    case historyRequests = "history_requests"
 }
 
 /// What one projector transaction changed, announced after it commits.
@@ -111,6 +112,7 @@ struct Projector {
         case let .prekeyUsed(p): try prekeyUsed(p)
         case let .peerInstallation(p): try peerInstallation(p, event)
         case let .sessionClosed(c): try sessionClosed(c)
+        case let .historyRequest(h): try historyRequest(h, event)
         case .unknown, .erased: break
         }
     }
@@ -349,6 +351,19 @@ struct Projector {
         try run(sql: "UPDATE prekeys SET used = 1 WHERE installation_id = ? AND prekey_id = ?",
                 arguments: [p.installationID, Int64(p.prekeyID)])
         tables.insert(.prekeys)
+    }
+
+    /// A request's newest status wins; its creation sets what does not change.
+    private mutating func historyRequest(_ h: HistoryRequestChanged, _ event: Event) throws {
+        try run(
+            sql: """
+            INSERT INTO history_requests (request_id, role, peer_installation, verification_pin, upload_url, status, reason, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (request_id) DO UPDATE SET status = excluded.status, reason = excluded.reason, updated_at = excluded.updated_at
+            """,
+            arguments: [h.requestID, h.role.rawValue, h.peerInstallation, Int64(h.verificationPin), h.uploadURL, h.status.rawValue,
+                        h.reason, event.time.millis, event.time.millis])
+        tables.insert(.historyRequests)
     }
 
     /// A bundle adds the installation; a revocation (revoked_at > 0) sets the

@@ -17,8 +17,9 @@ public struct ConversationSummary: Sendable, Equatable {
     public let unreadCount: Int
     /// Whether this store may send here. Derived from the log: a conversation is
     /// writable when this store created it or holds a session with at least one
-    /// of its members. Soft-restored conversations have neither and are
-    /// read-only until a member's installation starts a session with this one.
+    /// of its other members (its own account's installations do not count).
+    /// Soft-restored conversations have neither and are read-only until a
+    /// member's installation starts a session with this one.
     public let isWritable: Bool
 }
 
@@ -93,7 +94,8 @@ enum Queries {
     static let conversationColumns = """
         c.id, c.kind, c.title, c.created_by, c.epoch, c.last_activity_at, c.last_message_id, c.unread_count,
         (c.created_by_log = (SELECT log_id FROM projection_state WHERE id = 1)
-         OR EXISTS (SELECT 1 FROM members m JOIN sessions s ON s.peer_account = m.account_id WHERE m.conversation_id = c.id)) AS writable
+         OR EXISTS (SELECT 1 FROM members m JOIN sessions s ON s.peer_account = m.account_id
+                    WHERE m.conversation_id = c.id AND m.account_id NOT IN (SELECT account FROM account_memberships))) AS writable
         """
 
     static func conversations(_ db: Database, limit: Int?) throws -> [ConversationSummary] {

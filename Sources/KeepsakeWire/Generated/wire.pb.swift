@@ -343,12 +343,30 @@ public nonisolated struct Keepsake_Wire_V1_Content: Sendable {
     set {body = .retransmitRequest(newValue)}
   }
 
+  public var historyRequest: Keepsake_Wire_V1_HistoryRequest {
+    get {
+      if case .historyRequest(let v)? = body {return v}
+      return Keepsake_Wire_V1_HistoryRequest()
+    }
+    set {body = .historyRequest(newValue)}
+  }
+
+  public var historyResponse: Keepsake_Wire_V1_HistoryResponse {
+    get {
+      if case .historyResponse(let v)? = body {return v}
+      return Keepsake_Wire_V1_HistoryResponse()
+    }
+    set {body = .historyResponse(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
     case text(Keepsake_Wire_V1_Text)
     case commit(Keepsake_Wire_V1_Commit)
     case retransmitRequest(Keepsake_Wire_V1_RetransmitRequest)
+    case historyRequest(Keepsake_Wire_V1_HistoryRequest)
+    case historyResponse(Keepsake_Wire_V1_HistoryResponse)
 
   }
 
@@ -448,6 +466,52 @@ public nonisolated struct Keepsake_Wire_V1_RetransmitRequest: Sendable {
 
   /// BLAKE2b-256 of the envelope as published
   public var envelopeDigest: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// XIP-31: a new installation asks another installation of its account for
+/// its message history. Session-level (empty convo_id); only between
+/// installations of one account.
+public nonisolated struct Keepsake_Wire_V1_HistoryRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 16 random bytes
+  public var requestID: Data = Data()
+
+  /// 0-9999, shown on both devices
+  public var verificationPin: UInt32 = 0
+
+  /// the backup provider to upload to (POST)
+  public var uploadURL: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The answer: a soft backup encrypted with a one-time key, on the provider.
+public nonisolated struct Keepsake_Wire_V1_HistoryResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: Data = Data()
+
+  /// must be on the host of the request's upload_url
+  public var backupURL: String = String()
+
+  /// the file's raw 32-byte key, used once
+  public var backupKey: Data = Data()
+
+  /// BLAKE2b-256 of the file as uploaded
+  public var backupFileHash: Data = Data()
+
+  public var expiresAtMs: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1002,7 +1066,7 @@ nonisolated extension Keepsake_Wire_V1_Payload: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Keepsake_Wire_V1_Content: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Content"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}text\0\u{1}commit\0\u{3}retransmit_request\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}text\0\u{1}commit\0\u{3}retransmit_request\0\u{3}history_request\0\u{3}history_response\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1049,6 +1113,32 @@ nonisolated extension Keepsake_Wire_V1_Content: SwiftProtobuf.Message, SwiftProt
           self.body = .retransmitRequest(v)
         }
       }()
+      case 4: try {
+        var v: Keepsake_Wire_V1_HistoryRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .historyRequest(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .historyRequest(v)
+        }
+      }()
+      case 5: try {
+        var v: Keepsake_Wire_V1_HistoryResponse?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .historyResponse(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .historyResponse(v)
+        }
+      }()
       default: break
       }
     }
@@ -1071,6 +1161,14 @@ nonisolated extension Keepsake_Wire_V1_Content: SwiftProtobuf.Message, SwiftProt
     case .retransmitRequest?: try {
       guard case .retransmitRequest(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .historyRequest?: try {
+      guard case .historyRequest(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case .historyResponse?: try {
+      guard case .historyResponse(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     }()
     case nil: break
     }
@@ -1289,6 +1387,96 @@ nonisolated extension Keepsake_Wire_V1_RetransmitRequest: SwiftProtobuf.Message,
 
   public static func ==(lhs: Keepsake_Wire_V1_RetransmitRequest, rhs: Keepsake_Wire_V1_RetransmitRequest) -> Bool {
     if lhs.envelopeDigest != rhs.envelopeDigest {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Keepsake_Wire_V1_HistoryRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HistoryRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}verification_pin\0\u{3}upload_url\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.requestID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.verificationPin) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.uploadURL) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.requestID, fieldNumber: 1)
+    }
+    if self.verificationPin != 0 {
+      try visitor.visitSingularUInt32Field(value: self.verificationPin, fieldNumber: 2)
+    }
+    if !self.uploadURL.isEmpty {
+      try visitor.visitSingularStringField(value: self.uploadURL, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Keepsake_Wire_V1_HistoryRequest, rhs: Keepsake_Wire_V1_HistoryRequest) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.verificationPin != rhs.verificationPin {return false}
+    if lhs.uploadURL != rhs.uploadURL {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Keepsake_Wire_V1_HistoryResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HistoryResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}backup_url\0\u{3}backup_key\0\u{3}backup_file_hash\0\u{3}expires_at_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.requestID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.backupURL) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.backupKey) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.backupFileHash) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.expiresAtMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.requestID, fieldNumber: 1)
+    }
+    if !self.backupURL.isEmpty {
+      try visitor.visitSingularStringField(value: self.backupURL, fieldNumber: 2)
+    }
+    if !self.backupKey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.backupKey, fieldNumber: 3)
+    }
+    if !self.backupFileHash.isEmpty {
+      try visitor.visitSingularBytesField(value: self.backupFileHash, fieldNumber: 4)
+    }
+    if self.expiresAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.expiresAtMs, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Keepsake_Wire_V1_HistoryResponse, rhs: Keepsake_Wire_V1_HistoryResponse) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.backupURL != rhs.backupURL {return false}
+    if lhs.backupKey != rhs.backupKey {return false}
+    if lhs.backupFileHash != rhs.backupFileHash {return false}
+    if lhs.expiresAtMs != rhs.expiresAtMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
