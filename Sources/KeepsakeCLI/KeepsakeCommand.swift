@@ -15,7 +15,7 @@ struct KeepsakeCommand: AsyncParsableCommand {
             Init.self, Append.self, Conversations.self, Messages.self, Search.self, Log.self,
             CursorCommand.self, Rebuild.self, Generate.self, Demo.self,
             BackupCommand.self, RestoreCommand.self, VerifyCommand.self, ListBackups.self, Bench.self,
-            AccountCommand.self, InstallationCommand.self, Send.self, Sync.self, GroupCommand.self, Serve.self,
+            AccountCommand.self, InstallationCommand.self, Send.self, Sync.self, GroupCommand.self, HistoryCommand.self, Serve.self,
         ]
     )
 }

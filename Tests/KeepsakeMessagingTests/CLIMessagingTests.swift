@@ -51,6 +51,39 @@ import Testing
         #expect(noRelay.status != 0 && noRelay.error.contains("cannot reach the relay at http://127.0.0.1:9"))
     }
 
+    @Test func historyMovesToANewInstallationFromTheCommandLine() throws {
+        let relay = try RelayProcess()
+        let scratch = Scratch()
+        try FileManager.default.createDirectory(at: scratch.url, withIntermediateDirectories: true)
+        let env = ["KEEPSAKE_RELAY": relay.url.absoluteString]
+        func run(_ arguments: String...) throws -> String {
+            let result = try keepsake(arguments, environment: env)
+            #expect(result.status == 0, "keepsake \(arguments.joined(separator: " ")): \(result.error)")
+            return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let key = scratch.path("alice.key").path, bobKey = scratch.path("bob.key").path
+        _ = try run("account", "create", "--key-file", key)
+        let bob = try run("account", "create", "--key-file", bobKey)
+        let old = scratch.path("old").path, new = scratch.path("new").path, bobStore = scratch.path("bob").path
+        _ = try run("installation", "add", "--store", old, "--account-key", key)
+        _ = try run("installation", "add", "--store", bobStore, "--account-key", bobKey)
+        _ = try run("send", "--store", old, bob, "an old message")
+        _ = try run("installation", "add", "--store", new, "--account-key", key)
+
+        let asked = try run("history", "request", "--store", new)
+        let pin = try #require(asked.split(separator: " ").dropFirst().first.map { String($0.dropLast()) })
+        #expect(try run("sync", "--store", old).contains("history request"))
+        let request = String(try run("history", "pending", "--store", old).prefix(32))
+        #expect(request.count == 32)
+        let wrong = try keepsake(["history", "approve", "--store", old, request, "--pin", pin == "0000" ? "1111" : "0000"], environment: env)
+        #expect(wrong.status != 0 && wrong.error.contains("the PIN does not match"))
+        #expect(try run("history", "approve", "--store", old, request, "--pin", pin).contains("answered"))
+        #expect(try run("sync", "--store", new).contains("history imported"))
+        #expect(try run("history", "status", "--store", new).contains("applied"))
+        let conversation = String(try run("conversations", "--store", new).prefix(32))
+        #expect(try run("messages", "--store", new, conversation).contains("an old message"))
+    }
+
     @Test func theRelayLoadTestRunsFromAnotherProcessAndFindsNothingLost() throws {
         let result = try keepsake(["bench", "relay", "--envelopes", "300", "--topics", "5", "--concurrency", "4", "--json"])
         #expect(result.status == 0, "\(result.error)")

@@ -169,12 +169,17 @@ struct Sync: AsyncParsableCommand {
     private func show(_ report: SyncReport) {
         if format.json {
             printJSON(["received": report.received.map(\.description), "duplicates": report.duplicates, "published": report.published,
+                       "historyRequests": report.historyRequests.map(\.description), "historyApplied": report.historyApplied.map(\.description),
+                       "historyFailures": report.historyFailures.map(\.description),
                        "commits": report.commits, "retransmissionsRequested": report.retransmissionsRequested, "resent": report.resent,
                        "rejected": report.rejected.map { ["cursor": $0.cursor, "reason": $0.reason.description] }])
         } else {
             print("received \(report.received.count), commits \(report.commits), duplicates \(report.duplicates), rejected \(report.rejected.count)"
                   + (report.retransmissionsRequested > 0 ? ", asked \(report.retransmissionsRequested) sender(s) to resend" : "")
                   + (report.resent > 0 ? ", resent \(report.resent)" : ""))
+            for id in report.historyRequests { print("  history request \(id): approve with `keepsake history approve \(id) --pin <PIN>`") }
+            for id in report.historyApplied { print("  history imported (request \(id))") }
+            for failure in report.historyFailures { print("  history answer refused: \(failure)") }
             for rejected in report.rejected { print("  envelope \(rejected.cursor): \(rejected.reason)") }
         }
     }
@@ -230,6 +235,99 @@ struct GroupCommand: AsyncParsableCommand {
 
         func run() async throws {
             print("epoch \(try await change.messenger().removeMembers(change.accounts, from: change.group))")
+        }
+    }
+}
+
+struct HistoryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history",
+        abstract: "Move message history between installations of one account (XIP-31).",
+        discussion: """
+        On the new installation: `history request`, and note the PIN. On an old one: `sync`, then \
+        `history approve <request> --pin <PIN>` (or `deny`). Back on the new one: `sync` imports \
+        the history; `history status` shows each request.
+        """,
+        subcommands: [Request.self, Pending.self, Approve.self, Deny.self, Status.self]
+    )
+
+    struct Request: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Ask the account's other installations for their history; prints the PIN.")
+        @OptionGroup var location: StoreLocation
+        @OptionGroup var relay: RelayLocation
+
+        func run() async throws {
+            let requests = try await relay.messenger(for: try location.open()).requestHistory()
+            print("PIN \(requests[0].pin): approve on another installation of this account (keepsake history approve <request> --pin \(requests[0].pin))")
+            for request in requests { print("request \(request.id) to installation \(request.peer)") }
+        }
+    }
+
+    struct Pending: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "History requests waiting for this installation's answer (run `sync` first).")
+        @OptionGroup var location: StoreLocation
+
+        func run() throws {
+            let pending = try location.open().historyRequests(role: .provider).filter { $0.status == .pending }
+            if pending.isEmpty { print("no pending history requests") }
+            for request in pending { print("\(request.id)  PIN \(request.pin)  from installation \(request.peer)  \(request.createdAt.iso8601)") }
+        }
+    }
+
+    struct Approve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Approve a history request: upload this installation's history for it.",
+            discussion: "The PIN must be the one the requesting device shows; without --pin it is asked for on a terminal.")
+        @OptionGroup var location: StoreLocation
+        @OptionGroup var relay: RelayLocation
+        @Argument(help: "The request ID.") var request: HistoryRequestID
+        @Option(help: "The PIN the requesting device shows.") var pin: String?
+
+        func run() async throws {
+            let store = try location.open()
+            guard let pending = try store.historyRequest(request), pending.role == .provider else { throw HistorySyncError.unknownRequest(request) }
+            var typed = pin
+            if typed == nil, isatty(STDIN_FILENO) == 1 {
+                print("Type the PIN the requesting device shows: ", terminator: "")
+                flushOutput()
+                typed = readLine()?.trimmingCharacters(in: .whitespaces)
+            }
+            guard let typed else { throw ValidationError("pass --pin with the PIN the requesting device shows") }
+            guard typed == pending.pin else { throw ValidationError("the PIN does not match this request; nothing was sent") }
+            try await relay.messenger(for: store).approveHistoryRequest(request)
+            print("answered \(request): the history is on its way")
+        }
+    }
+
+    struct Deny: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Refuse a history request.")
+        @OptionGroup var location: StoreLocation
+        @OptionGroup var relay: RelayLocation
+        @Argument(help: "The request ID.") var request: HistoryRequestID
+
+        func run() async throws {
+            try await relay.messenger(for: try location.open()).denyHistoryRequest(request)
+            print("denied \(request)")
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "This installation's history requests and what became of them.")
+        @OptionGroup var location: StoreLocation
+        @OptionGroup var format: OutputFormat
+
+        func run() throws {
+            let requests = try location.open().historyRequests()
+            if format.json {
+                printJSON(requests.map {
+                    ["id": $0.id.description, "role": $0.role == .requester ? "requester" : "provider", "peer": $0.peer.description,
+                     "pin": $0.pin, "status": $0.status.description, "reason": $0.reason]
+                })
+            } else {
+                for r in requests {
+                    print("\(r.id)  \(r.role == .requester ? "asked" : "asked by") \(r.peer)  PIN \(r.pin)  \(r.status)\(r.reason.isEmpty ? "" : ": \(r.reason)")")
+                }
+            }
         }
     }
 }
