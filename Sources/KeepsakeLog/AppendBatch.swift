@@ -133,6 +133,7 @@ struct AppendBatch {
         case .none:
             return try mayHoldErasedSubjects && txn.withValue(subject, in: db.erased, { _ in true }) != nil
         case let .supersedes(step):
+            if try mayHoldErasedSubjects && txn.withValue(subject, in: db.erased, { _ in true }) != nil { return true }
             return try txn.withValue(subject, in: db.steps) { StepEntry($0).step >= step } ?? false
         case .erasesSubject:
             return false
@@ -167,6 +168,11 @@ struct AppendBatch {
             for target in held {
                 try erase(target.sequence, slot: target.slot)
                 try txn.delete(subjectKey(subject, target.sequence), in: db.subjects)
+            }
+            // A stream of steps (a session) keeps only its newest step, in `steps`.
+            if let current = try txn.withValue(subject, in: db.steps, StepEntry.init) {
+                try erase(current.sequence, slot: current.slot)
+                _ = try txn.delete(subject, in: db.steps)
             }
             try txn.put(subject, sequence.bigEndianBytes, in: db.erased)
             mayHoldErasedSubjects = true

@@ -162,6 +162,14 @@ public struct Relay: Sendable {
                 throw RelayError(.conflict, code: "epoch_taken",
                                  "epoch \(claim.epoch) of this group is already claimed by another commit; the next free epoch is \(next)")
             }
+        case let .installation(installation):
+            let notice = try parse(SignedInstallationNotice.self, body, as: "installation notice")
+            guard let known = try storage.signingKey(of: installation, db), let key = known.key else {
+                throw RelayError(.forbidden, code: "unknown_installation", "the installation has not published a contact bundle on this relay")
+            }
+            guard try Array(notice.verified(signingKey: key).installationID) == installation else {
+                throw WireError.mismatch("the notice is about another installation than its topic")
+            }
         case .prekey:
             break
         }

@@ -10,6 +10,7 @@ public enum SignaturePurpose: String, Sendable, CaseIterable {
     case envelopeHeader = "keepsake/envelope-header/v1"
     case commit = "keepsake/commit/v1"
     case request = "keepsake/request/v1"
+    case installationNotice = "keepsake/installation-notice/v1"
 
     func message(_ bytes: [UInt8]) -> [UInt8] { Array(rawValue.utf8) + [0] + bytes }
 

@@ -13,6 +13,8 @@ public enum Topic: Hashable, Sendable, CustomStringConvertible {
     case message(installation: [UInt8])
     /// Epoch claims of a group (`commitTopicID(of:)` of its conversation ID).
     case commits(group: [UInt8])
+    /// Notices about an installation (16-byte ID): a newer generation runs it.
+    case installation(installation: [UInt8])
 
     public static let installationIDBytes = 16
 
@@ -23,6 +25,7 @@ public enum Topic: Hashable, Sendable, CustomStringConvertible {
         case let .prekey(installation): "prekey-\(Hex.encode(installation))"
         case let .message(installation): "message-\(Hex.encode(installation))"
         case let .commits(group): "commits-\(Hex.encode(group))"
+        case let .installation(installation): "installation-\(Hex.encode(installation))"
         }
     }
 
@@ -40,9 +43,13 @@ public enum Topic: Hashable, Sendable, CustomStringConvertible {
         case "contact", "revoked":
             guard AccountID.publicKey(of: rest) != nil else { return nil }
             self = kind == "contact" ? .contact(account: String(rest)) : .revoked(account: String(rest))
-        case "prekey", "message":
+        case "prekey", "message", "installation":
             guard let installation = id(bytes: Self.installationIDBytes) else { return nil }
-            self = kind == "prekey" ? .prekey(installation: installation) : .message(installation: installation)
+            switch kind {
+            case "prekey": self = .prekey(installation: installation)
+            case "message": self = .message(installation: installation)
+            default: self = .installation(installation: installation)
+            }
         case "commits":
             guard let group = id(bytes: 32) else { return nil }
             self = .commits(group: group)

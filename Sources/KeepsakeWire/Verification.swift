@@ -114,6 +114,28 @@ extension Commit {
     }
 }
 
+extension SignedInstallationNotice {
+    public static func signing(_ notice: InstallationNotice, with installationKey: SigningKey) throws -> SignedInstallationNotice {
+        let bytes: [UInt8] = try notice.serializedBytes()
+        return .with {
+            $0.notice = Data(bytes)
+            $0.signature = Data(SignaturePurpose.installationNotice.sign(bytes, with: installationKey))
+        }
+    }
+
+    /// The notice, after checking the installation whose signing key is `signingKey` signed it.
+    public func verified(signingKey: [UInt8]) throws(WireError) -> InstallationNotice {
+        let parsed = try parse(InstallationNotice.self, notice, as: "installation notice")
+        guard parsed.installationID.count == Topic.installationIDBytes, parsed.restoredByLog.count == 16, parsed.backupID.count == 16 else {
+            throw .malformed("installation notice")
+        }
+        guard SignaturePurpose.installationNotice.verify(Array(signature), of: Array(notice), publicKey: signingKey) else {
+            throw .badSignature("installation notice")
+        }
+        return parsed
+    }
+}
+
 /// Parses a wire message, naming it in the error.
 public func parse<M: SwiftProtobuf.Message>(_ type: M.Type, _ bytes: some Collection<UInt8>, as what: String) throws(WireError) -> M {
     do { return try M(serializedBytes: Array(bytes)) } catch { throw .malformed(what) }

@@ -166,6 +166,21 @@ import Testing
         #expect(try log.currentStep(of: stream)! == (sequence: 1, step: 5))
     }
 
+    @Test func closingAStreamErasesItsCurrentStepAndEveryLaterOne() throws {
+        let dir = TemporaryDirectory()
+        let log = try EventLog(directory: dir.path)
+        let stream = Array("session-1".utf8), other = Array("session-2".utf8)
+        try log.append([text("state-1", sealed: true, subject: stream, effect: .supersedes(step: 1)),
+                        text("other-1", sealed: true, subject: other, effect: .supersedes(step: 1))])
+        try log.append([text("closed", subject: stream, effect: .erasesSubject)])
+        try log.append([text("state-9", sealed: true, subject: stream, effect: .supersedes(step: 9), id: EventID(origin: LogID.random(), sequence: 1))])
+        #expect(try log.records(after: 0, limit: 10).map(\.text) == [nil, "other-1", "closed", nil], "closed: the state and a late copy are unreadable")
+        #expect(try log.currentStep(of: stream) == nil)
+        let slots = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/keys.slots"))
+        #expect(slots[16..<48] == Data(count: 32), "the closed session's key slot is zeroed")
+        #expect(slots[48..<80] != Data(count: 32))
+    }
+
     @Test func stepsSupersededInsideOneBatchNeverReachTheKeyFile() throws {
         let dir = TemporaryDirectory()
         let log = try EventLog(directory: dir.path)

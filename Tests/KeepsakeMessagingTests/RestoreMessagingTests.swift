@@ -74,4 +74,29 @@ import KeepsakeCrypto
         #expect(try await bobPhone.messenger.sync().received == [reply.message])
         #expect(try await alicePhone.messenger.sync().received == [fromBob.message, reply.message])
     }
+
+    @Test func aHardRestoreTakesTheOldDeviceOfflineWithinOneSyncAndErasesItsKeys() async throws {
+        let conversation = try await converse()
+        let file = try backup(.hard)
+        let newPhone = try Device("alice-new-phone", in: scratch, relay: relay)
+        _ = try newPhone.store.restore(from: [file], options: RestoreOptions(key: key))
+        _ = try await newPhone.messenger.sync()
+
+        let installation = try #require(try alicePhone.store.installation())
+        do {
+            _ = try await alicePhone.messenger.sync()
+            Issue.record("the old device kept running")
+        } catch let KeepsakeError.installationSuperseded(superseded) {
+            #expect(superseded.id == installation.id && superseded.holder.generation == 2 && superseded.generation == 1)
+        }
+        let events = try alicePhone.store.events(after: .start(of: alicePhone.store.logID), limit: 10_000)
+        #expect(!events.contains { if case .installationKeys = $0.payload { true } else { false } }, "the signing key is erased")
+        #expect(!events.contains { if case .accountJoined = $0.payload { true } else { false } }, "the identity key is erased")
+        #expect(!events.contains { if case .prekeyCreated = $0.payload { true } else { false } }, "every prekey is erased")
+        #expect(!events.contains { if case .ratchetStep = $0.payload { true } else { false } }, "every session is erased: \(events.map(\.payload.kindName))")
+        await #expect(throws: KeepsakeError.self) { try await alicePhone.messenger.send("still me?", to: conversation) }
+
+        let fromBob = try await bobPhone.messenger.send("which phone?", to: conversation)
+        #expect(try await newPhone.messenger.sync().received == [fromBob.message], "the new device carries on")
+    }
 }

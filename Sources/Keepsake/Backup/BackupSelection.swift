@@ -21,7 +21,7 @@ struct BackupSelection {
         case .consentChanged?: .consent
         case .preferenceChanged?: .preferences
         case .ratchetStep?, .sessionClosed?: .sessions
-        case .installationKeys?, .installationRestored?, .accountJoined?, .prekeyCreated?, .prekeyUsed?, .historyRequest?: .identity
+        case .installationKeys?, .installationRestored?, .accountJoined?, .prekeyCreated?, .prekeyUsed?, .historyRequest?, .installationRetired?: .identity
         default: .unknownKinds
         }
     }

@@ -21,6 +21,7 @@ public typealias PrekeyUsed = Keepsake_V1_PrekeyUsed
 public typealias PeerInstallation = Keepsake_V1_PeerInstallation
 public typealias SessionClosed = Keepsake_V1_SessionClosed
 public typealias HistoryRequestChanged = Keepsake_V1_HistoryRequestChanged
+public typealias InstallationRetired = Keepsake_V1_InstallationRetired
 public typealias EventKind = Keepsake_V1_EventKind
 public typealias ConsentState = Keepsake_V1_ConsentState
 
@@ -47,6 +48,7 @@ public enum EventPayload: Sendable, Equatable {
     case peerInstallation(PeerInstallation)
     case sessionClosed(SessionClosed)
     case historyRequest(HistoryRequestChanged)
+    case installationRetired(InstallationRetired)
     /// A kind this version does not know; `bytes` are the payload as written.
     case unknown(kind: UInt32, bytes: [UInt8])
     /// The event's content was erased (deleted message, superseded session state).
@@ -76,6 +78,7 @@ public enum EventPayload: Sendable, Equatable {
         case .peerInstallation: known = .peerInstallation
         case .sessionClosed: known = .sessionClosed
         case .historyRequest: known = .historyRequest
+        case .installationRetired: known = .installationRetired
         case let .unknown(kind, _), let .erased(kind): return kind
         }
         return UInt32(known.rawValue)
@@ -102,6 +105,7 @@ public enum EventPayload: Sendable, Equatable {
             .installationRestored: "installation-restored", .accountJoined: "account-joined",
             .prekeyCreated: "prekey-created", .prekeyUsed: "prekey-used", .peerInstallation: "peer-installation",
             .sessionClosed: "session-closed", .historyRequest: "history-request",
+            .installationRetired: "installation-retired",
         ]
         return names[known] ?? "unknown(\(kind))"
     }
@@ -142,6 +146,8 @@ struct LogMapping {
             self.init(subject: Self.prekeySubject(used.installationID, used.prekeyID), effect: .erasesSubject)
         case let .sessionClosed(closed):
             self.init(subject: [Self.sessionSubject] + Array(closed.streamID), effect: .erasesSubject)
+        case let .installationRetired(retired):
+            self.init(subject: [Self.installationSubject] + Array(retired.installationID), effect: .erasesSubject)
         default:
             self.init()
         }
@@ -182,6 +188,7 @@ extension EventPayload {
         case let .peerInstallation(m): try m.serializedBytes()
         case let .sessionClosed(m): try m.serializedBytes()
         case let .historyRequest(m): try m.serializedBytes()
+        case let .installationRetired(m): try m.serializedBytes()
         case let .unknown(_, bytes): bytes
         case .erased: []
         }
@@ -212,6 +219,7 @@ extension EventPayload {
         case .peerInstallation: self = .peerInstallation(try .init(serializedBytes: bytes))
         case .sessionClosed: self = .sessionClosed(try .init(serializedBytes: bytes))
         case .historyRequest: self = .historyRequest(try .init(serializedBytes: bytes))
+        case .installationRetired: self = .installationRetired(try .init(serializedBytes: bytes))
         case .unspecified, .UNRECOGNIZED: self = .unknown(kind: kind, bytes: bytes)
         }
     }

@@ -32,6 +32,7 @@ extension EventPayload {
             guard p.signingKey.count == 32, p.identityKey.count == 32 else { throw .corruptEventPayload(id: id, kind: kind) }
             identifiers = [p.installationID]
         case let .historyRequest(h): identifiers = [h.requestID]
+        case let .installationRetired(r): identifiers = [r.installationID]
         case let .sessionClosed(c):
             guard !c.streamID.isEmpty, c.streamID.count <= 256 else { throw .corruptEventPayload(id: id, kind: kind) }
             identifiers = []

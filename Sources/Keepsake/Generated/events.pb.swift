@@ -99,6 +99,9 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
 
   /// HistoryRequestChanged
   case historyRequest // = 20
+
+  /// InstallationRetired
+  case installationRetired // = 21
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -128,6 +131,7 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
     case 18: self = .peerInstallation
     case 19: self = .sessionClosed
     case 20: self = .historyRequest
+    case 21: self = .installationRetired
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -155,6 +159,7 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
     case .peerInstallation: return 18
     case .sessionClosed: return 19
     case .historyRequest: return 20
+    case .installationRetired: return 21
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -182,6 +187,7 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
     .peerInstallation,
     .sessionClosed,
     .historyRequest,
+    .installationRetired,
   ]
 
 }
@@ -760,12 +766,30 @@ public nonisolated struct Keepsake_V1_HistoryRequestChanged: Sendable {
   public init() {}
 }
 
+/// Another device took over this store's installation (a newer generation; see
+/// InstallationRestored): the installation's keys are erased from this log
+/// (InstallationKeys and AccountJoined are filed under the installation's
+/// subject) and this store no longer acts as it.
+public nonisolated struct Keepsake_V1_InstallationRetired: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var installationID: Data = Data()
+
+  public var supersededByGeneration: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "keepsake.v1"
 
 nonisolated extension Keepsake_V1_EventKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_KIND_UNSPECIFIED\0\u{1}EVENT_KIND_CONVERSATION_CREATED\0\u{1}EVENT_KIND_MESSAGE_SENT\0\u{1}EVENT_KIND_MESSAGE_RECEIVED\0\u{1}EVENT_KIND_MESSAGE_EDITED\0\u{1}EVENT_KIND_MESSAGE_DELETED\0\u{1}EVENT_KIND_MEMBERSHIP_COMMIT\0\u{1}EVENT_KIND_RATCHET_STEP\0\u{1}EVENT_KIND_CONTACT_ADDED\0\u{1}EVENT_KIND_CONTACT_REMOVED\0\u{1}EVENT_KIND_CONSENT_CHANGED\0\u{1}EVENT_KIND_PREFERENCE_CHANGED\0\u{1}EVENT_KIND_CONVERSATION_READ\0\u{1}EVENT_KIND_INSTALLATION_KEYS\0\u{1}EVENT_KIND_INSTALLATION_RESTORED\0\u{1}EVENT_KIND_ACCOUNT_JOINED\0\u{1}EVENT_KIND_PREKEY_CREATED\0\u{1}EVENT_KIND_PREKEY_USED\0\u{1}EVENT_KIND_PEER_INSTALLATION\0\u{1}EVENT_KIND_SESSION_CLOSED\0\u{1}EVENT_KIND_HISTORY_REQUEST\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_KIND_UNSPECIFIED\0\u{1}EVENT_KIND_CONVERSATION_CREATED\0\u{1}EVENT_KIND_MESSAGE_SENT\0\u{1}EVENT_KIND_MESSAGE_RECEIVED\0\u{1}EVENT_KIND_MESSAGE_EDITED\0\u{1}EVENT_KIND_MESSAGE_DELETED\0\u{1}EVENT_KIND_MEMBERSHIP_COMMIT\0\u{1}EVENT_KIND_RATCHET_STEP\0\u{1}EVENT_KIND_CONTACT_ADDED\0\u{1}EVENT_KIND_CONTACT_REMOVED\0\u{1}EVENT_KIND_CONSENT_CHANGED\0\u{1}EVENT_KIND_PREFERENCE_CHANGED\0\u{1}EVENT_KIND_CONVERSATION_READ\0\u{1}EVENT_KIND_INSTALLATION_KEYS\0\u{1}EVENT_KIND_INSTALLATION_RESTORED\0\u{1}EVENT_KIND_ACCOUNT_JOINED\0\u{1}EVENT_KIND_PREKEY_CREATED\0\u{1}EVENT_KIND_PREKEY_USED\0\u{1}EVENT_KIND_PEER_INSTALLATION\0\u{1}EVENT_KIND_SESSION_CLOSED\0\u{1}EVENT_KIND_HISTORY_REQUEST\0\u{1}EVENT_KIND_INSTALLATION_RETIRED\0")
 }
 
 nonisolated extension Keepsake_V1_ConversationKind: SwiftProtobuf._ProtoNameProviding {
@@ -1624,6 +1648,41 @@ nonisolated extension Keepsake_V1_HistoryRequestChanged: SwiftProtobuf.Message, 
     if lhs.uploadURL != rhs.uploadURL {return false}
     if lhs.status != rhs.status {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Keepsake_V1_InstallationRetired: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".InstallationRetired"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{3}superseded_by_generation\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.installationID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.supersededByGeneration) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.installationID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
+    }
+    if self.supersededByGeneration != 0 {
+      try visitor.visitSingularUInt64Field(value: self.supersededByGeneration, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Keepsake_V1_InstallationRetired, rhs: Keepsake_V1_InstallationRetired) -> Bool {
+    if lhs.installationID != rhs.installationID {return false}
+    if lhs.supersededByGeneration != rhs.supersededByGeneration {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -67,6 +67,8 @@ extension Messenger {
 
     private func pullInbox() async throws -> SyncReport {
         let me = try requireMembership()
+        try await heedNotices()
+        try await announceGeneration()
         var report = SyncReport()
         let waiting = try store.outbox().count
         report.published = waiting - (await flushOutbox())

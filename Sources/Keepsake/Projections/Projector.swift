@@ -113,6 +113,7 @@ struct Projector {
         case let .peerInstallation(p): try peerInstallation(p, event)
         case let .sessionClosed(c): try sessionClosed(c)
         case let .historyRequest(h): try historyRequest(h, event)
+        case .installationRetired: break  // its effect is in the log: the installation's keys are erased
         case .unknown, .erased: break
         }
     }

@@ -518,6 +518,45 @@ public nonisolated struct Keepsake_Wire_V1_HistoryResponse: Sendable {
   public init() {}
 }
 
+/// XIP-56 go-offline: a hard backup of an installation was restored on another
+/// device, which now runs the installation at `generation`. Published on
+/// installation-<installation ID>, signed by the installation's signing key.
+/// A device holding the same keys at a lower generation stops and erases them.
+public nonisolated struct Keepsake_Wire_V1_InstallationNotice: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var installationID: Data = Data()
+
+  public var generation: UInt64 = 0
+
+  /// 16 bytes: the log of the device that now holds it
+  public var restoredByLog: Data = Data()
+
+  /// 16 bytes: the hard backup that was restored
+  public var backupID: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Keepsake_Wire_V1_SignedInstallationNotice: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// InstallationNotice
+  public var notice: Data = Data()
+
+  public var signature: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "keepsake.wire.v1"
@@ -1477,6 +1516,86 @@ nonisolated extension Keepsake_Wire_V1_HistoryResponse: SwiftProtobuf.Message, S
     if lhs.backupKey != rhs.backupKey {return false}
     if lhs.backupFileHash != rhs.backupFileHash {return false}
     if lhs.expiresAtMs != rhs.expiresAtMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Keepsake_Wire_V1_InstallationNotice: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".InstallationNotice"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{1}generation\0\u{3}restored_by_log\0\u{3}backup_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.installationID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.generation) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.restoredByLog) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.backupID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.installationID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
+    }
+    if self.generation != 0 {
+      try visitor.visitSingularUInt64Field(value: self.generation, fieldNumber: 2)
+    }
+    if !self.restoredByLog.isEmpty {
+      try visitor.visitSingularBytesField(value: self.restoredByLog, fieldNumber: 3)
+    }
+    if !self.backupID.isEmpty {
+      try visitor.visitSingularBytesField(value: self.backupID, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Keepsake_Wire_V1_InstallationNotice, rhs: Keepsake_Wire_V1_InstallationNotice) -> Bool {
+    if lhs.installationID != rhs.installationID {return false}
+    if lhs.generation != rhs.generation {return false}
+    if lhs.restoredByLog != rhs.restoredByLog {return false}
+    if lhs.backupID != rhs.backupID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Keepsake_Wire_V1_SignedInstallationNotice: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SignedInstallationNotice"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}notice\0\u{1}signature\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.notice) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.signature) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.notice.isEmpty {
+      try visitor.visitSingularBytesField(value: self.notice, fieldNumber: 1)
+    }
+    if !self.signature.isEmpty {
+      try visitor.visitSingularBytesField(value: self.signature, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Keepsake_Wire_V1_SignedInstallationNotice, rhs: Keepsake_Wire_V1_SignedInstallationNotice) -> Bool {
+    if lhs.notice != rhs.notice {return false}
+    if lhs.signature != rhs.signature {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
