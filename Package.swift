@@ -76,6 +76,8 @@ let package = Package(
             name: "KeepsakeCLI",
             dependencies: [
                 "Keepsake",
+                "KeepsakeCrypto",
+                "KeepsakeWire",
                 "KeepsakeRelay",
                 "KeepsakeRelayClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

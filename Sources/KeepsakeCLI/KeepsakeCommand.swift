@@ -14,7 +14,7 @@ struct KeepsakeCommand: AsyncParsableCommand {
         subcommands: [
             Init.self, Append.self, Conversations.self, Messages.self, Search.self, Log.self,
             CursorCommand.self, Rebuild.self, Generate.self, Demo.self,
-            BackupCommand.self, RestoreCommand.self, VerifyCommand.self, ListBackups.self, Bench.self,
+            BackupCommand.self, RestoreCommand.self, VerifyCommand.self, BackupsCommand.self, Bench.self,
             AccountCommand.self, InstallationCommand.self, Send.self, Sync.self, GroupCommand.self, HistoryCommand.self, Serve.self,
         ]
     )

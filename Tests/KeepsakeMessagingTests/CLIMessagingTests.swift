@@ -1,4 +1,5 @@
 import Foundation
+import KeepsakeCrypto
 import Testing
 
 /// The messaging commands as a user runs them, against a relay process.
@@ -82,6 +83,38 @@ import Testing
         #expect(try run("history", "status", "--store", new).contains("applied"))
         let conversation = String(try run("conversations", "--store", new).prefix(32))
         #expect(try run("messages", "--store", new, conversation).contains("an old message"))
+    }
+
+    @Test func backupsGoToTheProviderAndComeBackWithTheKeyAlone() throws {
+        let relay = try RelayProcess()
+        let scratch = Scratch()
+        try FileManager.default.createDirectory(at: scratch.url, withIntermediateDirectories: true)
+        let env = ["KEEPSAKE_RELAY": relay.url.absoluteString]
+        func run(_ arguments: String...) throws -> String {
+            let result = try keepsake(arguments, environment: env)
+            #expect(result.status == 0, "keepsake \(arguments.joined(separator: " ")): \(result.error)")
+            return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let store = scratch.path("store").path, backups = scratch.path("backups").path, keyFile = scratch.path("backup.key")
+        try Data(Random.bytes(32)).write(to: keyFile)
+        _ = try run("account", "create", "--key-file", scratch.path("account.key").path)
+        _ = try run("installation", "add", "--store", store, "--account-key", scratch.path("account.key").path)
+        let conversation = try run("append", "conversation", "--title", "Notes", "--member", "me", "--store", store)
+        _ = try run("append", "message", conversation, "keep me", "--store", store)
+        let file = try #require(try run("backup", "--store", store, "--key-file", keyFile.path, "--to", backups, "--json")
+            .split(separator: "\"").drop { $0 != "file" }.dropFirst(2).first).description
+        #expect(try run("backups", "push", "--store", store, "--key-file", keyFile.path, file).contains("uploaded as"))
+        #expect(try run("backups", "push", "--store", store, "--key-file", keyFile.path, file).contains("already on the provider"))
+        #expect(try run("backups", backups).contains("full"), "listing a folder is still the default")
+
+        let pulled = try run("backups", "pull", "--key-file", keyFile.path, "--to", scratch.path("pulled").path)
+        _ = try run("restore", "--store", scratch.path("new").path, "--key-file", keyFile.path, pulled)
+        #expect(try run("messages", "--store", scratch.path("new").path, conversation).contains("keep me"))
+
+        let otherKey = scratch.path("other.key")
+        try Data(Random.bytes(32)).write(to: otherKey)
+        let none = try keepsake(["backups", "pull", "--key-file", otherKey.path, "--to", scratch.path("x").path], environment: env)
+        #expect(none.status != 0 && none.error.contains("holds no backup made with this key"))
     }
 
     @Test func theRelayLoadTestRunsFromAnotherProcessAndFindsNothingLost() throws {

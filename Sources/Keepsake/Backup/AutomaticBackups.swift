@@ -13,6 +13,10 @@ public struct AutomaticBackupPolicy: Sendable {
     public var everyEvents: Int?
     /// Back up when this much time passed since the last backup and there is something new.
     public var every: Duration?
+    /// Also upload each new file to a backup provider, listed under the key's
+    /// locator (a key file or recovery phrase, not a passphrase); kept there `uploadLifetime`.
+    public var uploadTo: (any BackupProviderTransport)?
+    public var uploadLifetime: Duration?
 
     public init(directory: URL, options: BackupOptions, everyEvents: Int? = nil, every: Duration? = nil) {
         self.directory = directory
@@ -27,6 +31,10 @@ public enum AutomaticBackupReport: Sendable {
     case wrote(BackupSummary)
     /// The backup failed (for instance `busy` while a restore runs); the next trigger tries again.
     case failed(BackupError)
+    /// A file reached the backup provider.
+    case uploaded(file: URL, StoredBackup)
+    /// A file did not reach the backup provider; the next trigger tries again.
+    case uploadFailed(file: URL, reason: String)
 }
 
 /// A running automatic backup policy. Keep it while backups should happen;
@@ -43,9 +51,25 @@ public final class AutomaticBackups: Sendable {
             let wakeups = Wakeups(on: store.projectionChanges(), every: policy.every)
             defer { report.finish() }
             var schedule = BackupSchedule(store: store, policy: policy)
+            var notUploaded: [URL] = []
             for await _ in wakeups.stream {
                 guard !Task.isCancelled else { break }
-                if let outcome = schedule.backUpIfDue() { report.yield(outcome) }
+                if let outcome = schedule.backUpIfDue() {
+                    report.yield(outcome)
+                    if case let .wrote(summary) = outcome, policy.uploadTo != nil { notUploaded.append(summary.file) }
+                }
+                guard let provider = policy.uploadTo else { continue }
+                while let file = notUploaded.first {
+                    do {
+                        let stored = try await ProviderBackups.upload(file, key: policy.options.key, store: store, provider: provider,
+                                                                      lifetime: policy.uploadLifetime)
+                        report.yield(.uploaded(file: file, stored))
+                        notUploaded.removeFirst()
+                    } catch {
+                        report.yield(.uploadFailed(file: file, reason: "\(error)"))
+                        break
+                    }
+                }
             }
         }
     }

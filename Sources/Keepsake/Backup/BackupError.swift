@@ -48,6 +48,10 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
     case io(operation: String, path: String, errno: Int32)
     /// The store failed while reading or applying events.
     case store(KeepsakeError)
+    /// The backup provider lists no backup for this key (the key itself is well formed).
+    case noBackupForKey(provider: String)
+    /// A passphrase key has no locator (each file has its own salt): list backups by key file or recovery phrase.
+    case keyHasNoLocator
 
     /// Classifies an error raised by the store, the log or the crypto layer during a backup or restore.
     init(_ error: any Error) {
@@ -120,6 +124,10 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
             return "\(operation) failed for \(path): \(String(cString: strerror(code)))"
         case let .store(error):
             return error.description
+        case let .noBackupForKey(provider):
+            return "\(provider) holds no backup made with this key; the key is well formed, so check it is the one used for the backups (or that they have not expired)"
+        case .keyHasNoLocator:
+            return "a passphrase cannot list backups on a provider; use the backups' key file or recovery phrase"
         }
     }
 }

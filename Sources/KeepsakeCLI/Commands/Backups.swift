@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Keepsake
+import KeepsakeCrypto
+import KeepsakeRelayClient
 
 /// How the backup key is given: a key file, a passphrase, or a 24-word recovery phrase.
 struct KeyOptions: ParsableArguments {
@@ -185,10 +187,18 @@ struct VerifyCommand: ParsableCommand {
     }
 }
 
-struct ListBackups: ParsableCommand {
+struct BackupsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backups",
-        abstract: "List the backups in a folder as chains, with their cursors.",
+        abstract: "List backup files, and keep them on a relay's backup provider.",
+        subcommands: [ListBackups.self, PushBackups.self, PullBackups.self],
+        defaultSubcommand: ListBackups.self)
+}
+
+struct ListBackups: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List the backups in a folder as chains, with their cursors (the default).",
         discussion: "Reads only the headers (signatures are checked); no key is needed.")
 
     @Argument(help: "The folder holding .ksbak files.") var directory = "."
@@ -234,4 +244,57 @@ extension BackupHeader {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+struct PushBackups: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "push",
+        abstract: "Upload backup files to the relay's backup provider, listed under their key.",
+        discussion: """
+        The store's installation signs the uploads (it must have joined an account). Files the \
+        provider already holds for this key are skipped. Fetch them back on any device with \
+        `keepsake backups pull` and the same key file or recovery phrase.
+        """)
+
+    @OptionGroup var location: StoreLocation
+    @OptionGroup var relay: RelayLocation
+    @OptionGroup var keyOptions: KeyOptions
+    @Option(help: "Days the provider keeps the files (at most 30).") var days = 30
+    @Argument(help: "The .ksbak files.") var files: [String]
+
+    func run() async throws {
+        let store = try location.open()
+        let key = try keyOptions.key(generating: false)
+        let provider = try relay.client()
+        let held = Set(try await provider.listBackups(locator: try key.locator() ?? []).map(\.digest))
+        for path in files {
+            let file = URL(fileURLWithPath: path)
+            if held.contains(Blake2b.hash(Array(try Data(contentsOf: file)))) {
+                print("\(file.lastPathComponent): already on the provider")
+                continue
+            }
+            let stored = try await ProviderBackups.upload(file, key: key, store: store, provider: provider, lifetime: .seconds(Int64(days) * 86_400))
+            print("\(file.lastPathComponent): uploaded as \(stored.id), kept until \(stored.expiresAt.iso8601)")
+        }
+    }
+}
+
+struct PullBackups: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pull",
+        abstract: "Download every backup a key made from the relay's backup provider.",
+        discussion: """
+        Needs only the key file or recovery phrase (a mistyped word is caught before anything is \
+        asked). Then restore them: keepsake restore --store <new> --mnemonic <folder>/*.ksbak
+        """)
+
+    @OptionGroup var relay: RelayLocation
+    @OptionGroup var keyOptions: KeyOptions
+    @Option(help: ArgumentHelp("Where to put the files.", valueName: "dir")) var to = "."
+
+    func run() async throws {
+        let key = try keyOptions.key(generating: false)
+        let files = try await ProviderBackups.download(key: key, from: try relay.client(), into: URL(fileURLWithPath: to))
+        for file in files { print(file.path) }
+    }
 }

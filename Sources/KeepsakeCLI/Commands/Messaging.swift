@@ -8,12 +8,14 @@ struct RelayLocation: ParsableArguments {
     @Option(help: ArgumentHelp("The relay's URL.", valueName: "url"))
     var relay: String = ProcessInfo.processInfo.environment["KEEPSAKE_RELAY"] ?? "http://127.0.0.1:8787"
 
-    func messenger(for store: Store) throws -> Messenger {
+    func client() throws -> RelayClient {
         guard let url = URL(string: relay), url.scheme == "http" || url.scheme == "https" else {
             throw ValidationError("'\(relay)' is not an http(s) URL")
         }
-        return Messenger(store: store, relay: RelayClient(baseURL: url))
+        return RelayClient(baseURL: url)
     }
+
+    func messenger(for store: Store) throws -> Messenger { Messenger(store: store, relay: try client()) }
 }
 
 struct AccountCommand: ParsableCommand {
