@@ -5,7 +5,7 @@ import Keepsake
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure Keepsake on this machine, next to the floors of the same run.",
-        subcommands: [BenchRestore.self, BenchRelay.self])
+        subcommands: [BenchRestore.self, BenchRelay.self, BenchProvider.self])
 }
 
 struct BenchRestore: ParsableCommand {

@@ -66,7 +66,7 @@ struct BenchRelay: AsyncParsableCommand {
         say("relay \(base.absoluteString): \(envelopes) envelopes of \(items[0].count) bytes on \(topics) topics, \(concurrency) in flight")
 
         let health = HTTPClientRequest(url: base.absoluteString + "/v1/health")
-        let floor = try await load(count: envelopes, limit: timeLimit) { _ in
+        let floor = try await runLoad(count: envelopes, concurrency: concurrency, limit: timeLimit) { _ in
             let response = try await http.execute(health, timeout: .seconds(30))
             _ = try await response.body.collect(upTo: 1 << 16)
         }
@@ -85,7 +85,7 @@ struct BenchRelay: AsyncParsableCommand {
             }
             return delays
         }
-        let published = try await load(count: envelopes, limit: timeLimit) { index in
+        let published = try await runLoad(count: envelopes, concurrency: concurrency, limit: timeLimit) { index in
             let topic = inboxes[index % topics]
             if topic == followed { sentAt.withLock { $0[UInt64(index)] = .now } }
             _ = try await client.publish(items[index], to: topic)
@@ -134,38 +134,39 @@ struct BenchRelay: AsyncParsableCommand {
         if lost > 0 || duplicated > 0 || foreign > 0 { throw ExitCode(2) }
     }
 
-    struct Load {
-        let completed: Int
-        let seconds: Double
-        let latency: Percentiles
-        var rate: Double { Double(completed) / seconds }
-        var summary: String { "\(completed) in \(String(format: "%.2f", seconds)) s = \(Int(rate))/s, latency \(latency.summary)" }
-    }
+}
 
-    /// Runs `request(index)` for indices 0..<count with `concurrency` in flight, until done or `limit` seconds pass.
-    private func load(count: Int, limit: Double, _ request: @escaping @Sendable (Int) async throws -> Void) async throws -> Load {
-        let next = Counter()
-        let concurrency = concurrency
-        let start = ContinuousClock.now
-        let deadline = start + .milliseconds(Int64(limit * 1000))
-        let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
-            for _ in 0..<concurrency {
-                group.addTask {
-                    var mine: [Duration] = []
-                    while ContinuousClock.now < deadline {
-                        let index = next.take()
-                        guard index < count else { break }
-                        let began = ContinuousClock.now
-                        try await request(index)
-                        mine.append(ContinuousClock.now - began)
-                    }
-                    return mine
+/// What a load run did: how many requests completed, in how long, with which latencies.
+struct Load {
+    let completed: Int
+    let seconds: Double
+    let latency: Percentiles
+    var rate: Double { Double(completed) / seconds }
+    var summary: String { "\(completed) in \(String(format: "%.2f", seconds)) s = \(Int(rate))/s, latency \(latency.summary)" }
+}
+
+/// Runs `request(index)` for indices 0..<count with `concurrency` in flight, until done or `limit` seconds pass.
+func runLoad(count: Int, concurrency: Int, limit: Double, _ request: @escaping @Sendable (Int) async throws -> Void) async throws -> Load {
+    let next = Counter()
+    let start = ContinuousClock.now
+    let deadline = start + .milliseconds(Int64(limit * 1000))
+    let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
+        for _ in 0..<concurrency {
+            group.addTask {
+                var mine: [Duration] = []
+                while ContinuousClock.now < deadline {
+                    let index = next.take()
+                    guard index < count else { break }
+                    let began = ContinuousClock.now
+                    try await request(index)
+                    mine.append(ContinuousClock.now - began)
                 }
+                return mine
             }
-            return try await group.reduce(into: []) { $0 += $1 }
         }
-        return Load(completed: latencies.count, seconds: (ContinuousClock.now - start).seconds, latency: Percentiles(latencies))
+        return try await group.reduce(into: []) { $0 += $1 }
     }
+    return Load(completed: latencies.count, seconds: (ContinuousClock.now - start).seconds, latency: Percentiles(latencies))
 }
 
 /// Hands out 0, 1, 2… to concurrent tasks.
@@ -199,9 +200,9 @@ final class ServerProcess {
     let data = FileManager.default.temporaryDirectory.appendingPathComponent("keepsake-relay-\(UUID().uuidString.prefix(8))")
     let url: String
 
-    init() throws {
+    init(_ options: [String] = []) throws {
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        process.arguments = ["serve", "--port", "0", "--data", data.path]
+        process.arguments = ["serve", "--port", "0", "--data", data.path] + options
         let output = Pipe()
         process.standardOutput = output
         try process.run()
