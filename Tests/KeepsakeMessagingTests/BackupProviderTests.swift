@@ -103,4 +103,20 @@ import KeepsakeWire
         try await device.messenger.revoke(try #require(try device.store.membership()).installation, with: account)
         #expect(await refusal { _ = try await upload(source, digest: Blake2b.hash(contents)) } == "revoked")
     }
+
+    @Test func anUploadCutByACrashIsNeverVisible() async throws {
+        let (source, contents) = try file("big.ksbak", bytes: 200 * 1024 * 1024)
+        let locator = Random.bytes(32)
+        let uploading = Task { try await upload(source, digest: Blake2b.hash(contents), options: .init(locator: locator)) }
+        let folder = relay.data.path("relay/backups").path
+        while !((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).contains(where: { $0.hasSuffix(".partial") }) {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        relay.kill()
+        #expect(await refusal { _ = try await uploading.value } != nil, "the upload did not complete")
+
+        let restarted = try RelayProcess(data: relay.data)
+        #expect(try await restarted.client.listBackups(locator: locator).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty, "the partial file is gone after the restart")
+    }
 }

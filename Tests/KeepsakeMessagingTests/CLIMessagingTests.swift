@@ -117,6 +117,13 @@ import Testing
         #expect(none.status != 0 && none.error.contains("holds no backup made with this key"))
     }
 
+    @Test func theProviderLoadTestChecksEveryFile() throws {
+        let result = try keepsake(["bench", "provider", "--files", "20", "--size", "20000", "--concurrency", "4", "--json"])
+        #expect(result.status == 0, "\(result.error)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        #expect(report["stored"] as? Int == 20 && report["lost"] as? Int == 0 && report["corrupted"] as? Int == 0)
+    }
+
     @Test func theRelayLoadTestRunsFromAnotherProcessAndFindsNothingLost() throws {
         let result = try keepsake(["bench", "relay", "--envelopes", "300", "--topics", "5", "--concurrency", "4", "--json"])
         #expect(result.status == 0, "\(result.error)")

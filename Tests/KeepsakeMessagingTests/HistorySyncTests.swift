@@ -84,6 +84,12 @@ import KeepsakeWire
         let again = try await tablet.messenger.sync()
         #expect(again.historyApplied.isEmpty && again.received.isEmpty)
         #expect(try tablet.store.messages(in: conversation).messages.count == 2, "no duplicates")
+        let fileKey = BackupKey.raw(try SecureBytes.random(count: 32))
+        try FileManager.default.createDirectory(at: scratch.path("files"), withIntermediateDirectories: true)
+        let file = try phone.store.backup(into: scratch.path("files"), options: BackupOptions(kind: .soft, key: fileKey)).file
+        let restored = try tablet.store.restore(from: [file], options: RestoreOptions(key: fileKey))
+        #expect(try tablet.store.messages(in: conversation).messages.count == 2, "a later file restore duplicates nothing either")
+        _ = restored
 
         let key = Array(response.backupKey)
         #expect(key.count == 32)

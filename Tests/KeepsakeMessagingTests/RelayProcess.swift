@@ -37,8 +37,8 @@ final class RelayProcess {
     let url: URL
     let data: Scratch
 
-    init(_ options: [String] = []) throws {
-        data = Scratch()
+    init(_ options: [String] = [], data: Scratch = Scratch()) throws {
+        self.data = data
         process.executableURL = keepsakeExecutable
         process.arguments = ["serve", "--port", "0", "--data", data.path("relay").path] + options
         let output = Pipe()
@@ -55,6 +55,12 @@ final class RelayProcess {
     }
 
     var client: RelayClient { RelayClient(baseURL: url) }
+
+    /// Ends the process at once, as a crash would.
+    func kill() {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
 
     deinit {
         process.terminate()
