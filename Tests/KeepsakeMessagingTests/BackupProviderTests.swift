@@ -105,15 +105,22 @@ import KeepsakeWire
     }
 
     @Test func anUploadCutByACrashIsNeverVisible() async throws {
-        let (source, contents) = try file("big.ksbak", bytes: 200 * 1024 * 1024)
+        let relay = try RelayProcess()
+        let device = try Device("crashing", in: scratch, relay: relay)
+        try await device.messenger.join(account)
+        let (source, contents) = try file("big.ksbak", bytes: 64 * 1024 * 1024)
         let locator = Random.bytes(32)
-        let uploading = Task { try await upload(source, digest: Blake2b.hash(contents), options: .init(locator: locator)) }
+        let client = relay.client
+        let auth = try device.store.authenticateRequest(method: "POST", path: "/v1/backups", contentDigest: Blake2b.hash(contents))
+        let uploading = Task {
+            try await client.uploadBackup(source, to: client.backupUploadURL, authentication: auth, options: .init(locator: locator))
+        }
         let folder = relay.data.path("relay/backups").path
         while !((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).contains(where: { $0.hasSuffix(".partial") }) {
-            try await Task.sleep(for: .milliseconds(5))
+            try await Task.sleep(for: .milliseconds(2))
         }
         relay.kill()
-        #expect(await refusal { _ = try await uploading.value } != nil, "the upload did not complete")
+        await #expect(throws: RelayClient.Failure.self, "the upload did not complete") { _ = try await uploading.value }
 
         let restarted = try RelayProcess(data: relay.data)
         #expect(try await restarted.client.listBackups(locator: locator).isEmpty)
