@@ -8,11 +8,7 @@ import Testing
         let relay = try RelayProcess()
         let scratch = Scratch()
         let env = ["KEEPSAKE_RELAY": relay.url.absoluteString]
-        func run(_ arguments: String...) throws -> String {
-            let result = try keepsake(arguments, environment: env)
-            #expect(result.status == 0, "keepsake \(arguments.joined(separator: " ")): \(result.error)")
-            return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+        func run(_ arguments: String...) throws -> String { try succeeding(arguments, environment: env) }
         func store(_ name: String) -> String { scratch.path(name).path }
 
         let aliceKey = scratch.path("alice.key").path, bobKey = scratch.path("bob.key").path
@@ -57,11 +53,7 @@ import Testing
         let scratch = Scratch()
         try FileManager.default.createDirectory(at: scratch.url, withIntermediateDirectories: true)
         let env = ["KEEPSAKE_RELAY": relay.url.absoluteString]
-        func run(_ arguments: String...) throws -> String {
-            let result = try keepsake(arguments, environment: env)
-            #expect(result.status == 0, "keepsake \(arguments.joined(separator: " ")): \(result.error)")
-            return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+        func run(_ arguments: String...) throws -> String { try succeeding(arguments, environment: env) }
         let key = scratch.path("alice.key").path, bobKey = scratch.path("bob.key").path
         _ = try run("account", "create", "--key-file", key)
         let bob = try run("account", "create", "--key-file", bobKey)
@@ -90,11 +82,7 @@ import Testing
         let scratch = Scratch()
         try FileManager.default.createDirectory(at: scratch.url, withIntermediateDirectories: true)
         let env = ["KEEPSAKE_RELAY": relay.url.absoluteString]
-        func run(_ arguments: String...) throws -> String {
-            let result = try keepsake(arguments, environment: env)
-            #expect(result.status == 0, "keepsake \(arguments.joined(separator: " ")): \(result.error)")
-            return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
+        func run(_ arguments: String...) throws -> String { try succeeding(arguments, environment: env) }
         let store = scratch.path("store").path, backups = scratch.path("backups").path, keyFile = scratch.path("backup.key")
         try Data(Random.bytes(32)).write(to: keyFile)
         _ = try run("account", "create", "--key-file", scratch.path("account.key").path)
@@ -132,4 +120,11 @@ import Testing
         #expect(report["lost"] as? Int == 0 && report["duplicated"] as? Int == 0 && report["unexpected"] as? Int == 0)
         #expect((report["followLatencyMs"] as? [String: Double])?["p50"] != nil)
     }
+}
+
+/// Runs the CLI, records an issue unless it succeeds, and returns its trimmed output.
+func succeeding(_ arguments: [String], environment: [String: String]) throws -> String {
+    let result = try keepsake(arguments, environment: environment)
+    #expect(result.status == 0, "keepsake \(arguments.joined(separator: " ")): \(result.error)")
+    return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
 }

@@ -104,7 +104,7 @@ extension Messenger {
     /// the XIP in order, then the import. A failure marks the request failed
     /// (or expired) with its reason; an answer to no pending request of ours is ignored.
     func applyHistoryResponse(_ response: HistoryResponse, from sender: KnownInstallation) async throws {
-        guard let id = HistoryRequestID(bytes: response.requestID) else { throw HistorySyncError.unknownRequest(HistoryRequestID(bytes: Random.bytes(16))!) }
+        guard let id = HistoryRequestID(bytes: response.requestID) else { throw EnvelopeRejection.malformed("history answer") }
         let request = try pendingRequest(id, role: .requester)
         do {
             guard request.peer == sender.id else { throw HistorySyncError.wrongResponder(id) }

@@ -326,6 +326,7 @@ extension Messenger {
             }
         case let .historyResponse(response)? where payload.convoID.isEmpty:
             guard sender.account == me.account else { throw EnvelopeRejection.notThisAccount }
+            guard HistoryRequestID(bytes: response.requestID) != nil else { throw EnvelopeRejection.malformed("history answer") }
             delivered = .historyResponse(response, from: sender)
         case _ where convo == nil:
             throw EnvelopeRejection.malformed("conversation ID '\(payload.convoID.prefix(80))'")

@@ -38,16 +38,8 @@ struct BenchProvider: AsyncParsableCommand {
         for folder in ["sources", "floor", "downloads"] {
             try FileManager.default.createDirectory(at: work.appendingPathComponent(folder), withIntermediateDirectories: true)
         }
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = concurrency + 2
-        configuration.connectionPool.retryConnectionEstablishment = false
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        do {
+        try await withLoadClient(concurrency: concurrency) { http in
             try await measure(URL(string: server.url)!, http: http, work: work)
-            try await http.shutdown()
-        } catch {
-            try? await http.shutdown()
-            throw error
         }
     }
 

@@ -39,17 +39,8 @@ struct BenchRelay: AsyncParsableCommand {
         let server = try relay == nil ? ServerProcess() : nil
         defer { server?.stop() }
         guard let base = URL(string: relay ?? server!.url) else { throw ValidationError("'\(relay ?? "")' is not a URL") }
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = concurrency + 2
-        configuration.connectionPool.retryConnectionEstablishment = false
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        let client = RelayClient(baseURL: base, client: http)
-        do {
-            try await measure(client, http: http, base: base)
-            try await http.shutdown()
-        } catch {
-            try? await http.shutdown()
-            throw error
+        try await withLoadClient(concurrency: concurrency) { http in
+            try await measure(RelayClient(baseURL: base, client: http), http: http, base: base)
         }
     }
 
@@ -167,6 +158,22 @@ func runLoad(count: Int, concurrency: Int, limit: Double, _ request: @escaping @
         return try await group.reduce(into: []) { $0 += $1 }
     }
     return Load(completed: latencies.count, seconds: (ContinuousClock.now - start).seconds, latency: Percentiles(latencies))
+}
+
+/// Runs `body` with an HTTP client that keeps `concurrency` connections open
+/// and fails at once when the server is gone, then shuts the client down.
+func withLoadClient(concurrency: Int, _ body: (HTTPClient) async throws -> Void) async throws {
+    var configuration = HTTPClient.Configuration()
+    configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = concurrency + 2
+    configuration.connectionPool.retryConnectionEstablishment = false
+    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    do {
+        try await body(http)
+        try await http.shutdown()
+    } catch {
+        try? await http.shutdown()
+        throw error
+    }
 }
 
 /// Hands out 0, 1, 2… to concurrent tasks.
