@@ -65,12 +65,15 @@ public struct RelayClient: RelayTransport {
             struct Item: Decodable {
                 let cursor: Int64
                 let data: Data
+                let receivedAt: Int64?
             }
             let items: [Item]
             let next: Int64
         }
         let page = try await call(post: false, "v1/topics/\(topic.name)?after=\(cursor)&limit=\(limit)", decoding: Page.self)
-        return RelayPage(items: page.items.map { RelayItem(cursor: $0.cursor, data: Array($0.data)) }, next: page.next)
+        return RelayPage(items: page.items.map {
+            RelayItem(cursor: $0.cursor, data: Array($0.data), receivedAt: $0.receivedAt.map { Date(timeIntervalSince1970: Double($0) / 1000) })
+        }, next: page.next)
     }
 
     public func claimPrekey(of installation: [UInt8]) async throws -> ClaimedPrekey? {

@@ -143,6 +143,17 @@ import KeepsakeWire
         #expect(report.rejected.map(\.reason) == [.senderRevoked])
         #expect(try bobPhone.texts(in: hello.conversation) == ["before revocation"])
 
+        // Backdating does not help: the relay's receive time is after the revocation too.
+        let laptopMe = try #require(try aliceLaptop.store.membership())
+        let bobTarget = try #require(try aliceLaptop.store.knownInstallations(of: bob.id).first)
+        var session = try #require(try aliceLaptop.store.sessions(with: bobTarget.id).first)
+        let backdated = try Messenger.seal(
+            Content.with { $0.text = .with { $0.messageID = Data(MessageID.generate().bytes); $0.text = "from the past" } },
+            convo: .direct(between: alice.id, and: bob.id), session: &session, from: laptopMe, signing: aliceLaptop.store.signingKey().1,
+            to: bobTarget, at: Date().addingTimeInterval(-3_600))
+        _ = try await relay.client.publish(backdated, to: .message(installation: bobTarget.id.bytes))
+        #expect(try await bobPhone.messenger.sync().rejected.map(\.reason) == [.senderRevoked])
+
         #expect(try await alicePhone.messenger.sync().received == [hello.message], "the laptop's message from before, fanned out to the phone")
         let fromPhone = try await alicePhone.messenger.send("phone still works", to: hello.conversation)
         #expect(fromPhone.envelopes == 1, "bob only: the revoked laptop gets nothing")

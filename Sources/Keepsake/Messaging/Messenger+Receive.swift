@@ -38,9 +38,11 @@ public struct SyncReport: Sendable, Equatable {
 extension Store {
     private static let deferredPrefix = "deferred."
 
-    /// Keeps an envelope that cannot apply yet (device-local: `deferred.<cursor>`).
+    /// Keeps an envelope that cannot apply yet (device-local: `deferred.<cursor>` =
+    /// the relay's receive time in ms, i64 LE, 0 when unknown ‖ the envelope).
     func `defer`(_ item: RelayItem) throws(KeepsakeError) {
-        try wrapLog { () throws(LogError) in try log.setLocalValue(item.data, for: Self.deferredKey(item.cursor)) }
+        let received = withUnsafeBytes(of: (item.receivedAt?.millis ?? 0).littleEndian) { Array($0) }
+        try wrapLog { () throws(LogError) in try log.setLocalValue(received + item.data, for: Self.deferredKey(item.cursor)) }
     }
 
     func undefer(_ item: RelayItem) throws(KeepsakeError) {
@@ -50,7 +52,10 @@ extension Store {
     /// Deferred envelopes in inbox order.
     func deferred() throws(KeepsakeError) -> [RelayItem] {
         try wrapLog { () throws(LogError) in try log.localValues(withPrefix: Self.deferredPrefix) }.compactMap { entry in
-            Int64(entry.key.dropFirst(Self.deferredPrefix.count)).map { RelayItem(cursor: $0, data: entry.value) }
+            guard entry.value.count >= 8, let cursor = Int64(entry.key.dropFirst(Self.deferredPrefix.count)) else { return nil }
+            let millis = Int64(littleEndian: entry.value.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
+            return RelayItem(cursor: cursor, data: Array(entry.value.dropFirst(8)),
+                             receivedAt: millis == 0 ? nil : Date(timeIntervalSince1970: Double(millis) / 1000))
         }
     }
 
@@ -137,7 +142,7 @@ extension Messenger {
     private func process(_ item: RelayItem, as me: Membership, refreshed: inout Set<String>, into report: inout SyncReport) async throws -> Processed {
         var sender: KnownInstallation?
         do {
-            switch try await receive(item.data, as: me, refreshed: &refreshed, sender: &sender) {
+            switch try await receive(item.data, receivedAt: item.receivedAt, as: me, refreshed: &refreshed, sender: &sender) {
             case let .message(id): report.received.append(id)
             case .commit: report.commits += 1
             case let .historyRequest(id):
@@ -225,7 +230,7 @@ extension Messenger {
     /// `EnvelopeRejection` when a step fails; nothing is logged then. `sender`
     /// is set once the sender installation is known and valid (step 2).
     func receive(
-        _ bytes: [UInt8], as me: Membership, refreshed: inout Set<String>, sender identified: inout KnownInstallation?
+        _ bytes: [UInt8], receivedAt: Date? = nil, as me: Membership, refreshed: inout Set<String>, sender identified: inout KnownInstallation?
     ) async throws -> Received {
         let envelope = try reject(Envelope.self, bytes, "envelope")
         let header = try reject(EnvelopeHeader.self, envelope.header, "envelope header")
@@ -248,8 +253,9 @@ extension Messenger {
         guard let sender = try store.knownInstallation(senderID), sender.account == metadata.senderAccount else {
             throw EnvelopeRejection.unknownSender
         }
+        // The sender's clock, and the relay's when it reported one: a revoked installation cannot backdate.
         let sentAt = Date(timeIntervalSince1970: Double(header.sentNs) / 1_000_000_000)
-        guard sender.mayHaveSent(at: sentAt) else { throw EnvelopeRejection.senderRevoked }
+        guard sender.mayHaveSent(at: sentAt), receivedAt.map(sender.mayHaveSent) ?? true else { throw EnvelopeRejection.senderRevoked }
         identified = sender
 
         // 3. Find the session, or start it from a prekey message.

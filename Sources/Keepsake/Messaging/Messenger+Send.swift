@@ -184,7 +184,8 @@ extension Messenger {
     /// One envelope: sealed metadata, signed header, payload encrypted in the
     /// session. Session-level requests (retransmission) belong to no conversation.
     static func seal(
-        _ content: Content, convo: ConvoID?, session: inout Session, from me: Membership, signing: SigningKey, to target: KnownInstallation
+        _ content: Content, convo: ConvoID?, session: inout Session, from me: Membership, signing: SigningKey, to target: KnownInstallation,
+        at time: Date = Date()
     ) throws -> [UInt8] {
         let metadata = try SealedMetadata.with {
             $0.senderAccount = me.account
@@ -194,7 +195,7 @@ extension Messenger {
             $0.isPrekeyMessage = !session.pendingSetup.isEmpty
         }.wireBytes()
         let header = try EnvelopeHeader.with {
-            $0.sentNs = UInt64(Date().timeIntervalSince1970 * 1_000_000_000)
+            $0.sentNs = UInt64(time.timeIntervalSince1970 * 1_000_000_000)
             $0.sealedMetadata = Data(try SealedBox.seal(metadata, to: target.identityKey))
         }.wireBytes()
         let payload = try Payload.with {

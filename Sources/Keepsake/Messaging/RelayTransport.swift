@@ -25,10 +25,14 @@ public protocol RelayTransport: BackupProviderTransport {
 public struct RelayItem: Sendable, Equatable {
     public let cursor: Int64
     public let data: [UInt8]
+    /// When the relay received it, by the relay's clock (nil when not reported).
+    /// Revocation checks use it, so a revoked installation cannot backdate its messages.
+    public let receivedAt: Date?
 
-    public init(cursor: Int64, data: [UInt8]) {
+    public init(cursor: Int64, data: [UInt8], receivedAt: Date? = nil) {
         self.cursor = cursor
         self.data = data
+        self.receivedAt = receivedAt
     }
 }
 
