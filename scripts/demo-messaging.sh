@@ -46,3 +46,14 @@ step messages --store alice-phone "$group"
 
 echo; echo "Every session change is a ratchet-step event in the log; older states are erased:"
 "$keepsake" log --store alice-phone | grep -E 'ratchet-step|membership-commit|account-joined' | tail -6
+
+echo; echo "Alice adds a laptop and moves her history to it (XIP-31):"
+step installation add --store alice-laptop --account-key alice.key --role laptop
+asked=$("$keepsake" history request --store alice-laptop)
+echo "$asked"
+pin=$(echo "$asked" | sed -n 's/^PIN \([0-9]*\):.*/\1/p')
+step sync --store alice-phone
+request=$("$keepsake" history pending --store alice-phone | cut -c1-32)
+step history approve --store alice-phone "$request" --pin "$pin"
+step sync --store alice-laptop
+step conversations --store alice-laptop
