@@ -31,9 +31,8 @@ extension Messenger {
     /// retires this store's copy of the installation and throws `installationSuperseded`.
     func heedNotices() async throws {
         guard let installation = try store.installation() else { return }
-        let items = try await relayCall { try await $0.items(on: .installation(installation: installation.id.bytes), after: 0, limit: 1_000) }
         var newest: InstallationNotice?
-        for item in items.items {
+        for item in try await allItems(of: .installation(installation: installation.id.bytes), after: 0).items {
             guard let notice = try? parse(SignedInstallationNotice.self, item.data, as: "notice").verified(signingKey: installation.publicKey),
                   Array(notice.installationID) == installation.id.bytes, notice.generation > installation.generation else { continue }
             if notice.generation > newest?.generation ?? 0 { newest = notice }

@@ -154,18 +154,9 @@ extension Messenger {
 
     /// The digest holding `epoch` on the group's commit topic, if claimed.
     private func claimedDigest(of group: ConversationID, epoch: UInt64) async throws -> [UInt8]? {
-        let topic = Topic.commits(group: Topic.commitTopicID(of: group.bytes))
-        var cursor: Int64 = 0
-        while true {
-            let page = try await relayCall { [cursor, options] in try await $0.items(on: topic, after: cursor, limit: options.pageSize) }
-            for item in page.items {
-                if let claim = try? parse(CommitClaim.self, item.data, as: "commit claim"), claim.epoch == epoch {
-                    return Array(claim.commitDigest)
-                }
-            }
-            cursor = page.next
-            if page.items.count < options.pageSize { return nil }
-        }
+        let claims = try await allItems(of: .commits(group: Topic.commitTopicID(of: group.bytes)), after: 0).items
+        return claims.lazy.compactMap { try? parse(CommitClaim.self, $0.data, as: "commit claim") }
+            .first { $0.epoch == epoch }.map { Array($0.commitDigest) }
     }
 }
 

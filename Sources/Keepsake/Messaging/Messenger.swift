@@ -145,45 +145,42 @@ public actor Messenger {
     /// revocation topic, and logs the verified installations and revocations it did not know.
     func refreshDirectory(of account: String) async throws {
         let cursorKey = "relay.cursor.\(Topic.contact(account: account).name)"
-        var cursor = try store.localInteger(cursorKey)
+        let contacts = try await allItems(of: .contact(account: account), after: try store.localInteger(cursorKey))
         var learned: [EventDraft] = []
         var seen = Set(try store.knownInstallations(of: account).map(\.id))
-        while true {
-            let page = try await relayCall { [cursor, options] in
-                try await $0.items(on: .contact(account: account), after: cursor, limit: options.pageSize)
-            }
-            for item in page.items {
-                guard let bundle = try? parse(SignedContactBundle.self, item.data, as: "contact bundle").verified(),
-                      bundle.account == account, let id = InstallationID(bytes: bundle.installationID), !seen.contains(id) else { continue }
-                seen.insert(id)
-                learned.append(EventDraft(.peerInstallation(PeerInstallation(bundle))))
-            }
-            cursor = page.next
-            if page.items.count < options.pageSize { break }
+        for item in contacts.items {
+            guard let bundle = try? parse(SignedContactBundle.self, item.data, as: "contact bundle").verified(),
+                  bundle.account == account, let id = InstallationID(bytes: bundle.installationID), !seen.contains(id) else { continue }
+            seen.insert(id)
+            learned.append(EventDraft(.peerInstallation(PeerInstallation(bundle))))
         }
         try store.append(contentsOf: learned)
-        try store.setLocalInteger(cursor, for: cursorKey)
+        try store.setLocalInteger(contacts.next, for: cursorKey)
 
         let known = Dictionary(try store.knownInstallations(of: account).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var revocations: [EventDraft] = []
-        var after: Int64 = 0
-        while true {
-            let page = try await relayCall { [after, options] in
-                try await $0.items(on: .revoked(account: account), after: after, limit: options.pageSize)
-            }
-            for item in page.items {
-                guard let revocation = try? parse(SignedRevocation.self, item.data, as: "revocation").verified(),
-                      AccountID.of(publicKey: Array(revocation.accountKey)) == account,
-                      let id = InstallationID(bytes: revocation.installationID), let peer = known[id],
-                      peer.revokedAt.map({ $0.millis > revocation.revokedAtMs }) ?? true else { continue }
-                var event = PeerInstallation(peer)
-                event.revokedAtMs = max(1, revocation.revokedAtMs)
-                revocations.append(EventDraft(.peerInstallation(event)))
-            }
-            after = page.next
-            if page.items.count < options.pageSize { break }
+        for item in try await allItems(of: .revoked(account: account), after: 0).items {
+            guard let revocation = try? parse(SignedRevocation.self, item.data, as: "revocation").verified(),
+                  AccountID.of(publicKey: Array(revocation.accountKey)) == account,
+                  let id = InstallationID(bytes: revocation.installationID), let peer = known[id],
+                  peer.revokedAt.map({ $0.millis > revocation.revokedAtMs }) ?? true else { continue }
+            var event = PeerInstallation(peer)
+            event.revokedAtMs = max(1, revocation.revokedAtMs)
+            revocations.append(EventDraft(.peerInstallation(event)))
         }
         try store.append(contentsOf: revocations)
+    }
+
+    /// Every item of `topic` after `cursor`, page by page, and the cursor to continue from.
+    func allItems(of topic: Topic, after cursor: Int64) async throws -> (items: [RelayItem], next: Int64) {
+        var items: [RelayItem] = []
+        var cursor = cursor
+        while true {
+            let page = try await relayCall { [cursor, options] in try await $0.items(on: topic, after: cursor, limit: options.pageSize) }
+            items += page.items
+            cursor = page.next
+            if page.items.count < options.pageSize { return (items, cursor) }
+        }
     }
 
     /// Runs a relay request, reporting failures as `MessagingError.relay`.
