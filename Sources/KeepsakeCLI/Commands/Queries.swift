@@ -11,11 +11,16 @@ struct Conversations: ParsableCommand {
     @Option(help: "Show at most this many.") var limit: Int?
 
     func run() throws {
-        let list = try location.open().conversations(limit: limit)
+        let store = try location.open()
+        let list = try store.conversations(limit: limit)
         if format.json { return printJSON(list.map(\.json)) }
+        let me = try store.membership()?.account
         for c in list {
             let flags = (c.unreadCount > 0 ? " \(c.unreadCount) unread" : "") + (c.isWritable ? "" : " read-only")
-            print("\(c.id)  \(c.lastActivity.iso8601)  \(c.title)\(flags)")
+            // Direct conversations made by messaging have no title: name the other member.
+            let title = c.title.isEmpty ? "with " + (try store.members(of: c.id).filter { $0 != me }.map { String($0.prefix(12)) + "…" }
+                .joined(separator: ", ")) : c.title
+            print("\(c.id)  \(c.lastActivity.iso8601)  \(title)\(flags)")
         }
     }
 }
