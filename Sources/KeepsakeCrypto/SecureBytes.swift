@@ -22,6 +22,12 @@ public final class SecureBytes: @unchecked Sendable {
         self.count = count
     }
 
+    /// Secure memory holding a copy of `bytes` (a secret read from elsewhere; the caller wipes its own copy).
+    public convenience init(copying bytes: some Collection<UInt8>) throws {
+        try self.init(count: bytes.count)
+        withUnsafeMutableBytes { $0.copyBytes(from: bytes) }
+    }
+
     /// Allocates secure memory filled with cryptographically random bytes.
     public static func random(count: Int) throws -> SecureBytes {
         let bytes = try SecureBytes(count: count)

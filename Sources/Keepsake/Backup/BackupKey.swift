@@ -40,9 +40,7 @@ public enum BackupKey: Sendable {
             throw .badKeyFile(path: url.path, bytes: data.count)
         }
         do {
-            let key = try SecureBytes(count: 32)
-            key.withUnsafeMutableBytes { $0.copyBytes(from: bytes) }
-            return .raw(key)
+            return .raw(try SecureBytes(copying: bytes))
         } catch {
             throw BackupError(error)
         }

@@ -73,9 +73,7 @@ extension Store {
         }
         defer { keys.signingSeed.resetBytes(in: 0..<keys.signingSeed.count) }
         do {
-            let seed = try SecureBytes(count: SigningKey.seedBytes)
-            seed.withUnsafeMutableBytes { $0.copyBytes(from: keys.signingSeed) }
-            return (installation, try SigningKey(seed: seed))
+            return (installation, try SigningKey(seed: SecureBytes(copying: keys.signingSeed)))
         } catch {
             throw .crypto("\(error)")
         }

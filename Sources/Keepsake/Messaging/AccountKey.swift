@@ -27,9 +27,7 @@ public final class AccountKey: Sendable {
             throw .badAccountKeyFile(file.path, "it holds \(data.count) bytes, an account key file holds \(SigningKey.seedBytes)")
         }
         do {
-            let seed = try SecureBytes(count: SigningKey.seedBytes)
-            seed.withUnsafeMutableBytes { $0.copyBytes(from: data) }
-            return AccountKey(key: try SigningKey(seed: seed))
+            return AccountKey(key: try SigningKey(seed: SecureBytes(copying: data)))
         } catch {
             throw .badAccountKeyFile(file.path, "\(error)")
         }

@@ -53,9 +53,7 @@ extension Store {
 
     static func keyAgreementKey(_ secret: Data) throws(KeepsakeError) -> KeyAgreementKey {
         do {
-            let bytes = try SecureBytes(count: secret.count)
-            bytes.withUnsafeMutableBytes { $0.copyBytes(from: secret) }
-            return try KeyAgreementKey(secret: bytes)
+            return try KeyAgreementKey(secret: SecureBytes(copying: secret))
         } catch {
             throw .crypto("\(error)")
         }

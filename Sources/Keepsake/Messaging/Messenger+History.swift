@@ -120,8 +120,7 @@ extension Messenger {
                 throw "\(error)".contains("no_backup") ? HistorySyncError.expired : HistorySyncError.download("\(error)")
             }
             guard Blake2b.hash(Array(try Data(contentsOf: file))) == Array(response.backupFileHash) else { throw HistorySyncError.hashMismatch }
-            let key = try SecureBytes(count: response.backupKey.count)
-            key.withUnsafeMutableBytes { $0.copyBytes(from: response.backupKey) }
+            let key = try SecureBytes(copying: response.backupKey)
             do { _ = try store.restore(from: [file], options: RestoreOptions(key: .raw(key))) } catch {
                 throw HistorySyncError.restore("\(error)")
             }

@@ -59,9 +59,7 @@ extension Store {
         defer { step.state.resetBytes(in: 0..<step.state.count) }
         let ratchet: DoubleRatchet
         do {
-            let state = try SecureBytes(count: step.state.count)
-            state.withUnsafeMutableBytes { $0.copyBytes(from: step.state) }
-            ratchet = try DoubleRatchet(serialized: state)
+            ratchet = try DoubleRatchet(serialized: SecureBytes(copying: step.state))
         } catch {
             throw .crypto("session \(Hex.encode(step.streamID)): \(error)")
         }
