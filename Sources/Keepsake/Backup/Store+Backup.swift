@@ -58,7 +58,7 @@ extension Store {
         let recordKey = Self.lastBackupKey(options.kind, selection)
         let base: BackupRecord?
         if options.incremental {
-            guard let last = try localRecord(BackupRecord.self, recordKey) else { throw .noBaseForIncremental }
+            guard let last = try wrap({ try localRecord(BackupRecord.self, recordKey) }) else { throw .noBaseForIncremental }
             base = last
         } else {
             base = nil
@@ -95,7 +95,7 @@ extension Store {
         }
         let hash = try writer.finish()
         if options.startsChain {
-            try setLocalRecord(BackupRecord(id: header.id.description, hash: Hex.encode(hash), toSequence: head, vector: to), recordKey)
+            try wrap { try setLocalRecord(BackupRecord(id: header.id.description, hash: Hex.encode(hash), toSequence: head, vector: to), recordKey) }
         }
         return BackupSummary(
             file: writer.url, header: header, hash: Hex.encode(hash), events: writer.events,
@@ -169,18 +169,6 @@ extension Store {
     static func lastBackupKey(_ kind: BackupKind, _ selection: BackupSelection) -> String {
         let conversations = selection.conversations.sorted { $0.lexicographicallyPrecedes($1) }.reduce(into: [UInt8]()) { $0 += $1 }
         return "backup.last.\(kind).\(selection.elements.rawValue).\(Hex.encode(Blake2b.hash(conversations, length: 16)))"
-    }
-
-    // MARK: - Local records
-
-    func localRecord<T: Decodable>(_ type: T.Type, _ key: String) throws(BackupError) -> T? {
-        guard let bytes = try wrap({ try log.localValue(key) }) else { return nil }
-        return try? JSONDecoder().decode(T.self, from: Data(bytes))
-    }
-
-    func setLocalRecord<T: Encodable>(_ value: T?, _ key: String) throws(BackupError) {
-        let bytes = value.flatMap { try? JSONEncoder().encode($0) }.map { [UInt8]($0) }
-        do { try log.setLocalValue(bytes, for: key) } catch { throw .store(.log(error)) }
     }
 
     /// Runs a store or log operation, reporting its failure as a backup error.

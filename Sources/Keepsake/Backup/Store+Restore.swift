@@ -82,7 +82,7 @@ extension Store {
             let reader = try BackupReader(url: backup.file, sizeLimit: options.sizeLimit)
             try reader.unlock(options.key)
             let header = Hex.encode(reader.headerHash)
-            var record = try localRecord(RestoreRecord.self, key).flatMap { $0.header == header ? $0 : nil } ?? RestoreRecord(header: header)
+            var record = try wrap { try localRecord(RestoreRecord.self, key) }.flatMap { $0.header == header ? $0 : nil } ?? RestoreRecord(header: header)
             if let hash = record.fileHash {
                 hashes[backup.header.id] = hash
                 continue
@@ -94,7 +94,7 @@ extension Store {
                 guard let outcomes = chunk.outcomes else { return }
                 tally.add(outcomes)
                 record.chunksApplied = chunk.index
-                try setLocalRecord(record, key)
+                try wrap { try setLocalRecord(record, key) }
                 if chunk.endsHead && headVisibleAfter == nil {
                     headVisibleAfter = ContinuousClock.now - started
                     progress(.headVisible)
@@ -119,7 +119,7 @@ extension Store {
             events[backup.header.id] = reader.events
             record.fileHash = Hex.encode(reader.fileHash())
             hashes[backup.header.id] = record.fileHash
-            try setLocalRecord(record, key)
+            try wrap { try setLocalRecord(record, key) }
         }
         if let hard = verified.last(where: { $0.header.kind == .hard }) {
             try claimInstallation(signedBy: hard.header)

@@ -58,20 +58,6 @@ extension Store {
             throw .crypto("\(error)")
         }
     }
-
-    /// Reads the device-local integer stored under `key` (sync cursors).
-    func localInteger(_ key: String) throws(KeepsakeError) -> Int64 {
-        guard let bytes = try wrapLog({ () throws(LogError) in try log.localValue(key) }), bytes.count == 8 else { return 0 }
-        return Int64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
-    }
-
-    func setLocalInteger(_ value: Int64, for key: String) throws(KeepsakeError) {
-        try wrapLog { () throws(LogError) in try log.setLocalValue(withUnsafeBytes(of: value.littleEndian) { Array($0) }, for: key) }
-    }
-
-    func wrapLog<T>(_ body: () throws(LogError) -> T) throws(KeepsakeError) -> T {
-        do { return try body() } catch { throw .log(error) }
-    }
 }
 
 extension Store {

@@ -15,7 +15,7 @@ extension Messenger {
         guard let installation = try store.installation(), installation.generation > 1, !installation.isSuperseded,
               let backup = try store.restoredFrom(installation) else { return }
         let key = "notice.published.\(installation.generation)"
-        guard try store.wrapLog({ () throws(LogError) in try store.log.localValue(key) }) == nil else { return }
+        guard try store.localValue(key) == nil else { return }
         let (_, signing) = try store.signingKey()
         let notice = try SignedInstallationNotice.signing(InstallationNotice.with {
             $0.installationID = Data(installation.id.bytes)
@@ -24,7 +24,7 @@ extension Messenger {
             $0.backupID = backup
         }, with: signing).wireBytes()
         try await relayCall { try await $0.publish(notice, to: .installation(installation: installation.id.bytes)) }
-        try store.wrapLog { () throws(LogError) in try store.log.setLocalValue([1], for: key) }
+        try store.setLocalValue([1], for: key)
     }
 
     /// Reads the installation's notices; when one names a newer generation,

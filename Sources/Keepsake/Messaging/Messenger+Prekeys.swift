@@ -40,7 +40,7 @@ extension Messenger {
             $0.prekeys = try prekeys.map { try SignedPrekey(serializedBytes: $0.signed) }
         }.wireBytes()
         try await relayCall { try await $0.publish(upload, to: .prekey(installation: membership.installation.bytes)) }
-        try store.setLocalInteger(Int64(highest), for: Store.publishedPrekeysKey)
+        try store.setLocalRecord(Int64(highest), Store.publishedPrekeysKey)
     }
 
     /// Keeps the relay stocked: a new batch of one-time prekeys when it holds
@@ -81,7 +81,7 @@ extension Store {
 
     /// Unused prekeys above the highest ID already uploaded, with their signed public halves.
     func unpublishedPrekeys(_ installation: InstallationID) throws(KeepsakeError) -> [(id: UInt32, signed: Data)] {
-        let published = try localInteger(Self.publishedPrekeysKey)
+        let published = try localRecord(Int64.self, Self.publishedPrekeysKey) ?? 0
         let rows = try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT prekey_id, sequence FROM prekeys WHERE installation_id = ? AND used = 0 AND prekey_id > ? ORDER BY prekey_id

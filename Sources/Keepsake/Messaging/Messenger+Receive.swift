@@ -42,16 +42,16 @@ extension Store {
     /// the relay's receive time in ms, i64 LE, 0 when unknown ‖ the envelope).
     func `defer`(_ item: RelayItem) throws(KeepsakeError) {
         let received = withUnsafeBytes(of: (item.receivedAt?.millis ?? 0).littleEndian) { Array($0) }
-        try wrapLog { () throws(LogError) in try log.setLocalValue(received + item.data, for: Self.deferredKey(item.cursor)) }
+        try setLocalValue(received + item.data, for: Self.deferredKey(item.cursor))
     }
 
     func undefer(_ item: RelayItem) throws(KeepsakeError) {
-        try wrapLog { () throws(LogError) in try log.setLocalValue(nil, for: Self.deferredKey(item.cursor)) }
+        try setLocalValue(nil, for: Self.deferredKey(item.cursor))
     }
 
     /// Deferred envelopes in inbox order.
     func deferred() throws(KeepsakeError) -> [RelayItem] {
-        try wrapLog { () throws(LogError) in try log.localValues(withPrefix: Self.deferredPrefix) }.compactMap { entry in
+        try localValues(withPrefix: Self.deferredPrefix).compactMap { entry in
             guard entry.value.count >= 8, let cursor = Int64(entry.key.dropFirst(Self.deferredPrefix.count)) else { return nil }
             let millis = Int64(littleEndian: entry.value.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
             return RelayItem(cursor: cursor, data: Array(entry.value.dropFirst(8)),
@@ -87,7 +87,7 @@ extension Messenger {
                 if try await process(item, as: me, refreshed: &refreshed, into: &report) == .deferred {
                     try store.defer(item)
                 }
-                try store.setLocalInteger(item.cursor, for: cursorKey)
+                try store.setLocalRecord(item.cursor, cursorKey)
             }
             cursor = page.next
             if page.items.count < options.pageSize { break }
@@ -132,7 +132,7 @@ extension Messenger {
         }
     }
 
-    private func inboxCursor(_ inbox: Topic) throws -> Int64 { try store.localInteger("relay.cursor.\(inbox.name)") }
+    private func inboxCursor(_ inbox: Topic) throws -> Int64 { try store.localRecord(Int64.self, "relay.cursor.\(inbox.name)") ?? 0 }
 
     private enum Processed { case done, deferred }
 
@@ -179,10 +179,10 @@ extension Messenger {
     /// replaces the ones with it. False when it was asked already.
     private func requestRetransmission(of digest: [UInt8], from sender: KnownInstallation) async throws -> Bool {
         let key = "retransmit.\(Hex.encode(digest))"
-        guard try store.wrapLog({ () throws(LogError) in try store.log.localValue(key) }) == nil else { return false }
+        guard try store.localValue(key) == nil else { return false }
         let request = Content.with { $0.retransmitRequest = .with { $0.envelopeDigest = Data(digest) } }
         _ = try await deliver(request, in: nil, to: [sender], newSession: true, logging: [])
-        try store.wrapLog { () throws(LogError) in try store.log.setLocalValue([1], for: key) }
+        try store.setLocalValue([1], for: key)
         return true
     }
 

@@ -246,19 +246,19 @@ extension Store {
     func addToOutbox(_ envelopes: [(Topic, [UInt8])]) throws(KeepsakeError) {
         for (topic, envelope) in envelopes {
             let key = "\(Self.outboxPrefix)\(topic.name).\(Hex.encode(Blake2b.hash(envelope)))"
-            try wrapLog { () throws(LogError) in try log.setLocalValue(envelope, for: key) }
+            try setLocalValue(envelope, for: key)
         }
     }
 
     func outbox() throws(KeepsakeError) -> [(key: String, topic: Topic, envelope: [UInt8])] {
-        try wrapLog { () throws(LogError) in try log.localValues(withPrefix: Self.outboxPrefix) }.compactMap { entry in
+        try localValues(withPrefix: Self.outboxPrefix).compactMap { entry in
             let name = entry.key.dropFirst(Self.outboxPrefix.count).split(separator: ".").first ?? ""
             return Topic(name: name).map { (entry.key, $0, entry.value) }
         }
     }
 
     func removeFromOutbox(_ key: String) throws(KeepsakeError) {
-        try wrapLog { () throws(LogError) in try log.setLocalValue(nil, for: key) }
+        try setLocalValue(nil, for: key)
     }
 
     /// Remembers which message each sent envelope carried and for whom, so a
@@ -266,15 +266,13 @@ extension Store {
     /// (device-local: `sent.<digest>` = message ID ‖ recipient installation).
     func rememberSent(_ sent: [(digest: [UInt8], message: Data, recipient: InstallationID)]) throws(KeepsakeError) {
         for entry in sent {
-            try wrapLog { () throws(LogError) in
-                try log.setLocalValue(Array(entry.message) + entry.recipient.bytes, for: "sent.\(Hex.encode(entry.digest))")
-            }
+            try setLocalValue(Array(entry.message) + entry.recipient.bytes, for: "sent.\(Hex.encode(entry.digest))")
         }
     }
 
     /// The message an envelope this store sent carried, and the installation it was for.
     func sentMessage(envelope digest: [UInt8]) throws(KeepsakeError) -> (message: MessageID, recipient: InstallationID)? {
-        guard let value = try wrapLog({ () throws(LogError) in try log.localValue("sent.\(Hex.encode(digest))") }), value.count == 32,
+        guard let value = try localValue("sent.\(Hex.encode(digest))"), value.count == 32,
               let message = MessageID(bytes: value[0..<16]), let recipient = InstallationID(bytes: value[16..<32]) else { return nil }
         return (message, recipient)
     }

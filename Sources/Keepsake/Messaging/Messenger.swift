@@ -145,7 +145,7 @@ public actor Messenger {
     /// revocation topic, and logs the verified installations and revocations it did not know.
     func refreshDirectory(of account: String) async throws {
         let cursorKey = "relay.cursor.\(Topic.contact(account: account).name)"
-        let contacts = try await allItems(of: .contact(account: account), after: try store.localInteger(cursorKey))
+        let contacts = try await allItems(of: .contact(account: account), after: try store.localRecord(Int64.self, cursorKey) ?? 0)
         var learned: [EventDraft] = []
         var seen = Set(try store.knownInstallations(of: account).map(\.id))
         for item in contacts.items {
@@ -155,7 +155,7 @@ public actor Messenger {
             learned.append(EventDraft(.peerInstallation(PeerInstallation(bundle))))
         }
         try store.append(contentsOf: learned)
-        try store.setLocalInteger(contacts.next, for: cursorKey)
+        try store.setLocalRecord(contacts.next, cursorKey)
 
         let known = Dictionary(try store.knownInstallations(of: account).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var revocations: [EventDraft] = []
