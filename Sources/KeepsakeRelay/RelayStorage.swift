@@ -114,10 +114,14 @@ final class RelayStorage: Sendable {
             """, arguments: [bundle.installationID, bundle.account, bundle.signingKey])
     }
 
-    /// The signing key of a known, unrevoked installation.
-    func signingKey(of installation: [UInt8], _ db: Database) throws -> (key: [UInt8]?, revoked: Bool)? {
-        try Row.fetchOne(db, sql: "SELECT signing_key, revoked_at FROM installations WHERE installation = ?", arguments: [Data(installation)])
-            .map { ((($0["signing_key"] as Data?).map(Array.init)), ($0["revoked_at"] as Int64?) != nil) }
+    /// The signing key of an installation known from its bundle, and whether it
+    /// was revoked; refuses an installation this relay has no bundle of.
+    func signingKey(of installation: [UInt8], _ db: Database) throws -> (key: [UInt8], revoked: Bool) {
+        guard let row = try Row.fetchOne(db, sql: "SELECT signing_key, revoked_at FROM installations WHERE installation = ?",
+                                         arguments: [Data(installation)]), let key = row["signing_key"] as Data? else {
+            throw RelayError(.forbidden, code: "unknown_installation", "the installation has not published a contact bundle on this relay")
+        }
+        return (Array(key), (row["revoked_at"] as Int64?) != nil)
     }
 
     func revoke(installation: [UInt8], account: String, at time: Int64, _ db: Database) throws {

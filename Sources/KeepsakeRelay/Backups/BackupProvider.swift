@@ -152,11 +152,9 @@ public struct BackupProvider: Sendable {
         }
         let now = Self.now()
         return try storage.database.write { db in
-            guard let known = try storage.signingKey(of: auth.installation, db), let key = known.key else {
-                throw RelayError(.forbidden, code: "unknown_installation", "the installation has not published a contact bundle on this relay")
-            }
+            let known = try storage.signingKey(of: auth.installation, db)
             guard !known.revoked else { throw RelayError.revoked }
-            guard auth.verify(method: "POST", path: path, signingKey: key) else {
+            guard auth.verify(method: "POST", path: path, signingKey: known.key) else {
                 throw RelayError(.unauthorized, code: "bad_signature", "the request signature does not verify")
             }
             guard abs(auth.timestamp - now) <= RequestAuthentication.window else {
