@@ -26,10 +26,13 @@ let package = Package(
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
+        // LMDB calls with its assertion hook armed: a damaged page is an error, not abort().
+        .target(name: "CLMDBGuard", dependencies: ["CLMDB"], linkerSettings: [.linkedLibrary("lmdb")]),
+
         // libsodium wrapper: random bytes, secure memory, AEAD, hashing.
         .target(name: "KeepsakeCrypto", dependencies: ["CSodium"]),
         // LMDB wrapper and the append-only event log built on it.
-        .target(name: "KeepsakeLog", dependencies: ["CLMDB", "KeepsakeCrypto"]),
+        .target(name: "KeepsakeLog", dependencies: ["CLMDB", "CLMDBGuard", "KeepsakeCrypto"]),
         // Wire formats installations exchange through a relay, with their signing rules.
         .target(
             name: "KeepsakeWire",
@@ -87,7 +90,7 @@ let package = Package(
 
         .testTarget(name: "KeepsakeCryptoTests", dependencies: ["KeepsakeCrypto"]),
         .testTarget(name: "KeepsakeLogTests", dependencies: ["KeepsakeLog"]),
-        .testTarget(name: "KeepsakeTests", dependencies: ["Keepsake", "KeepsakeLog", "KeepsakeCLI"]),
+        .testTarget(name: "KeepsakeTests", dependencies: ["Keepsake", "KeepsakeLog", "KeepsakeCrypto", "KeepsakeCLI"]),
         .testTarget(
             name: "KeepsakeMessagingTests",
             dependencies: [

@@ -22,13 +22,18 @@ public struct LogOptions: Sendable {
     /// sealed with, so a log can hold both. Defaults to AES-256-GCM where the CPU
     /// accelerates it (about 2.5x faster on short payloads), else ChaCha20-Poly1305.
     public var sealingCipher: SealingCipher = .preferred
+    /// Create an empty log when the directory holds none. Without it, a missing
+    /// or empty log is `LogError.missing`, never silently a new log.
+    public var create = true
 
     public init(
-        durability: Durability = .durable, initialMapSize: Int = 1 << 30, sealingCipher: SealingCipher = .preferred
+        durability: Durability = .durable, initialMapSize: Int = 1 << 30, sealingCipher: SealingCipher = .preferred,
+        create: Bool = true
     ) {
         self.durability = durability
         self.initialMapSize = initialMapSize
         self.sealingCipher = sealingCipher
+        self.create = create
     }
 }
 
@@ -63,7 +68,10 @@ public final class EventLog: Sendable {
         let meta, events, origins, vector, subjects, erased, steps, scrub, local: LMDBDatabase
     }
 
-    /// Opens the log in `directory`, creating an empty log there if it holds none.
+    /// Opens the log in `directory`, creating an empty log there if it holds
+    /// none and `options.create` allows it. The data file is checked before it
+    /// is mapped (`LMDBFileCheck`), and the key slot file against the slots the
+    /// log has handed out, so damage is an error, never a crash or lost events.
     public init(directory: String, options: LogOptions = LogOptions()) throws(LogError) {
         self.directory = directory
         self.durability = options.durability
@@ -71,13 +79,12 @@ public final class EventLog: Sendable {
             throw LogError.crypto(.cipherUnavailable(options.sealingCipher.description))
         }
         self.cipher = options.sealingCipher
+        try Self.checkDataFile(directory: directory, create: options.create)
         let environment: LMDBEnvironment
         do {
             environment = try LMDBEnvironment(
                 path: directory, mapSize: options.initialMapSize, maxDatabases: 10,
                 durable: options.durability == .durable)
-        } catch let error as LMDBError where error.isNotLMDBFile {
-            throw LogError.notALog(path: directory, reason: "data.mdb is not an LMDB file")
         } catch {
             throw LogError(error, path: directory)
         }
@@ -92,15 +99,40 @@ public final class EventLog: Sendable {
             throw LogError(error, path: directory)
         }
         do {
-            id = try Self.readOrCreateIdentity(env: env, meta: db.meta, directory: directory)
-            slots = try KeySlotFile(path: directory + "/keys.slots")
+            let (id, created) = try Self.readOrCreateIdentity(env: env, meta: db.meta, directory: directory, create: options.create)
+            self.id = id
+            let meta = db.meta
+            let slotCount = try environment.read { txn in try txn.value(MetaKey.nextSlot, in: meta).map { UInt64(bigEndianBytes: $0) } ?? 0 }
+            slots = try KeySlotFile(path: directory + "/keys.slots", slotsInUse: slotCount, create: created || slotCount == 0)
         } catch {
             throw LogError(error, path: directory)
         }
         try finishPendingScrubs()
     }
 
-    private static func readOrCreateIdentity(env: LMDBEnvironment, meta: LMDBDatabase, directory: String) throws -> LogID {
+    /// Checks `data.mdb` before LMDB maps it: a missing or empty file is a
+    /// missing log unless one may be created, and a damaged one is refused.
+    private static func checkDataFile(directory: String, create: Bool) throws(LogError) {
+        let path = directory + "/data.mdb"
+        guard access(path, F_OK) == 0 else {
+            if create { return }
+            throw LogError.missing(path: directory, reason: "there is no data.mdb")
+        }
+        switch LMDBFileCheck.check(path: path) {
+        case .success: return
+        case .failure(.empty) where create: return
+        case .failure(.empty): throw LogError.missing(path: directory, reason: "data.mdb is empty")
+        case .failure(.notLMDB) where create: throw LogError.notALog(path: directory, reason: "data.mdb is not an LMDB file")
+        case let .failure(.unreadable(code)): throw LogError.io(operation: "read the log", path: path, errno: code)
+        case let .failure(damage): throw LogError.damaged(path: path, reason: damage.description)
+        }
+    }
+
+    /// The log's ID, created with the log when the file is new (and allowed);
+    /// also says whether it was created just now.
+    private static func readOrCreateIdentity(
+        env: LMDBEnvironment, meta: LMDBDatabase, directory: String, create: Bool
+    ) throws -> (LogID, created: Bool) {
         try env.write { txn in
             let format = try txn.value(MetaKey.format, in: meta).map { UInt32(bigEndianBytes: $0) }
             let stored = try txn.value(MetaKey.logID, in: meta)
@@ -109,13 +141,15 @@ public final class EventLog: Sendable {
             case let (format?, _) where format > formatVersion:
                 throw LogError.newerFormat(path: directory, found: format, supported: formatVersion)
             case let (_?, bytes?):
-                guard let id = LogID(bytes: bytes) else { throw LogError.notALog(path: directory, reason: "bad log ID") }
-                return id
-            case (nil, nil) where empty:
+                guard let id = LogID(bytes: bytes) else { throw LogError.damaged(path: directory, reason: "its log ID is not 16 bytes") }
+                return (id, false)
+            case (nil, nil) where empty && create:
                 let id = LogID.random()
                 try txn.put(MetaKey.format, formatVersion.bigEndianBytes, in: meta)
                 try txn.put(MetaKey.logID, id.bytes, in: meta)
-                return id
+                return (id, true)
+            case (nil, nil) where empty:
+                throw LogError.missing(path: directory, reason: "data.mdb holds no log")
             default:
                 throw LogError.notALog(path: directory, reason: "no log identity")
             }

@@ -16,18 +16,30 @@ final class KeySlotFile: @unchecked Sendable {
     private let fd: Int32
     let path: String
 
-    init(path: String) throws {
+    /// Opens the file of a log that has handed out `slotsInUse` slots. It may be
+    /// created only with `create` (a new log, or one that never sealed); a
+    /// missing or short file is damage, since its events would read as erased.
+    init(path: String, slotsInUse: UInt64, create: Bool) throws {
         self.path = path
-        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw LogError.io(operation: "open key slots", path: path, errno: errno) }
+        let fd = Glibc.open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0o600)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw LogError.damaged(path: path, reason: "the key slot file is missing; \(slotsInUse) sealed events need it") }
+            throw LogError.io(operation: "open key slots", path: path, errno: errno)
+        }
         self.fd = fd
+        // The object is whole from here: throwing runs deinit, which closes the descriptor.
         var header = [UInt8](repeating: 0, count: Self.headerSize)
         let n = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, Self.headerSize, 0) }
-        if n == 0 {
+        if n == 0 && slotsInUse == 0 {
             try writeAll(Self.magic, at: 0, operation: "initialise key slots")
         } else if n != Self.headerSize || header != Self.magic {
-            // The object is whole here: throwing runs deinit, which closes the descriptor.
-            throw LogError.notALog(path: path, reason: "key slot file has no Keepsake header")
+            throw LogError.damaged(path: path, reason: "the key slot file has no Keepsake header")
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw LogError.io(operation: "read key slots", path: path, errno: errno) }
+        let needed = UInt64(offset(slotsInUse))
+        guard UInt64(info.st_size) >= needed else {
+            throw LogError.damaged(path: path, reason: "the key slot file is truncated: \(info.st_size) bytes where \(slotsInUse) slots need \(needed)")
         }
     }
 
@@ -40,11 +52,13 @@ final class KeySlotFile: @unchecked Sendable {
         try writeAll(keys, at: offset(firstSlot), operation: "write key slots")
     }
 
-    /// Reads slot `slot` into `key` (32 bytes). Missing slots read as zeros.
+    /// Reads slot `slot` into `key` (32 bytes). An erased slot reads as zeros; a
+    /// slot past the end of the file is damage (the file lost it), never an erasure.
     func read(slot: UInt64, into key: UnsafeMutableRawBufferPointer) throws {
         secureZero(key)
         let n = pread(fd, key.baseAddress, Self.slotSize, offset(slot))
         if n < 0 { throw LogError.io(operation: "read key slot", path: path, errno: errno) }
+        if n != Self.slotSize { throw LogError.damaged(path: path, reason: "key slot \(slot) is missing: the file ends before it") }
     }
 
     /// Overwrites the given slots with zeros.

@@ -5,6 +5,12 @@ import KeepsakeCrypto
 public enum LogError: Error, Equatable, CustomStringConvertible {
     /// The directory exists but does not hold a Keepsake log.
     case notALog(path: String, reason: String)
+    /// The log's files are damaged (a truncated or overwritten page, missing key
+    /// slots); nothing was changed.
+    case damaged(path: String, reason: String)
+    /// A store's log is missing or empty: opening it would start a new log and
+    /// lose every event.
+    case missing(path: String, reason: String)
     /// The log was written by a newer Keepsake with a format this one cannot read.
     case newerFormat(path: String, found: UInt32, supported: UInt32)
     /// A stored record cannot be decoded.
@@ -28,6 +34,10 @@ public enum LogError: Error, Equatable, CustomStringConvertible {
         switch self {
         case let .notALog(path, reason):
             return "\(path) is not a Keepsake log (\(reason)); point Keepsake at a store directory or an empty one"
+        case let .damaged(path, reason):
+            return "the log at \(path) is damaged: \(reason). Nothing was changed. Restore the store from a backup into a new folder; `keepsake check` lists the damage"
+        case let .missing(path, reason):
+            return "the log at \(path) is missing: \(reason). Its events cannot be read, and a new log would lose them; nothing was changed. Put the log folder back from a copy, or restore the store from a backup into a new folder"
         case let .newerFormat(path, found, supported):
             return "the log at \(path) has format \(found), newer than this Keepsake supports (\(supported)); upgrade Keepsake"
         case let .corruptRecord(sequence, reason):
@@ -54,7 +64,9 @@ public enum LogError: Error, Equatable, CustomStringConvertible {
     init(_ error: any Error, path: String) {
         switch error {
         case let error as LogError: self = error
-        case let error as LMDBError: self = error.isDiskFull ? .diskFull(path: path) : .lmdb(error)
+        case let error as LMDBError where error.isDiskFull: self = .diskFull(path: path)
+        case let error as LMDBError where error.isCorruption: self = .damaged(path: path, reason: error.description)
+        case let error as LMDBError: self = .lmdb(error)
         case let error as CryptoError: self = .crypto(error)
         default: self = .io(operation: "\(error)", path: path, errno: EIO)
         }

@@ -43,6 +43,33 @@ import Testing
         #expect(try store.conversation(chat)?.unreadCount == 2)
     }
 
+    @Test func aReadMarkerKeepsItsPlaceAfterItsMessageIsDeletedAndTheStoreRebuilt() throws {
+        let store = try Store.open(at: dir.store)
+        let chat = ConversationID.generate()
+        let first = MessageID.generate(), second = MessageID.generate()
+        var read = ConversationRead()
+        read.conversationID = Data(chat.bytes)
+        read.upToMessageID = Data(second.bytes)
+        try store.append(contentsOf: [
+            EventDraft(conversationCreated(chat)),
+            EventDraft(message(first, in: chat, "one", at: 1_000)),
+            EventDraft(message(second, in: chat, "two", at: 2_000)),
+            EventDraft(message(.generate(), in: chat, "three", at: 3_000)),
+            EventDraft(.conversationRead(read)),  // names its message only: the store places it
+        ])
+        try store.append(deletion(second, in: chat))
+        try store.append(message(.generate(), in: chat, "four", at: 4_000))
+        let stored = try store.events(after: Cursor(log: store.logID, sequence: 0), limit: 10).compactMap { event in
+            if case let .conversationRead(r) = event.payload { r } else { nil }
+        }
+        #expect(stored.map(\.upToSentAtMs) == [2_000])
+        #expect(try store.conversation(chat)?.unreadCount == 2)
+        let incremental = try store.projectionDump()
+        try store.rebuildProjections()
+        #expect(try store.projectionDump() == incremental)
+        #expect(try store.conversation(chat)?.unreadCount == 2)
+    }
+
     @Test func messagesArePagedByCursorNewestFirst() throws {
         let store = try Store.open(at: dir.store)
         let chat = ConversationID.generate()

@@ -82,10 +82,10 @@ extension Store {
             var dump: [String: [[String]]] = [:]
             for table in ProjectedTable.allCases {
                 dump[table.rawValue] = try Row.fetchAll(db, sql: "SELECT * FROM \(table.rawValue) ORDER BY 1, 2")
-                    .map { row in row.databaseValues.map(\.description) }
+                    .map { row in row.databaseValues.map(\.dumped) }
             }
             dump["search"] = try Row.fetchAll(db, sql: "SELECT rowid FROM message_search WHERE message_search MATCH 'the OR a OR you OR hello' ORDER BY rowid")
-                .map { row in row.databaseValues.map(\.description) }
+                .map { row in row.databaseValues.map(\.dumped) }
             return dump
         }
     }
@@ -100,12 +100,12 @@ extension Store {
                 let columns = try db.columns(in: table.rawValue).map(\.name).filter { !$0.hasSuffix("sequence") }
                 let list = columns.joined(separator: ", ")
                 dump[table.rawValue] = try Row.fetchAll(db, sql: "SELECT \(list) FROM \(table.rawValue) ORDER BY \(list)")
-                    .map { row in row.databaseValues.map(\.description) }
+                    .map { row in row.databaseValues.map(\.dumped) }
             }
             dump["search"] = try Row.fetchAll(db, sql: """
                 SELECT m.id FROM message_search s JOIN messages m ON m.sequence = s.rowid
                 WHERE message_search MATCH 'the OR a OR you OR hello' ORDER BY m.id
-                """).map { row in row.databaseValues.map(\.description) }
+                """).map { row in row.databaseValues.map(\.dumped) }
             return dump
         }
     }
@@ -116,5 +116,13 @@ extension Store {
         while case let drafts = generator.next(batch: batch), !drafts.isEmpty {
             try append(contentsOf: drafts)
         }
+    }
+}
+
+extension DatabaseValue {
+    /// The value as text, blobs in hex, so two different blobs never print alike.
+    var dumped: String {
+        if case let .blob(data) = storage { return "x'" + data.map { String(format: "%02x", $0) }.joined() + "'" }
+        return description
     }
 }

@@ -49,6 +49,11 @@ public struct EventDraft: Sendable {
         self.time = time
     }
 
+    /// A read event that names its message but not the message's sent time.
+    var isUnplacedReadMarker: Bool {
+        if case let .conversationRead(r) = payload { !r.hasUpToSentAtMs } else { false }
+    }
+
     /// The event as the log stores it: kind, serialized payload, subject, effect and sealing.
     public func recordDraft() throws(KeepsakeError) -> RecordDraft {
         if case .erased = payload { throw .notAppendable(kindName: payload.kindName) }

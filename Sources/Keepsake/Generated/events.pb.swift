@@ -575,9 +575,24 @@ public nonisolated struct Keepsake_V1_ConversationRead: Sendable {
 
   public var upToMessageID: Data = Data()
 
+  /// That message's sent_at_ms, so the marker keeps its place after the message
+  /// is deleted (a deletion erases the message's events, and a rebuild never
+  /// sees them). Store.append fills it in when the message is projected; events
+  /// written before it existed fall back to the projected message.
+  public var upToSentAtMs: Int64 {
+    get {_upToSentAtMs ?? 0}
+    set {_upToSentAtMs = newValue}
+  }
+  /// Returns true if `upToSentAtMs` has been explicitly set.
+  public var hasUpToSentAtMs: Bool {self._upToSentAtMs != nil}
+  /// Clears the value of `upToSentAtMs`. Subsequent reads from it will return its default value.
+  public mutating func clearUpToSentAtMs() {self._upToSentAtMs = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _upToSentAtMs: Int64? = nil
 }
 
 /// This store's installation identity: the keys that sign its backups (and,
@@ -1245,7 +1260,7 @@ nonisolated extension Keepsake_V1_PreferenceChanged: SwiftProtobuf.Message, Swif
 
 nonisolated extension Keepsake_V1_ConversationRead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ConversationRead"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}conversation_id\0\u{3}up_to_message_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}conversation_id\0\u{3}up_to_message_id\0\u{3}up_to_sent_at_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1255,24 +1270,33 @@ nonisolated extension Keepsake_V1_ConversationRead: SwiftProtobuf.Message, Swift
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularBytesField(value: &self.conversationID) }()
       case 2: try { try decoder.decodeSingularBytesField(value: &self.upToMessageID) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self._upToSentAtMs) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.conversationID.isEmpty {
       try visitor.visitSingularBytesField(value: self.conversationID, fieldNumber: 1)
     }
     if !self.upToMessageID.isEmpty {
       try visitor.visitSingularBytesField(value: self.upToMessageID, fieldNumber: 2)
     }
+    try { if let v = self._upToSentAtMs {
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 3)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Keepsake_V1_ConversationRead, rhs: Keepsake_V1_ConversationRead) -> Bool {
     if lhs.conversationID != rhs.conversationID {return false}
     if lhs.upToMessageID != rhs.upToMessageID {return false}
+    if lhs._upToSentAtMs != rhs._upToSentAtMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

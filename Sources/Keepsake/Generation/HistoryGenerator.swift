@@ -154,6 +154,7 @@ public struct HistoryGenerator: Sequence, IteratorProtocol {
             var read = ConversationRead()
             read.conversationID = Data(conversationID.bytes)
             read.upToMessageID = Data(id.bytes)
+            read.upToSentAtMs = content.sentAtMs
             emit(.conversationRead(read))
         }
         if messageCount % 10_000 == 0 {

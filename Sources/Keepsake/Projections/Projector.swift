@@ -109,7 +109,7 @@ struct Projector {
         case let .installationRestored(r): try claim(r.installationID, generation: r.generation, log: r.restoredByLog, event)
         case let .accountJoined(j): try accountJoined(j, event)
         case let .prekeyCreated(p): try prekeyCreated(p, event)
-        case let .prekeyUsed(p): try prekeyUsed(p)
+        case let .prekeyUsed(p): try prekeyUsed(p, event)
         case let .peerInstallation(p): try peerInstallation(p, event)
         case let .sessionClosed(c): try sessionClosed(c)
         case let .historyRequest(h): try historyRequest(h, event)
@@ -224,28 +224,30 @@ struct Projector {
         try run(sql: "INSERT INTO message_search (message_search, rowid, text) VALUES ('delete', ?, ?)", arguments: [sequence, text])
     }
 
+    /// Removes the message wherever it is: the log erases a message's events by
+    /// its ID alone, so a rebuild never sees it, whatever conversation the deletion names.
     private mutating func messageDeleted(_ d: MessageDeleted) throws {
-        try flushSummary(d.conversationID)
         guard let deleted = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT sequence, text, sent_at, direction FROM messages WHERE id = ? AND conversation_id = ?"),
-            arguments: [d.messageID, d.conversationID]) else { return }
+            db.cachedStatement(sql: "SELECT sequence, text, sent_at, direction, conversation_id FROM messages WHERE id = ?"),
+            arguments: [d.messageID]) else { return }
+        let conversation: Data = deleted["conversation_id"]
+        try flushSummary(conversation)
         try run(sql: "DELETE FROM messages WHERE id = ?", arguments: [d.messageID])
         try unindex(sequence: deleted["sequence"], text: deleted["text"])
         let key = MessageKey(at: deleted["sent_at"], id: d.messageID)
-        guard let summary = try summary(of: d.conversationID) else { return }
+        guard let summary = try summary(of: conversation) else { return }
         let wasUnread = deleted["direction"] == Direction.received.rawValue && summary.isUnread(key)
         try run(sql: "UPDATE conversations SET unread_count = unread_count - ? WHERE id = ?",
-                arguments: [wasUnread ? 1 : 0, d.conversationID])
-        if summary.lastMessage?.id == d.messageID { try refreshNewest(d.conversationID) }
-        touch(.messages, d.conversationID)
+                arguments: [wasUnread ? 1 : 0, conversation])
+        if summary.lastMessage?.id == d.messageID { try refreshNewest(conversation) }
+        touch(.messages, conversation)
     }
 
+    /// Moves the read marker forward to the position the event names (its
+    /// message's sent time and ID), whether or not that message is still there.
     private mutating func conversationRead(_ r: ConversationRead) throws {
         try flushSummary(r.conversationID)
-        guard let marker = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT sent_at FROM messages WHERE id = ? AND conversation_id = ?"),
-            arguments: [r.upToMessageID, r.conversationID]).map({ MessageKey(at: $0["sent_at"], id: r.upToMessageID) }),
-              let summary = try summary(of: r.conversationID), summary.isUnread(marker) else { return }
+        guard let marker = try readMarker(r), let summary = try summary(of: r.conversationID), summary.isUnread(marker) else { return }
         let unread = try Int.fetchOne(
             db.cachedStatement(sql: """
                 SELECT count(*) FROM messages
@@ -255,6 +257,13 @@ struct Projector {
         try run(sql: "UPDATE conversations SET read_up_to_at = ?, read_up_to_id = ?, unread_count = ? WHERE id = ?",
                 arguments: [marker.at, marker.id, unread, r.conversationID])
         touch(.conversations, r.conversationID)
+    }
+
+    /// The position a read event names: carried by the event, or for events
+    /// written before it was, the projected message's (nil when it is gone).
+    private func readMarker(_ r: ConversationRead) throws -> MessageKey? {
+        if r.hasUpToSentAtMs { return MessageKey(at: r.upToSentAtMs, id: r.upToMessageID) }
+        return try Queries.sentTime(of: r.upToMessageID, in: r.conversationID, db).map { MessageKey(at: $0, id: r.upToMessageID) }
     }
 
     /// A conversation's read marker and newest message, as stored.
@@ -310,7 +319,7 @@ struct Projector {
             VALUES (?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (stream_id) DO UPDATE SET
                 peer_account = excluded.peer_account, peer_installation = excluded.peer_installation,
-                step = excluded.step, sequence = excluded.sequence, active_at = excluded.active_at
+                step = excluded.step, sequence = excluded.sequence, base_key = excluded.base_key, active_at = excluded.active_at
             WHERE excluded.step > sessions.step
             """)
         upsert.bind(1, r.streamID)
@@ -348,9 +357,17 @@ struct Projector {
         tables.insert(.prekeys)
     }
 
-    private mutating func prekeyUsed(_ p: PrekeyUsed) throws {
-        try run(sql: "UPDATE prekeys SET used = 1 WHERE installation_id = ? AND prekey_id = ?",
-                arguments: [p.installationID, Int64(p.prekeyID)])
+    /// A used prekey keeps a row, so its ID is never handed out again. Its
+    /// creation event is erased by the use (a rebuild never sees it), so the row
+    /// then describes the use alone: fallback 0, the use's time and sequence.
+    private mutating func prekeyUsed(_ p: PrekeyUsed, _ event: Event) throws {
+        try run(
+            sql: """
+            INSERT INTO prekeys (installation_id, prekey_id, fallback, created_at, sequence, used) VALUES (?, ?, 0, ?, ?, 1)
+            ON CONFLICT (installation_id, prekey_id) DO UPDATE SET
+                fallback = 0, created_at = excluded.created_at, sequence = excluded.sequence, used = 1
+            """,
+            arguments: [p.installationID, Int64(p.prekeyID), event.time.millis, Int64(event.sequence)])
         tables.insert(.prekeys)
     }
 

@@ -136,6 +136,13 @@ enum Queries {
         return MessagePage(messages: messages, next: next)
     }
 
+    /// The sent time of a projected message of `conversation`, or nil when it is not there.
+    static func sentTime(of message: Data, in conversation: Data, _ db: Database) throws -> Int64? {
+        try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT sent_at FROM messages WHERE id = ? AND conversation_id = ?"),
+            arguments: [message, conversation])
+    }
+
     static func message(_ db: Database, id: MessageID) throws -> Message? {
         try Row.fetchOne(db, sql: "SELECT \(messageColumns) FROM messages m WHERE id = ?", arguments: [Data(id.bytes)]).map(message)
     }

@@ -100,10 +100,35 @@ public final class Store: Sendable {
         if events.contains(where: \.payload.actsAsInstallation), let installation = supersededInstallation.withLock({ $0 }) {
             throw .installationSuperseded(installation)
         }
+        let events = try placingReadMarkers(events)
         var drafts: [RecordDraft] = []
         drafts.reserveCapacity(events.count)
         for event in events { drafts.append(try event.recordDraft()) }
         return try logDrafts(drafts, payloads: events.map(\.payload))
+    }
+
+    /// Read events that name only their message get its sent time, from the
+    /// batch or the projections, so the marker keeps its place once the message
+    /// is deleted (a deletion erases the message's events from the log).
+    private func placingReadMarkers(_ events: [EventDraft]) throws(KeepsakeError) -> [EventDraft] {
+        guard events.contains(where: \.isUnplacedReadMarker) else { return events }
+        var placed = events
+        var batchMessages: [Data: (conversation: Data, sentAt: Int64)] = [:]
+        for index in placed.indices {
+            switch placed[index].payload {
+            case let .messageSent(m), let .messageReceived(m):
+                batchMessages[m.messageID] = (m.conversationID, m.sentAtMs)
+            case var .conversationRead(r) where !r.hasUpToSentAtMs:
+                var sentAt = batchMessages[r.upToMessageID].flatMap { $0.conversation == r.conversationID ? $0.sentAt : nil }
+                if sentAt == nil { sentAt = try read { try Queries.sentTime(of: r.upToMessageID, in: r.conversationID, $0) } }
+                guard let sentAt else { continue }
+                r.upToSentAtMs = sentAt
+                placed[index].payload = .conversationRead(r)
+            default:
+                break
+            }
+        }
+        return placed
     }
 
     /// Copies events from another store (restore, sync), keeping their IDs.

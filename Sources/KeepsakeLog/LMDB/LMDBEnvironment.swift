@@ -1,4 +1,5 @@
 import CLMDB
+import CLMDBGuard
 import Glibc
 
 /// An open LMDB environment: one memory-mapped file holding named databases.
@@ -24,6 +25,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
         try LMDBError.check(mdb_env_create(&env), "create environment")
         guard let env else { throw LMDBError(code: ENOMEM, operation: "create environment") }
         do {
+            try LMDBError.check(keepsake_mdb_guard(env), "install the assertion guard")
             try LMDBError.check(mdb_env_set_maxdbs(env, MDB_dbi(maxDatabases)), "set max databases")
             try LMDBError.check(mdb_env_set_maxreaders(env, 512), "set max readers")
             try LMDBError.check(mdb_env_set_mapsize(env, mapSize), "set map size")
@@ -60,7 +62,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
             gate.lockShared()
             defer { gate.unlockShared() }
             var txn: OpaquePointer?
-            let status = mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn)
+            let status = keepsake_mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn)
             if status == MDB_MAP_RESIZED {
                 adoptResizedMap()
                 continue
@@ -98,7 +100,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
         gate.lockShared()
         defer { gate.unlockShared() }
         var txn: OpaquePointer?
-        try LMDBError.check(mdb_txn_begin(handle, nil, 0, &txn), "begin write transaction")
+        try LMDBError.check(keepsake_mdb_txn_begin(handle, nil, 0, &txn), "begin write transaction")
         let result: R
         do {
             result = try body(LMDBTransaction(handle: txn!))
@@ -106,7 +108,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
             mdb_txn_abort(txn)
             throw error
         }
-        try LMDBError.check(mdb_txn_commit(txn), "commit")
+        try LMDBError.check(keepsake_mdb_txn_commit(txn), "commit")
         return result
     }
 

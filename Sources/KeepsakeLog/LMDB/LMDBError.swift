@@ -1,4 +1,5 @@
 import CLMDB
+import CLMDBGuard
 import Glibc
 
 /// An error returned by LMDB, with the operation that failed.
@@ -8,9 +9,13 @@ public struct LMDBError: Error, Equatable, CustomStringConvertible {
     /// What Keepsake was doing, e.g. "open environment" or "commit".
     public let operation: String
 
-    public init(code: Int32, operation: String) {
+    /// For a caught LMDB assertion: its text (LMDB would have aborted the process).
+    public let assertion: String?
+
+    public init(code: Int32, operation: String, assertion: String? = nil) {
         self.code = code
         self.operation = operation
+        self.assertion = assertion
     }
 
     public var isMapFull: Bool { code == MDB_MAP_FULL }
@@ -18,15 +23,20 @@ public struct LMDBError: Error, Equatable, CustomStringConvertible {
     public var isDiskFull: Bool { code == ENOSPC || code == EDQUOT }
     /// The file is not an LMDB environment, or one of an incompatible LMDB version.
     public var isNotLMDBFile: Bool { code == MDB_INVALID || code == MDB_VERSION_MISMATCH }
+    /// The file's pages contradict each other: it was damaged on disk.
+    public var isCorruption: Bool { code == MDB_CORRUPTED || code == MDB_PAGE_NOTFOUND }
 
     public var description: String {
         let reason = String(cString: mdb_strerror(code))
-        return "LMDB \(operation) failed: \(reason) (code \(code))"
+        let detail = assertion.map { "; LMDB's internal check failed: \($0)" } ?? ""
+        return "LMDB \(operation) failed: \(reason) (code \(code))\(detail)"
     }
 
     /// Throws unless `code` is MDB_SUCCESS.
     @inline(__always)
     static func check(_ code: Int32, _ operation: @autoclosure () -> String) throws {
-        if code != MDB_SUCCESS { throw LMDBError(code: code, operation: operation()) }
+        guard code != MDB_SUCCESS else { return }
+        let caught = code == MDB_CORRUPTED ? String(cString: keepsake_mdb_last_assertion()) : ""
+        throw LMDBError(code: code, operation: operation(), assertion: caught.isEmpty ? nil : caught)
     }
 }

@@ -1,4 +1,5 @@
 import CLMDB
+import CLMDBGuard
 
 /// A named database inside an environment (an LMDB `MDB_dbi`). Valid for the
 /// environment's lifetime once the transaction that opened it has committed.
@@ -13,7 +14,7 @@ public struct LMDBTransaction {
 
     public func openDatabase(_ name: String, create: Bool) throws -> LMDBDatabase {
         var dbi: MDB_dbi = 0
-        try LMDBError.check(mdb_dbi_open(handle, name, create ? UInt32(MDB_CREATE) : 0, &dbi), "open database '\(name)'")
+        try LMDBError.check(keepsake_mdb_dbi_open(handle, name, create ? UInt32(MDB_CREATE) : 0, &dbi), "open database '\(name)'")
         return LMDBDatabase(dbi: dbi)
     }
 
@@ -25,7 +26,7 @@ public struct LMDBTransaction {
     ) throws -> R? {
         var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         var v = MDB_val()
-        let status = mdb_get(handle, db.dbi, &k, &v)
+        let status = keepsake_mdb_get(handle, db.dbi, &k, &v)
         if status == MDB_NOTFOUND { return nil }
         try LMDBError.check(status, "get")
         return try body(UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
@@ -41,14 +42,14 @@ public struct LMDBTransaction {
     public func put(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, in db: LMDBDatabase, append: Bool = false) throws {
         var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
-        try LMDBError.check(mdb_put(handle, db.dbi, &k, &v, append ? UInt32(MDB_APPEND) : 0), "put")
+        try LMDBError.check(keepsake_mdb_put(handle, db.dbi, &k, &v, append ? UInt32(MDB_APPEND) : 0), "put")
     }
 
     /// Removes `key`; returns false when it was absent.
     @discardableResult
     public func delete(_ key: UnsafeRawBufferPointer, in db: LMDBDatabase) throws -> Bool {
         var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
-        let status = mdb_del(handle, db.dbi, &k, nil)
+        let status = keepsake_mdb_del(handle, db.dbi, &k, nil)
         if status == MDB_NOTFOUND { return false }
         try LMDBError.check(status, "delete")
         return true
@@ -56,7 +57,7 @@ public struct LMDBTransaction {
 
     /// Removes every entry of `db`, keeping the database itself.
     public func clear(_ db: LMDBDatabase) throws {
-        try LMDBError.check(mdb_drop(handle, db.dbi, 0), "clear database")
+        try LMDBError.check(keepsake_mdb_drop(handle, db.dbi, 0), "clear database")
     }
 
     /// Visits entries in key order starting at the first key >= `from` (or the
@@ -66,7 +67,7 @@ public struct LMDBTransaction {
         _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Bool
     ) throws {
         var cursor: OpaquePointer?
-        try LMDBError.check(mdb_cursor_open(handle, db.dbi, &cursor), "open cursor")
+        try LMDBError.check(keepsake_mdb_cursor_open(handle, db.dbi, &cursor), "open cursor")
         defer { mdb_cursor_close(cursor) }
         var k = MDB_val()
         var v = MDB_val()
@@ -75,12 +76,12 @@ public struct LMDBTransaction {
             k = MDB_val(mv_size: start.count, mv_data: UnsafeMutableRawPointer(mutating: start.baseAddress))
             op = MDB_SET_RANGE
         }
-        var status = mdb_cursor_get(cursor, &k, &v, op)
+        var status = keepsake_mdb_cursor_get(cursor, &k, &v, op)
         while status == MDB_SUCCESS {
             let more = try body(UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size),
                                 UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
             if !more { return }
-            status = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)
+            status = keepsake_mdb_cursor_get(cursor, &k, &v, MDB_NEXT)
         }
         if status != MDB_NOTFOUND { try LMDBError.check(status, "cursor next") }
     }
@@ -91,11 +92,11 @@ public struct LMDBTransaction {
         _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> R
     ) throws -> R? {
         var cursor: OpaquePointer?
-        try LMDBError.check(mdb_cursor_open(handle, db.dbi, &cursor), "open cursor")
+        try LMDBError.check(keepsake_mdb_cursor_open(handle, db.dbi, &cursor), "open cursor")
         defer { mdb_cursor_close(cursor) }
         var k = MDB_val()
         var v = MDB_val()
-        let status = mdb_cursor_get(cursor, &k, &v, MDB_LAST)
+        let status = keepsake_mdb_cursor_get(cursor, &k, &v, MDB_LAST)
         if status == MDB_NOTFOUND { return nil }
         try LMDBError.check(status, "cursor last")
         return try body(UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size),
@@ -105,7 +106,7 @@ public struct LMDBTransaction {
     /// The number of entries in `db`.
     public func count(_ db: LMDBDatabase) throws -> Int {
         var stat = MDB_stat()
-        try LMDBError.check(mdb_stat(handle, db.dbi, &stat), "stat")
+        try LMDBError.check(keepsake_mdb_stat(handle, db.dbi, &stat), "stat")
         return stat.ms_entries
     }
 }
