@@ -13,7 +13,7 @@ struct KeepsakeCommand: AsyncParsableCommand {
         """,
         subcommands: [
             Init.self, Append.self, Conversations.self, Messages.self, Search.self, Log.self,
-            CursorCommand.self, Rebuild.self, Generate.self, Demo.self,
+            CursorCommand.self, Rebuild.self, Check.self, Generate.self, Demo.self,
             BackupCommand.self, RestoreCommand.self, VerifyCommand.self, BackupsCommand.self, Bench.self,
             AccountCommand.self, InstallationCommand.self, Send.self, Sync.self, GroupCommand.self, HistoryCommand.self, Serve.self,
         ]

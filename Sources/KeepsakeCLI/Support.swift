@@ -9,12 +9,16 @@ struct StoreLocation: ParsableArguments {
 
     var url: URL { URL(fileURLWithPath: store) }
 
-    /// Opens an existing store; `create` also makes a new one.
-    func open(create: Bool = false, durability: Durability = .durable) throws -> Store {
+    /// Opens an existing store; `create` also makes a new one. With
+    /// `damagedProjections: .setAside`, a damaged projection database is moved
+    /// aside and rebuilt from the log.
+    func open(create: Bool = false, durability: Durability = .durable, damagedProjections: DamagedProjections = .refuse) throws -> Store {
         if !create && !FileManager.default.fileExists(atPath: url.path) {
             throw ValidationError("no store at \(url.path); create one with `keepsake init --store \(store)`")
         }
-        return try Store.open(at: url, options: StoreOptions(durability: durability, create: create))
+        var options = StoreOptions(durability: durability, create: create)
+        options.damagedProjections = damagedProjections
+        return try Store.open(at: url, options: options)
     }
 }
 

@@ -327,7 +327,7 @@ public final class EventLog: Sendable {
     var databases: Databases { db }
     var keySlots: KeySlotFile { slots }
 
-    private func scratchKey() throws(LogError) -> SecureBytes {
+    func scratchKey() throws(LogError) -> SecureBytes {
         do { return try SecureBytes(count: KeySlotFile.slotSize) } catch { throw LogError(error, path: directory) }
     }
 
@@ -368,7 +368,7 @@ public final class EventLog: Sendable {
             subject: stored.subject, effect: stored.effect, sealed: stored.flags.contains(.sealed), payload: payload))
     }
 
-    private func readTransaction<R>(_ body: (LMDBTransaction) throws -> R) throws(LogError) -> R {
+    func readTransaction<R>(_ body: (LMDBTransaction) throws -> R) throws(LogError) -> R {
         do { return try env.read(body) } catch { throw LogError(error, path: directory) }
     }
 }

@@ -5,8 +5,15 @@ import KeepsakeLog
 public enum KeepsakeError: Error, Equatable, CustomStringConvertible {
     /// The directory exists, holds files, and is not a Keepsake store.
     case notAStore(path: String)
+    /// A file or folder of the store cannot be read or written (`reason` says why, e.g. permission denied).
+    case cannotAccess(path: String, reason: String)
+    /// The store's log folder holds a different log than the one the store was created with.
+    case logReplaced(path: String, expected: LogID, found: LogID)
     /// The store was created by a newer Keepsake.
     case newerStoreFormat(path: String, found: Int, supported: Int)
+    /// The projection database is damaged (not a database, corrupt pages, a
+    /// directory in its place); the log, the truth, is not affected.
+    case projectionsDamaged(path: String, reason: String)
     /// The projection database has migrations this Keepsake does not know.
     case projectionsFromNewerSchema(path: String, applied: [String], known: [String])
     /// A cursor names a position in a different log than this store's.
@@ -40,8 +47,14 @@ public enum KeepsakeError: Error, Equatable, CustomStringConvertible {
         switch self {
         case let .notAStore(path):
             return "\(path) is not a Keepsake store (no STORE file) and is not empty; choose an empty or new directory, or the directory of an existing store"
+        case let .cannotAccess(path, reason):
+            return "cannot use \(path): \(reason). Check the path, and that this user may read and write it"
+        case let .logReplaced(path, expected, found):
+            return "the log in \(path) is log \(found.hex), but this store was created with log \(expected.hex): the log folder was swapped or replaced. Nothing was changed. Put the store's own log back, or restore the store from a backup into a new folder"
         case let .newerStoreFormat(path, found, supported):
             return "the store at \(path) has format \(found); this Keepsake reads up to \(supported). Upgrade Keepsake"
+        case let .projectionsDamaged(path, reason):
+            return "the projection database \(path) is damaged (\(reason)); the log is intact. Rebuild the projections from it: `keepsake rebuild` keeps the damaged file aside under a new name (in code: open the store with StoreOptions.damagedProjections = .setAside)"
         case let .projectionsFromNewerSchema(path, applied, known):
             let extra = applied.filter { !known.contains($0) }
             return "the projection database \(path) has migrations this Keepsake does not know (\(extra.joined(separator: ", "))): it was opened by a newer version. Upgrade Keepsake, or delete the file to rebuild it from the log"

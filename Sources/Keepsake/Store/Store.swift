@@ -13,6 +13,9 @@ public struct StoreOptions: Sendable {
     public var initialMapSize = 1 << 30
     /// Events per projector transaction when catching up.
     public var projectionBatchSize = 65_536
+    /// What to do with a damaged projection database (the log is the truth:
+    /// `.setAside` keeps the damaged file and rebuilds from the log).
+    public var damagedProjections = DamagedProjections.refuse
 
     public init(durability: Durability = .durable, create: Bool = true) {
         self.durability = durability
@@ -28,8 +31,8 @@ public struct StoreOptions: Sendable {
 /// the gap. Directory layout: `STORE` (format marker), `log/` (LMDB and key
 /// slots), `projections.sqlite`.
 public final class Store: Sendable {
-    public static let formatVersion = 1
-    static let markerName = "STORE"
+    /// The store folder's format (the `STORE` file): 2 names the store's log; 1 is read and upgraded.
+    public static let formatVersion = 2
 
     public let directory: URL
     let log: EventLog
@@ -44,9 +47,12 @@ public final class Store: Sendable {
 
     /// The ID of this store's log: the origin of every event written here.
     public var logID: LogID { log.id }
+    /// Where `open` moved a damaged projection database (`DamagedProjections.setAside`), or nil.
+    public let setAsideProjections: URL?
 
-    private init(directory: URL, log: EventLog, pool: DatabasePool, batchSize: Int) {
+    private init(directory: URL, log: EventLog, pool: DatabasePool, batchSize: Int, setAsideProjections: URL?) {
         self.directory = directory
+        self.setAsideProjections = setAsideProjections
         self.log = log
         self.pool = pool
         self.batchSize = batchSize
@@ -60,21 +66,49 @@ public final class Store: Sendable {
     /// Opens the store in `directory`, creating it if allowed and the directory
     /// is missing or empty, then brings the projections up to the log's head.
     public static func open(at directory: URL, options: StoreOptions = StoreOptions()) throws(KeepsakeError) -> Store {
-        try StoreMarker.prepare(directory: directory, create: options.create)
-        let logDirectory = directory.appendingPathComponent("log")
-        try? FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
-        let log: EventLog
-        do {
-            log = try EventLog(directory: logDirectory.path, options: LogOptions(
-                durability: options.durability, initialMapSize: options.initialMapSize))
-        } catch {
-            throw .log(error)
-        }
-        let pool = try ProjectionDatabase.open(at: directory.appendingPathComponent("projections.sqlite").path)
-        let store = Store(directory: directory, log: log, pool: pool, batchSize: options.projectionBatchSize)
+        let marker = try StoreMarker.prepare(directory: directory, create: options.create)
+        let log = try openLog(of: directory, marker: marker, options: options)
+        let (pool, setAside) = try ProjectionDatabase.open(at: projectionsPath(of: directory), damaged: options.damagedProjections)
+        let store = Store(
+            directory: directory, log: log, pool: pool, batchSize: options.projectionBatchSize,
+            setAsideProjections: setAside.map { URL(fileURLWithPath: $0) })
         try store.repairProjections()
         try store.refreshInstallationStatus()
         return store
+    }
+
+    /// Opens the store's log: the one its marker names, never a new one in its
+    /// place. A marker without a log ID (format 1, or a creation that stopped
+    /// early) adopts the log it finds, or creates one when the store has never
+    /// had projections either.
+    private static func openLog(of directory: URL, marker: StoreMarker, options: StoreOptions) throws(KeepsakeError) -> EventLog {
+        let logDirectory = directory.appendingPathComponent("log")
+        do {
+            try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw .cannotAccess(path: logDirectory.path, reason: FileErrors.reason(error))
+        }
+        let hadProjections = FileManager.default.fileExists(atPath: projectionsPath(of: directory))
+        let log: EventLog
+        do {
+            log = try EventLog(directory: logDirectory.path, options: LogOptions(
+                durability: options.durability, initialMapSize: options.initialMapSize,
+                create: marker.logID == nil && !hadProjections))
+        } catch .missing(_, let reason) where marker.logID == nil && hadProjections {
+            throw .log(.missing(path: logDirectory.path, reason: reason + ", yet the store has projections of one"))
+        } catch {
+            throw .log(error)
+        }
+        if let expected = marker.logID {
+            guard log.id == expected else { throw .logReplaced(path: logDirectory.path, expected: expected, found: log.id) }
+        } else {
+            try StoreMarker(format: formatVersion, logID: log.id).write(in: directory)
+        }
+        return log
+    }
+
+    static func projectionsPath(of directory: URL) -> String {
+        directory.appendingPathComponent("projections.sqlite").path
     }
 
     // MARK: - Appending
@@ -407,17 +441,23 @@ public final class Store: Sendable {
     public func rebuildProjections() throws(KeepsakeError) {
         try write { db in
             try Projector.clear(db)
-            var position: UInt64 = 0
-            var projector = Projector(db, bulk: true)
-            while true {
-                let events = try readEvents(after: position, limit: batchSize)
-                guard let last = events.last else { break }
-                for event in events { try projector.apply(event) }
-                position = last.sequence
-            }
-            try projector.finish(appliedUpTo: Cursor(log: log.id, sequence: position))
+            try replayLog(into: db)
         }
         try publish(ProjectionChange(cursor: try cursor(), tables: Set(ProjectedTable.allCases), conversations: []))
+    }
+
+    /// Projects the log from its start (up to `end`, or its head) into the
+    /// empty tables of `db`, in the caller's transaction.
+    func replayLog(into db: Database, upTo end: UInt64 = .max) throws {
+        var position: UInt64 = 0
+        var projector = Projector(db, bulk: true)
+        while position < end {
+            let events = try readEvents(after: position, limit: Int(min(UInt64(batchSize), end - position)))
+            guard let last = events.last else { break }
+            for event in events { try projector.apply(event) }
+            position = last.sequence
+        }
+        try projector.finish(appliedUpTo: Cursor(log: log.id, sequence: position))
     }
 }
 
@@ -427,6 +467,10 @@ extension KeepsakeError {
         switch error {
         case let error as KeepsakeError: self = error
         case let error as DatabaseError where error.resultCode == .SQLITE_FULL: self = .diskFull(path: path)
+        case let error as DatabaseError where [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode):
+            self = .projectionsDamaged(path: path, reason: error.message ?? "\(error.resultCode)")
+        case let error as DatabaseError where [.SQLITE_PERM, .SQLITE_READONLY, .SQLITE_CANTOPEN].contains(error.resultCode):
+            self = .cannotAccess(path: path, reason: error.message ?? "\(error.resultCode)")
         default: self = .database("\(error)")
         }
     }

@@ -1,34 +1,95 @@
 import Foundation
+import KeepsakeLog
 
-/// The `STORE` file that marks a directory as a Keepsake store and names its format.
-enum StoreMarker {
+/// The `STORE` file: marks a directory as a Keepsake store, names its format,
+/// and (from format 2) the ID of the log the store belongs with, so a missing
+/// or swapped log is refused instead of silently replaced.
+struct StoreMarker: Equatable {
+    static let fileName = "STORE"
     static let prefix = "keepsake-store format "
+    static let logPrefix = "log "
 
-    /// Checks that `directory` is a store of a known format, or creates one
-    /// when allowed and the directory is missing or empty.
-    static func prepare(directory: URL, create: Bool) throws(KeepsakeError) {
-        let path = directory.path
-        let marker = directory.appendingPathComponent(Store.markerName)
-        let fm = FileManager.default
-        if let text = try? String(contentsOf: marker, encoding: .utf8) {
-            guard text.hasPrefix(prefix), let format = Int(text.dropFirst(prefix.count).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-                throw .notAStore(path: path)
-            }
-            guard format <= Store.formatVersion else {
-                throw .newerStoreFormat(path: path, found: format, supported: Store.formatVersion)
-            }
-            return
+    let format: Int
+    /// The store's log. nil in a format-1 marker, or in one written by a
+    /// creation that stopped before its log existed; `Store.open` fills it in.
+    let logID: LogID?
+
+    /// The marker's text: the format line, then the log line when known.
+    var text: String {
+        "\(Self.prefix)\(format)\n" + (logID.map { "\(Self.logPrefix)\($0.hex)\n" } ?? "")
+    }
+
+    /// Parses a marker's text; nil when it is not one.
+    init?(text: String) {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        guard let first = lines.first, first.hasPrefix(Self.prefix),
+              let format = Int(first.dropFirst(Self.prefix.count).trimmingCharacters(in: .whitespaces)), format >= 1 else { return nil }
+        var logID: LogID?
+        for line in lines.dropFirst() where line.hasPrefix(Self.logPrefix) {
+            guard let id = LogID(hex: line.dropFirst(Self.logPrefix.count).trimmingCharacters(in: .whitespaces)) else { return nil }
+            logID = id
         }
+        self.format = format
+        self.logID = logID
+    }
+
+    init(format: Int, logID: LogID?) {
+        self.format = format
+        self.logID = logID
+    }
+
+    /// Reads the marker of the store in `directory`, or creates one (without a
+    /// log yet) when allowed and the directory is missing or empty.
+    static func prepare(directory: URL, create: Bool) throws(KeepsakeError) -> StoreMarker {
+        let path = directory.path
+        let file = directory.appendingPathComponent(fileName)
+        if let marker = try read(file, storePath: path) { return marker }
         var isDirectory: ObjCBool = false
+        let fm = FileManager.default
         let exists = fm.fileExists(atPath: path, isDirectory: &isDirectory)
         if exists && !isDirectory.boolValue { throw .notAStore(path: path) }
-        if exists && !((try? fm.contentsOfDirectory(atPath: path)) ?? []).isEmpty { throw .notAStore(path: path) }
+        if exists {
+            let entries: [String]
+            do { entries = try fm.contentsOfDirectory(atPath: path) } catch {
+                throw .cannotAccess(path: path, reason: FileErrors.reason(error))
+            }
+            if !entries.isEmpty { throw .notAStore(path: path) }
+        }
         guard create else { throw .notAStore(path: path) }
         do {
             try fm.createDirectory(at: directory, withIntermediateDirectories: true)
-            try Data("\(prefix)\(Store.formatVersion)\n".utf8).write(to: marker, options: .atomic)
         } catch {
-            throw .database("cannot create the store at \(path): \(error.localizedDescription)")
+            throw .cannotAccess(path: path, reason: FileErrors.reason(error))
+        }
+        let marker = StoreMarker(format: Store.formatVersion, logID: nil)
+        try marker.write(in: directory)
+        return marker
+    }
+
+    /// The marker in `file`, nil when there is none; a file that cannot be read
+    /// or is not a marker is an error naming why.
+    private static func read(_ file: URL, storePath: String) throws(KeepsakeError) -> StoreMarker? {
+        let data: Data
+        do {
+            data = try Data(contentsOf: file)
+        } catch {
+            if FileErrors.isMissing(error) { return nil }
+            throw .cannotAccess(path: file.path, reason: FileErrors.reason(error))
+        }
+        guard let marker = StoreMarker(text: String(decoding: data, as: UTF8.self)) else { throw .notAStore(path: storePath) }
+        guard marker.format <= Store.formatVersion else {
+            throw .newerStoreFormat(path: storePath, found: marker.format, supported: Store.formatVersion)
+        }
+        return marker
+    }
+
+    /// Replaces the marker in `directory` atomically.
+    func write(in directory: URL) throws(KeepsakeError) {
+        let file = directory.appendingPathComponent(Self.fileName)
+        do {
+            try Data(text.utf8).write(to: file, options: .atomic)
+        } catch {
+            throw .cannotAccess(path: file.path, reason: FileErrors.reason(error))
         }
     }
 }

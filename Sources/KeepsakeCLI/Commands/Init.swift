@@ -16,14 +16,23 @@ struct Init: ParsableCommand {
 
 struct Rebuild: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Drop the projections and rebuild them by replaying the whole log.")
+        abstract: "Drop the projections and rebuild them by replaying the whole log.",
+        discussion: """
+            A damaged projection database (not a database, corrupt pages, a directory in its place) \
+            is moved aside as projections.sqlite.damaged-<time>, kept for inspection, and the \
+            projections are rebuilt from the log into a new file.
+            """)
 
     @OptionGroup var location: StoreLocation
 
     func run() throws {
-        let store = try location.open()
         let started = ContinuousClock.now
-        try store.rebuildProjections()
+        let store = try location.open(damagedProjections: .setAside)
+        if let aside = store.setAsideProjections {
+            print("the projection database was damaged: moved it aside to \(aside.path)")
+        } else {
+            try store.rebuildProjections()
+        }
         let elapsed = ContinuousClock.now - started
         print("rebuilt projections up to \(try store.cursor()) in \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds])))")
     }
