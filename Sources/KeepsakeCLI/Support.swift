@@ -91,3 +91,25 @@ extension Message {
         "\(sentAt.iso8601)  \(sender): \(text)\(editedAt != nil ? " (edited)" : "")  [\(id)]"
     }
 }
+
+/// Parses a whole number within `range`, so a value out of range is refused
+/// when the command line is read, with the bounds in the message.
+func bounded<T: FixedWidthInteger & Sendable>(_ range: ClosedRange<T>) -> @Sendable (String) throws -> T {
+    { text in
+        guard let value = T(text.trimmingCharacters(in: .whitespaces)) else {
+            throw ValidationError("'\(text)' is not a whole number between \(range.lowerBound) and \(range.upperBound)")
+        }
+        guard range.contains(value) else { throw ValidationError("\(value) is out of range: use \(range.lowerBound) to \(range.upperBound)") }
+        return value
+    }
+}
+
+/// Parses a number of seconds within `range` (finite, so never NaN or infinity).
+func boundedSeconds(_ range: ClosedRange<Double>) -> @Sendable (String) throws -> Double {
+    { text in
+        guard let value = Double(text), value.isFinite, range.contains(value) else {
+            throw ValidationError("'\(text)' is not a number of seconds from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+}

@@ -40,6 +40,10 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
     case storeHasInstallation(InstallationID)
     /// A key file holds neither 32 bytes nor 64 hex digits.
     case badKeyFile(path: String, bytes: Int)
+    /// A new backup was asked for with an empty passphrase.
+    case emptyPassphrase
+    /// `BackupOptions.chunkSize` is outside 1 KiB to 16 MiB.
+    case invalidChunkSize(Int)
     /// A single event is larger than a backup frame may be.
     case eventTooLarge(EventID, bytes: Int)
     /// The cipher the file names needs hardware this CPU lacks.
@@ -112,6 +116,10 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
             return "another backup or restore is running on the store at \(path); wait for it to finish"
         case let .storeHasInstallation(id):
             return "this store already runs installation \(id); a hard restore would replace it. Restore into a new store, or force it if this device should become the backed-up installation"
+        case .emptyPassphrase:
+            return "the passphrase is empty; a backup needs a passphrase (or a key file, or a recovery phrase). Nothing was written"
+        case let .invalidChunkSize(size):
+            return "a backup's chunk size must be 1024 to \(BackupFile.maxChunkPlaintext) bytes, not \(size); nothing was written"
         case let .badKeyFile(path, bytes):
             return "the key file \(path) holds \(bytes) bytes; a key file holds 32 bytes or 64 hex digits (make one with: head -c 32 /dev/urandom > backup.key)"
         case let .eventTooLarge(id, bytes):

@@ -82,6 +82,7 @@ public enum BackupKey: Sendable {
         case let .mnemonic(words):
             return (try words.key(), [UInt8](repeating: 0, count: 16), 0, 0)
         case let .passphrase(text):
+            guard !text.isEmpty else { throw BackupError.emptyPassphrase }
             let salt = Random.bytes(PasswordKey.saltBytes)
             let key = try PasswordKey.derive(
                 passphrase: text, salt: salt, opsLimit: PasswordKey.defaultOpsLimit, memLimit: PasswordKey.defaultMemLimit)

@@ -67,10 +67,10 @@ extension Store {
         let head = try wrap { try cursor().sequence }
         let to = try wrap { try versionVector() }
         let secret: (key: SecureBytes, salt: [UInt8], ops: UInt64, mem: UInt64)
-        do { secret = try options.key.keyForWriting() } catch { throw .store(.crypto("\(error)")) }
         guard options.chunkSize >= 1024, options.chunkSize <= Int(BackupFile.maxChunkPlaintext) else {
-            throw .corruptHeader("a chunk size must be 1 KiB to 16 MiB, not \(options.chunkSize)")
+            throw .invalidChunkSize(options.chunkSize)
         }
+        do { secret = try options.key.keyForWriting() } catch let error as BackupError { throw error } catch { throw .store(.crypto("\(error)")) }
 
         let now = Date()
         let header = BackupHeader(

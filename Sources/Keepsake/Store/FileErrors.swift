@@ -10,9 +10,20 @@ enum FileErrors {
         return (error as NSError).localizedDescription
     }
 
-    /// Whether the error says the file does not exist.
-    static func isMissing(_ error: any Error) -> Bool {
-        posixCode(error) == ENOENT
+    /// Creates a directory and its missing parents; a failure names the
+    /// component and the POSIX cause ("Not a directory", "Permission denied").
+    static func createDirectory(atPath path: String) throws(KeepsakeError) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+                throw .cannotAccess(path: current, reason: String(cString: strerror(errno)))
+            }
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw .cannotAccess(path: path, reason: String(cString: strerror(ENOTDIR)))
+        }
     }
 
     private static func posixCode(_ error: any Error) -> Int32? {

@@ -83,11 +83,7 @@ public final class Store: Sendable {
     /// had projections either.
     private static func openLog(of directory: URL, marker: StoreMarker, options: StoreOptions) throws(KeepsakeError) -> EventLog {
         let logDirectory = directory.appendingPathComponent("log")
-        do {
-            try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
-        } catch {
-            throw .cannotAccess(path: logDirectory.path, reason: FileErrors.reason(error))
-        }
+        try FileErrors.createDirectory(atPath: logDirectory.path)
         let hadProjections = FileManager.default.fileExists(atPath: projectionsPath(of: directory))
         let log: EventLog
         do {

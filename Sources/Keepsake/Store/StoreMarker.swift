@@ -56,11 +56,7 @@ struct StoreMarker: Equatable {
             if !entries.isEmpty { throw .notAStore(path: path) }
         }
         guard create else { throw .notAStore(path: path) }
-        do {
-            try fm.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            throw .cannotAccess(path: path, reason: FileErrors.reason(error))
-        }
+        try FileErrors.createDirectory(atPath: path)
         let marker = StoreMarker(format: Store.formatVersion, logID: nil)
         try marker.write(in: directory)
         return marker
@@ -69,11 +65,16 @@ struct StoreMarker: Equatable {
     /// The marker in `file`, nil when there is none; a file that cannot be read
     /// or is not a marker is an error naming why.
     private static func read(_ file: URL, storePath: String) throws(KeepsakeError) -> StoreMarker? {
+        let descriptor = open(file.path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw .cannotAccess(path: file.path, reason: String(cString: strerror(errno)))
+        }
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         let data: Data
         do {
-            data = try Data(contentsOf: file)
+            data = try handle.readToEnd() ?? Data()
         } catch {
-            if FileErrors.isMissing(error) { return nil }
             throw .cannotAccess(path: file.path, reason: FileErrors.reason(error))
         }
         guard let marker = StoreMarker(text: String(decoding: data, as: UTF8.self)) else { throw .notAStore(path: storePath) }

@@ -45,7 +45,8 @@ struct AppendMessage: ParsableCommand {
     @Argument(help: "The message text.") var text: String
     @Option(help: "The sender's account; another account than this installation's makes the message received.") var from = "me"
     @Option(help: "This installation's account.") var account = "me"
-    @Option(name: .customLong("repeat"), help: "Append the message this many times.") var count = 1
+    @Option(name: .customLong("repeat"), help: "Append the message this many times (1 to 1000000).", transform: bounded(1...1_000_000))
+    var count = 1
 
     func run() throws {
         let store = try location.open()

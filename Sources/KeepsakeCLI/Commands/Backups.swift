@@ -31,7 +31,10 @@ struct KeyOptions: ParsableArguments {
         let environment = ProcessInfo.processInfo.environment
         if let keyFile { return try BackupKey.fromFile(URL(fileURLWithPath: keyFile)) }
         if passphrase {
-            if let text = environment["KEEPSAKE_PASSPHRASE"] { return .passphrase(text) }
+            if let text = environment["KEEPSAKE_PASSPHRASE"] {
+                guard !text.isEmpty else { throw ValidationError("KEEPSAKE_PASSPHRASE is set but empty; set it to the passphrase, or unset it to be asked") }
+                return .passphrase(text)
+            }
             guard let typed = getpass("Passphrase: ").map({ String(cString: $0) }), !typed.isEmpty else {
                 throw ValidationError("no passphrase given")
             }
@@ -82,7 +85,7 @@ struct BackupCommand: ParsableCommand {
     var only: String?
     @Option(name: .customLong("conversation"), help: "Only this conversation (repeatable).") var conversations: [ConversationID] = []
     @Option(help: ArgumentHelp("Directory to write the backup file into.", valueName: "dir")) var to = "."
-    @Option(help: ArgumentHelp("Plaintext bytes per encrypted chunk (1 KiB to 16 MiB).", valueName: "bytes"))
+    @Option(help: ArgumentHelp("Plaintext bytes per encrypted chunk (1024 to 16777216).", valueName: "bytes"), transform: bounded(1024...(16 << 20)))
     var chunkSize = 1 << 20
     @OptionGroup var output: OutputFormat
 
@@ -127,7 +130,7 @@ struct RestoreCommand: ParsableCommand {
     @OptionGroup var keyOptions: KeyOptions
     @Argument(help: "Backup files.") var files: [String]
     @Flag(help: "Let a hard backup replace the installation this store already runs.") var force = false
-    @Option(help: ArgumentHelp("Refuse files larger than this many bytes.", valueName: "bytes")) var maxSize: Int?
+    @Option(help: ArgumentHelp("Refuse files larger than this many bytes.", valueName: "bytes"), transform: bounded(1...Int.max)) var maxSize: Int?
     @OptionGroup var output: OutputFormat
 
     func run() throws {
@@ -167,7 +170,7 @@ struct VerifyCommand: ParsableCommand {
 
     @OptionGroup var keyOptions: KeyOptions
     @Argument(help: "Backup files.") var files: [String]
-    @Option(help: ArgumentHelp("Refuse files larger than this many bytes.", valueName: "bytes")) var maxSize: Int?
+    @Option(help: ArgumentHelp("Refuse files larger than this many bytes.", valueName: "bytes"), transform: bounded(1...Int.max)) var maxSize: Int?
     @OptionGroup var output: OutputFormat
 
     func run() throws {
@@ -259,7 +262,7 @@ struct PushBackups: AsyncParsableCommand {
     @OptionGroup var location: StoreLocation
     @OptionGroup var relay: RelayLocation
     @OptionGroup var keyOptions: KeyOptions
-    @Option(help: "Days the provider keeps the files (at most 30).") var days = 30
+    @Option(help: "Days the provider keeps the files (1 to 30).", transform: bounded(1...30)) var days = 30
     @Argument(help: "The .ksbak files.") var files: [String]
 
     func run() async throws {

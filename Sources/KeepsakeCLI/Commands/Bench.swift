@@ -21,8 +21,8 @@ struct BenchRestore: ParsableCommand {
         restore` process, so its memory is measured alone.
         """)
 
-    @Option(help: "Messages in the generated history.") var messages = 100_000
-    @Option(help: "Conversations to spread them over.") var conversations = 1_000
+    @Option(help: "Messages in the generated history (1 to 100000000).", transform: bounded(1...100_000_000)) var messages = 100_000
+    @Option(help: "Conversations to spread them over (1 to 1000000).", transform: bounded(1...1_000_000)) var conversations = 1_000
     @Option(help: "Work here instead of a new temporary folder (kept afterwards).") var dir: String?
     @Flag(help: "Hard backup (with keys and sessions) instead of soft.") var hard = false
     @OptionGroup var output: OutputFormat

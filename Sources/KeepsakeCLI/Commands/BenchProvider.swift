@@ -18,14 +18,15 @@ struct BenchProvider: AsyncParsableCommand {
         Bounded by --files and --time-limit.
         """)
 
-    @Option(help: "Files to upload, then download.") var files = 200
-    @Option(help: "Bytes per file.") var size = 1 << 20
-    @Option(help: "Requests in flight at once.") var concurrency = 8
-    @Option(help: "Stop each phase after this many seconds.") var timeLimit = 120.0
+    @Option(help: "Files to upload, then download (1 to 100000).", transform: bounded(1...100_000)) var files = 200
+    @Option(help: "Bytes per file (1 to 268435456, 256 MiB).", transform: bounded(1...(1 << 28))) var size = 1 << 20
+    @Option(help: "Requests in flight at once (1 to 256).", transform: bounded(1...256)) var concurrency = 8
+    @Option(help: "Stop each phase after this many seconds (0.1 to 86400).", transform: boundedSeconds(0.1...86_400)) var timeLimit = 120.0
     @OptionGroup var output: OutputFormat
 
     func validate() throws {
-        guard files > 0, size > 0, concurrency > 0, timeLimit > 0 else { throw ValidationError("counts and sizes must be positive") }
+        let (total, overflow) = files.multipliedReportingOverflow(by: size)
+        guard !overflow, total <= 16 << 30 else { throw ValidationError("--files × --size must stay within 16 GiB of test files") }
     }
 
     func run() async throws {

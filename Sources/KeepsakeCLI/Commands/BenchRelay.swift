@@ -22,18 +22,13 @@ struct BenchRelay: AsyncParsableCommand {
         """)
 
     @Option(help: ArgumentHelp("Relay to load (default: start one).", valueName: "url")) var relay: String?
-    @Option(help: "Envelopes to publish.") var envelopes = 20_000
-    @Option(help: "Inbox topics to spread them over.") var topics = 50
-    @Option(help: "Requests in flight at once.") var concurrency = 16
-    @Option(help: "Ciphertext bytes per envelope.") var size = 512
-    @Option(help: "Stop publishing after this many seconds.") var timeLimit = 120.0
+    @Option(help: "Envelopes to publish (1 to 100000000).", transform: bounded(1...100_000_000)) var envelopes = 20_000
+    @Option(help: "Inbox topics to spread them over (1 to 100000).", transform: bounded(1...100_000)) var topics = 50
+    @Option(help: "Requests in flight at once (1 to 1024).", transform: bounded(1...1024)) var concurrency = 16
+    @Option(help: "Ciphertext bytes per envelope (1 to 200000, under the relay's default body limit).", transform: bounded(1...200_000))
+    var size = 512
+    @Option(help: "Stop publishing after this many seconds (0.1 to 86400).", transform: boundedSeconds(0.1...86_400)) var timeLimit = 120.0
     @OptionGroup var output: OutputFormat
-
-    func validate() throws {
-        guard envelopes > 0, topics > 0, concurrency > 0, size > 0, timeLimit > 0 else {
-            throw ValidationError("--envelopes, --topics, --concurrency, --size and --time-limit must be positive")
-        }
-    }
 
     func run() async throws {
         let server = try relay == nil ? ServerProcess() : nil
@@ -47,14 +42,16 @@ struct BenchRelay: AsyncParsableCommand {
     private func measure(_ client: RelayClient, http: HTTPClient, base: URL) async throws {
         func say(_ line: String) { if !output.json { print(line); flushOutput() } }
         let inboxes = (0..<topics).map { _ in Topic.message(installation: Random.bytes(16)) }
-        let payload = Random.bytes(size)
-        let items = try (0..<envelopes).map { index in
+        let payload = Data(Random.bytes(size))
+        // Envelopes are made as they are sent, so memory stays bounded by what is in flight.
+        @Sendable func envelope(_ index: Int) throws -> [UInt8] {
             try Envelope.with {
                 $0.header = Data(try EnvelopeHeader.with { $0.sentNs = UInt64(index) }.wireBytes())
-                $0.ciphertext = Data(payload)
+                $0.ciphertext = payload
             }.wireBytes()
         }
-        say("relay \(base.absoluteString): \(envelopes) envelopes of \(items[0].count) bytes on \(topics) topics, \(concurrency) in flight")
+        let envelopeBytes = try envelope(0).count
+        say("relay \(base.absoluteString): \(envelopes) envelopes of \(envelopeBytes) bytes on \(topics) topics, \(concurrency) in flight")
 
         let health = HTTPClientRequest(url: base.absoluteString + "/v1/health")
         let floor = try await runLoad(count: envelopes, concurrency: concurrency, limit: timeLimit) { _ in
@@ -79,7 +76,7 @@ struct BenchRelay: AsyncParsableCommand {
         let published = try await runLoad(count: envelopes, concurrency: concurrency, limit: timeLimit) { index in
             let topic = inboxes[index % topics]
             if topic == followed { sentAt.withLock { $0[UInt64(index)] = .now } }
-            _ = try await client.publish(items[index], to: topic)
+            _ = try await client.publish(try envelope(index), to: topic)
         }
         say("publish POST /v1/topics   \(published.summary)  (\(String(format: "%.2f", published.rate / floor.rate))x the floor's rate)")
 
@@ -95,7 +92,7 @@ struct BenchRelay: AsyncParsableCommand {
             }
         }
         let readSeconds = (ContinuousClock.now - readStart).seconds
-        let expected = Set(items.prefix(published.completed).map { Blake2b.hash($0) })
+        let expected = Set(try (0..<published.completed).map { Blake2b.hash(try envelope($0)) })
         let lost = expected.subtracting(seen.keys).count
         let duplicated = seen.values.filter { $0 > 1 }.count
         let foreign = Set(seen.keys).subtracting(expected).count
@@ -116,7 +113,7 @@ struct BenchRelay: AsyncParsableCommand {
         if output.json {
             printJSON([
                 "envelopes": envelopes, "published": published.completed, "topics": topics, "concurrency": concurrency,
-                "envelopeBytes": items[0].count, "lost": lost, "duplicated": duplicated, "unexpected": foreign,
+                "envelopeBytes": envelopeBytes, "lost": lost, "duplicated": duplicated, "unexpected": foreign,
                 "publishPerSecond": published.rate, "publishLatencyMs": published.latency.json,
                 "floorPerSecond": floor.rate, "floorLatencyMs": floor.latency.json,
                 "readBackPerSecond": Double(seen.count) / readSeconds, "followLatencyMs": follow.json,

@@ -4,10 +4,11 @@ import Keepsake
 
 /// Options shared by `generate` and `demo`.
 struct GenerationOptions: ParsableArguments {
-    @Option(help: "Messages to generate.") var messages = 20_000
-    @Option(help: "Conversations to spread them over (sizes are skewed).") var conversations = 200
+    @Option(help: "Messages to generate (1 to 100000000).", transform: bounded(1...100_000_000)) var messages = 20_000
+    @Option(help: "Conversations to spread them over, sizes skewed (1 to 1000000).", transform: bounded(1...1_000_000))
+    var conversations = 200
     @Option(help: "Random seed: the same seed gives the same shape of history.") var seed: UInt64 = 1
-    @Option(help: "Events per append transaction.") var batch = 5_000
+    @Option(help: "Events per append transaction (1 to 1000000).", transform: bounded(1...1_000_000)) var batch = 5_000
     @Flag(help: "Skip fsync during the load (a machine crash may lose or corrupt it).") var unsafeNoSync = false
 
     struct Result {

@@ -8,7 +8,7 @@ struct Conversations: ParsableCommand {
 
     @OptionGroup var location: StoreLocation
     @OptionGroup var format: OutputFormat
-    @Option(help: "Show at most this many.") var limit: Int?
+    @Option(help: "Show at most this many (1 to 1000000).", transform: bounded(1...1_000_000)) var limit: Int?
 
     func run() throws {
         let store = try location.open()
@@ -33,7 +33,7 @@ struct Messages: ParsableCommand {
     @OptionGroup var location: StoreLocation
     @OptionGroup var format: OutputFormat
     @Argument(help: "The conversation's ID.") var conversation: ConversationID
-    @Option(help: "Messages per page.") var limit = 20
+    @Option(help: "Messages per page (1 to 10000).", transform: bounded(1...10_000)) var limit = 20
     @Option(help: "Page cursor printed by the previous page.") var before: String?
 
     func run() throws {
@@ -59,7 +59,7 @@ struct Search: ParsableCommand {
     @OptionGroup var location: StoreLocation
     @OptionGroup var format: OutputFormat
     @Argument(help: "Words to find.") var text: String
-    @Option(help: "Show at most this many.") var limit = 20
+    @Option(help: "Show at most this many (1 to 10000).", transform: bounded(1...10_000)) var limit = 20
 
     func run() throws {
         let results = try location.open().search(text, limit: limit)
@@ -79,7 +79,7 @@ struct Log: AsyncParsableCommand {
         do { return try Cursor(parsing: text) } catch { throw ValidationError("\(error)") }
     })
     var from: Cursor?
-    @Option(help: "Print at most this many events.") var limit = 100
+    @Option(help: "Print at most this many events (1 to 1000000).", transform: bounded(1...1_000_000)) var limit = 100
     @Flag(help: "Keep printing events as they are appended.") var follow = false
 
     func run() async throws {

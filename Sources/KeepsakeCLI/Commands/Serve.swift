@@ -20,16 +20,16 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
 
-    @Option(help: "Port to listen on (0 picks a free one).")
+    @Option(help: "Port to listen on, 1 to 65535 (0 picks a free one).", transform: bounded(0...65_535))
     var port = 8_787
 
-    @Option(help: "Largest topic publish accepted, in bytes.")
+    @Option(help: "Largest topic publish accepted, in bytes (1 to 67108864).", transform: bounded(1...(1 << 26)))
     var maxBody = Relay.Limits().maxBodyBytes
 
-    @Option(help: "Largest backup file accepted, in bytes.")
+    @Option(help: "Largest backup file accepted, in bytes (1 to 1099511627776).", transform: bounded(1...(1 << 40)))
     var maxBackupBytes = Relay.BackupLimits().maxFileBytes
 
-    @Option(help: "Backup uploads allowed per installation per hour.")
+    @Option(help: "Backup uploads allowed per installation per hour (1 to 1000000000).", transform: bounded(1...1_000_000_000))
     var uploadsPerHour = Relay.BackupLimits().uploadsPerHour
 
     func run() async throws {
