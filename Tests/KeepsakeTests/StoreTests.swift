@@ -272,7 +272,7 @@ import Testing
     @Test func aStoreFromANewerFormatIsRefused() throws {
         _ = try Store.open(at: dir.store)
         try Data("keepsake-store format 9\n".utf8).write(to: dir.store.appendingPathComponent("STORE"))
-        #expect(throws: KeepsakeError.newerStoreFormat(path: dir.store.path, found: 9, supported: 1)) { try Store.open(at: dir.store) }
+        #expect(throws: KeepsakeError.newerStoreFormat(path: dir.store.path, found: 9, supported: 2)) { try Store.open(at: dir.store) }
     }
 
     @Test func projectionsFromANewerSchemaAreRefusedUntouched() throws {

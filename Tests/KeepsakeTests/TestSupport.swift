@@ -9,8 +9,9 @@ enum CLI {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("keepsake")
     }
 
-    /// Runs the CLI to completion; returns its exit status, standard output and standard error.
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+    /// Runs the CLI to completion; returns its exit status, standard output and
+    /// standard error, and whether a signal ended it (a crash or a trap).
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String, error: String, signaled: Bool) {
         let process = Process()
         process.executableURL = url
         process.arguments = arguments
@@ -21,7 +22,8 @@ enum CLI {
         let out = output.fileHandleForReading.readDataToEndOfFile()
         let err = error.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self),
+                process.terminationReason == .uncaughtSignal)
     }
 }
 

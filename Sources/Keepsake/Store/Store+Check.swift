@@ -42,8 +42,10 @@ extension Store {
             problems.append(.init(area: .projections, message: "they were built from log \(projected.log.hex), not this store's"))
         }
         problems += try checkProjectionIntegrity().map { .init(area: .projections, message: $0) }
-        if verification.problems.isEmpty {
+        do {
             problems += try compareWithFreshRebuild(upTo: upTo).map { .init(area: .projections, message: $0) }
+        } catch {
+            problems.append(.init(area: .projections, message: "they could not be compared with a rebuild from the log: \(error)"))
         }
         return StoreCheck(log: verification, projectedUpTo: upTo, problems: problems)
     }
