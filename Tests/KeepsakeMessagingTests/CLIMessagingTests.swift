@@ -120,6 +120,44 @@ import Testing
         #expect(report["lost"] as? Int == 0 && report["duplicated"] as? Int == 0 && report["unexpected"] as? Int == 0)
         #expect((report["followLatencyMs"] as? [String: Double])?["p50"] != nil)
     }
+
+    @Test(.serialized, arguments: [SIGTERM, SIGINT, SIGKILL])
+    func aLoadTestStoppedBySignalLeavesNoServerAndNoFolder(signal: Int32) async throws {
+        let before = Set(try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("keepsake-bench-") })
+        let process = Process()
+        process.executableURL = keepsakeExecutable
+        process.arguments = ["bench", "relay", "--envelopes", "100000000", "--time-limit", "120"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait until it loads its relay child (its first line names the relay's URL).
+        var first = Data()
+        while !first.contains(UInt8(ascii: "\n")) {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            first += chunk
+        }
+        let folders = Set(try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("keepsake-bench-") })
+        let folder = try #require(folders.subtracting(before).first, "the benchmark made its folder")
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        var gone = false
+        for _ in 0..<100 where !gone {
+            gone = !FileManager.default.fileExists(atPath: NSTemporaryDirectory() + "/" + folder) && !serveChildRuns(for: folder)
+            if !gone { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(gone, "signal \(signal): the relay child stopped and the folder \(folder) was removed")
+    }
+
+    /// Whether a `keepsake serve` started for the benchmark folder `folder` still runs.
+    private func serveChildRuns(for folder: String) -> Bool {
+        let processes = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return processes.contains { pid in
+            guard let command = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: command, as: UTF8.self).contains(folder)
+        }
+    }
 }
 
 /// Runs the CLI, records an issue unless it succeeds, and returns its trimmed output.

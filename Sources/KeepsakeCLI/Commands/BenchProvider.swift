@@ -30,17 +30,15 @@ struct BenchProvider: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let server = try ServerProcess(["--uploads-per-hour", "100000000", "--max-backup-bytes", String(size + 1)])
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("keepsake-bench-provider-\(UUID().uuidString.prefix(8))")
-        defer {
-            server.stop()
-            try? FileManager.default.removeItem(at: work)
-        }
+        let workspace = try BenchWorkspace(name: "provider")
+        defer { workspace.close() }
+        let url = try workspace.startRelay(["--uploads-per-hour", "100000000", "--max-backup-bytes", String(size + 1)])
+        let work = workspace.folder
         for folder in ["sources", "floor", "downloads"] {
             try FileManager.default.createDirectory(at: work.appendingPathComponent(folder), withIntermediateDirectories: true)
         }
         try await withLoadClient(concurrency: concurrency) { http in
-            try await measure(URL(string: server.url)!, http: http, work: work)
+            try await measure(URL(string: url)!, http: http, work: work)
         }
     }
 

@@ -31,9 +31,10 @@ struct BenchRelay: AsyncParsableCommand {
     @OptionGroup var output: OutputFormat
 
     func run() async throws {
-        let server = try relay == nil ? ServerProcess() : nil
-        defer { server?.stop() }
-        guard let base = URL(string: relay ?? server!.url) else { throw ValidationError("'\(relay ?? "")' is not a URL") }
+        let workspace = try relay == nil ? BenchWorkspace(name: "relay") : nil
+        defer { workspace?.close() }
+        let started = try workspace?.startRelay()
+        guard let base = URL(string: relay ?? started!) else { throw ValidationError("'\(relay ?? "")' is not a URL") }
         try await withLoadClient(concurrency: concurrency) { http in
             try await measure(RelayClient(baseURL: base, client: http), http: http, base: base)
         }
@@ -196,32 +197,4 @@ struct Percentiles {
     }
 
     var json: [String: Double] { ["p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": sorted.last ?? 0] }
-}
-
-/// `keepsake serve` as a child process with a temporary data folder.
-final class ServerProcess {
-    let process = Process()
-    let data = FileManager.default.temporaryDirectory.appendingPathComponent("keepsake-relay-\(UUID().uuidString.prefix(8))")
-    let url: String
-
-    init(_ options: [String] = []) throws {
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        process.arguments = ["serve", "--port", "0", "--data", data.path] + options
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { throw ValidationError("the relay child process did not start") }
-            line += chunk
-        }
-        url = String(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).dropFirst("listening on ".count))
-    }
-
-    func stop() {
-        process.terminate()
-        process.waitUntilExit()
-        try? FileManager.default.removeItem(at: data)
-    }
 }

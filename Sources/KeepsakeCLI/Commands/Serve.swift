@@ -32,7 +32,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Backup uploads allowed per installation per hour (1 to 1000000000).", transform: bounded(1...1_000_000_000))
     var uploadsPerHour = Relay.BackupLimits().uploadsPerHour
 
+    /// Set by benchmarks (`BenchWorkspace`): exit and remove this folder once standard input closes.
+    @Option(help: .hidden) var removeWhenOrphaned: String?
+
     func run() async throws {
+        if let removeWhenOrphaned { BenchWorkspace.exitWhenOrphaned(removing: URL(fileURLWithPath: removeWhenOrphaned)) }
         var limits = Relay.Limits()
         limits.maxBodyBytes = maxBody
         var backupLimits = Relay.BackupLimits()
