@@ -5,7 +5,7 @@ SHELL := /bin/bash
 APT_PACKAGES := liblmdb-dev libsodium-dev libsqlite3-dev libzstd-dev pkg-config
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: demo test build release deps benchmarks protos migrations clean
+.PHONY: demo test build release deps benchmarks protos migrations clean fuzz fuzz-seeds
 
 # Installs the system libraries that are missing (apt-get as root; otherwise says what to install).
 deps:
@@ -31,6 +31,28 @@ demo: release
 
 test: deps
 	swift test $(SWIFT_BUILD_FLAGS)
+
+# Fuzzing (Fuzz/README.md): every reader of untrusted bytes under libFuzzer with
+# AddressSanitizer, FUZZ_SECONDS each. Inputs that reach new code are merged into
+# Fuzz/corpus (commit them); a crash is written to Fuzz/crashes/<target>/, which
+# `make test` replays forever after, and stops the run.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := backup-header backup-chunk backup-file log-record event-payload wire relay-request
+FUZZER := ./.build-fuzz/debug/keepsake-fuzzer
+fuzz: deps
+	swift build --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -use-ld=lld --product keepsake-fuzzer
+	@set -o pipefail; for t in $(FUZZ_TARGETS); do \
+		mkdir -p .build-fuzz/corpus/$$t Fuzz/crashes/$$t; \
+		echo "== $$t ($(FUZZ_SECONDS) s)"; \
+		KEEPSAKE_FUZZ_TARGET=$$t $(FUZZER) .build-fuzz/corpus/$$t Fuzz/corpus/$$t \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
+			-artifact_prefix=Fuzz/crashes/$$t/ 2>&1 | grep -E "DONE|ERROR|SUMMARY|number_of_executed_units|Test unit written"; \
+		KEEPSAKE_FUZZ_TARGET=$$t $(FUZZER) -merge=1 Fuzz/corpus/$$t .build-fuzz/corpus/$$t 2>&1 | grep -E "MERGE-OUTER: [0-9]+ new files"; \
+	done
+
+# Rewrites the seed corpus from real data (a generated history, its backup, signed wire messages).
+fuzz-seeds: build
+	./.build/debug/keepsake-fuzzer seed Fuzz/corpus
 
 # Package benchmarks (slow; not part of `make test`). See Benchmarks/README.md.
 benchmarks: deps

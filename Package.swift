@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "KeepsakeRelay", targets: ["KeepsakeRelay"]),
         .library(name: "KeepsakeRelayClient", targets: ["KeepsakeRelayClient"]),
         .executable(name: "keepsake", targets: ["KeepsakeCLI"]),
+        .executable(name: "keepsake-fuzzer", targets: ["KeepsakeFuzzer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -19,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
     ],
     targets: [
         // System libraries (Debian: liblmdb-dev, libsodium-dev, libzstd-dev).
@@ -61,6 +64,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
@@ -88,9 +93,13 @@ let package = Package(
             ]
         ),
 
+        // Every reader of untrusted bytes as a fuzz target, and the libFuzzer driver (`make fuzz`, Fuzz/).
+        .target(name: "KeepsakeFuzzTargets", dependencies: ["Keepsake", "KeepsakeLog", "KeepsakeWire", "KeepsakeRelay"]),
+        .executableTarget(name: "KeepsakeFuzzer", dependencies: ["KeepsakeFuzzTargets"]),
+
         .testTarget(name: "KeepsakeCryptoTests", dependencies: ["KeepsakeCrypto"]),
         .testTarget(name: "KeepsakeLogTests", dependencies: ["KeepsakeLog"]),
-        .testTarget(name: "KeepsakeTests", dependencies: ["Keepsake", "KeepsakeLog", "KeepsakeCrypto", "KeepsakeCLI"]),
+        .testTarget(name: "KeepsakeTests", dependencies: ["Keepsake", "KeepsakeLog", "KeepsakeCrypto", "KeepsakeCLI", "KeepsakeFuzzTargets"]),
         .testTarget(
             name: "KeepsakeMessagingTests",
             dependencies: [

@@ -12,6 +12,13 @@ struct JSONErrors<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as RelayError {
             throw error
+        } catch let error as HTTPResponseError where error.status == .notFound {
+            if let allowed = Relay.methods(allowedOn: request.uri.path) {
+                throw RelayError(.methodNotAllowed, code: "method_not_allowed",
+                                 "\(request.uri.path) accepts \(allowed.map(\.rawValue).joined(separator: ", ")), not \(request.method)",
+                                 headers: [.allow: allowed.map(\.rawValue).joined(separator: ", ")])
+            }
+            throw RelayError(.notFound, code: "not_found", "no such endpoint: \(request.method) \(request.uri.path)")
         } catch let error as HTTPResponseError {
             let code = switch error.status {
             case .notFound: "not_found"

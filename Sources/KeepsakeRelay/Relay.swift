@@ -4,6 +4,7 @@ import Hummingbird
 import KeepsakeCrypto
 import KeepsakeWire
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// The relay: installations publish to topics and read them back from a cursor.
@@ -30,6 +31,13 @@ public struct Relay: Sendable {
         public var maxPrekeysPerUpload = 200
         /// Most live subscriptions open at once; more are refused with 503.
         public var maxSubscribers = 10_000
+        /// Most connections open at once; more get a 503 at once and are closed.
+        /// Defaults to the descriptor limit less 64 for the relay's own files.
+        public var maxConnections = ConnectionLimiter.defaultLimit()
+        /// How long a connection may go without a complete request head (after it
+        /// opens, or after its last response) before it is closed. This bounds
+        /// idle keep-alive connections and clients that send headers slowly.
+        public var idleTimeout: Duration = .seconds(30)
 
         public init() {}
     }
@@ -56,11 +64,35 @@ public struct Relay: Sendable {
         host: String = "127.0.0.1", port: Int = 8_787, logger: Logger = Logger(label: "keepsake.relay"),
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        Application(
+        let connections = ConnectionLimiter.Count()
+        let (maxConnections, idleTimeout) = (limits.maxConnections, limits.idleTimeout)
+        return Application(
             router: router(logger: logger),
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [ConnectionLimiter(count: connections, limit: maxConnections)],
+                idleTimeout: .nanoseconds(Int64(idleTimeout / .nanoseconds(1))))),
             configuration: .init(address: .hostname(host, port: port), serverName: "keepsake-relay"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: logger)
+    }
+
+    /// Every route and its methods, for 405 answers with an Allow header. Keep in
+    /// step with `router` and `BackupProvider.addRoutes` (and docs/relay-openapi.json).
+    static let routes: [(path: [String], methods: [HTTPRequest.Method])] = [
+        (["v1", "health"], [.get]),
+        (["v1", "topics", "*"], [.get, .post]),
+        (["v1", "topics", "*", "claim"], [.post]),
+        (["v1", "topics", "*", "events"], [.get]),
+        (["v1", "backups"], [.get, .post]),
+        (["v1", "backups", "*"], [.get]),
+    ]
+
+    /// The methods a known route accepts, or nil when no route has this path.
+    static func methods(allowedOn path: String) -> [HTTPRequest.Method]? {
+        let components = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        return routes.first { route in
+            route.path.count == components.count && zip(route.path, components).allSatisfy { $0 == "*" || $0 == $1 }
+        }?.methods
     }
 
     func router(logger: Logger) -> Router<BasicRequestContext> {
@@ -119,8 +151,12 @@ public struct Relay: Sendable {
         do {
             var buffer = try await request.body.collect(upTo: limits.maxBodyBytes)
             body = buffer.readBytes(length: buffer.readableBytes) ?? []
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw RelayError.tooLarge(limits.maxBodyBytes)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw RelayError.tooLarge(limits.maxBodyBytes)
+        } catch {
+            throw RelayError(.badRequest, code: "bad_body", "the request body could not be read (malformed chunked encoding, or the connection broke)")
         }
         guard !body.isEmpty else { throw RelayError(.badRequest, code: "empty_body", "the request body is empty") }
         do {

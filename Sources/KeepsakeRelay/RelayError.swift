@@ -8,11 +8,14 @@ public struct RelayError: Error, HTTPResponseError, Sendable, Equatable {
     /// A stable, machine-readable reason, e.g. `bad_signature`.
     public let code: String
     public let message: String
+    /// Extra response headers (e.g. `Allow` on a 405).
+    public let headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, code: String, _ message: String) {
+    public init(_ status: HTTPResponse.Status, code: String, _ message: String, headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
     }
 
     struct Body: Codable {
@@ -25,13 +28,16 @@ public struct RelayError: Error, HTTPResponseError, Sendable, Equatable {
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let data = try JSONEncoder().encode(Body(error: .init(code: code, message: message)))
+        var fields = headers
+        fields[.contentType] = "application/json"
         return Response(
-            status: status, headers: [.contentType: "application/json"],
+            status: status, headers: fields,
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     static func unknownTopic(_ name: String) -> RelayError {
-        RelayError(.badRequest, code: "bad_topic", "'\(name.prefix(80))' is not a topic name (contact-, revoked-, prekey-, message- or commits- and a hex ID)")
+        RelayError(.badRequest, code: "bad_topic",
+                   "'\(name.prefix(80))' is not a topic name (contact-, revoked-, prekey-, message-, installation- or commits- and a hex ID)")
     }
 
     static func tooLarge(_ limit: Int) -> RelayError {

@@ -37,10 +37,17 @@ final class RelayProcess {
     let url: URL
     let data: Scratch
 
-    init(_ options: [String] = [], data: Scratch = Scratch()) throws {
+    /// With `descriptorLimit`, the relay runs with that many file descriptors at most (`ulimit -n`).
+    init(_ options: [String] = [], data: Scratch = Scratch(), descriptorLimit: Int? = nil) throws {
         self.data = data
-        process.executableURL = keepsakeExecutable
-        process.arguments = ["serve", "--port", "0", "--data", data.path("relay").path] + options
+        let arguments = ["serve", "--port", "0", "--data", data.path("relay").path] + options
+        if let descriptorLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", keepsakeExecutable.path] + arguments
+        } else {
+            process.executableURL = keepsakeExecutable
+            process.arguments = arguments
+        }
         let output = Pipe()
         process.standardOutput = output
         try process.run()

@@ -75,13 +75,65 @@ import Testing
         #expect(try restored.contentDump() == clean.contentDump())
     }
 
+    /// SIGKILL again and again, across every command that writes: appends,
+    /// generate, rebuild and restore. No acknowledged append is lost, every
+    /// reopen succeeds, and at the end `keepsake check` finds both stores clean.
+    @Test(.timeLimit(.minutes(5))) func aKillLoopAcrossCommandsLosesNothingAndLeavesTheStoresClean() throws {
+        let dir = TemporaryDirectory()
+        let chat = ConversationID.generate()
+        let keyFile = dir.url.appendingPathComponent("backup.key")
+        do {
+            let store = try Store.open(at: dir.store)
+            try store.append(conversationCreated(chat))
+            try store.appendGenerated(messages: 3_000, conversations: 20)
+            try Data(repeating: 9, count: 32).write(to: keyFile)
+            _ = try store.backup(into: dir.url, options: BackupOptions(kind: .soft, key: rawKey(9)))
+        }
+        let backup = try #require(try FileManager.default.contentsOfDirectory(at: dir.url, includingPropertiesForKeys: nil)
+            .first { $0.pathExtension == "ksbak" })
+        let target = dir.url.appendingPathComponent("restored")
+        let commands: [[String]] = [
+            ["append", "message", chat.description, "crash", "--from", "bob", "--repeat", "1000000", "--store", dir.store.path],
+            ["generate", "--messages", "200000", "--conversations", "30", "--store", dir.store.path],
+            ["rebuild", "--store", dir.store.path],
+            ["restore", "--store", target.path, "--key-file", keyFile.path, backup.path],
+        ]
+        var acknowledged: [EventID] = []
+        var kills = 0
+        for round in 0..<200 where kills < 52 {
+            let command = commands[round % commands.count]
+            let run = try runUntilKilled(command, after: .milliseconds(Int.random(in: 60...400)))
+            if run.killed { kills += 1 }
+            if command[0] == "append" { acknowledged += run.acknowledged }
+            let store = try Store.open(at: dir.store)
+            let head = try store.cursor().sequence
+            let missing = acknowledged.filter { $0.origin != store.logID || $0.sequence > head }
+            #expect(missing.isEmpty, "round \(round) (\(command[0])): acknowledged appends are missing: \(missing.prefix(3))")
+        }
+        #expect(kills >= 50 && acknowledged.count > 10)
+        #expect(try CLI.run(["restore", "--store", target.path, "--key-file", keyFile.path, backup.path]).status == 0)
+        for store in [dir.store, target] {
+            let check = try CLI.run(["check", "--store", store.path])
+            #expect(check.status == 0 && !check.signaled, "\(check.output)")
+        }
+    }
+
     /// Runs `keepsake append message --repeat` and kills it with SIGKILL after
     /// `delay`; returns the event IDs it printed (each printed only once durable).
     private func appendUntilKilled(store: URL, conversation: ConversationID, after delay: Duration) throws -> [EventID] {
+        try runUntilKilled(
+            ["append", "message", conversation.description, "crash", "--from", "bob", "--repeat", "1000000", "--store", store.path],
+            after: delay).acknowledged
+    }
+
+    /// Runs the CLI and kills it with SIGKILL after `delay` unless it finished;
+    /// returns whether it was killed and the event IDs it printed on complete
+    /// lines (an append prints each only once it is durable).
+    private func runUntilKilled(_ arguments: [String], after delay: Duration) throws -> (killed: Bool, acknowledged: [EventID]) {
         let process = Process()
         process.executableURL = CLI.url
-        process.arguments = ["append", "message", conversation.description, "crash", "--from", "bob",
-                             "--repeat", "1000000", "--store", store.path]
+        process.arguments = arguments
+        process.standardError = FileHandle.nullDevice
         let output = Pipe()
         process.standardOutput = output
         let received = Mutex(Data())
@@ -91,14 +143,16 @@ import Testing
         }
         try process.run()
         Thread.sleep(forTimeInterval: Double(delay.components.attoseconds) / 1e18 + Double(delay.components.seconds))
+        let killed = process.isRunning
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         output.fileHandleForReading.readabilityHandler = nil
         let rest = output.fileHandleForReading.readDataToEndOfFile()
         let text = received.withLock { String(decoding: $0 + rest, as: UTF8.self) }
         // Only complete lines were acknowledged.
-        return text.split(separator: "\n", omittingEmptySubsequences: true)
+        let acknowledged = text.split(separator: "\n", omittingEmptySubsequences: true)
             .dropLast(text.hasSuffix("\n") ? 0 : 1)
             .compactMap { EventID($0) }
+        return (killed, acknowledged)
     }
 }

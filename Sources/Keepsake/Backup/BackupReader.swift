@@ -157,7 +157,14 @@ final class BackupReader {
     }
 
     private func decodeFrames(_ plaintext: [UInt8], index: Int) throws(BackupError) -> [BackupFrame] {
-        let limit = Int(header.chunkSize) + BackupFile.maxFrame
+        try Self.decodeFrames(plaintext, index: index, chunkSize: Int(header.chunkSize), decompressor: decompressor)
+    }
+
+    /// The frames of chunk `index`'s plaintext: its encoding byte, then the frames, raw or zstd-compressed.
+    static func decodeFrames(
+        _ plaintext: [UInt8], index: Int, chunkSize: Int, decompressor: ChunkDecompressor
+    ) throws(BackupError) -> [BackupFrame] {
+        let limit = chunkSize + BackupFile.maxFrame
         switch plaintext.first.flatMap(BackupFile.ChunkEncoding.init(rawValue:)) {
         case .raw?:
             return try BackupFrame.decodeAll(Array(plaintext.dropFirst()), chunk: index)

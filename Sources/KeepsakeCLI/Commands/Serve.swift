@@ -32,6 +32,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Backup uploads allowed per installation per hour (1 to 1000000000).", transform: bounded(1...1_000_000_000))
     var uploadsPerHour = Relay.BackupLimits().uploadsPerHour
 
+    @Option(help: "Close a connection that sends no complete request head for this many seconds (1 to 3600).",
+            transform: bounded(1...3600))
+    var idleTimeout = 30
+
+    @Option(help: "Most connections open at once; more get a 503 and are closed (default: the descriptor limit less 64).",
+            transform: bounded(1...1_000_000))
+    var maxConnections: Int?
+
     /// Set by benchmarks (`BenchWorkspace`): exit and remove this folder once standard input closes.
     @Option(help: .hidden) var removeWhenOrphaned: String?
 
@@ -39,6 +47,8 @@ struct Serve: AsyncParsableCommand {
         if let removeWhenOrphaned { BenchWorkspace.exitWhenOrphaned(removing: URL(fileURLWithPath: removeWhenOrphaned)) }
         var limits = Relay.Limits()
         limits.maxBodyBytes = maxBody
+        limits.idleTimeout = .seconds(idleTimeout)
+        if let maxConnections { limits.maxConnections = maxConnections }
         var backupLimits = Relay.BackupLimits()
         backupLimits.maxFileBytes = maxBackupBytes
         backupLimits.uploadsPerHour = uploadsPerHour

@@ -48,16 +48,11 @@ public struct FolderBlobStore: BackupBlobStore {
         guard let handle = FileHandle(forReadingAtPath: path(id)) else { return nil }
         let size = Int(try handle.seekToEnd())
         try handle.seek(toOffset: 0)
-        let stream = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
-            do {
-                while let data = try handle.read(upToCount: Self.chunkSize), !data.isEmpty {
-                    continuation.yield(ByteBuffer(bytes: data))
-                }
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
-            }
-            try? handle.close()
+        // One chunk is read per request of the consumer, so a download holds at
+        // most a chunk in memory however large the file (the handle closes when released).
+        let stream = AsyncThrowingStream<ByteBuffer, any Error> {
+            guard let data = try handle.read(upToCount: Self.chunkSize), !data.isEmpty else { return nil }
+            return ByteBuffer(bytes: data)
         }
         return (size, stream)
     }

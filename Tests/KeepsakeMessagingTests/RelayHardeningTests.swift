@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+@testable import Keepsake
+import KeepsakeCrypto
+import KeepsakeRelay
+import KeepsakeRelayClient
+
+/// The relay against hostile and heavy clients: floods of idle sockets, bodies
+/// that break HTTP, methods it does not serve, and downloads larger than memory.
+@Suite struct RelayHardeningTests {
+    private func exchange(_ request: String, _ relay: RelayProcess) -> String {
+        String(decoding: RelayFuzzHarness.exchange(Array(request.utf8), port: relay.url.port!), as: UTF8.self)
+    }
+
+    @Test func malformedBodiesAndUnservedMethodsGetTheirOwnStatus() throws {
+        let relay = try RelayProcess(["--max-body", "1000"])
+        let topic = "/v1/topics/message-" + String(repeating: "0", count: 32)
+        let chunked = exchange("POST \(topic) HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", relay)
+        #expect(chunked.hasPrefix("HTTP/1.1 400") && chunked.contains("\"bad_body\""), "\(chunked)")
+        let large = exchange("POST \(topic) HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n" + String(repeating: "a", count: 2000), relay)
+        #expect(large.hasPrefix("HTTP/1.1 413") && large.contains("\"too_large\""), "\(large)")
+        let cases = [("TRACE", "/v1/health", "GET"), ("POST", "/v1/health", "GET"), ("GET", "\(topic)/claim", "POST"),
+                     ("DELETE", "/v1/backups", "GET, POST"), ("PUT", topic, "GET, POST")]
+        for (method, path, allowed) in cases {
+            let answer = exchange("\(method) \(path) HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", relay)
+            #expect(answer.hasPrefix("HTTP/1.1 405") && answer.contains("Allow: \(allowed)\r\n") && answer.contains("method_not_allowed"),
+                    "\(method) \(path): \(answer)")
+        }
+        #expect(exchange("GET /v1/nothing HTTP/1.1\r\nHost: x\r\n\r\n", relay).hasPrefix("HTTP/1.1 404"))
+    }
+
+    @Test func idleSocketsBeyondTheDescriptorLimitDoNotLockOthersOut() async throws {
+        let relay = try RelayProcess(["--idle-timeout", "2"], descriptorLimit: 256)
+        var sockets: [Int32] = []
+        defer { sockets.forEach { close($0) } }
+        for _ in 0..<300 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(relay.url.port!).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(connected == 0)
+            sockets.append(fd)
+        }
+        let started = ContinuousClock.now
+        var healthy = false
+        while !healthy && ContinuousClock.now - started < .seconds(3) {
+            healthy = exchange("GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", relay).hasPrefix("HTTP/1.1 200")
+            if !healthy { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(healthy, "a health check is answered within the idle timeout plus a second")
+        var refused = 0
+        for fd in sockets {
+            var buffer = [UInt8](repeating: 0, count: 64)
+            if recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT)) > 12, String(decoding: buffer.prefix(12), as: UTF8.self) == "HTTP/1.1 503" {
+                refused += 1
+            }
+        }
+        #expect(refused > 0, "connections over the cap are refused with a 503, not left hanging")
+    }
+
+    @Test func aLargeDownloadIsStreamedInBoundedMemory() async throws {
+        let relay = try RelayProcess()
+        let scratch = Scratch()
+        let device = try Device("uploader", in: scratch, relay: relay)
+        try await device.messenger.join(try AccountKey.generate())
+        try FileManager.default.createDirectory(at: scratch.url, withIntermediateDirectories: true)
+        let small = scratch.path("small.ksbak")
+        let contents = Random.bytes(1_000)
+        try Data(contents).write(to: small)
+        let auth = try device.store.authenticateRequest(method: "POST", path: "/v1/backups", contentDigest: Blake2b.hash(contents))
+        let stored = try await relay.client.uploadBackup(small, to: relay.client.backupUploadURL, authentication: auth, options: .init())
+        // The stored file grows to 96 MiB behind the relay's back (uploading that
+        // much takes too long in a debug build); the download serves the file as it is.
+        let blob = relay.data.path("relay").appendingPathComponent("backups").appendingPathComponent(stored.id)
+        let block = Random.bytes(1 << 20)
+        let writer = try FileHandle(forWritingTo: blob)
+        for _ in 0..<96 { try writer.write(contentsOf: block) }
+        try writer.close()
+
+        let pid = relay.process.processIdentifier
+        let before = try residentBytes(pid)
+        let peak = Peak()
+        let sampler = Task {
+            while !Task.isCancelled {
+                if let now = try? residentBytes(pid) { await peak.see(now) }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        try await relay.client.downloadBackup(from: stored.url, to: scratch.path("copy"))
+        sampler.cancel()
+        #expect(try FileManager.default.attributesOfItem(atPath: scratch.path("copy").path)[.size] as? Int == 96 << 20)
+        let growth = await peak.value - before
+        #expect(growth < 48 << 20, "the relay grew by \(growth >> 20) MiB while serving 96 MiB")
+    }
+
+    private func residentBytes(_ pid: Int32) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+    }
+}
+
+private actor Peak {
+    var value = 0
+    func see(_ bytes: Int) { value = max(value, bytes) }
+}
