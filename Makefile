@@ -1,11 +1,11 @@
 # Keepsake: two commands set everything up on a fresh Debian machine with Swift.
 #   make demo   build and run the demo (a generated history, then messaging through a loopback relay)
-#   make test   build and run the test suite
+#   make test   build and run the test suite, then check the relay against its OpenAPI document
 SHELL := /bin/bash
 APT_PACKAGES := liblmdb-dev libsodium-dev libsqlite3-dev libzstd-dev pkg-config
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: demo test build release deps benchmarks protos migrations clean fuzz fuzz-seeds
+.PHONY: demo test test-deps build release deps benchmarks protos migrations clean fuzz fuzz-seeds
 
 # Installs the system libraries that are missing (apt-get as root; otherwise says what to install).
 deps:
@@ -29,8 +29,16 @@ demo: release
 	./.build/release/keepsake demo
 	./scripts/demo-messaging.sh ./.build/release/keepsake
 
-test: deps
+# Schemathesis (PyPI) checks the relay against docs/relay-openapi.json after the Swift tests.
+SCHEMATHESIS_VERSION := 4.32.5
+test-deps: deps
+	@python3 -c 'import importlib.metadata as m; assert m.version("schemathesis") == "$(SCHEMATHESIS_VERSION)"' 2>/dev/null || \
+		python3 -m pip install -q "schemathesis==$(SCHEMATHESIS_VERSION)" || \
+		python3 -m pip install -q --break-system-packages "schemathesis==$(SCHEMATHESIS_VERSION)"
+
+test: test-deps
 	swift test $(SWIFT_BUILD_FLAGS)
+	./scripts/schemathesis.sh
 
 # Fuzzing (Fuzz/README.md): every reader of untrusted bytes under libFuzzer with
 # AddressSanitizer, FUZZ_SECONDS each. Inputs that reach new code are merged into

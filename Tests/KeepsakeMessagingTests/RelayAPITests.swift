@@ -191,7 +191,7 @@ import Testing
             ("POST", contact, Array(repeating: 7, count: 300 * 1024), 413, "too_large"),
             ("GET", contact + "?after=-1", nil, 400, "bad_parameter"),
             ("GET", contact + "?after=abc", nil, 400, "bad_parameter"),
-            ("DELETE", contact, nil, 404, "not_found"),
+            ("DELETE", contact, nil, 405, "method_not_allowed"),
             ("GET", "/nowhere", nil, 404, "not_found"),
             ("POST", "/v1/topics/\(Topic.message(installation: installation).name)", [0x0A, 0x01, 0x00], 400, "malformed"),
         ]
