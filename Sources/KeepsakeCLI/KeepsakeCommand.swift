@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Keepsake
 
 @main
@@ -18,4 +19,32 @@ struct KeepsakeCommand: AsyncParsableCommand {
             AccountCommand.self, InstallationCommand.self, Send.self, Sync.self, GroupCommand.self, HistoryCommand.self, Serve.self,
         ]
     )
+
+    /// Runs the command; a file error from Foundation is reported by its path
+    /// and POSIX cause ("Permission denied"), not as NSCocoaErrorDomain text.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as NSError where error.domain == NSCocoaErrorDomain || error.domain == NSPOSIXErrorDomain {
+            exit(withError: FileFailure(error))
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+/// A file operation that failed, told by its path and cause.
+struct FileFailure: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ error: NSError) {
+        let reason = FileErrors.reason(error)
+        let path = (error.userInfo[NSFilePathErrorKey] as? String) ?? (error.userInfo[NSURLErrorKey] as? URL)?.path
+        description = path.map { "cannot use \($0): \(reason)" } ?? reason
+    }
 }

@@ -3,9 +3,9 @@ import Foundation
 /// Turns Foundation's file errors into their plain cause ("Permission denied",
 /// "No space left on device"), the words a user can act on, instead of
 /// NSCocoaErrorDomain codes.
-enum FileErrors {
+package enum FileErrors {
     /// The POSIX cause of a file error, or Foundation's own description when it has none.
-    static func reason(_ error: any Error) -> String {
+    package static func reason(_ error: any Error) -> String {
         if let code = posixCode(error) { return String(cString: strerror(code)) }
         return (error as NSError).localizedDescription
     }
