@@ -55,10 +55,14 @@ final class BenchWorkspace: Sendable {
         return String(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).dropFirst("listening on ".count))
     }
 
-    /// Stops the child (if any) and removes the folder. Safe to call more than once.
+    /// Stops the child (if any; SIGTERM, then SIGKILL after five seconds) and
+    /// removes the folder. Safe to call more than once.
     func close() {
         if let process = child.withLock({ $0.take() }) {
             process.terminate()
+            let deadline = Date(timeIntervalSinceNow: 5)
+            while process.isRunning && Date() < deadline { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
         }
         try? FileManager.default.removeItem(at: folder)
