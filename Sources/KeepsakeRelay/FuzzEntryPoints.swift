@@ -66,12 +66,6 @@ package final class RelayFuzzHarness: Sendable {
         return response
     }
 
-    /// Whether the relay still answers a health check with 200.
-    package func isHealthy() -> Bool {
-        let answer = send(Array("GET /v1/health HTTP/1.1\r\nHost: fuzz\r\nConnection: close\r\n\r\n".utf8))
-        return String(decoding: answer.prefix(12), as: UTF8.self) == "HTTP/1.1 200"
-    }
-
     /// Requests that reach each route, well-formed and not, as seeds.
     package static let seeds: [String] = [
         "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n",
