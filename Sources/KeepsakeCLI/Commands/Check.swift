@@ -6,7 +6,8 @@ struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the store for damage, changing nothing.",
         discussion: """
-            Reads the whole log and checks that its sequences are contiguous, every record decodes \
+            Opens the store as every command does (projections behind the log catch up), then \
+            reads the whole log and checks that its sequences are contiguous, every record decodes \
             and its sealed payload authenticates with its key slot, every zeroed key slot belongs to \
             an erased or superseded event, and the indexes agree with the records. Then runs \
             SQLite's integrity check and the search index's, and compares every projection table \
