@@ -118,13 +118,13 @@ public final class EventLog: Sendable {
             if create { return }
             throw LogError.missing(path: directory, reason: "there is no data.mdb")
         }
-        switch LMDBFileCheck.check(path: path) {
-        case .success: return
-        case .failure(.empty) where create: return
-        case .failure(.empty): throw LogError.missing(path: directory, reason: "data.mdb is empty")
-        case .failure(.notLMDB) where create: throw LogError.notALog(path: directory, reason: "data.mdb is not an LMDB file")
-        case let .failure(.unreadable(code)): throw LogError.io(operation: "read the log", path: path, errno: code)
-        case let .failure(damage): throw LogError.damaged(path: path, reason: damage.description)
+        switch LMDBFileCheck.damage(of: path) {
+        case nil: return
+        case .empty? where create: return
+        case .empty?: throw LogError.missing(path: directory, reason: "data.mdb is empty")
+        case .notLMDB? where create: throw LogError.notALog(path: directory, reason: "data.mdb is not an LMDB file")
+        case let .unreadable(code)?: throw LogError.io(operation: "read the log", path: path, errno: code)
+        case let damage?: throw LogError.damaged(path: path, reason: damage.description)
         }
     }
 

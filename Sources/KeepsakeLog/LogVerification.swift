@@ -86,16 +86,16 @@ extension EventLog {
         guard stored.keySlot < slotsInUse else {
             return .damaged("its key slot \(stored.keySlot) was never handed out (the log has \(slotsInUse))")
         }
-        try key.withUnsafeMutableBytes { try keySlots.read(slot: stored.keySlot, into: $0) }
-        if key.withUnsafeBytes({ !$0.contains { $0 != 0 } }) {
+        switch decodeRecord(sequence: sequence, bytes: bytes, key: key) {
+        case let .success(record) where record.payload != nil:
+            return .readable
+        case .success:  // a zeroed key slot: `decodeRecord` reads the record as erased
             guard try isErasedOrSuperseded(sequence, stored, txn) else {
                 return .damaged("its key slot \(stored.keySlot) is zeroed, but no event erased or superseded it")
             }
             return .erased
-        }
-        switch decodeRecord(sequence: sequence, bytes: bytes, key: key) {
-        case .success: return .readable
-        case let .failure(error): return .damaged("\(error)")
+        case let .failure(error):
+            return .damaged("\(error)")
         }
     }
 

@@ -36,16 +36,9 @@ import KeepsakeRelayClient
         var sockets: [Int32] = []
         defer { sockets.forEach { close($0) } }
         for _ in 0..<300 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(relay.url.port!).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            #expect(connected == 0)
-            sockets.append(fd)
+            let fd = RelayFuzzHarness.connection(port: relay.url.port!)
+            #expect(fd != nil)
+            if let fd { sockets.append(fd) }
         }
         // On an idle machine this takes the idle timeout plus at most a second
         // (measured by hand with 1,100 sockets against 1,024 descriptors); the

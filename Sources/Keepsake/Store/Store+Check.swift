@@ -72,11 +72,7 @@ extension Store {
     private func compareWithFreshRebuild(upTo end: UInt64) throws(KeepsakeError) -> [String] {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("keepsake-check-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
-        do {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        } catch {
-            throw .cannotAccess(path: folder.path, reason: FileErrors.reason(error))
-        }
+        try FileErrors.createDirectory(atPath: folder.path)
         let freshPath = folder.appendingPathComponent("projections.sqlite").path
         let fresh = try ProjectionDatabase.open(at: freshPath, damaged: .refuse).pool
         do {

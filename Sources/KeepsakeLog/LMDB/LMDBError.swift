@@ -21,8 +21,6 @@ public struct LMDBError: Error, Equatable, CustomStringConvertible {
     public var isMapFull: Bool { code == MDB_MAP_FULL }
     public var isMapResized: Bool { code == MDB_MAP_RESIZED }
     public var isDiskFull: Bool { code == ENOSPC || code == EDQUOT }
-    /// The file is not an LMDB environment, or one of an incompatible LMDB version.
-    public var isNotLMDBFile: Bool { code == MDB_INVALID || code == MDB_VERSION_MISMATCH }
     /// The file's pages contradict each other: it was damaged on disk.
     public var isCorruption: Bool { code == MDB_CORRUPTED || code == MDB_PAGE_NOTFOUND }
 

@@ -11,47 +11,43 @@ import Glibc
 /// root page at +40), the last page number u64 at 136 and the transaction ID
 /// u64 at 144. Both metas must be whole; LMDB uses the newer one.
 public enum LMDBFileCheck {
-    /// What the newer valid meta page says.
-    public struct Meta: Equatable, Sendable {
-        public let pageSize: Int
-        public let lastPage: UInt64
-        public let transaction: UInt64
+    /// What a meta page says about the file's extent.
+    private struct Meta {
+        let lastPage: UInt64
+        let transaction: UInt64
     }
 
     static let magic: UInt32 = 0xBEEF_C0DE
     static let metaFlag: UInt16 = 0x08
     static let invalidPage = UInt64.max
 
-    /// Checks the file at `path` (an LMDB `data.mdb`); returns its meta, or a
-    /// description of the damage.
-    public static func check(path: String) -> Result<Meta, Damage> {
+    /// The damage of the file at `path` (an LMDB `data.mdb`), or nil when its
+    /// meta pages are whole and it holds every page they name.
+    public static func damage(of path: String) -> Damage? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return .failure(.unreadable(errno: errno)) }
+        guard fd >= 0 else { return .unreadable(errno: errno) }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { return .failure(.unreadable(errno: errno)) }
+        guard fstat(fd, &info) == 0 else { return .unreadable(errno: errno) }
         let size = UInt64(info.st_size)
-        guard size > 0 else { return .failure(.empty) }
+        guard size > 0 else { return .empty }
+        guard hasMagic(fd, at: 0) || hasMagic(fd, at: 4096) else { return .notLMDB }
         var first = [UInt8](repeating: 0, count: 160)
-        guard read(fd, at: 0, into: &first) else { return .failure(hasMagic(fd, at: 0) ? .truncated(size: size, needed: 160) : .notLMDB) }
-        guard hasMagic(fd, at: 0) || hasMagic(fd, at: 4096) else { return .failure(.notLMDB) }
+        guard read(fd, at: 0, into: &first) else { return .truncated(size: size, needed: 160) }
         let pageSize = Int(UInt32(littleEndianBytes: first[40..<44]))
         guard [1024, 2048, 4096, 8192, 16384, 32768, 65536].contains(pageSize) else {
-            return .failure(.badMeta(page: 0, reason: "page size \(pageSize) is not one LMDB uses"))
+            return .badMeta(page: 0, reason: "page size \(pageSize) is not one LMDB uses")
         }
         var second = [UInt8](repeating: 0, count: 160)
-        guard read(fd, at: off_t(pageSize), into: &second) else {
-            return .failure(.truncated(size: size, needed: UInt64(pageSize) * 2))
-        }
+        guard read(fd, at: off_t(pageSize), into: &second) else { return .truncated(size: size, needed: UInt64(pageSize) * 2) }
         let metas: [Meta]
         switch (parse(first, page: 0, pageSize: pageSize), parse(second, page: 1, pageSize: pageSize)) {
         case let (.success(a), .success(b)): metas = [a, b]
-        case let (.failure(damage), _), let (_, .failure(damage)): return .failure(damage)
+        case let (.failure(damage), _), let (_, .failure(damage)): return damage
         }
         let newer = metas[0].transaction >= metas[1].transaction ? metas[0] : metas[1]
         let needed = (newer.lastPage + 1) * UInt64(pageSize)
-        guard size >= needed else { return .failure(.truncated(size: size, needed: needed)) }
-        return .success(newer)
+        return size >= needed ? nil : .truncated(size: size, needed: needed)
     }
 
     private static func parse(_ bytes: [UInt8], page: Int, pageSize: Int) -> Result<Meta, Damage> {
@@ -67,7 +63,7 @@ public enum LMDBFileCheck {
                 return .failure(.badMeta(page: page, reason: "a root page (\(root)) lies outside the file's pages 2...\(lastPage)"))
             }
         }
-        return .success(Meta(pageSize: pageSize, lastPage: lastPage, transaction: UInt64(littleEndianBytes: bytes[144..<152])))
+        return .success(Meta(lastPage: lastPage, transaction: UInt64(littleEndianBytes: bytes[144..<152])))
     }
 
     /// Whether a meta page at `offset` starts with LMDB's magic number.
