@@ -3,6 +3,8 @@ import PackageDescription
 
 let package = Package(
     name: "Keepsake",
+    // Synchronization.Mutex sets the floor on Apple platforms.
+    platforms: [.macOS(.v15), .iOS(.v18), .tvOS(.v18), .watchOS(.v11), .visionOS(.v2)],
     products: [
         .library(name: "Keepsake", targets: ["Keepsake"]),
         .library(name: "KeepsakeLog", targets: ["KeepsakeLog"]),
@@ -24,10 +26,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
     ],
     targets: [
-        // System libraries (Debian: liblmdb-dev, libsodium-dev, libzstd-dev).
-        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
-        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
-        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // System libraries: Debian `apt install liblmdb-dev libsodium-dev libzstd-dev`, macOS `brew install lmdb libsodium zstd`.
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"]), .brew(["lmdb"])]),
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
 
         // LMDB calls with its assertion hook armed: a damaged page is an error, not abort().
         .target(name: "CLMDBGuard", dependencies: ["CLMDB"], linkerSettings: [.linkedLibrary("lmdb")]),

@@ -1,4 +1,4 @@
-import Glibc
+import Foundation
 import KeepsakeCrypto
 
 /// How hard the log works to keep acknowledged appends across a power loss.

@@ -1,4 +1,4 @@
-import Glibc
+import Foundation
 import KeepsakeCrypto
 
 /// The file of single-use keys that seal erasable payloads (crypto-shredding).
@@ -21,7 +21,7 @@ final class KeySlotFile: @unchecked Sendable {
     /// missing or short file is damage, since its events would read as erased.
     init(path: String, slotsInUse: UInt64, create: Bool) throws {
         self.path = path
-        let fd = Glibc.open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0o600)
+        let fd = SystemCalls.open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0o600)
         guard fd >= 0 else {
             if errno == ENOENT { throw LogError.damaged(path: path, reason: "the key slot file is missing; \(slotsInUse) sealed events need it") }
             throw LogError.io(operation: "open key slots", path: path, errno: errno)
@@ -43,7 +43,7 @@ final class KeySlotFile: @unchecked Sendable {
         }
     }
 
-    deinit { Glibc.close(fd) }
+    deinit { SystemCalls.close(fd) }
 
     private func offset(_ slot: UInt64) -> off_t { off_t(Self.headerSize) + off_t(slot) * off_t(Self.slotSize) }
 
@@ -70,7 +70,7 @@ final class KeySlotFile: @unchecked Sendable {
     }
 
     func sync() throws {
-        if fdatasync(fd) != 0 { throw LogError.io(operation: "sync key slots", path: path, errno: errno) }
+        if SystemCalls.syncData(fd) != 0 { throw LogError.io(operation: "sync key slots", path: path, errno: errno) }
     }
 
     private func writeAll(_ bytes: [UInt8], at offset: off_t, operation: String) throws {

@@ -1,4 +1,4 @@
-import Glibc
+import Foundation
 import KeepsakeCrypto
 
 /// Errors of the event log. Each says what happened and what to do about it.

@@ -36,7 +36,8 @@ final class ConnectionLimiter: ChannelInboundHandler, RemovableChannelHandler {
         ])
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -47,8 +48,7 @@ final class ConnectionLimiter: ChannelInboundHandler, RemovableChannelHandler {
     /// The default cap: the process's descriptor limit less a reserve for its
     /// own files (databases, backup files, the listening socket).
     static func defaultLimit() -> Int {
-        var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < 1 << 31 else { return 10_000 }
-        return max(16, min(Int(limit.rlim_cur) - 64, 100_000))
+        guard let limit = Sockets.descriptorLimit(), limit < 1 << 31 else { return 10_000 }
+        return max(16, min(limit - 64, 100_000))
     }
 }

@@ -39,7 +39,7 @@ package final class RelayFuzzHarness: Sendable {
         defer { close(socket) }
         var sent = 0
         while sent < request.count {
-            let n = request.withUnsafeBytes { Glibc.send(socket, $0.baseAddress! + sent, request.count - sent, Int32(MSG_NOSIGNAL)) }
+            let n = request.withUnsafeBytes { Sockets.send(socket, $0.baseAddress! + sent, request.count - sent) }
             guard n > 0 else { break }
             sent += n
         }
@@ -57,7 +57,7 @@ package final class RelayFuzzHarness: Sendable {
     /// A new loopback TCP connection to `port` (reads and writes time out after
     /// 5 s), or nil when it cannot be made. The caller closes it.
     package static func connection(port: Int) -> Int32? {
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let socket = Sockets.tcp()
         guard socket >= 0 else { return nil }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))

@@ -138,7 +138,7 @@ import KeepsakeWire
         let items = try await relay.client.items(on: inbox, after: 0, limit: 100).items
         let me = try #require(try tablet.store.membership())
         var refreshed: Set<String> = [], sender: KnownInstallation?
-        guard case var .historyResponse(response, responder) = try await tablet.messenger.receive(
+        guard case .historyResponse(var response, let responder) = try await tablet.messenger.receive(
             try #require(items.last).data, as: me, refreshed: &refreshed, sender: &sender) else {
             Issue.record("no history answer")
             return

@@ -77,7 +77,7 @@ import KeepsakeRelayClient
         // Blocking socket calls, on a thread of their own.
         await withCheckedContinuation { done in
             Thread.detachNewThread {
-                for request in requests { RelayFuzzHarness.exchange(request, port: port) }
+                for request in requests { _ = RelayFuzzHarness.exchange(request, port: port) }
                 done.resume()
             }
         }

@@ -26,8 +26,7 @@ import Testing
         let root = dir.store.path
         for path in try FileManager.default.subpathsOfDirectory(atPath: root) where !path.hasSuffix("lock.mdb") {
             var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: root + "/" + path, isDirectory: &isDirectory)
-            if !isDirectory.boolValue { files[path] = try Data(contentsOf: URL(fileURLWithPath: root + "/" + path)) }
+            if FileManager.default.fileExists(atPath: root + "/" + path, isDirectory: &isDirectory), !isDirectory.boolValue { files[path] = try Data(contentsOf: URL(fileURLWithPath: root + "/" + path)) }
         }
         return files
     }

@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import KeepsakeLog
 
 /// Why a backup could not be written, verified or restored. Each case says what

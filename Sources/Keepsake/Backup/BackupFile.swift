@@ -1,6 +1,5 @@
 import CZstd
 import Foundation
-import Glibc
 import KeepsakeCrypto
 import KeepsakeLog
 

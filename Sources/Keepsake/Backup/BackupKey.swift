@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import KeepsakeCrypto
 import KeepsakeLog
 
@@ -21,11 +20,11 @@ public enum BackupKey: Sendable {
 
     /// Reads a key file: 32 raw bytes, or 64 hexadecimal digits (whitespace ignored).
     public static func fromFile(_ url: URL) throws(BackupError) -> BackupKey {
-        let descriptor = Glibc.open(url.path, O_RDONLY | O_CLOEXEC)
+        let descriptor = SystemCalls.open(url.path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw .io(operation: "open key file", path: url.path, errno: errno) }
-        defer { Glibc.close(descriptor) }
+        defer { SystemCalls.close(descriptor) }
         var data = [UInt8](repeating: 0, count: 4096)
-        let count = data.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+        let count = data.withUnsafeMutableBytes { SystemCalls.read(descriptor, $0.baseAddress, $0.count) }
         guard count >= 0 else { throw .io(operation: "read key file", path: url.path, errno: errno) }
         data.removeLast(data.count - count)
         defer { data.withUnsafeMutableBytes { secureZero($0) } }

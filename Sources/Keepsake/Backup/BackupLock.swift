@@ -1,6 +1,6 @@
 import Foundation
-import Glibc
 import Synchronization
+import KeepsakeLog
 
 /// The per-store lock that lets one backup or restore run at a time.
 ///
@@ -17,17 +17,14 @@ final class BackupLock {
     init(store: URL) throws(BackupError) {
         let path = store.standardizedFileURL.appendingPathComponent("backup.lock").path
         guard Self.held.withLock({ $0.insert(path).inserted }) else { throw .busy(path: store.path) }
-        let descriptor = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let descriptor = SystemCalls.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             let error = BackupError.failed("open", path)
             Self.held.withLock { _ = $0.remove(path) }
             throw error
         }
-        var lock = Glibc.flock()
-        lock.l_type = Int16(F_WRLCK)
-        lock.l_whence = Int16(SEEK_SET)
-        guard fcntl(descriptor, F_SETLK, &lock) == 0 else {
-            Glibc.close(descriptor)
+        guard SystemCalls.tryLockForWriting(descriptor) else {
+            SystemCalls.close(descriptor)
             Self.held.withLock { _ = $0.remove(path) }
             throw .busy(path: store.path)
         }
@@ -37,7 +34,7 @@ final class BackupLock {
     }
 
     deinit {
-        Glibc.close(descriptor)
+        SystemCalls.close(descriptor)
         Self.held.withLock { _ = $0.remove(path) }
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import Synchronization
 import KeepsakeCrypto
 import KeepsakeLog
@@ -25,13 +24,13 @@ final class BackupReader {
     /// Opens `url` and verifies its header. `sizeLimit` is checked first; nil means no limit.
     init(url: URL, sizeLimit: Int? = nil) throws(BackupError) {
         self.url = url
-        let descriptor = Glibc.open(url.path, O_RDONLY | O_CLOEXEC)
+        let descriptor = SystemCalls.open(url.path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw BackupError.failed("open", url.path) }
         let opened: (size: Int, header: BackupHeader, bytes: [UInt8])
         do {
             opened = try Self.readHeader(descriptor, path: url.path, sizeLimit: sizeLimit)
         } catch {
-            Glibc.close(descriptor)
+            SystemCalls.close(descriptor)
             throw error
         }
         // From here the object is whole, and its deinit closes the descriptor.
@@ -67,7 +66,7 @@ final class BackupReader {
         return (fileSize, header, headerBytes)
     }
 
-    deinit { Glibc.close(descriptor) }
+    deinit { SystemCalls.close(descriptor) }
 
     /// Checks `key` against the header (a wrong key is told apart from a corrupt file) and keeps the file key.
     func unlock(_ key: BackupKey) throws(BackupError) {

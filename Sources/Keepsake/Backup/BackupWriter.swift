@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import KeepsakeCrypto
 import KeepsakeLog
 
@@ -35,14 +34,14 @@ final class BackupWriter {
         associatedData = Blake2b.hash(signed)
         do { fileKey = try BackupFile.fileKey(key, salt: header.fileSalt) } catch { throw .store(.crypto("\(error)")) }
         compressor = header.compressed ? ChunkCompressor() : nil
-        descriptor = Glibc.open(partial.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        descriptor = SystemCalls.open(partial.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw BackupError.failed("create", partial.path) }
         buffer.reserveCapacity(Int(header.chunkSize) + 4096)
         try write(signed)
     }
 
     deinit {
-        if descriptor >= 0 { Glibc.close(descriptor) }
+        if descriptor >= 0 { SystemCalls.close(descriptor) }
         if !finished { unlink(partial.path) }
     }
 
@@ -78,10 +77,10 @@ final class BackupWriter {
         guard fsync(descriptor) == 0 else { throw BackupError.failed("sync", partial.path) }
         guard rename(partial.path, url.path) == 0 else { throw BackupError.failed("rename", url.path) }
         finished = true
-        let directory = Glibc.open(url.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let directory = SystemCalls.open(url.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directory >= 0 {
             fsync(directory)
-            Glibc.close(directory)
+            SystemCalls.close(directory)
         }
         return hash.finalize()
     }
@@ -116,7 +115,7 @@ final class BackupWriter {
         hash.update(bytes)
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            let n = bytes.withUnsafeBytes { SystemCalls.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw BackupError.failed("write", partial.path)

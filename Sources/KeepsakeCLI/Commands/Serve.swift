@@ -48,9 +48,7 @@ struct Serve: AsyncParsableCommand {
         // keeps such freed blocks in per-thread arenas, so a fast client made the
         // relay grow by 380 MB serving 1 GB. Blocks of 64 KiB and more mapped on
         // their own go back to the system when freed: the same download grows it by 3 MB.
-        #if canImport(Glibc)
-        _ = glibcMallopt(glibcMmapThreshold, 64 * 1024)
-        #endif
+        Allocator.returnLargeBlocksToSystem()
         if let removeWhenOrphaned { BenchWorkspace.exitWhenOrphaned(removing: URL(fileURLWithPath: removeWhenOrphaned)) }
         var limits = Relay.Limits()
         limits.maxBodyBytes = maxBody
@@ -69,10 +67,3 @@ struct Serve: AsyncParsableCommand {
         try await app.runService()
     }
 }
-
-#if canImport(Glibc)
-/// glibc's `mallopt(3)` and its `M_MMAP_THRESHOLD` parameter (malloc.h), which the Glibc module does not export.
-@_silgen_name("mallopt")
-private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
-private let glibcMmapThreshold: Int32 = -3
-#endif

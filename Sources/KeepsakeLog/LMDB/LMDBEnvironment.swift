@@ -1,6 +1,6 @@
 import CLMDB
 import CLMDBGuard
-import Glibc
+import Foundation
 
 /// An open LMDB environment: one memory-mapped file holding named databases.
 ///

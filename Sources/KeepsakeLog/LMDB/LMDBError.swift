@@ -1,6 +1,6 @@
 import CLMDB
 import CLMDBGuard
-import Glibc
+import Foundation
 
 /// An error returned by LMDB, with the operation that failed.
 public struct LMDBError: Error, Equatable, CustomStringConvertible {

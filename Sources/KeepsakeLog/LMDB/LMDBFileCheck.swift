@@ -1,4 +1,4 @@
-import Glibc
+import Foundation
 
 /// Checks an LMDB data file's two meta pages against its size before the file
 /// is mapped: a mapped file shorter than its pages say raises SIGBUS on the
