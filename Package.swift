@@ -6,7 +6,11 @@ let package = Package(
     // Synchronization.Mutex sets the floor on Apple platforms.
     platforms: [.macOS(.v15), .iOS(.v18), .tvOS(.v18), .watchOS(.v11), .visionOS(.v2)],
     products: [
+        // The umbrella: storage, messaging and the transport protocol in one import.
         .library(name: "Keepsake", targets: ["Keepsake"]),
+        .library(name: "KeepsakeStore", targets: ["KeepsakeStore"]),
+        .library(name: "KeepsakeMessaging", targets: ["KeepsakeMessaging"]),
+        .library(name: "KeepsakeTransport", targets: ["KeepsakeTransport"]),
         .library(name: "KeepsakeLog", targets: ["KeepsakeLog"]),
         .library(name: "KeepsakeRelay", targets: ["KeepsakeRelay"]),
         .library(name: "KeepsakeRelayClient", targets: ["KeepsakeRelayClient"]),
@@ -43,24 +47,49 @@ let package = Package(
             name: "KeepsakeWire",
             dependencies: ["KeepsakeCrypto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
-        // The engine applications import: Store, events, projections, queries, backups, messaging.
+        // Storage: the store, its events and projections, queries, backups and
+        // restores, checks. Knows nothing of messaging; extensions plug in their
+        // own projections and append policies (`StoreExtension`).
         .target(
-            name: "Keepsake",
+            name: "KeepsakeStore",
             dependencies: [
                 "KeepsakeLog",
                 "KeepsakeCrypto",
-                "KeepsakeWire",
                 "CZstd",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
-        // The relay server: topics in SQLite behind an HTTP API (`keepsake serve`).
+        // How installations reach a relay: the `RelayTransport` protocol and its types.
+        .target(name: "KeepsakeTransport", dependencies: ["KeepsakeWire"]),
+        // Messaging: accounts, installations, prekeys, sessions, sealed sender,
+        // groups, history sync, go-offline. A `StoreExtension` of the store.
+        .target(
+            name: "KeepsakeMessaging",
+            dependencies: [
+                "KeepsakeStore",
+                "KeepsakeTransport",
+                "KeepsakeWire",
+                "KeepsakeCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // `import Keepsake`: storage, messaging and the transport protocol.
+        .target(name: "Keepsake", dependencies: ["KeepsakeStore", "KeepsakeMessaging", "KeepsakeTransport"]),
+        // For benchmarks and tests, not apps: the history generator and the floors (raw LMDB, SQLite, AEAD).
+        .target(
+            name: "KeepsakeBenchSupport",
+            dependencies: ["KeepsakeStore", "KeepsakeCrypto", .product(name: "GRDBSQLite", package: "GRDB.swift")]
+        ),
+        // The relay server: topics in SQLite behind an HTTP API (`keepsake serve`), or in memory for tests.
         .target(
             name: "KeepsakeRelay",
             dependencies: [
                 "KeepsakeWire",
+                "KeepsakeTransport",
                 "KeepsakeCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -71,11 +100,11 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
-        // The HTTP client a Messenger uses to reach a relay.
+        // The HTTP client that reaches a relay (a `RelayTransport`).
         .target(
             name: "KeepsakeRelayClient",
             dependencies: [
-                "Keepsake",
+                "KeepsakeTransport",
                 "KeepsakeWire",
                 "KeepsakeCrypto",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -86,6 +115,7 @@ let package = Package(
             name: "KeepsakeCLI",
             dependencies: [
                 "Keepsake",
+                "KeepsakeBenchSupport",
                 "KeepsakeCrypto",
                 "KeepsakeWire",
                 "KeepsakeRelay",
@@ -96,16 +126,23 @@ let package = Package(
         ),
 
         // Every reader of untrusted bytes as a fuzz target, and the libFuzzer driver (`make fuzz`, Fuzz/).
-        .target(name: "KeepsakeFuzzTargets", dependencies: ["Keepsake", "KeepsakeLog", "KeepsakeWire", "KeepsakeRelay"]),
+        .target(
+            name: "KeepsakeFuzzTargets",
+            dependencies: ["KeepsakeStore", "KeepsakeBenchSupport", "KeepsakeLog", "KeepsakeWire", "KeepsakeRelay"]
+        ),
         .executableTarget(name: "KeepsakeFuzzer", dependencies: ["KeepsakeFuzzTargets"]),
 
         .testTarget(name: "KeepsakeCryptoTests", dependencies: ["KeepsakeCrypto"]),
         .testTarget(name: "KeepsakeLogTests", dependencies: ["KeepsakeLog"]),
-        .testTarget(name: "KeepsakeTests", dependencies: ["Keepsake", "KeepsakeLog", "KeepsakeCrypto", "KeepsakeCLI", "KeepsakeFuzzTargets"]),
+        .testTarget(
+            name: "KeepsakeStoreTests",
+            dependencies: ["KeepsakeStore", "KeepsakeBenchSupport", "KeepsakeLog", "KeepsakeCrypto", "KeepsakeCLI", "KeepsakeFuzzTargets"]
+        ),
         .testTarget(
             name: "KeepsakeMessagingTests",
             dependencies: [
-                "Keepsake", "KeepsakeWire", "KeepsakeRelay", "KeepsakeRelayClient", "KeepsakeCLI",
+                "Keepsake", "KeepsakeStore", "KeepsakeMessaging", "KeepsakeTransport", "KeepsakeBenchSupport",
+                "KeepsakeWire", "KeepsakeRelay", "KeepsakeRelayClient", "KeepsakeCLI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),

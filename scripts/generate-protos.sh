@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates Sources/Keepsake/Generated/*.pb.swift from Protos/.
+# Regenerates Sources/KeepsakeStore/Generated/*.pb.swift and Sources/KeepsakeWire/Generated/*.pb.swift from Protos/.
 # Needs protoc (Debian: protobuf-compiler) and protoc-gen-swift, which this
 # script builds once from the swift-protobuf package the project depends on.
 set -euo pipefail
@@ -17,7 +17,7 @@ if [ ! -x "$plugin" ]; then
     swift build --package-path "$src" --scratch-path "$plugin_dir" -c release --product protoc-gen-swift
 fi
 
-# Event payloads (module Keepsake) and wire formats (module KeepsakeWire).
+# Event payloads (module KeepsakeStore) and wire formats (module KeepsakeWire).
 generate() {
     protoc --plugin=protoc-gen-swift="$plugin" \
         --swift_opt=Visibility=Public \
@@ -26,5 +26,5 @@ generate() {
         -I Protos "$2"/*.proto
     echo "generated: $(ls "$1")"
 }
-generate Sources/Keepsake/Generated Protos/keepsake/v1
+generate Sources/KeepsakeStore/Generated Protos/keepsake/v1
 generate Sources/KeepsakeWire/Generated Protos/keepsake/wire/v1

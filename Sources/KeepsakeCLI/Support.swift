@@ -9,14 +9,15 @@ struct StoreLocation: ParsableArguments {
 
     var url: URL { URL(fileURLWithPath: store) }
 
-    /// Opens an existing store; `create` also makes a new one. With
-    /// `damagedProjections: .setAside`, a damaged projection database is moved
-    /// aside and rebuilt from the log.
+    /// Opens an existing store, with the messaging extension (its tables are
+    /// rebuilt and checked with the store's); `create` also makes a new one.
+    /// With `damagedProjections: .setAside`, a damaged projection database is
+    /// moved aside and rebuilt from the log.
     func open(create: Bool = false, durability: Durability = .durable, damagedProjections: DamagedProjections = .refuse) throws -> Store {
         if !create && !FileManager.default.fileExists(atPath: url.path) {
             throw ValidationError("no store at \(url.path); create one with `keepsake init --store \(store)`")
         }
-        var options = StoreOptions(durability: durability, create: create)
+        var options = StoreOptions(durability: durability, create: create, extensions: [MessagingExtension()])
         options.damagedProjections = damagedProjections
         return try Store.open(at: url, options: options)
     }
@@ -65,15 +66,15 @@ func flushOutput() {
 }
 
 extension Date {
-    var millis: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
     var iso8601: String { ISO8601DateFormatter().string(from: self) }
 }
 
 extension ConversationSummary {
-    var json: [String: Any] {
+    /// The JSON form `keepsake conversations --json` prints; `writable` is `Store.isWritable`.
+    func json(writable: Bool) -> [String: Any] {
         [
             "id": id.description, "title": title, "kind": "\(kind)", "unread": unreadCount,
-            "lastActivity": lastActivity.iso8601, "writable": isWritable, "epoch": epoch,
+            "lastActivity": lastActivity.iso8601, "writable": writable, "epoch": epoch,
         ]
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
-import Keepsake
+import KeepsakeBenchSupport
 import KeepsakeLog
 import KeepsakeRelay
+import KeepsakeStore
 import KeepsakeWire
 
 /// Every reader of untrusted bytes, as a fuzz target: `make fuzz` runs each
@@ -42,7 +43,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// Seed inputs for every target, made from real data (a generated history,
     /// its hard backup, a small log, signed wire messages, requests to each route).
     public static func seeds() throws -> [FuzzTarget: [[UInt8]]] {
-        let keepsake = try FuzzEntryPoints.seeds()
+        var generator = HistoryGenerator(.init(messages: 40, conversations: 4, seed: 5))
+        let keepsake = try FuzzEntryPoints.seeds(history: generator.next(batch: 1_000))
         let logFolder = FileManager.default.temporaryDirectory.appendingPathComponent("keepsake-fuzz-log-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: logFolder) }
         try FileManager.default.createDirectory(at: logFolder, withIntermediateDirectories: true)

@@ -42,16 +42,17 @@ public struct Relay: Sendable {
         public init() {}
     }
 
-    let storage: RelayStorage
-    let limits: Limits
-    let notifier = TopicNotifier()
+    let topics: RelayTopics
     let backups: BackupProvider
+    var storage: RelayStorage { topics.storage }
+    var notifier: TopicNotifier { topics.notifier }
+    var limits: Limits { topics.limits }
 
     /// Opens (creating when needed) the relay's data in `directory`: topics and
     /// backup metadata in `relay.sqlite`, backup files in `backups/` unless another store is given.
     public init(directory: URL, limits: Limits = Limits(), backupLimits: BackupLimits = BackupLimits(), blobs: (any BackupBlobStore)? = nil) throws {
-        storage = try RelayStorage(directory: directory)
-        self.limits = limits
+        let storage = try RelayStorage(directory: directory)
+        topics = RelayTopics(storage: storage, limits: limits)
         backups = try BackupProvider(
             storage: storage, blobs: try blobs ?? FolderBlobStore(directory: directory.appendingPathComponent("backups")), limits: backupLimits)
     }
@@ -161,66 +162,15 @@ public struct Relay: Sendable {
         guard !body.isEmpty else { throw RelayError(.badRequest, code: "empty_body", "the request body is empty") }
         do {
             if case let .prekey(installation) = topic {
-                return try await storePrekeys(body, for: installation).response(from: request, context: context)
+                return try await topics.storePrekeys(body, for: installation).response(from: request, context: context)
             }
-            let cursor = try storage.publish(body, on: topic) { db in try check(body, on: topic, db) }
-            notifier.published(on: topic.name)
+            let cursor = try topics.accept(body, on: topic)
             var response = try Published(cursor: cursor).response(from: request, context: context)
             response.status = .created
             return response
         } catch let error as WireError {
             throw RelayError(error.isSignature ? .forbidden : .badRequest, code: error.code, error.description)
         }
-    }
-
-    /// The checks a publish must pass, inside its transaction.
-    private func check(_ body: [UInt8], on topic: Topic, _ db: Database) throws {
-        switch topic {
-        case let .contact(account):
-            let bundle = try parse(SignedContactBundle.self, body, as: "contact bundle").verified()
-            guard bundle.account == account else { throw WireError.mismatch("the bundle is signed by another account than the topic's") }
-            guard try !storage.isRevoked(Array(bundle.installationID), db) else { throw RelayError.revoked }
-            try storage.learn(bundle, db)
-        case let .revoked(account):
-            let revocation = try parse(SignedRevocation.self, body, as: "revocation").verified()
-            guard AccountID.of(publicKey: Array(revocation.accountKey)) == account else {
-                throw WireError.mismatch("the revocation is signed by another account than the topic's")
-            }
-            try storage.revoke(installation: Array(revocation.installationID), account: account, at: revocation.revokedAtMs, db)
-        case .message:
-            let envelope = try parse(Envelope.self, body, as: "envelope")
-            _ = try parse(EnvelopeHeader.self, envelope.header, as: "envelope header")
-            guard !envelope.ciphertext.isEmpty else { throw WireError.malformed("envelope") }
-        case .commits:
-            let claim = try parse(CommitClaim.self, body, as: "commit claim")
-            guard claim.commitDigest.count == 32 else { throw WireError.malformed("commit claim") }
-            if case let .refused(_, next) = try storage.claim(epoch: claim.epoch, digest: Array(claim.commitDigest), on: topic, db) {
-                throw RelayError(.conflict, code: "epoch_taken",
-                                 "epoch \(claim.epoch) of this group is already claimed by another commit; the next free epoch is \(next)")
-            }
-        case let .installation(installation):
-            let notice = try parse(SignedInstallationNotice.self, body, as: "installation notice")
-            guard try Array(notice.verified(signingKey: storage.signingKey(of: installation, db).key).installationID) == installation else {
-                throw WireError.mismatch("the notice is about another installation than its topic")
-            }
-        case .prekey:
-            break
-        }
-    }
-
-    private func storePrekeys(_ body: [UInt8], for installation: [UInt8]) async throws -> PrekeysStored {
-        let upload = try parse(PrekeyUpload.self, body, as: "prekey upload")
-        guard upload.prekeys.count <= limits.maxPrekeysPerUpload else {
-            throw RelayError(.contentTooLarge, code: "too_many_prekeys", "an upload carries at most \(limits.maxPrekeysPerUpload) prekeys")
-        }
-        let (bundle, prekeys) = try upload.verified(for: installation)
-        try await storage.database.write { db in
-            guard try !storage.isRevoked(installation, db) else { throw RelayError.revoked }
-            try storage.learn(bundle, db)
-            try storage.store(prekeys: prekeys.map { (id: $0.0.prekeyID, fallback: $0.0.fallback, signed: try $0.1.wireBytes()) },
-                              for: installation, db)
-        }
-        return PrekeysStored(stored: prekeys.count, oneTimeRemaining: try storage.oneTimePrekeys(of: installation))
     }
 
     private func query(_ request: Request, _ context: BasicRequestContext) throws -> Page {

@@ -10,13 +10,23 @@ import KeepsakeWire
 /// Publishing the same bytes to the same topic twice stores them once (a
 /// client retry is not a duplicate).
 final class RelayStorage: Sendable {
-    let database: DatabasePool
+    let database: any DatabaseWriter
 
-    init(directory: URL) throws {
+    /// Opens (creating when needed) `relay.sqlite` in `directory`.
+    convenience init(directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
-        database = try DatabasePool(path: directory.appendingPathComponent("relay.sqlite").path, configuration: configuration)
+        try self.init(database: DatabasePool(path: directory.appendingPathComponent("relay.sqlite").path, configuration: configuration))
+    }
+
+    /// A relay database that lives in memory (`InMemoryRelay`).
+    convenience init(inMemory: Void) throws {
+        try self.init(database: DatabaseQueue())
+    }
+
+    private init(database: any DatabaseWriter) throws {
+        self.database = database
         var migrator = DatabaseMigrator()
         migrator.registerMigration("0001_relay") { db in try db.execute(sql: Self.schema) }
         migrator.registerMigration("0002_backups") { db in try db.execute(sql: Self.backupSchema) }

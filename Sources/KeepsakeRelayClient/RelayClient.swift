@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import Foundation
-import Keepsake
+import KeepsakeTransport
 import KeepsakeCrypto
 import KeepsakeWire
 import NIOCore

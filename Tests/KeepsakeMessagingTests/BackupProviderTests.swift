@@ -1,7 +1,9 @@
 import AsyncHTTPClient
 import Foundation
+import KeepsakeTransport
 import Testing
-@testable import Keepsake
+@testable import KeepsakeMessaging
+@testable import KeepsakeStore
 import KeepsakeCrypto
 import KeepsakeRelayClient
 import KeepsakeWire

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Keepsake
+@testable import KeepsakeMessaging
+@testable import KeepsakeStore
 import KeepsakeCrypto
 import KeepsakeRelayClient
 import KeepsakeWire
@@ -80,7 +81,7 @@ import KeepsakeWire
         #expect(try tablet.texts(in: conversation) == ["hello bob", "hi alice"])
         #expect(try tablet.store.consent(for: bob.id) == .allowed)
         #expect(try tablet.store.preference("theme") == Data("dark".utf8))
-        #expect(try tablet.store.conversation(conversation)?.isWritable == false, "read-only until bob's installation reaches the tablet")
+        #expect(try !tablet.store.isWritable(#require(try tablet.store.conversation(conversation))), "read-only until bob's installation reaches the tablet")
         let again = try await tablet.messenger.sync()
         #expect(again.historyApplied.isEmpty && again.received.isEmpty)
         #expect(try tablet.store.messages(in: conversation).messages.count == 2, "no duplicates")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Keepsake
+@testable import KeepsakeMessaging
+@testable import KeepsakeStore
 import KeepsakeCrypto
 import KeepsakeRelayClient
 import KeepsakeWire
@@ -46,7 +47,7 @@ import KeepsakeWire
         #expect(try await bobPhone.messenger.sync().received == [hello.message])
         #expect(try await aliceLaptop.messenger.sync().received == [hello.message])
         #expect(try bobPhone.texts(in: hello.conversation) == ["hi bob"])
-        #expect(try aliceLaptop.store.conversation(hello.conversation)?.isWritable == true)
+        #expect(try aliceLaptop.store.isWritable(#require(try aliceLaptop.store.conversation(hello.conversation))))
 
         let reply = try await bobPhone.messenger.send("hi alice", to: hello.conversation)
         #expect(reply.envelopes == 2)

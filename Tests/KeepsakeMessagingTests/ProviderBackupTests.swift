@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Keepsake
+@testable import KeepsakeMessaging
+@testable import KeepsakeStore
 import KeepsakeCrypto
 
 /// Automatic backups to the provider, and the Identity Box flow: a new device restores from the recovery phrase alone.
@@ -15,7 +16,7 @@ import KeepsakeCrypto
         let phrase = try BackupKey.generateMnemonic()
         var policy = AutomaticBackupPolicy(directory: scratch.path("local-backups"), options: BackupOptions(kind: .hard, key: .mnemonic(phrase)))
         policy.everyEvents = 1
-        policy.uploadTo = relay.client
+        policy.destination = ProviderBackups.Destination(provider: relay.client)
         try FileManager.default.createDirectory(at: policy.directory, withIntermediateDirectories: true)
         let backups = phone.store.startAutomaticBackups(policy)
         var reports = backups.reports.makeAsyncIterator()

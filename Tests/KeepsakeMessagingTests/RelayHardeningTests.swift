@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Keepsake
+@testable import KeepsakeMessaging
+@testable import KeepsakeStore
 import KeepsakeCrypto
 import KeepsakeRelay
 import KeepsakeRelayClient

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KeepsakeBenchSupport
 import Keepsake
 
 struct Bench: ParsableCommand {

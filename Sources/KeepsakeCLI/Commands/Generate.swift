@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KeepsakeBenchSupport
 import Keepsake
 
 /// Options shared by `generate` and `demo`.
@@ -80,7 +81,7 @@ struct Demo: ParsableCommand {
         print("\n\(conversations.count) conversations; the most recent:")
         for c in conversations.prefix(5) {
             let count = try store.messages(in: c.id, limit: 1).messages.first.map { "last: \"\($0.text)\"" } ?? "no messages"
-            print("  \(c.title.padding(toLength: 12, withPad: " ", startingAt: 0)) \(c.unreadCount) unread, \(c.isWritable ? "writable" : "read-only"), \(count)")
+            print("  \(c.title.padding(toLength: 12, withPad: " ", startingAt: 0)) \(c.unreadCount) unread, \(try store.isWritable(c) ? "writable" : "read-only"), \(count)")
         }
         let hits = try store.search("coffee tomorrow", limit: 3)
         print("\nSearch \"coffee tomorrow\": \(hits.count) of the best matches")

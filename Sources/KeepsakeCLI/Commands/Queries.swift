@@ -13,10 +13,10 @@ struct Conversations: ParsableCommand {
     func run() throws {
         let store = try location.open()
         let list = try store.conversations(limit: limit)
-        if format.json { return printJSON(list.map(\.json)) }
+        if format.json { return printJSON(try list.map { $0.json(writable: try store.isWritable($0)) }) }
         let me = try store.membership()?.account
         for c in list {
-            let flags = (c.unreadCount > 0 ? " \(c.unreadCount) unread" : "") + (c.isWritable ? "" : " read-only")
+            let flags = (c.unreadCount > 0 ? " \(c.unreadCount) unread" : "") + (try store.isWritable(c) ? "" : " read-only")
             // Direct conversations made by messaging have no title: name the other member.
             let title = c.title.isEmpty ? "with " + (try store.members(of: c.id).filter { $0 != me }.map { String($0.prefix(12)) + "…" }
                 .joined(separator: ", ")) : c.title

@@ -1,0 +1,166 @@
+import Foundation
+import KeepsakeCrypto
+import KeepsakeTransport
+import KeepsakeWire
+import Synchronization
+
+/// A relay inside this process, reached without HTTP: the stores of one process
+/// (tests, previews, a demo) message each other through it.
+///
+/// Topics follow the relay's own rules and storage (`Relay`'s publish checks,
+/// prekey claims, epoch claims) on an in-memory SQLite database. The backup
+/// provider keeps files in memory, with the provider's rules: uploads signed by
+/// a known, unrevoked installation for the upload path, fresh and never
+/// replayed; files listed by locator, expiring, or served once. Nothing
+/// survives the object.
+public final class InMemoryRelay: RelayTransport {
+    private let relay: RelayTopics
+    private let backupLimits: Relay.BackupLimits
+    private let files = Mutex<[String: StoredFile]>([:])
+    private let seenNonces = Mutex<Set<[UInt8]>>([])
+
+    /// Where `uploadBackup` takes files; download URLs live under it.
+    public let backupUploadURL = URL(string: "memory://relay/v1/backups")!
+
+    private struct StoredFile {
+        let contents: [UInt8]
+        let listing: StoredBackup
+        let locator: [UInt8]?
+        let deleteAfterDownload: Bool
+    }
+
+    public init(limits: Relay.Limits = Relay.Limits(), backupLimits: Relay.BackupLimits = Relay.BackupLimits()) throws {
+        relay = RelayTopics(storage: try RelayStorage(inMemory: ()), limits: limits)
+        self.backupLimits = backupLimits
+    }
+
+    // MARK: - Topics
+
+    public func publish(_ data: [UInt8], to topic: Topic) async throws -> Int64 {
+        guard !data.isEmpty else { throw RelayError(.badRequest, code: "empty_body", "the request body is empty") }
+        guard data.count <= relay.limits.maxBodyBytes else { throw RelayError.tooLarge(relay.limits.maxBodyBytes) }
+        if case let .prekey(installation) = topic {
+            _ = try await relay.storePrekeys(data, for: installation)
+            return 0
+        }
+        return try relay.accept(data, on: topic)
+    }
+
+    public func items(on topic: Topic, after cursor: Int64, limit: Int) async throws -> RelayPage {
+        let items = try relay.storage.items(on: topic, after: cursor, limit: max(1, min(limit, relay.limits.maxQueryItems)))
+        return RelayPage(items: items.map(RelayItem.init), next: items.last?.cursor ?? cursor)
+    }
+
+    public func claimPrekey(of installation: [UInt8]) async throws -> ClaimedPrekey? {
+        try relay.storage.claimPrekey(of: installation).map { ClaimedPrekey(data: Array($0.data), fallback: $0.fallback) }
+    }
+
+    public func prekeyStock(of installation: [UInt8]) async throws -> Int {
+        try relay.storage.oneTimePrekeys(of: installation)
+    }
+
+    public func watch(_ topic: Topic, after cursor: Int64) -> AsyncThrowingStream<RelayItem, any Error> {
+        let (signals, stop) = relay.notifier.signals(for: topic.name)
+        let (storage, pageSize) = (relay.storage, relay.limits.maxQueryItems)
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                var cursor = cursor
+                var wakeUps = signals.makeAsyncIterator()
+                do {
+                    repeat {
+                        var items: [RelayStorage.Item]
+                        repeat {
+                            items = try storage.items(on: topic, after: cursor, limit: pageSize)
+                            for item in items { continuation.yield(RelayItem(item)) }
+                            cursor = items.last?.cursor ?? cursor
+                        } while items.count == pageSize
+                    } while await wakeUps.next() != nil && !Task.isCancelled
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in
+                task.cancel()
+                stop()
+            }
+        }
+    }
+
+    public func claimEpoch(_ claim: CommitClaim, group topicID: [UInt8]) async throws -> Bool {
+        do {
+            _ = try relay.accept(try claim.wireBytes(), on: .commits(group: topicID))
+            return true
+        } catch let error as RelayError where error.code == "epoch_taken" {
+            return false
+        }
+    }
+
+    // MARK: - Backup provider
+
+    public func uploadBackup(
+        _ file: URL, to uploadURL: URL, authentication: RequestAuthentication, options: BackupUploadOptions
+    ) async throws -> StoredBackup {
+        let contents = [UInt8](try Data(contentsOf: file))
+        try verify(authentication, path: uploadURL.path)
+        guard Blake2b.hash(contents) == authentication.contentDigest else {
+            throw RelayError(.badRequest, code: "digest_mismatch", "the file does not match the signed content digest")
+        }
+        let lifetime = options.lifetime ?? backupLimits.defaultLifetime
+        guard lifetime > .zero, lifetime <= backupLimits.maxLifetime else {
+            throw RelayError(.badRequest, code: "bad_lifetime", "a lifetime is more than 0 and at most \(backupLimits.maxLifetime)")
+        }
+        let id = Hex.encode(Random.bytes(32))
+        let listing = StoredBackup(
+            id: id, url: backupUploadURL.appendingPathComponent(id), size: contents.count, digest: Blake2b.hash(contents),
+            expiresAt: Date().addingTimeInterval(Double(lifetime.components.seconds)))
+        files.withLock {
+            $0[id] = StoredFile(contents: contents, listing: listing, locator: options.locator, deleteAfterDownload: options.deleteAfterDownload)
+        }
+        return listing
+    }
+
+    public func downloadBackup(from url: URL, to destination: URL) async throws {
+        let id = url.lastPathComponent
+        let file = files.withLock { files -> StoredFile? in
+            files = files.filter { $0.value.listing.expiresAt > Date() }
+            guard let file = files[id] else { return nil }
+            if file.deleteAfterDownload { files[id] = nil }
+            return file
+        }
+        guard let file else {
+            throw RelayError(.notFound, code: "no_backup", "no backup with this ID (never uploaded, expired, or already downloaded once)")
+        }
+        guard FileManager.default.createFile(atPath: destination.path, contents: Data(file.contents)) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: destination.path])
+        }
+    }
+
+    public func listBackups(locator: [UInt8]) async throws -> [StoredBackup] {
+        files.withLock { files in
+            files.values.filter { $0.locator == locator && $0.listing.expiresAt > Date() }.map(\.listing)
+                .sorted { ($0.expiresAt, $0.id) < ($1.expiresAt, $1.id) }
+        }
+    }
+
+    /// The provider's request checks: a known, unrevoked installation's signature, a fresh timestamp, a new nonce.
+    private func verify(_ auth: RequestAuthentication, path: String) throws {
+        let known = try relay.storage.database.read { db in try relay.storage.signingKey(of: auth.installation, db) }
+        guard !known.revoked else { throw RelayError.revoked }
+        guard auth.verify(method: "POST", path: path, signingKey: known.key) else {
+            throw RelayError(.unauthorized, code: "bad_signature", "the request signature does not verify")
+        }
+        guard abs(auth.timestamp - Int64(Date().timeIntervalSince1970 * 1000)) <= RequestAuthentication.window else {
+            throw RelayError(.unauthorized, code: "stale_request", "the request's timestamp is more than 5 minutes from the relay's clock")
+        }
+        guard seenNonces.withLock({ $0.insert(auth.nonce).inserted }) else {
+            throw RelayError(.unauthorized, code: "replayed_request", "this signed request was already used")
+        }
+    }
+}
+
+extension RelayItem {
+    init(_ item: RelayStorage.Item) {
+        self.init(cursor: item.cursor, data: Array(item.data), receivedAt: Date(timeIntervalSince1970: Double(item.receivedAt) / 1000))
+    }
+}

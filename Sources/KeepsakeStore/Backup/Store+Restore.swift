@@ -1,0 +1,268 @@
+import Foundation
+import GRDB
+import KeepsakeCrypto
+import KeepsakeLog
+
+/// Settings for `Store.restore`.
+public struct RestoreOptions: Sendable {
+    public var key: BackupKey
+    /// Refuse files larger than this many bytes, before reading them; nil: no limit.
+    public var sizeLimit: Int?
+    /// Let a hard restore replace the installation this store already runs.
+    public var force = false
+    /// Accept only files signed by these Ed25519 public keys; nil: any valid signature.
+    public var trustedSigners: [[UInt8]]?
+
+    public init(key: BackupKey) { self.key = key }
+}
+
+/// Where a restore is; reported as it goes.
+public enum RestoreProgress: Sendable, Equatable {
+    /// Authenticating `file` (index in chain order): `chunk` chunks checked so far.
+    case verifying(file: Int, chunk: Int)
+    /// The conversation list and the newest messages are restored and visible.
+    case headVisible
+    /// Applying `file`: `chunk` chunks and `events` new events so far.
+    case applying(file: Int, chunk: Int, events: Int)
+}
+
+/// What `Store.restore` did.
+public struct RestoreSummary: Sendable {
+    public let backups: [VerifiedBackup]
+    /// Events new to this store (the rest were already here).
+    public let appended: Int
+    public let duplicates: Int
+    /// True when the store already held everything the files hold.
+    public var nothingNew: Bool { appended == 0 }
+    /// From the start of the restore until the conversation list and newest messages were usable.
+    public let headVisibleAfter: Duration?
+    public let elapsed: Duration
+}
+
+extension Store {
+    /// Restores backup files (a full backup and its incrementals, in any order, or
+    /// incrementals that extend a backup restored here before) by replaying their
+    /// events into the log, then the projections.
+    ///
+    /// Every file is verified in full before anything is applied, so a bad file
+    /// changes nothing. Events already held are skipped (restoring twice, or after a
+    /// sync, duplicates nothing) and a session's state is never rolled back. The
+    /// restore records its progress: killed midway, running it again finishes it.
+    public func restore(
+        from files: [URL], options: RestoreOptions, progress: (RestoreProgress) -> Void = { _ in }
+    ) throws(BackupError) -> RestoreSummary {
+        let started = ContinuousClock.now
+        let lock = try BackupLock(store: directory)
+        defer { withExtendedLifetime(lock) {} }
+
+        let chain = try BackupChain(files: files, sizeLimit: options.sizeLimit, known: { id in
+            let record = try? self.localRecord(RestoreRecord.self, Self.restoreKey(id))
+            return record?.fileHash
+        }, allowMissingBases: false)
+        if let trusted = options.trustedSigners,
+           let stranger = chain.readers.first(where: { reader in !trusted.contains(reader.header.signer) }) {
+            throw .untrustedSigner(publicKey: Hex.encode(stranger.header.signer))
+        }
+        if let hard = chain.readers.first(where: { $0.header.kind == .hard }), !options.force,
+           let current = try wrap({ try installation() }), current.publicKey != hard.header.signer {
+            throw .storeHasInstallation(current.id)
+        }
+        let verified = try chain.verify(key: options.key, decode: false) { file, chunk in progress(.verifying(file: file, chunk: chunk)) }
+
+        // Into an empty store, everything after the head is projected in one bulk
+        // transaction, straight from the decoded events, while another thread
+        // decrypts, decodes and logs the next chunks.
+        let fresh = try wrap { try cursor().sequence } == 0
+        var tally = ImportTally()
+        var headVisibleAfter: Duration?
+        var events: [BackupID: UInt64] = [:]
+        var hashes: [BackupID: String] = [:]
+        for (index, backup) in verified.enumerated() {
+            let key = Self.restoreKey(backup.header.id)
+            let reader = try BackupReader(url: backup.file, sizeLimit: options.sizeLimit)
+            try reader.unlock(options.key)
+            let header = Hex.encode(reader.headerHash)
+            var record = try wrap { try localRecord(RestoreRecord.self, key) }.flatMap { $0.header == header ? $0 : nil } ?? RestoreRecord(header: header)
+            if let hash = record.fileHash {
+                hashes[backup.header.id] = hash
+                continue
+            }
+            var inHead = backup.header.base == nil
+            /// Accounts for one logged chunk: tally, recorded progress, reports.
+            func account(_ chunk: LoggedChunk) throws(BackupError) {
+                defer { if chunk.endsHead { inHead = false } }
+                guard let outcomes = chunk.outcomes else { return }
+                tally.add(outcomes)
+                record.chunksApplied = chunk.index
+                try wrap { try setLocalRecord(record, key) }
+                if chunk.endsHead && headVisibleAfter == nil {
+                    headVisibleAfter = ContinuousClock.now - started
+                    progress(.headVisible)
+                }
+                progress(.applying(file: index, chunk: chunk.index, events: tally.appended))
+            }
+            while !(fresh && !inHead), let frames = try reader.nextChunk() {
+                let skip = reader.chunkIndex <= record.chunksApplied
+                let outcomes = skip ? nil : try wrap { try importDrafts(Self.drafts(in: frames)) }
+                try account(LoggedChunk(index: reader.chunkIndex, outcomes: outcomes, events: [], endsHead: frames.contains(.headEnd)))
+            }
+            if fresh && !inHead {
+                let chunks = logChunks(from: reader, after: record.chunksApplied)
+                defer { chunks.cancelAndWait() }
+                try bulkProjection { group throws(BackupError) in
+                    while let chunk = try wrap({ try chunks.take() }) {
+                        for event in chunk.events { try wrap { try group.apply(event) } }
+                        try account(chunk)
+                    }
+                }
+            }
+            events[backup.header.id] = reader.events
+            record.fileHash = Hex.encode(reader.fileHash())
+            hashes[backup.header.id] = record.fileHash
+            try wrap { try setLocalRecord(record, key) }
+        }
+        if let hard = verified.last(where: { $0.header.kind == .hard }) {
+            try claimInstallation(signedBy: hard.header)
+        }
+        return RestoreSummary(
+            backups: verified.map { $0.with(events: events[$0.header.id] ?? $0.events, hash: hashes[$0.header.id]) },
+            appended: tally.appended, duplicates: tally.duplicates,
+            headVisibleAfter: headVisibleAfter, elapsed: ContinuousClock.now - started)
+    }
+
+    /// After a hard restore: this store now runs the installation that signed the
+    /// backup, one generation above the newest claim it knows of.
+    private func claimInstallation(signedBy header: BackupHeader) throws(BackupError) {
+        let claim = try wrap {
+            try read { db -> (id: Data, generation: Int64)? in
+                guard let id = try Data.fetchOne(db, sql: "SELECT id FROM installations WHERE public_key = ?", arguments: [Data(header.signer)]) else {
+                    return nil
+                }
+                let holder = try Row.fetchOne(db, sql: """
+                    SELECT generation, log_id FROM installation_claims WHERE installation_id = ?
+                    ORDER BY generation DESC, log_id DESC LIMIT 1
+                    """, arguments: [id])
+                if let holder, (holder["log_id"] as Data) == Data(self.logID.bytes) { return nil }
+                return (id, (holder?["generation"] as Int64?) ?? 1)
+            }
+        }
+        guard let claim else { return }
+        var restored = InstallationRestored()
+        restored.installationID = claim.id
+        restored.generation = UInt64(claim.generation + 1)
+        restored.restoredByLog = Data(logID.bytes)
+        restored.backupID = Data(header.id.bytes)
+        try wrap { try append(.installationRestored(restored)) }
+    }
+
+    /// Starts a thread that reads, decodes and logs the rest of `reader`'s chunks
+    /// (those after `applied` a killed run logged are read but not logged again)
+    /// and hands them over in order. The reader belongs to that thread from now on.
+    private func logChunks(from reader: BackupReader, after applied: Int) -> BoundedQueue<LoggedChunk> {
+        let queue = BoundedQueue<LoggedChunk>(capacity: 4)
+        let source = UncheckedReader(reader: reader)
+        Thread.detachNewThread {
+            var failure: (any Error)?
+            defer { queue.finish(throwing: failure) }
+            do {
+                while let frames = try source.reader.nextChunk() {
+                    let index = source.reader.chunkIndex
+                    var chunk = LoggedChunk(index: index, outcomes: nil, events: [], endsHead: frames.contains(.headEnd))
+                    if index > applied {
+                        let logged = try self.logCopies(Self.drafts(in: frames))
+                        chunk.outcomes = logged.outcomes
+                        chunk.events = logged.events
+                    }
+                    guard queue.put(chunk) else { return }
+                }
+            } catch {
+                failure = error
+            }
+        }
+        return queue
+    }
+
+    static func drafts(in frames: [BackupFrame]) -> [RecordDraft] {
+        frames.compactMap { if case let .event(draft) = $0 { draft } else { nil } }
+    }
+
+    /// Runs `body` inside one projection transaction with a bulk projector
+    /// group (every projection from where it stands), then records the applied
+    /// positions and announces the change.
+    private func bulkProjection(_ body: (inout ProjectorGroup) throws(BackupError) -> Void) throws(BackupError) {
+        do {
+            try pool.write { db in
+                var group = ProjectorGroup(db, bulk: true, members: try standings(db), extensions: extensions)
+                try body(&group)
+                _ = try group.finish(appliedUpTo: try cursor())
+            }
+        } catch {
+            throw BackupError(error)
+        }
+        publish(ProjectionChange(cursor: try wrap { try cursor() }, tables: Set(projectedTables), conversations: []))
+    }
+
+    static func restoreKey(_ id: BackupID) -> String { "restore.\(id)" }
+}
+
+/// One chunk of a backup, logged: the outcomes (nil when a killed run had logged
+/// it already) and the new events to project.
+struct LoggedChunk: Sendable {
+    let index: Int
+    var outcomes: [AppendOutcome]?
+    var events: [Event]
+    let endsHead: Bool
+}
+
+/// Hands a reader to the thread that owns it from then on.
+private struct UncheckedReader: @unchecked Sendable {
+    let reader: BackupReader
+}
+
+/// Counts of a restore's new and already-held events.
+private struct ImportTally {
+    var appended = 0
+    var duplicates = 0
+
+    mutating func add(_ outcomes: [AppendOutcome]) {
+        let new = outcomes.count { if case .appended = $0 { true } else { false } }
+        appended += new
+        duplicates += outcomes.count - new
+    }
+}
+
+/// A restore's progress through one file, kept in the log's local database.
+struct RestoreRecord: Codable {
+    /// BLAKE2b-256 of the file's header, which every chunk is bound to: the same file.
+    let header: String
+    var chunksApplied = 0
+    /// BLAKE2b-256 of the whole file, set once the file is fully applied (incrementals name it).
+    var fileHash: String?
+
+    init(header: String) { self.header = header }
+}
+
+/// One step of a restore observed as an async sequence.
+public enum RestoreUpdate: Sendable {
+    case progress(RestoreProgress)
+    /// The last element: what the restore did.
+    case finished(RestoreSummary)
+}
+
+extension Store {
+    /// Runs `restore` on its own thread and reports its progress as an async
+    /// sequence that ends with `.finished`, or throws the restore's `BackupError`.
+    public func restoring(from files: [URL], options: RestoreOptions) -> AsyncThrowingStream<RestoreUpdate, Error> {
+        AsyncThrowingStream { continuation in
+            Thread.detachNewThread {
+                do {
+                    let summary = try self.restore(from: files, options: options) { continuation.yield(.progress($0)) }
+                    continuation.yield(.finished(summary))
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+        }
+    }
+}

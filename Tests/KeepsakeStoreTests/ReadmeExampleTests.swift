@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+import KeepsakeStore
+
+// README-EXAMPLE-BEGIN
+func readmeExample(directory: URL) throws -> [String] {
+    let store = try Store.open(at: directory)  // creates the store if the folder is new
+
+    var chat = ConversationCreated()
+    chat.conversationID = Data(ConversationID.generate().bytes)
+    chat.title = "Alice"
+    chat.members = ["me", "alice"]
+    try store.append(.conversationCreated(chat))
+
+    var hello = MessageContent()
+    hello.messageID = Data(MessageID.generate().bytes)
+    hello.conversationID = chat.conversationID
+    hello.sender = "alice"
+    hello.text = "lunch tomorrow?"
+    try store.append(.messageReceived(hello))
+
+    let conversation = try store.conversations()[0]  // most recent activity first
+    let page = try store.messages(in: conversation.id, limit: 50)  // newest first; page.next for more
+    print(conversation.title, conversation.unreadCount, conversation.createdHere, try store.cursor())
+    return page.messages.map(\.text) + (try store.search("lunch")).map(\.text)
+}
+// README-EXAMPLE-END
+
+// README-BACKUP-BEGIN
+func readmeBackupExample(store: Store, folder: URL, newDevice: URL) async throws -> Int {
+    let phrase = try BackupKey.generateMnemonic()  // show it once; the user keeps it offline
+    var options = BackupOptions(kind: .soft, key: .mnemonic(phrase))
+    let full = try store.backup(into: folder, options: options)
+    options.incremental = true  // later: only the events logged since `full`
+    let next = try store.backup(into: folder, options: options)
+
+    let restored = try Store.open(at: newDevice)
+    var restoredEvents = 0
+    for try await update in restored.restoring(from: [next.file, full.file], options: RestoreOptions(key: .mnemonic(phrase))) {
+        switch update {
+        case .progress(.headVisible): print("the conversation list and newest messages are usable")
+        case .progress: break
+        case let .finished(summary): restoredEvents = summary.appended
+        }
+    }
+    return restoredEvents
+}
+// README-BACKUP-END
+
+@Suite struct ReadmeExampleTests {
+    @Test func theReadmeBackupExampleRunsAndIsQuotedExactly() async throws {
+        let dir = TemporaryDirectory()
+        let store = try Store.open(at: dir.store)
+        try store.appendGenerated(messages: 50, conversations: 3)
+        let folder = dir.url.appendingPathComponent("backups")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let restored = try await readmeBackupExample(store: store, folder: folder, newDevice: dir.url.appendingPathComponent("new"))
+        #expect(restored > 50)
+
+        let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
+        let example = source.components(separatedBy: "// README-BACKUP-BEGIN\n")[1].components(separatedBy: "// README-BACKUP-END")[0]
+        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).appendingPathComponent("../../../README.md").standardized, encoding: .utf8)
+        #expect(readme.contains("```swift\n" + example + "```"), "README's backup example differs from this test's")
+    }
+
+    @Test func theReadmeExampleRunsAndIsQuotedExactly() throws {
+        let dir = TemporaryDirectory()
+        #expect(try readmeExample(directory: dir.store) == ["lunch tomorrow?", "lunch tomorrow?"])
+
+        let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
+        let example = source.components(separatedBy: "// README-EXAMPLE-BEGIN\n")[1].components(separatedBy: "// README-EXAMPLE-END")[0]
+        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).appendingPathComponent("../../../README.md").standardized, encoding: .utf8)
+        #expect(readme.contains("```swift\nimport Foundation\nimport Keepsake\n\n" + example + "```"), "README's example differs from this test's")
+    }
+}
