@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "KeepsakeLog", targets: ["KeepsakeLog"]),
         .library(name: "KeepsakeRelay", targets: ["KeepsakeRelay"]),
         .library(name: "KeepsakeRelayClient", targets: ["KeepsakeRelayClient"]),
+        // For the benchmarks package (Benchmarks/), not for apps.
+        .library(name: "KeepsakeBenchSupport", targets: ["KeepsakeBenchSupport"]),
         .executable(name: "keepsake", targets: ["KeepsakeCLI"]),
         .executable(name: "keepsake-fuzzer", targets: ["KeepsakeFuzzer"]),
     ],

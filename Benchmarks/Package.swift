@@ -20,6 +20,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Keepsake", package: keepsake),
                 .product(name: "KeepsakeLog", package: keepsake),
+                .product(name: "KeepsakeBenchSupport", package: keepsake),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/KeepsakeBenchmarks",

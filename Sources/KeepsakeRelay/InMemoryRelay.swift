@@ -131,9 +131,7 @@ public final class InMemoryRelay: RelayTransport {
         guard let file else {
             throw RelayError(.notFound, code: "no_backup", "no backup with this ID (never uploaded, expired, or already downloaded once)")
         }
-        guard FileManager.default.createFile(atPath: destination.path, contents: Data(file.contents)) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: destination.path])
-        }
+        try Data(file.contents).write(to: destination, options: .withoutOverwriting)
     }
 
     public func listBackups(locator: [UInt8]) async throws -> [StoredBackup] {

@@ -160,17 +160,13 @@ public struct Relay: Sendable {
             throw RelayError(.badRequest, code: "bad_body", "the request body could not be read (malformed chunked encoding, or the connection broke)")
         }
         guard !body.isEmpty else { throw RelayError(.badRequest, code: "empty_body", "the request body is empty") }
-        do {
-            if case let .prekey(installation) = topic {
-                return try await topics.storePrekeys(body, for: installation).response(from: request, context: context)
-            }
-            let cursor = try topics.accept(body, on: topic)
-            var response = try Published(cursor: cursor).response(from: request, context: context)
-            response.status = .created
-            return response
-        } catch let error as WireError {
-            throw RelayError(error.isSignature ? .forbidden : .badRequest, code: error.code, error.description)
+        if case let .prekey(installation) = topic {
+            return try await topics.storePrekeys(body, for: installation).response(from: request, context: context)
         }
+        let cursor = try topics.accept(body, on: topic)
+        var response = try Published(cursor: cursor).response(from: request, context: context)
+        response.status = .created
+        return response
     }
 
     private func query(_ request: Request, _ context: BasicRequestContext) throws -> Page {

@@ -13,7 +13,12 @@ struct RelayTopics: Sendable {
     /// transaction) and wakes the topic's followers; returns its cursor.
     /// Prekey topics take uploads through `storePrekeys` instead.
     func accept(_ body: [UInt8], on topic: Topic) throws -> Int64 {
-        let cursor = try storage.publish(body, on: topic) { db in try check(body, on: topic, db) }
+        let cursor: Int64
+        do {
+            cursor = try storage.publish(body, on: topic) { db in try check(body, on: topic, db) }
+        } catch let error as WireError {
+            throw RelayError(error)
+        }
         notifier.published(on: topic.name)
         return cursor
     }
@@ -54,11 +59,16 @@ struct RelayTopics: Sendable {
     }
 
     func storePrekeys(_ body: [UInt8], for installation: [UInt8]) async throws -> Relay.PrekeysStored {
-        let upload = try parse(PrekeyUpload.self, body, as: "prekey upload")
-        guard upload.prekeys.count <= limits.maxPrekeysPerUpload else {
-            throw RelayError(.contentTooLarge, code: "too_many_prekeys", "an upload carries at most \(limits.maxPrekeysPerUpload) prekeys")
+        let upload: PrekeyUpload, bundle: ContactBundle, prekeys: [(Prekey, SignedPrekey)]
+        do {
+            upload = try parse(PrekeyUpload.self, body, as: "prekey upload")
+            guard upload.prekeys.count <= limits.maxPrekeysPerUpload else {
+                throw RelayError(.contentTooLarge, code: "too_many_prekeys", "an upload carries at most \(limits.maxPrekeysPerUpload) prekeys")
+            }
+            (bundle, prekeys) = try upload.verified(for: installation)
+        } catch let error as WireError {
+            throw RelayError(error)
         }
-        let (bundle, prekeys) = try upload.verified(for: installation)
         try await storage.database.write { db in
             guard try !storage.isRevoked(installation, db) else { throw RelayError.revoked }
             try storage.learn(bundle, db)
@@ -66,5 +76,13 @@ struct RelayTopics: Sendable {
                               for: installation, db)
         }
         return Relay.PrekeysStored(stored: prekeys.count, oneTimeRemaining: try storage.oneTimePrekeys(of: installation))
+    }
+}
+
+extension RelayError {
+    /// A wire message that does not parse or verify, refused as the relay
+    /// refuses everything: 403 for a bad signature, 400 otherwise.
+    init(_ error: WireError) {
+        self.init(error.isSignature ? .forbidden : .badRequest, code: error.code, error.description)
     }
 }

@@ -1,18 +1,19 @@
 import Foundation
 import Testing
+import KeepsakeRelay
 @testable import KeepsakeMessaging
 @testable import KeepsakeStore
 import KeepsakeCrypto
 import KeepsakeWire
 
 @Suite struct GroupMessagingTests {
-    let relay: RelayProcess
+    let relay: InMemoryRelay
     let scratch = Scratch()
     let alice: AccountKey, bob: AccountKey, carol: AccountKey
     let alicePhone: Device, aliceLaptop: Device, bobPhone: Device, carolPhone: Device
 
     init() async throws {
-        relay = try RelayProcess()
+        relay = try InMemoryRelay()
         alice = try AccountKey.generate()
         bob = try AccountKey.generate()
         carol = try AccountKey.generate()

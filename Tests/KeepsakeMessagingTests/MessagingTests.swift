@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KeepsakeRelay
 @testable import KeepsakeMessaging
 @testable import KeepsakeStore
 import KeepsakeCrypto
@@ -8,13 +9,13 @@ import KeepsakeWire
 
 /// End to end over a relay process on loopback: two accounts, three installations.
 @Suite struct DirectMessagingTests {
-    let relay: RelayProcess
+    let relay: InMemoryRelay
     let scratch = Scratch()
     let alice: AccountKey, bob: AccountKey
     let alicePhone: Device, aliceLaptop: Device, bobPhone: Device
 
     init() async throws {
-        relay = try RelayProcess()
+        relay = try InMemoryRelay()
         alice = try AccountKey.generate()
         bob = try AccountKey.generate()
         var options = Messenger.Options()
@@ -262,7 +263,7 @@ extension DirectMessagingTests {
 
 @Suite struct SessionLifetimeTests {
     @Test func aLosingSessionIsClosedOnceIdleAndMessagesStillFlow() async throws {
-        let relay = try RelayProcess()
+        let relay = try InMemoryRelay()
         let scratch = Scratch()
         var options = Messenger.Options()
         options.supersededSessionIdleLimit = .zero
@@ -347,7 +348,7 @@ extension DirectMessagingTests {
 
 @Suite struct PrekeyRotationTests {
     @Test func anOldFallbackIsReplacedAndTheOneBeforeItErased() async throws {
-        let relay = try RelayProcess()
+        let relay = try InMemoryRelay()
         let scratch = Scratch()
         var options = Messenger.Options()
         options.prekeyBatch = 2

@@ -1,5 +1,6 @@
 import Foundation
 import Keepsake
+import KeepsakeRelay
 import KeepsakeRelayClient
 
 /// A temporary directory removed when the value is released.
@@ -75,12 +76,25 @@ final class RelayProcess {
     }
 }
 
+/// A relay the messaging tests talk to: a `keepsake serve` process (end to
+/// end, over HTTP) or an `InMemoryRelay` (the same topic rules, no sockets).
+protocol TestRelay {
+    associatedtype Client: RelayTransport
+    var client: Client { get }
+}
+
+extension RelayProcess: TestRelay {}
+
+extension InMemoryRelay: TestRelay {
+    var client: InMemoryRelay { self }
+}
+
 /// One installation: a store and its messenger on the relay.
 struct Device {
     let store: Store
     let messenger: Messenger
 
-    init(_ name: String, in scratch: Scratch, relay: RelayProcess, options: Messenger.Options = Messenger.Options()) throws {
+    init(_ name: String, in scratch: Scratch, relay: some TestRelay, options: Messenger.Options = Messenger.Options()) throws {
         store = try Store.open(at: scratch.path(name))
         messenger = Messenger(store: store, relay: relay.client, options: options)
     }

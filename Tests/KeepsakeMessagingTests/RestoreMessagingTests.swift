@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KeepsakeRelay
 @testable import KeepsakeMessaging
 @testable import KeepsakeStore
 import KeepsakeCrypto
@@ -7,14 +8,14 @@ import KeepsakeCrypto
 /// Backups meet the protocol: a hard restore continues the sessions; a soft
 /// restore's conversations stay read-only until a member reaches the new installation.
 @Suite struct RestoreMessagingTests {
-    let relay: RelayProcess
+    let relay: InMemoryRelay
     let scratch = Scratch()
     let alice: AccountKey, bob: AccountKey
     let alicePhone: Device, bobPhone: Device
     let key: BackupKey
 
     init() async throws {
-        relay = try RelayProcess()
+        relay = try InMemoryRelay()
         alice = try AccountKey.generate()
         bob = try AccountKey.generate()
         alicePhone = try Device("alice-phone", in: scratch, relay: relay)

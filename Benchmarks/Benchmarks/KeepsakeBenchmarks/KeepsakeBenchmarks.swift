@@ -1,6 +1,7 @@
 import Benchmark
 import Foundation
 import Keepsake
+import KeepsakeBenchSupport
 import KeepsakeLog
 
 // Each benchmark handles one million events (or all message rows of them), or
