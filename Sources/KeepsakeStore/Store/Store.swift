@@ -246,7 +246,7 @@ public final class Store: Sendable {
                     for event in logged.events { try group.apply(event) }
                     return (try group.finish(appliedUpTo: Cursor(log: log.id, sequence: last.sequence)), ready.count == standing.count)
                 }
-                if let change { try publish(change) }
+                if let change { publish(change) }
                 if everyoneApplied && last.sequence == head.sequence { return logged.outcomes }
             }
             try catchUpProjections()
