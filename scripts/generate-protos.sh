@@ -20,7 +20,7 @@ fi
 # Event payloads (module KeepsakeStore) and wire formats (module KeepsakeWire).
 generate() {
     protoc --plugin=protoc-gen-swift="$plugin" \
-        --swift_opt=Visibility=Public \
+        --swift_opt=Visibility=Package \
         --swift_opt=FileNaming=DropPath \
         --swift_out="$1" \
         -I Protos "$2"/*.proto

@@ -7,10 +7,25 @@ import KeepsakeStore
 /// straight on the C libraries, measured in the same run on the same machine.
 /// Used by `keepsake bench` and the package benchmarks.
 public enum Floors {
+    /// The messages among `events` (sent and received), in order: the rows the SQLite floor inserts.
+    public static func messageRows(of events: some Sequence<EventContent>) -> [MessagePost] {
+        events.compactMap {
+            switch $0 {
+            case let .messageSent(post), let .messageReceived(post): post
+            default: nil
+            }
+        }
+    }
+
+    /// The records the log would store for `drafts`, for the raw LMDB floor.
+    public static func records(of drafts: [EventDraft]) throws -> [RecordDraft] {
+        try drafts.map { try $0.recordDraft() }
+    }
+
     /// Inserts `rows` with prepared statements into the projection schema (message
     /// rows and their full-text index), in one transaction, with the store's
     /// pragmas, into a new database at `path`. Returns the time taken.
-    public static func sqliteInserts(_ rows: [MessageContent], at path: String) throws -> Duration {
+    public static func sqliteInserts(_ rows: [MessagePost], at path: String) throws -> Duration {
         var db: OpaquePointer?
         guard sqlite3_open(path, &db) == SQLITE_OK else { throw FloorError("cannot open \(path)") }
         defer { sqlite3_close(db) }
@@ -24,12 +39,12 @@ public enum Floors {
         for (index, row) in rows.enumerated() {
             let sequence = Int64(index + 1)
             sqlite3_bind_int64(message, 1, sequence)
-            _ = row.messageID.withUnsafeBytes { sqlite3_bind_blob(message, 2, $0.baseAddress, Int32($0.count), transient) }
-            _ = row.conversationID.withUnsafeBytes { sqlite3_bind_blob(message, 3, $0.baseAddress, Int32($0.count), transient) }
-            sqlite3_bind_text(message, 4, row.sender, -1, transient)
+            _ = row.id.bytes.withUnsafeBytes { sqlite3_bind_blob(message, 2, $0.baseAddress, Int32($0.count), transient) }
+            _ = row.conversation.bytes.withUnsafeBytes { sqlite3_bind_blob(message, 3, $0.baseAddress, Int32($0.count), transient) }
+            sqlite3_bind_text(message, 4, row.sender.rawValue, -1, transient)
             sqlite3_bind_text(message, 5, row.text, -1, transient)
             sqlite3_bind_text(message, 6, row.contentType, -1, transient)
-            sqlite3_bind_int64(message, 7, row.sentAtMs)
+            sqlite3_bind_int64(message, 7, row.sentAt.millis)
             try step(db, message)
             sqlite3_bind_int64(search, 1, sequence)
             sqlite3_bind_text(search, 2, row.text, -1, transient)

@@ -82,7 +82,7 @@ extension ConversationSummary {
 extension Message {
     var json: [String: Any] {
         [
-            "id": id.description, "conversation": conversationID.description, "sender": sender,
+            "id": id.description, "conversation": conversationID.description, "sender": sender.rawValue,
             "direction": "\(direction)", "text": text, "sentAt": sentAt.iso8601, "sequence": sequence,
             "edited": editedAt != nil,
         ]

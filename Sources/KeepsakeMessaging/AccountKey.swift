@@ -12,7 +12,7 @@ public final class AccountKey: Sendable {
     let key: SigningKey
 
     /// The account ID: 64 lowercase hex digits.
-    public var id: String { AccountID.of(publicKey: key.publicKey) }
+    public var id: AccountID { AccountID(AccountIdentity.of(publicKey: key.publicKey)) }
     public var publicKey: [UInt8] { key.publicKey }
 
     init(key: SigningKey) { self.key = key }

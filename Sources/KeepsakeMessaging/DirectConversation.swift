@@ -10,18 +10,18 @@ import KeepsakeWire
 /// conversation; its 16-byte ID is a hash of that text. Groups are
 /// `group:<conversation ID in hex>`.
 enum ConvoID: Equatable {
-    case direct(String, String)
+    case direct(AccountID, AccountID)
     case group(ConversationID)
 
-    static func direct(between a: String, and b: String) -> ConvoID { a < b ? .direct(a, b) : .direct(b, a) }
+    static func direct(between a: AccountID, and b: AccountID) -> ConvoID { a < b ? .direct(a, b) : .direct(b, a) }
 
     init?(_ text: String) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         switch parts.first {
         case "dm":
-            guard parts.count == 3, parts[1] < parts[2], AccountID.publicKey(of: parts[1]) != nil,
-                  AccountID.publicKey(of: parts[2]) != nil else { return nil }
-            self = .direct(parts[1], parts[2])
+            guard parts.count == 3, parts[1] < parts[2], AccountIdentity.publicKey(of: parts[1]) != nil,
+                  AccountIdentity.publicKey(of: parts[2]) != nil else { return nil }
+            self = .direct(AccountID(parts[1]), AccountID(parts[2]))
         case "group":
             guard parts.count == 2, let id = ConversationID(parts[1]), id.description == parts[1] else { return nil }
             self = .group(id)

@@ -129,5 +129,5 @@ extension HistoryRequestChanged {
     }
 }
 
-public typealias HistoryRole = Keepsake_V1_HistoryRole
-public typealias HistoryStatus = Keepsake_V1_HistoryStatus
+package typealias HistoryRole = Keepsake_V1_HistoryRole
+package typealias HistoryStatus = Keepsake_V1_HistoryStatus

@@ -8,7 +8,7 @@ import KeepsakeWire
 /// revocation topics, after checking the account's signatures.
 public struct KnownInstallation: Sendable, Equatable {
     public let id: InstallationID
-    public let account: String
+    public let account: AccountID
     /// Ed25519: verifies its envelope headers, prekeys and commits.
     public let signingKey: [UInt8]
     /// X25519: what sealed metadata and sessions are made with.
@@ -24,7 +24,7 @@ public struct KnownInstallation: Sendable, Equatable {
 
 extension Store {
     /// The installations of `account` this store knows, oldest first (see `Messenger.installations(of:)` to refresh).
-    public func knownInstallations(of account: String) throws(KeepsakeError) -> [KnownInstallation] {
+    public func knownInstallations(of account: AccountID) throws(KeepsakeError) -> [KnownInstallation] {
         try readMessaging { db in
             try Row.fetchAll(db, sql: "SELECT * FROM peer_installations WHERE account = ? ORDER BY created_at, installation_id",
                              arguments: [account]).compactMap(Self.knownInstallation)

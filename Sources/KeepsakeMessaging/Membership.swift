@@ -9,7 +9,7 @@ import KeepsakeWire
 /// with the installation's public identity.
 public struct Membership: Sendable, Equatable {
     /// The account ID.
-    public let account: String
+    public let account: AccountID
     public let installation: InstallationID
     /// The installation's X25519 identity public key.
     public let identityKey: [UInt8]
@@ -85,8 +85,8 @@ extension Store {
         if conversation.createdHere { return true }
         let members = try members(of: conversation.id)
         return try readMessaging { db in
-            let own = try String.fetchSet(db, sql: "SELECT account FROM account_memberships")
-            let reachable = try String.fetchSet(db, sql: "SELECT DISTINCT peer_account FROM sessions")
+            let own = try AccountID.fetchSet(db, sql: "SELECT account FROM account_memberships")
+            let reachable = try AccountID.fetchSet(db, sql: "SELECT DISTINCT peer_account FROM sessions")
             return members.contains { !own.contains($0) && reachable.contains($0) }
         }
     }

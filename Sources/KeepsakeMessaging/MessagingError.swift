@@ -67,12 +67,12 @@ public enum MessagingError: Error, Equatable, Sendable, CustomStringConvertible 
     /// The store's installation has not joined an account yet.
     case notJoined
     /// The store's installation already belongs to an account.
-    case alreadyJoined(account: String)
+    case alreadyJoined(account: AccountID)
     case badAccountKeyFile(String, String)
     /// A text is not an account ID (64 lowercase hex digits).
-    case badAccountID(String)
+    case badAccountID(AccountID)
     /// The account has no valid installation to send to.
-    case noInstallations(account: String)
+    case noInstallations(account: AccountID)
     /// A restored conversation nobody has re-added this installation to yet.
     case readOnly(ConversationID)
     case notAMember(ConversationID)
@@ -90,7 +90,7 @@ public enum MessagingError: Error, Equatable, Sendable, CustomStringConvertible 
         case .notJoined: "this store's installation has not joined an account; run `keepsake installation add`"
         case let .alreadyJoined(account): "this store's installation already belongs to account \(account)"
         case let .badAccountKeyFile(path, why): "\(path) is not a usable account key file: \(why)"
-        case let .badAccountID(text): "'\(text.prefix(80))' is not an account ID (64 lowercase hex digits)"
+        case let .badAccountID(account): "'\(account.rawValue.prefix(80))' is not an account ID (64 lowercase hex digits)"
         case let .noInstallations(account): "account \(account) has no unrevoked installation on the relay"
         case let .readOnly(id): "conversation \(id) is read-only on this installation (restored without sessions) until a member adds it"
         case let .notAMember(id): "this account is not a member of conversation \(id)"

@@ -12,28 +12,28 @@ import KeepsakeWire
 /// a commit that does not hold its claim is refused by every member alike.
 extension Messenger {
     /// Creates a group with this account and `members`, and tells every member's installations (epoch 0).
-    public func createGroup(title: String, members: [String]) async throws -> ConversationID {
+    public func createGroup(title: String, members: [AccountID]) async throws -> ConversationID {
         try await exclusive {
             let me = try requireMembership()
-            for account in members where AccountID.publicKey(of: account) == nil { throw MessagingError.badAccountID(account) }
+            for account in members where AccountIdentity.publicKey(of: account.rawValue) == nil { throw MessagingError.badAccountID(account) }
             let everyone = Array(Set(members + [me.account])).sorted()
             guard everyone.count > 1 else { throw MessagingError.invalidChange("a group needs at least one other account") }
             let id = ConversationID.generate()
             let body = CommitBody.with {
                 $0.conversationID = Data(id.bytes)
                 $0.epoch = 0
-                $0.added = everyone
-                $0.committer = me.account
+                $0.added = everyone.map(\.rawValue)
+                $0.committer = me.account.rawValue
                 $0.committerInstallation = Data(me.installation.bytes)
                 $0.title = title
-                $0.members = everyone
+                $0.members = everyone.map(\.rawValue)
             }
             var created = ConversationCreated()
             created.conversationID = Data(id.bytes)
             created.kind = .group
             created.title = title
-            created.members = everyone
-            created.createdBy = me.account
+            created.members = everyone.map(\.rawValue)
+            created.createdBy = me.account.rawValue
             try await deliverCommit(body, to: everyone, logging: [EventDraft(.conversationCreated(created))])
             return id
         }
@@ -41,23 +41,23 @@ extension Messenger {
 
     /// Adds accounts to a group; returns the new epoch.
     @discardableResult
-    public func addMembers(_ accounts: [String], to group: ConversationID) async throws -> UInt64 {
+    public func addMembers(_ accounts: [AccountID], to group: ConversationID) async throws -> UInt64 {
         try await exclusive { try await commit(group, adding: accounts, removing: []) }
     }
 
     /// Removes accounts from a group (they are told, then no longer receive its messages); returns the new epoch.
     @discardableResult
-    public func removeMembers(_ accounts: [String], from group: ConversationID) async throws -> UInt64 {
+    public func removeMembers(_ accounts: [AccountID], from group: ConversationID) async throws -> UInt64 {
         try await exclusive { try await commit(group, adding: [], removing: accounts) }
     }
 
-    private func commit(_ group: ConversationID, adding added: [String], removing removed: [String]) async throws -> UInt64 {
+    private func commit(_ group: ConversationID, adding added: [AccountID], removing removed: [AccountID]) async throws -> UInt64 {
         let me = try requireMembership()
         guard let summary = try store.conversation(group), summary.kind == .group else { throw KeepsakeError.unknownConversation(group) }
         let members = try store.members(of: group)
         guard members.contains(me.account) else { throw MessagingError.notAMember(group) }
         guard try store.isWritable(summary) else { throw MessagingError.readOnly(group) }
-        for account in added + removed where AccountID.publicKey(of: account) == nil { throw MessagingError.badAccountID(account) }
+        for account in added + removed where AccountIdentity.publicKey(of: account.rawValue) == nil { throw MessagingError.badAccountID(account) }
         guard !(added.isEmpty && removed.isEmpty) else { throw MessagingError.invalidChange("the change adds and removes no one") }
         if let present = added.first(where: members.contains) { throw MessagingError.invalidChange("\(present) is already a member") }
         if let absent = removed.first(where: { !members.contains($0) }) { throw MessagingError.invalidChange("\(absent) is not a member") }
@@ -67,32 +67,29 @@ extension Messenger {
         let body = CommitBody.with {
             $0.conversationID = Data(group.bytes)
             $0.epoch = epoch
-            $0.added = added.sorted()
-            $0.removed = removed.sorted()
-            $0.committer = me.account
+            $0.added = added.sorted().map(\.rawValue)
+            $0.removed = removed.sorted().map(\.rawValue)
+            $0.committer = me.account.rawValue
             $0.committerInstallation = Data(me.installation.bytes)
             $0.title = summary.title
-            $0.members = after
+            $0.members = after.map(\.rawValue)
         }
         var event = MembershipCommit()
         event.conversationID = Data(group.bytes)
         event.epoch = epoch
         event.added = body.added
         event.removed = body.removed
-        event.committer = me.account
+        event.committer = me.account.rawValue
         try await deliverCommit(body, to: Array(Set(after).union(removed)), logging: [EventDraft(.membershipCommit(event))], claim: true)
         return epoch
     }
 
     /// Signs a commit, claims its epoch when asked (before anything is logged), then fans it out.
-    private func deliverCommit(_ body: CommitBody, to accounts: [String], logging events: [EventDraft], claim: Bool = false) async throws {
+    private func deliverCommit(_ body: CommitBody, to accounts: [AccountID], logging events: [EventDraft], claim: Bool = false) async throws {
         let (_, signing) = try store.signingKey()
         let commit = try Commit.signing(body, with: signing)
         if claim {
-            let claimed = CommitClaim.with {
-                $0.epoch = body.epoch
-                $0.commitDigest = Data(commit.digest)
-            }
+            let claimed = EpochClaim(epoch: body.epoch, commitDigest: commit.digest)
             let topic = Topic.commitTopicID(of: Array(body.conversationID))
             guard try await relayCall({ try await $0.claimEpoch(claimed, group: topic) }) else { throw MessagingError.epochTaken(body.epoch) }
         }
@@ -109,13 +106,13 @@ extension Messenger {
             throw EnvelopeRejection.conversationMismatch("the commit is not signed by its sender installation")
         }
         guard case let .group(group) = convo, Array(body.conversationID) == group.bytes,
-              body.committer == sender.account, Array(body.committerInstallation) == sender.id.bytes else {
+              body.committer == sender.account.rawValue, Array(body.committerInstallation) == sender.id.bytes else {
             throw EnvelopeRejection.conversationMismatch("the commit names another group or committer than its envelope")
         }
         let local = try store.conversation(group)
         if body.epoch == 0 {
             guard local == nil else { return [] }
-            guard body.members.contains(sender.account), body.members.contains(me.account) else { throw EnvelopeRejection.notAMember }
+            guard body.members.contains(sender.account.rawValue), body.members.contains(me.account.rawValue) else { throw EnvelopeRejection.notAMember }
             return [Self.groupCreated(body, startingAt: 0)]
         }
         if let local, local.epoch >= body.epoch {
@@ -136,7 +133,7 @@ extension Messenger {
         event.committer = body.committer
         guard local != nil else {
             // Added to a group this store did not know: it starts at this commit.
-            guard body.added.contains(me.account), body.members.contains(me.account) else { throw Deferral() }
+            guard body.added.contains(me.account.rawValue), body.members.contains(me.account.rawValue) else { throw Deferral() }
             return [Self.groupCreated(body, startingAt: body.epoch)]
         }
         guard try store.members(of: group).contains(sender.account) else { throw EnvelopeRejection.notAMember }

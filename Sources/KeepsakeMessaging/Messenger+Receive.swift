@@ -243,16 +243,16 @@ extension Messenger {
         let metadata = try reject(SealedMetadata.self, opened, "sealed metadata")
 
         // 2. For this installation; from a valid installation of the sender account, unrevoked when sent.
-        guard metadata.recipientAccount == me.account, Array(metadata.recipientInstallation) == me.installation.bytes else {
+        guard metadata.recipientAccount == me.account.rawValue, Array(metadata.recipientInstallation) == me.installation.bytes else {
             throw EnvelopeRejection.notForThisInstallation
         }
         guard let senderID = InstallationID(bytes: metadata.senderInstallation),
-              AccountID.publicKey(of: metadata.senderAccount) != nil else { throw EnvelopeRejection.unknownSender }
+              AccountIdentity.publicKey(of: metadata.senderAccount) != nil else { throw EnvelopeRejection.unknownSender }
         if !refreshed.contains(metadata.senderAccount) {
-            try await refreshDirectory(of: metadata.senderAccount)
+            try await refreshDirectory(of: AccountID(metadata.senderAccount))
             refreshed.insert(metadata.senderAccount)
         }
-        guard let sender = try store.knownInstallation(senderID), sender.account == metadata.senderAccount else {
+        guard let sender = try store.knownInstallation(senderID), sender.account.rawValue == metadata.senderAccount else {
             throw EnvelopeRejection.unknownSender
         }
         // The sender's clock, and the relay's when it reported one: a revoked installation cannot backdate.
@@ -345,7 +345,7 @@ extension Messenger {
             var received = MessageContent()
             received.messageID = text.messageID
             received.conversationID = Data(convo.conversationID.bytes)
-            received.sender = sender.account
+            received.sender = sender.account.rawValue
             received.text = text.text
             received.sentAtMs = text.sentAtMs
             received.contentType = text.contentType
@@ -383,7 +383,7 @@ extension Messenger {
 
     /// Step 6 for a text: the events that create the conversation when this store
     /// does not have it yet (direct conversations only), after checking membership.
-    private func conversationEvents(for convo: ConvoID, sender: String, me: String) throws -> [EventDraft] {
+    private func conversationEvents(for convo: ConvoID, sender: AccountID, me: AccountID) throws -> [EventDraft] {
         switch convo {
         case let .direct(a, b):
             guard [a, b].contains(sender), [a, b].contains(me) else { throw EnvelopeRejection.notAMember }

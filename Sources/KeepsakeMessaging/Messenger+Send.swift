@@ -35,13 +35,13 @@ extension Messenger {
 
     /// Sends a text to an account in the direct conversation between the two
     /// accounts, which the first message creates.
-    public func send(_ text: String, toAccount account: String, contentType: String = "text/plain") async throws -> SendReceipt {
+    public func send(_ text: String, toAccount account: AccountID, contentType: String = "text/plain") async throws -> SendReceipt {
         try await exclusive { try await sendText(text, toAccount: account, contentType: contentType) }
     }
 
-    private func sendText(_ text: String, toAccount account: String, contentType: String) async throws -> SendReceipt {
+    private func sendText(_ text: String, toAccount account: AccountID, contentType: String) async throws -> SendReceipt {
         let me = try requireMembership()
-        guard AccountID.publicKey(of: account) != nil else { throw MessagingError.badAccountID(account) }
+        guard AccountIdentity.publicKey(of: account.rawValue) != nil else { throw MessagingError.badAccountID(account) }
         guard account != me.account else { throw MessagingError.invalidChange("a direct conversation is with another account") }
         let convo = ConvoID.direct(between: me.account, and: account)
         if try store.conversation(convo.conversationID) != nil { return try await sendText(text, to: convo.conversationID, contentType: contentType) }
@@ -51,21 +51,21 @@ extension Messenger {
     }
 
     /// The `convo_id` of a conversation this store holds.
-    static func convoID(of summary: ConversationSummary, members: [String]) -> ConvoID {
+    static func convoID(of summary: ConversationSummary, members: [AccountID]) -> ConvoID {
         summary.kind == .group ? .group(summary.id) : .direct(between: members.first ?? "", and: members.last ?? "")
     }
 
-    static func directConversation(_ convo: ConvoID, members: [String], createdBy: String) -> EventDraft {
+    static func directConversation(_ convo: ConvoID, members: [AccountID], createdBy: AccountID) -> EventDraft {
         var created = ConversationCreated()
         created.conversationID = Data(convo.conversationID.bytes)
         created.kind = .direct
-        created.members = members
-        created.createdBy = createdBy
+        created.members = members.map(\.rawValue)
+        created.createdBy = createdBy.rawValue
         return EventDraft(.conversationCreated(created))
     }
 
     private func sendText(
-        _ text: String, contentType: String, in convo: ConvoID, members: [String], creating: EventDraft?
+        _ text: String, contentType: String, in convo: ConvoID, members: [AccountID], creating: EventDraft?
     ) async throws -> SendReceipt {
         let me = try requireMembership()
         let id = MessageID.generate()
@@ -73,7 +73,7 @@ extension Messenger {
         var sent = MessageContent()
         sent.messageID = Data(id.bytes)
         sent.conversationID = Data(convo.conversationID.bytes)
-        sent.sender = me.account
+        sent.sender = me.account.rawValue
         sent.text = text
         sent.sentAtMs = now.millis
         sent.contentType = contentType
@@ -94,7 +94,7 @@ extension Messenger {
     /// this one, logs `events` with every session step in one append, then
     /// publishes the envelopes (kept in the outbox until the relay has them).
     func deliver(
-        _ content: Content, in convo: ConvoID, to accounts: [String], logging events: [EventDraft]
+        _ content: Content, in convo: ConvoID, to accounts: [AccountID], logging events: [EventDraft]
     ) async throws -> (envelopes: Int, pending: Int, unreachable: Int) {
         let me = try requireMembership()
         var targets: [KnownInstallation] = []
@@ -190,9 +190,9 @@ extension Messenger {
         at time: Date = Date()
     ) throws -> [UInt8] {
         let metadata = try SealedMetadata.with {
-            $0.senderAccount = me.account
+            $0.senderAccount = me.account.rawValue
             $0.senderInstallation = Data(me.installation.bytes)
-            $0.recipientAccount = target.account
+            $0.recipientAccount = target.account.rawValue
             $0.recipientInstallation = Data(target.id.bytes)
             $0.isPrekeyMessage = !session.pendingSetup.isEmpty
         }.wireBytes()

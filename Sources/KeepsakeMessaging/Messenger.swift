@@ -99,7 +99,7 @@ public actor Messenger {
             $0.role = role
         }
         joined.installationID = Data(installation.id.bytes)
-        joined.account = account.id
+        joined.account = account.id.rawValue
         joined.identityKey = Data(identity.publicKey)
         joined.signedBundle = Data(try SignedContactBundle.signing(bundle, with: account.key).wireBytes())
         var drafts = [EventDraft(.accountJoined(joined))]
@@ -112,18 +112,18 @@ public actor Messenger {
 
     /// Publishes the contact bundle and the prekeys the relay does not hold yet (idempotent).
     private func publishIdentity(_ membership: Membership) async throws {
-        try await relayCall { try await $0.publish(membership.signedBundle, to: .contact(account: membership.account)) }
+        try await relayCall { try await $0.publish(membership.signedBundle, to: .contact(account: membership.account.rawValue)) }
         try await uploadPrekeys(membership, store.unpublishedPrekeys(membership.installation))
     }
 
     /// The installations of `account`, refreshed from the relay's contact and
     /// revocation topics (every signature checked; what is new is logged).
-    public func installations(of account: String) async throws -> [KnownInstallation] {
+    public func installations(of account: AccountID) async throws -> [KnownInstallation] {
         try await exclusive { try await refreshedInstallations(of: account) }
     }
 
-    func refreshedInstallations(of account: String) async throws -> [KnownInstallation] {
-        guard AccountID.publicKey(of: account) != nil else { throw MessagingError.badAccountID(account) }
+    func refreshedInstallations(of account: AccountID) async throws -> [KnownInstallation] {
+        guard AccountIdentity.publicKey(of: account.rawValue) != nil else { throw MessagingError.badAccountID(account) }
         try await refreshDirectory(of: account)
         return try store.knownInstallations(of: account)
     }
@@ -141,20 +141,20 @@ public actor Messenger {
             $0.revokedAtMs = Date().millis
         }
         let signed = try SignedRevocation.signing(revocation, with: account.key).wireBytes()
-        try await relayCall { try await $0.publish(signed, to: .revoked(account: account.id)) }
+        try await relayCall { try await $0.publish(signed, to: .revoked(account: account.id.rawValue)) }
         try await refreshDirectory(of: account.id)
     }
 
     /// Reads an account's contact topic (from where this store stopped) and its
     /// revocation topic, and logs the verified installations and revocations it did not know.
-    func refreshDirectory(of account: String) async throws {
-        let cursorKey = "relay.cursor.\(Topic.contact(account: account).name)"
-        let contacts = try await allItems(of: .contact(account: account), after: try store.localRecord(Int64.self, cursorKey) ?? 0)
+    func refreshDirectory(of account: AccountID) async throws {
+        let cursorKey = "relay.cursor.\(Topic.contact(account: account.rawValue).name)"
+        let contacts = try await allItems(of: .contact(account: account.rawValue), after: try store.localRecord(Int64.self, cursorKey) ?? 0)
         var learned: [EventDraft] = []
         var seen = Set(try store.knownInstallations(of: account).map(\.id))
         for item in contacts.items {
             guard let bundle = try? parse(SignedContactBundle.self, item.data, as: "contact bundle").verified(),
-                  bundle.account == account, let id = InstallationID(bytes: bundle.installationID), !seen.contains(id) else { continue }
+                  bundle.account == account.rawValue, let id = InstallationID(bytes: bundle.installationID), !seen.contains(id) else { continue }
             seen.insert(id)
             learned.append(EventDraft(.peerInstallation(PeerInstallation(bundle))))
         }
@@ -163,9 +163,9 @@ public actor Messenger {
 
         let known = Dictionary(try store.knownInstallations(of: account).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var revocations: [EventDraft] = []
-        for item in try await allItems(of: .revoked(account: account), after: 0).items {
+        for item in try await allItems(of: .revoked(account: account.rawValue), after: 0).items {
             guard let revocation = try? parse(SignedRevocation.self, item.data, as: "revocation").verified(),
-                  AccountID.of(publicKey: Array(revocation.accountKey)) == account,
+                  AccountIdentity.of(publicKey: Array(revocation.accountKey)) == account.rawValue,
                   let id = InstallationID(bytes: revocation.installationID), let peer = known[id],
                   peer.revokedAt.map({ $0.millis > revocation.revokedAtMs }) ?? true else { continue }
             var event = PeerInstallation(peer)
@@ -205,7 +205,7 @@ extension PeerInstallation {
     init(_ known: KnownInstallation) {
         self.init()
         installationID = Data(known.id.bytes)
-        account = known.account
+        account = known.account.rawValue
         signingKey = Data(known.signingKey)
         identityKey = Data(known.identityKey)
         createdAtMs = known.createdAt.millis

@@ -12,7 +12,7 @@ struct Session {
     let streamID: Data
     /// The step this state was saved as (0 for a session not saved yet).
     let step: UInt64
-    let peerAccount: String
+    let peerAccount: AccountID
     let peerInstallation: InstallationID
     var ratchet: DoubleRatchet
     /// The initiator's ephemeral key: prekey messages name their session by it.
@@ -24,7 +24,7 @@ struct Session {
     func nextStep() throws(KeepsakeError) -> EventPayload {
         var event = RatchetStep()
         event.streamID = streamID
-        event.peerAccount = peerAccount
+        event.peerAccount = peerAccount.rawValue
         event.peerInstallation = peerInstallation.description
         event.step = step + 1
         event.baseKey = baseKey
@@ -65,7 +65,7 @@ extension Store {
         } catch {
             throw .crypto("session \(Hex.encode(step.streamID)): \(error)")
         }
-        return Session(streamID: step.streamID, step: step.step, peerAccount: step.peerAccount, peerInstallation: peer,
+        return Session(streamID: step.streamID, step: step.step, peerAccount: AccountID(step.peerAccount), peerInstallation: peer,
                        ratchet: ratchet, baseKey: step.baseKey, pendingSetup: step.pendingSetup)
     }
 

@@ -87,7 +87,7 @@ public final class InMemoryRelay: RelayTransport {
         }
     }
 
-    public func claimEpoch(_ claim: CommitClaim, group topicID: [UInt8]) async throws -> Bool {
+    public func claimEpoch(_ claim: EpochClaim, group topicID: [UInt8]) async throws -> Bool {
         do {
             _ = try relay.accept(try claim.wireBytes(), on: .commits(group: topicID))
             return true

@@ -33,7 +33,7 @@ struct RelayTopics: Sendable {
             try storage.learn(bundle, db)
         case let .revoked(account):
             let revocation = try parse(SignedRevocation.self, body, as: "revocation").verified()
-            guard AccountID.of(publicKey: Array(revocation.accountKey)) == account else {
+            guard AccountIdentity.of(publicKey: Array(revocation.accountKey)) == account else {
                 throw WireError.mismatch("the revocation is signed by another account than the topic's")
             }
             try storage.revoke(installation: Array(revocation.installationID), account: account, at: revocation.revokedAtMs, db)

@@ -118,7 +118,7 @@ public struct RelayClient: RelayTransport {
         }
     }
 
-    public func claimEpoch(_ claim: CommitClaim, group topicID: [UInt8]) async throws -> Bool {
+    public func claimEpoch(_ claim: EpochClaim, group topicID: [UInt8]) async throws -> Bool {
         do {
             _ = try await publish(try claim.wireBytes(), to: .commits(group: topicID))
             return true

@@ -17,9 +17,30 @@ public protocol RelayTransport: BackupProviderTransport {
     /// The items of a topic after `cursor` and then each new one as it is
     /// published, until the stream is dropped or the connection ends.
     func watch(_ topic: Topic, after cursor: Int64) -> AsyncThrowingStream<RelayItem, any Error>
-    /// Claims the next epoch of a group for a commit (a `CommitClaim` on
-    /// `Topic.commits`); false when another commit holds it or it is not the next one.
-    func claimEpoch(_ claim: CommitClaim, group topicID: [UInt8]) async throws -> Bool
+    /// Claims the next epoch of a group for a commit (published as a
+    /// `CommitClaim` on `Topic.commits`); false when another commit holds it or
+    /// it is not the next one.
+    func claimEpoch(_ claim: EpochClaim, group topicID: [UInt8]) async throws -> Bool
+}
+
+/// A group commit's claim on an epoch: first come, first served, at the relay.
+public struct EpochClaim: Sendable, Hashable {
+    public let epoch: UInt64
+    /// BLAKE2b-256 of the signed commit.
+    public let commitDigest: [UInt8]
+
+    public init(epoch: UInt64, commitDigest: [UInt8]) {
+        self.epoch = epoch
+        self.commitDigest = commitDigest
+    }
+
+    /// The claim as the relay's commit topic takes it (a `CommitClaim` message).
+    public func wireBytes() throws -> [UInt8] {
+        try CommitClaim.with {
+            $0.epoch = epoch
+            $0.commitDigest = Data(commitDigest)
+        }.serializedBytes()
+    }
 }
 
 public struct RelayItem: Sendable, Equatable {

@@ -50,7 +50,7 @@ package enum WireFuzzEntryPoints {
             $0.role = "phone"
         }, with: account)
         let metadata = try SealedMetadata.with {
-            $0.senderAccount = AccountID.of(publicKey: account.publicKey)
+            $0.senderAccount = AccountIdentity.of(publicKey: account.publicKey)
             $0.senderInstallation = Data(installation)
             $0.isPrekeyMessage = true
         }.wireBytes()

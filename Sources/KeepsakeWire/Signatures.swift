@@ -25,11 +25,11 @@ public enum SignaturePurpose: String, Sendable, CaseIterable {
 /// messaging access. Its ID, used in conversations and topic names, is the
 /// public key in lowercase hex, so anyone can check an account's signatures
 /// from its ID alone.
-public enum AccountID {
-    public static func of(publicKey: [UInt8]) -> String { Hex.encode(publicKey) }
+package enum AccountIdentity {
+    package static func of(publicKey: [UInt8]) -> String { Hex.encode(publicKey) }
 
     /// The public key an account ID names, or nil when it is not 64 lowercase hex digits.
-    public static func publicKey(of account: some StringProtocol) -> [UInt8]? {
+    package static func publicKey(of account: some StringProtocol) -> [UInt8]? {
         guard account.utf8.count == 2 * SigningKey.publicKeyBytes, let key = Hex.decode(account),
               Hex.encode(key) == account else { return nil }
         return key

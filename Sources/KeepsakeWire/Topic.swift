@@ -41,7 +41,7 @@ public enum Topic: Hashable, Sendable, CustomStringConvertible {
         }
         switch kind {
         case "contact", "revoked":
-            guard AccountID.publicKey(of: rest) != nil else { return nil }
+            guard AccountIdentity.publicKey(of: rest) != nil else { return nil }
             self = kind == "contact" ? .contact(account: String(rest)) : .revoked(account: String(rest))
         case "prekey", "message", "installation":
             guard let installation = id(bytes: Self.installationIDBytes) else { return nil }

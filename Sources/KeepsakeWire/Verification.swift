@@ -28,7 +28,7 @@ extension SignedContactBundle {
 
 extension ContactBundle {
     /// The account ID of the account that granted the bundle.
-    public var account: String { AccountID.of(publicKey: Array(accountKey)) }
+    public var account: String { AccountIdentity.of(publicKey: Array(accountKey)) }
 }
 
 extension SignedRevocation {

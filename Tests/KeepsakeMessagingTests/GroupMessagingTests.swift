@@ -81,10 +81,10 @@ import KeepsakeWire
         let rogue = try Commit.signing(CommitBody.with {
             $0.conversationID = Data(group.bytes)
             $0.epoch = 2
-            $0.removed = [alice.id]
-            $0.committer = bob.id
+            $0.removed = [alice.id.rawValue]
+            $0.committer = bob.id.rawValue
             $0.committerInstallation = Data(me.installation.bytes)
-            $0.members = [bob.id, carol.id]
+            $0.members = [bob.id.rawValue, carol.id.rawValue]
         }, with: signing)
         _ = try await bobPhone.messenger.send("a session with carol", to: group)
         _ = try await carolPhone.messenger.sync()

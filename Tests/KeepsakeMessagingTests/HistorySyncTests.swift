@@ -28,7 +28,7 @@ import KeepsakeWire
         _ = try await bobPhone.messenger.send("hi alice", to: hello.conversation)
         _ = try await phone.messenger.sync()
         var consent = ConsentChanged()
-        consent.entity = bob.id
+        consent.entity = bob.id.rawValue
         consent.state = .allowed
         var theme = PreferenceChanged()
         theme.key = "theme"
@@ -79,7 +79,7 @@ import KeepsakeWire
         #expect(try tablet.store.historyRequest(requests[0].id)?.status == .applied)
 
         #expect(try tablet.texts(in: conversation) == ["hello bob", "hi alice"])
-        #expect(try tablet.store.consent(for: bob.id) == .allowed)
+        #expect(try tablet.store.consent(for: bob.id.rawValue) == .allowed)
         #expect(try tablet.store.preference("theme") == Data("dark".utf8))
         #expect(try !tablet.store.isWritable(#require(try tablet.store.conversation(conversation))), "read-only until bob's installation reaches the tablet")
         let again = try await tablet.messenger.sync()

@@ -62,10 +62,10 @@ import KeepsakeWire
 
     @Test func watchingATopicYieldsWhatIsThereThenWhatArrives() async throws {
         let me = try #require(try device.store.membership())
-        var mine = relay.watch(.contact(account: me.account), after: 0).makeAsyncIterator()
+        var mine = relay.watch(.contact(account: me.account.rawValue), after: 0).makeAsyncIterator()
         #expect(try await mine.next()?.data == me.signedBundle, "the bundle published on join")
         let bobAccount = try AccountKey.generate()
-        var bobs = relay.watch(.contact(account: bobAccount.id), after: 0).makeAsyncIterator()
+        var bobs = relay.watch(.contact(account: bobAccount.id.rawValue), after: 0).makeAsyncIterator()
         let bob = try Device("bob", in: scratch, relay: relay)
         try await bob.messenger.join(bobAccount)
         #expect(try await bobs.next()?.data == (try #require(try bob.store.membership())).signedBundle, "published after the watch began")

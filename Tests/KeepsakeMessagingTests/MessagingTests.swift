@@ -196,7 +196,7 @@ import KeepsakeWire
             _ = try await bobPhone.messenger.sync()
         }
         let events = try bobPhone.store.events(after: Cursor(log: bobPhone.store.logID, sequence: 0), limit: 10_000)
-        let steps = events.filter { $0.payload.kind == UInt32(EventKind.ratchetStep.rawValue) }
+        let steps = events.filter { $0.payload.kind == UInt32(StoredEventKind.ratchetStep.rawValue) }
         let readable = steps.filter { if case .ratchetStep = $0.payload { true } else { false } }
         #expect(steps.count > 4, "every session change is a ratchet-step event")
         #expect(readable.count == Set(readable.compactMap { if case let .ratchetStep(s) = $0.payload { s.streamID } else { nil } }).count,

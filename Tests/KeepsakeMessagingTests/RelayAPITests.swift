@@ -107,7 +107,7 @@ import Testing
     let account = try! SigningKey.generate()
     let installationKey = try! SigningKey.generate()
     let installation = Random.bytes(16)
-    var accountID: String { AccountID.of(publicKey: account.publicKey) }
+    var accountID: String { AccountIdentity.of(publicKey: account.publicKey) }
 
     func bundle(signedBy signer: SigningKey? = nil) throws -> [UInt8] {
         let bundle = ContactBundle.with {
@@ -187,7 +187,7 @@ import Testing
             ("POST", contact, [], 400, "empty_body"),
             ("POST", contact, [0xFF, 0xFF, 0xFF], 400, "malformed"),
             ("POST", contact, try bundle(signedBy: SigningKey.generate()), 403, "bad_signature"),
-            ("POST", "/v1/topics/contact-\(AccountID.of(publicKey: try SigningKey.generate().publicKey))", try bundle(), 400, "mismatch"),
+            ("POST", "/v1/topics/contact-\(AccountIdentity.of(publicKey: try SigningKey.generate().publicKey))", try bundle(), 400, "mismatch"),
             ("POST", contact, Array(repeating: 7, count: 300 * 1024), 413, "too_large"),
             ("GET", contact + "?after=-1", nil, 400, "bad_parameter"),
             ("GET", contact + "?after=abc", nil, 400, "bad_parameter"),

@@ -6,18 +6,9 @@ import KeepsakeStore
 func readmeExample(directory: URL) throws -> [String] {
     let store = try Store.open(at: directory)  // creates the store if the folder is new
 
-    var chat = ConversationCreated()
-    chat.conversationID = Data(ConversationID.generate().bytes)
-    chat.title = "Alice"
-    chat.members = ["me", "alice"]
+    let chat = ConversationStart(title: "Alice", members: ["me", "alice"], createdBy: "me")
     try store.append(.conversationCreated(chat))
-
-    var hello = MessageContent()
-    hello.messageID = Data(MessageID.generate().bytes)
-    hello.conversationID = chat.conversationID
-    hello.sender = "alice"
-    hello.text = "lunch tomorrow?"
-    try store.append(.messageReceived(hello))
+    try store.append(.messageReceived(MessagePost(conversation: chat.id, sender: "alice", text: "lunch tomorrow?")))
 
     let conversation = try store.conversations()[0]  // most recent activity first
     let page = try store.messages(in: conversation.id, limit: 50)  // newest first; page.next for more

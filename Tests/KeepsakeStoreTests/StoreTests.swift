@@ -128,28 +128,11 @@ import KeepsakeMessaging
 
     @Test func contactsConsentAndPreferencesKeepTheLastWordInLogOrder() throws {
         let store = try Store.open(at: dir.store)
-        func contact(_ id: String, _ name: String) -> EventPayload {
-            var c = ContactAdded()
-            c.accountID = id
-            c.displayName = name
-            return .contactAdded(c)
-        }
-        func consent(_ entity: String, _ state: ConsentState) -> EventPayload {
-            var c = ConsentChanged()
-            c.entity = entity
-            c.state = state
-            return .consentChanged(c)
-        }
-        func preference(_ key: String, _ value: String) -> EventPayload {
-            var p = PreferenceChanged()
-            p.key = key
-            p.value = Data(value.utf8)
-            return .preferenceChanged(p)
-        }
-        var removal = ContactRemoved()
-        removal.accountID = "carol"
+        func contact(_ id: AccountID, _ name: String) -> EventContent { .contactAdded(ContactEntry(account: id, displayName: name)) }
+        func consent(_ entity: String, _ state: ConsentState) -> EventContent { .consentChanged(ConsentChange(entity: entity, state: state)) }
+        func preference(_ key: String, _ value: String) -> EventContent { .preferenceChanged(PreferenceChange(key: key, value: Array(value.utf8))) }
         try store.append(contentsOf: [
-            contact("bob", "Bob"), contact("carol", "Carol"), contact("bob", "Robert"), .contactRemoved(removal),
+            contact("bob", "Bob"), contact("carol", "Carol"), contact("bob", "Robert"), .contactRemoved("carol"),
             consent("bob", .allowed), consent("bob", .denied), preference("theme", "dark"), preference("theme", "light"),
         ].map { EventDraft($0) })
         #expect(try store.contacts() == [Contact(accountID: "bob", displayName: "Robert")])

@@ -145,19 +145,14 @@ final class Fixture: @unchecked Sendable {
 
     let events: [EventDraft]
     let drafts: [RecordDraft]
-    let messageRows: [MessageContent]
+    let messageRows: [MessagePost]
     private let loggedStore: Scratch
 
     private init() {
         var generator = HistoryGenerator(.init(messages: Self.eventCount, conversations: 2_000, seed: 42))
         events = generator.next(batch: Self.eventCount)
-        drafts = events.map { try! $0.recordDraft() }
-        messageRows = events.compactMap {
-            switch $0.payload {
-            case let .messageSent(m), let .messageReceived(m): m
-            default: nil
-            }
-        }
+        drafts = try! Floors.records(of: events)
+        messageRows = Floors.messageRows(of: events.map(\.content))
         loggedStore = Scratch()
         let store = try! Store.open(at: URL(fileURLWithPath: loggedStore.path + "/store"),
                                     options: StoreOptions(durability: .unsafeNoSync))

@@ -89,16 +89,11 @@ struct BenchRestore: ParsableCommand {
     }
 
     /// The message rows a restore of `store` projects (deleted messages have none).
-    private func messageRows(of store: Store) throws -> [MessageContent] {
-        var rows: [MessageContent] = []
+    private func messageRows(of store: Store) throws -> [MessagePost] {
+        var rows: [MessagePost] = []
         var cursor = Cursor(log: store.logID, sequence: 0)
         while case let events = try store.events(after: cursor, limit: 50_000), let last = events.last {
-            for event in events {
-                switch event.payload {
-                case let .messageSent(m), let .messageReceived(m): rows.append(m)
-                default: break
-                }
-            }
+            rows += Floors.messageRows(of: events.map(\.content))
             cursor = Cursor(log: store.logID, sequence: last.sequence)
         }
         return rows

@@ -84,7 +84,7 @@ struct InstallationCommand: AsyncParsableCommand {
         func run() async throws {
             let store = try location.open()
             let messenger = try relay.messenger(for: store)
-            guard let account = try account ?? store.membership()?.account else { throw MessagingError.notJoined }
+            guard let account = try account.map(AccountID.init(rawValue:)) ?? store.membership()?.account else { throw MessagingError.notJoined }
             let installations = try await messenger.installations(of: account)
             if format.json {
                 printJSON(installations.map { i -> [String: Any] in
@@ -136,7 +136,7 @@ struct Send: AsyncParsableCommand {
         if let conversation = ConversationID(to) {
             receipt = try await messenger.send(text, to: conversation)
         } else {
-            receipt = try await messenger.send(text, toAccount: to)
+            receipt = try await messenger.send(text, toAccount: AccountID(to))
         }
         if format.json {
             printJSON(["message": receipt.message.description, "conversation": receipt.conversation.description,
@@ -206,7 +206,7 @@ struct GroupCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = try location.open()
-            print(try await relay.messenger(for: store).createGroup(title: title, members: members))
+            print(try await relay.messenger(for: store).createGroup(title: title, members: members.map(AccountID.init(rawValue:))))
         }
     }
 
@@ -227,7 +227,7 @@ struct GroupCommand: AsyncParsableCommand {
         @OptionGroup var change: Change
 
         func run() async throws {
-            print("epoch \(try await change.messenger().addMembers(change.accounts, to: change.group))")
+            print("epoch \(try await change.messenger().addMembers(change.accounts.map(AccountID.init(rawValue:)), to: change.group))")
         }
     }
 
@@ -236,7 +236,7 @@ struct GroupCommand: AsyncParsableCommand {
         @OptionGroup var change: Change
 
         func run() async throws {
-            print("epoch \(try await change.messenger().removeMembers(change.accounts, from: change.group))")
+            print("epoch \(try await change.messenger().removeMembers(change.accounts.map(AccountID.init(rawValue:)), from: change.group))")
         }
     }
 }

@@ -18,7 +18,7 @@ struct Conversations: ParsableCommand {
         for c in list {
             let flags = (c.unreadCount > 0 ? " \(c.unreadCount) unread" : "") + (try store.isWritable(c) ? "" : " read-only")
             // Direct conversations made by messaging have no title: name the other member.
-            let title = c.title.isEmpty ? "with " + (try store.members(of: c.id).filter { $0 != me }.map { String($0.prefix(12)) + "…" }
+            let title = c.title.isEmpty ? "with " + (try store.members(of: c.id).filter { $0 != me }.map { String($0.rawValue.prefix(12)) + "…" }
                 .joined(separator: ", ")) : c.title
             print("\(c.id)  \(c.lastActivity.iso8601)  \(title)\(flags)")
         }

@@ -117,7 +117,7 @@ private struct BackupSchedule {
     }
 
     private static func isContactChange(_ kind: UInt32) -> Bool {
-        kind == UInt32(EventKind.contactAdded.rawValue) || kind == UInt32(EventKind.contactRemoved.rawValue)
+        kind == EventKind.contactAdded.rawValue || kind == EventKind.contactRemoved.rawValue
     }
 }
 

@@ -14,7 +14,7 @@ struct BackupSelection {
 
     /// The element an event kind belongs to.
     static func element(ofKind kind: UInt32) -> BackupElements {
-        switch EventKind(rawValue: Int(kind)) {
+        switch StoredEventKind(rawValue: Int(kind)) {
         case .conversationCreated?, .membershipCommit?, .conversationRead?: .conversations
         case .messageSent?, .messageReceived?, .messageEdited?, .messageDeleted?: .messages
         case .contactAdded?, .contactRemoved?, .peerInstallation?: .contacts

@@ -9,7 +9,11 @@ public struct Event: Sendable, Equatable {
     public let id: EventID
     /// When the event was first written, by its writer's clock. Informational only.
     public let time: Date
-    public let payload: EventPayload
+    /// What the event says, as the log stores it.
+    package let payload: EventPayload
+    /// What the event says (secrets and extensions' events by kind only).
+    public var content: EventContent { EventContent(payload) }
+    public var kind: EventKind { EventKind(rawValue: record.kind) }
     /// The record as stored, kept so the event can be copied to another store unchanged.
     let record: LogRecord
 
@@ -41,13 +45,20 @@ public struct Event: Sendable, Equatable {
 
 /// A new event to append: what it says and when it happened (informational).
 public struct EventDraft: Sendable {
-    public var payload: EventPayload
+    package var payload: EventPayload
     public var time: Date
 
-    public init(_ payload: EventPayload, at time: Date = Date()) {
+    /// `.opaque` and `.erased` content cannot be appended: the append throws `notAppendable`.
+    public init(_ content: EventContent, at time: Date = Date()) {
+        self.init(EventPayload(content) ?? .erased(kind: content.kind.rawValue), at: time)
+    }
+
+    package init(_ payload: EventPayload, at time: Date = Date()) {
         self.payload = payload
         self.time = time
     }
+
+    public var content: EventContent { EventContent(payload) }
 
     /// A read event that names its message but not the message's sent time.
     var isUnplacedReadMarker: Bool {
@@ -55,7 +66,7 @@ public struct EventDraft: Sendable {
     }
 
     /// The event as the log stores it: kind, serialized payload, subject, effect and sealing.
-    public func recordDraft() throws(KeepsakeError) -> RecordDraft {
+    package func recordDraft() throws(KeepsakeError) -> RecordDraft {
         if case .erased = payload { throw .notAppendable(kindName: payload.kindName) }
         try payload.validate(id: nil)
         let mapping = LogMapping(payload)

@@ -2,32 +2,33 @@ import Foundation
 import KeepsakeLog
 import SwiftProtobuf
 
-public typealias ConversationCreated = Keepsake_V1_ConversationCreated
-public typealias MessageContent = Keepsake_V1_MessageContent
-public typealias MessageEdited = Keepsake_V1_MessageEdited
-public typealias MessageDeleted = Keepsake_V1_MessageDeleted
-public typealias MembershipCommit = Keepsake_V1_MembershipCommit
-public typealias RatchetStep = Keepsake_V1_RatchetStep
-public typealias ContactAdded = Keepsake_V1_ContactAdded
-public typealias ContactRemoved = Keepsake_V1_ContactRemoved
-public typealias ConsentChanged = Keepsake_V1_ConsentChanged
-public typealias PreferenceChanged = Keepsake_V1_PreferenceChanged
-public typealias ConversationRead = Keepsake_V1_ConversationRead
-public typealias InstallationKeys = Keepsake_V1_InstallationKeys
-public typealias InstallationRestored = Keepsake_V1_InstallationRestored
-public typealias AccountJoined = Keepsake_V1_AccountJoined
-public typealias PrekeyCreated = Keepsake_V1_PrekeyCreated
-public typealias PrekeyUsed = Keepsake_V1_PrekeyUsed
-public typealias PeerInstallation = Keepsake_V1_PeerInstallation
-public typealias SessionClosed = Keepsake_V1_SessionClosed
-public typealias HistoryRequestChanged = Keepsake_V1_HistoryRequestChanged
-public typealias InstallationRetired = Keepsake_V1_InstallationRetired
-public typealias EventKind = Keepsake_V1_EventKind
-public typealias ConsentState = Keepsake_V1_ConsentState
+package typealias ConversationCreated = Keepsake_V1_ConversationCreated
+package typealias MessageContent = Keepsake_V1_MessageContent
+package typealias MessageEdited = Keepsake_V1_MessageEdited
+package typealias MessageDeleted = Keepsake_V1_MessageDeleted
+package typealias MembershipCommit = Keepsake_V1_MembershipCommit
+package typealias RatchetStep = Keepsake_V1_RatchetStep
+package typealias ContactAdded = Keepsake_V1_ContactAdded
+package typealias ContactRemoved = Keepsake_V1_ContactRemoved
+package typealias ConsentChanged = Keepsake_V1_ConsentChanged
+package typealias PreferenceChanged = Keepsake_V1_PreferenceChanged
+package typealias ConversationRead = Keepsake_V1_ConversationRead
+package typealias InstallationKeys = Keepsake_V1_InstallationKeys
+package typealias InstallationRestored = Keepsake_V1_InstallationRestored
+package typealias AccountJoined = Keepsake_V1_AccountJoined
+package typealias PrekeyCreated = Keepsake_V1_PrekeyCreated
+package typealias PrekeyUsed = Keepsake_V1_PrekeyUsed
+package typealias PeerInstallation = Keepsake_V1_PeerInstallation
+package typealias SessionClosed = Keepsake_V1_SessionClosed
+package typealias HistoryRequestChanged = Keepsake_V1_HistoryRequestChanged
+package typealias InstallationRetired = Keepsake_V1_InstallationRetired
+package typealias StoredEventKind = Keepsake_V1_EventKind
 
-/// What an event says. Kinds a newer Keepsake wrote and this one does not
-/// know arrive as `.unknown` with their bytes, and are kept as they are.
-public enum EventPayload: Sendable, Equatable {
+/// What an event says, as the log stores it (the protobuf messages of
+/// `Protos/keepsake/v1/events.proto`). Apps see `EventContent`. Kinds a newer
+/// Keepsake wrote and this one does not know arrive as `.unknown` with their
+/// bytes, and are kept as they are.
+package enum EventPayload: Sendable, Equatable {
     case conversationCreated(ConversationCreated)
     case messageSent(MessageContent)
     case messageReceived(MessageContent)
@@ -55,8 +56,8 @@ public enum EventPayload: Sendable, Equatable {
     case erased(kind: UInt32)
 
     /// The kind number stored in the log.
-    public var kind: UInt32 {
-        let known: EventKind
+    package var kind: UInt32 {
+        let known: StoredEventKind
         switch self {
         case .conversationCreated: known = .conversationCreated
         case .messageSent: known = .messageSent
@@ -85,7 +86,7 @@ public enum EventPayload: Sendable, Equatable {
     }
 
     /// A short name for display and logs (never the content).
-    public var kindName: String {
+    package var kindName: String {
         switch self {
         case .unknown(let kind, _): return "unknown(\(kind))"
         case .erased(let kind): return "erased(\(EventPayload.name(ofKind: kind)))"
@@ -94,8 +95,8 @@ public enum EventPayload: Sendable, Equatable {
     }
 
     static func name(ofKind kind: UInt32) -> String {
-        guard let known = EventKind(rawValue: Int(kind)), known != .unspecified else { return "unknown(\(kind))" }
-        let names: [EventKind: String] = [
+        guard let known = StoredEventKind(rawValue: Int(kind)), known != .unspecified else { return "unknown(\(kind))" }
+        let names: [StoredEventKind: String] = [
             .conversationCreated: "conversation-created", .messageSent: "message-sent",
             .messageReceived: "message-received", .messageEdited: "message-edited",
             .messageDeleted: "message-deleted", .membershipCommit: "membership-commit",
@@ -197,7 +198,7 @@ extension EventPayload {
     /// Decodes a payload of `kind`; unknown kinds are kept as bytes. Throws when
     /// the bytes of a known kind do not parse.
     init(kind: UInt32, bytes: [UInt8]) throws {
-        let known = EventKind(rawValue: Int(kind)) ?? .UNRECOGNIZED(Int(kind))
+        let known = StoredEventKind(rawValue: Int(kind)) ?? .UNRECOGNIZED(Int(kind))
         switch known {
         case .conversationCreated: self = .conversationCreated(try .init(serializedBytes: bytes))
         case .messageSent: self = .messageSent(try .init(serializedBytes: bytes))

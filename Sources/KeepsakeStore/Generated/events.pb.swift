@@ -36,8 +36,8 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
 }
 
 /// The kind of an event, stored in the log record header.
-public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIterable {
-  public typealias RawValue = Int
+package nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  package typealias RawValue = Int
   case unspecified // = 0
 
   /// ConversationCreated
@@ -104,11 +104,11 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
   case installationRetired // = 21
   case UNRECOGNIZED(Int)
 
-  public init() {
+  package init() {
     self = .unspecified
   }
 
-  public init?(rawValue: Int) {
+  package init?(rawValue: Int) {
     switch rawValue {
     case 0: self = .unspecified
     case 1: self = .conversationCreated
@@ -136,7 +136,7 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
     }
   }
 
-  public var rawValue: Int {
+  package var rawValue: Int {
     switch self {
     case .unspecified: return 0
     case .conversationCreated: return 1
@@ -165,7 +165,7 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
   }
 
   // The compiler won't synthesize support with the UNRECOGNIZED case.
-  public static let allCases: [Keepsake_V1_EventKind] = [
+  package static let allCases: [Keepsake_V1_EventKind] = [
     .unspecified,
     .conversationCreated,
     .messageSent,
@@ -192,18 +192,18 @@ public nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIte
 
 }
 
-public nonisolated enum Keepsake_V1_ConversationKind: SwiftProtobuf.Enum, Swift.CaseIterable {
-  public typealias RawValue = Int
+package nonisolated enum Keepsake_V1_ConversationKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  package typealias RawValue = Int
   case unspecified // = 0
   case direct // = 1
   case group // = 2
   case UNRECOGNIZED(Int)
 
-  public init() {
+  package init() {
     self = .unspecified
   }
 
-  public init?(rawValue: Int) {
+  package init?(rawValue: Int) {
     switch rawValue {
     case 0: self = .unspecified
     case 1: self = .direct
@@ -212,7 +212,7 @@ public nonisolated enum Keepsake_V1_ConversationKind: SwiftProtobuf.Enum, Swift.
     }
   }
 
-  public var rawValue: Int {
+  package var rawValue: Int {
     switch self {
     case .unspecified: return 0
     case .direct: return 1
@@ -222,7 +222,7 @@ public nonisolated enum Keepsake_V1_ConversationKind: SwiftProtobuf.Enum, Swift.
   }
 
   // The compiler won't synthesize support with the UNRECOGNIZED case.
-  public static let allCases: [Keepsake_V1_ConversationKind] = [
+  package static let allCases: [Keepsake_V1_ConversationKind] = [
     .unspecified,
     .direct,
     .group,
@@ -230,18 +230,18 @@ public nonisolated enum Keepsake_V1_ConversationKind: SwiftProtobuf.Enum, Swift.
 
 }
 
-public nonisolated enum Keepsake_V1_ConsentState: SwiftProtobuf.Enum, Swift.CaseIterable {
-  public typealias RawValue = Int
+package nonisolated enum Keepsake_V1_ConsentState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  package typealias RawValue = Int
   case unknown // = 0
   case allowed // = 1
   case denied // = 2
   case UNRECOGNIZED(Int)
 
-  public init() {
+  package init() {
     self = .unknown
   }
 
-  public init?(rawValue: Int) {
+  package init?(rawValue: Int) {
     switch rawValue {
     case 0: self = .unknown
     case 1: self = .allowed
@@ -250,7 +250,7 @@ public nonisolated enum Keepsake_V1_ConsentState: SwiftProtobuf.Enum, Swift.Case
     }
   }
 
-  public var rawValue: Int {
+  package var rawValue: Int {
     switch self {
     case .unknown: return 0
     case .allowed: return 1
@@ -260,7 +260,7 @@ public nonisolated enum Keepsake_V1_ConsentState: SwiftProtobuf.Enum, Swift.Case
   }
 
   // The compiler won't synthesize support with the UNRECOGNIZED case.
-  public static let allCases: [Keepsake_V1_ConsentState] = [
+  package static let allCases: [Keepsake_V1_ConsentState] = [
     .unknown,
     .allowed,
     .denied,
@@ -268,8 +268,8 @@ public nonisolated enum Keepsake_V1_ConsentState: SwiftProtobuf.Enum, Swift.Case
 
 }
 
-public nonisolated enum Keepsake_V1_HistoryRole: SwiftProtobuf.Enum, Swift.CaseIterable {
-  public typealias RawValue = Int
+package nonisolated enum Keepsake_V1_HistoryRole: SwiftProtobuf.Enum, Swift.CaseIterable {
+  package typealias RawValue = Int
   case unspecified // = 0
 
   /// this installation asked for history
@@ -279,11 +279,11 @@ public nonisolated enum Keepsake_V1_HistoryRole: SwiftProtobuf.Enum, Swift.CaseI
   case provider // = 2
   case UNRECOGNIZED(Int)
 
-  public init() {
+  package init() {
     self = .unspecified
   }
 
-  public init?(rawValue: Int) {
+  package init?(rawValue: Int) {
     switch rawValue {
     case 0: self = .unspecified
     case 1: self = .requester
@@ -292,7 +292,7 @@ public nonisolated enum Keepsake_V1_HistoryRole: SwiftProtobuf.Enum, Swift.CaseI
     }
   }
 
-  public var rawValue: Int {
+  package var rawValue: Int {
     switch self {
     case .unspecified: return 0
     case .requester: return 1
@@ -302,7 +302,7 @@ public nonisolated enum Keepsake_V1_HistoryRole: SwiftProtobuf.Enum, Swift.CaseI
   }
 
   // The compiler won't synthesize support with the UNRECOGNIZED case.
-  public static let allCases: [Keepsake_V1_HistoryRole] = [
+  package static let allCases: [Keepsake_V1_HistoryRole] = [
     .unspecified,
     .requester,
     .provider,
@@ -310,8 +310,8 @@ public nonisolated enum Keepsake_V1_HistoryRole: SwiftProtobuf.Enum, Swift.CaseI
 
 }
 
-public nonisolated enum Keepsake_V1_HistoryStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
-  public typealias RawValue = Int
+package nonisolated enum Keepsake_V1_HistoryStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
+  package typealias RawValue = Int
   case unspecified // = 0
   case pending // = 1
 
@@ -327,11 +327,11 @@ public nonisolated enum Keepsake_V1_HistoryStatus: SwiftProtobuf.Enum, Swift.Cas
   case denied // = 6
   case UNRECOGNIZED(Int)
 
-  public init() {
+  package init() {
     self = .unspecified
   }
 
-  public init?(rawValue: Int) {
+  package init?(rawValue: Int) {
     switch rawValue {
     case 0: self = .unspecified
     case 1: self = .pending
@@ -344,7 +344,7 @@ public nonisolated enum Keepsake_V1_HistoryStatus: SwiftProtobuf.Enum, Swift.Cas
     }
   }
 
-  public var rawValue: Int {
+  package var rawValue: Int {
     switch self {
     case .unspecified: return 0
     case .pending: return 1
@@ -358,7 +358,7 @@ public nonisolated enum Keepsake_V1_HistoryStatus: SwiftProtobuf.Enum, Swift.Cas
   }
 
   // The compiler won't synthesize support with the UNRECOGNIZED case.
-  public static let allCases: [Keepsake_V1_HistoryStatus] = [
+  package static let allCases: [Keepsake_V1_HistoryStatus] = [
     .unspecified,
     .pending,
     .applied,
@@ -371,249 +371,249 @@ public nonisolated enum Keepsake_V1_HistoryStatus: SwiftProtobuf.Enum, Swift.Cas
 }
 
 /// A conversation came into existence. Members are account identifiers.
-public nonisolated struct Keepsake_V1_ConversationCreated: Sendable {
+package nonisolated struct Keepsake_V1_ConversationCreated: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// 16 bytes
-  public var conversationID: Data = Data()
+  package var conversationID: Data = Data()
 
-  public var kind: Keepsake_V1_ConversationKind = .unspecified
+  package var kind: Keepsake_V1_ConversationKind = .unspecified
 
-  public var title: String = String()
+  package var title: String = String()
 
-  public var members: [String] = []
+  package var members: [String] = []
 
-  public var createdBy: String = String()
+  package var createdBy: String = String()
 
   /// groups: the membership epoch this store starts at (0 for the creator;
-  public var epoch: UInt64 = 0
+  package var epoch: UInt64 = 0
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// The content of a sent or received message. Sealed in the log (see LOG-FORMAT.md).
-public nonisolated struct Keepsake_V1_MessageContent: Sendable {
+package nonisolated struct Keepsake_V1_MessageContent: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// 16 bytes, time-ordered (UUIDv7 layout), unique across devices
-  public var messageID: Data = Data()
+  package var messageID: Data = Data()
 
-  public var conversationID: Data = Data()
+  package var conversationID: Data = Data()
 
   /// account identifier
-  public var sender: String = String()
+  package var sender: String = String()
 
-  public var text: String = String()
+  package var text: String = String()
 
   /// sender's clock, informational: display order only
-  public var sentAtMs: Int64 = 0
+  package var sentAtMs: Int64 = 0
 
   /// e.g. "text/plain"
-  public var contentType: String = String()
+  package var contentType: String = String()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// A new text for an existing message. Sealed in the log.
-public nonisolated struct Keepsake_V1_MessageEdited: Sendable {
+package nonisolated struct Keepsake_V1_MessageEdited: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var messageID: Data = Data()
+  package var messageID: Data = Data()
 
-  public var conversationID: Data = Data()
+  package var conversationID: Data = Data()
 
-  public var text: String = String()
+  package var text: String = String()
 
-  public var editedAtMs: Int64 = 0
+  package var editedAtMs: Int64 = 0
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// A message was deleted. The log record of this event erases the message's
 /// content and edit events (their sealing keys are destroyed).
-public nonisolated struct Keepsake_V1_MessageDeleted: Sendable {
+package nonisolated struct Keepsake_V1_MessageDeleted: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var messageID: Data = Data()
+  package var messageID: Data = Data()
 
-  public var conversationID: Data = Data()
+  package var conversationID: Data = Data()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// A group membership change: the conversation moves from epoch - 1 to epoch.
-public nonisolated struct Keepsake_V1_MembershipCommit: Sendable {
+package nonisolated struct Keepsake_V1_MembershipCommit: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var conversationID: Data = Data()
+  package var conversationID: Data = Data()
 
-  public var epoch: UInt64 = 0
+  package var epoch: UInt64 = 0
 
-  public var added: [String] = []
+  package var added: [String] = []
 
-  public var removed: [String] = []
+  package var removed: [String] = []
 
-  public var committer: String = String()
+  package var committer: String = String()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// A session's state advanced. Steps of one stream supersede each other: only
 /// the newest is readable; older ones are erased (forward secrecy).
-public nonisolated struct Keepsake_V1_RatchetStep: Sendable {
+package nonisolated struct Keepsake_V1_RatchetStep: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// the session; a pair of installations may have several for a while
-  public var streamID: Data = Data()
+  package var streamID: Data = Data()
 
-  public var peerAccount: String = String()
+  package var peerAccount: String = String()
 
   /// 32 hex digits
-  public var peerInstallation: String = String()
+  package var peerInstallation: String = String()
 
   /// strictly increasing within a stream
-  public var step: UInt64 = 0
+  package var step: UInt64 = 0
 
   /// serialized session state (DoubleRatchet), secret
-  public var state: Data = Data()
+  package var state: Data = Data()
 
   /// the initiator's ephemeral X25519 key: prekey messages name the session by it
-  public var baseKey: Data = Data()
+  package var baseKey: Data = Data()
 
   /// keepsake.wire.v1.PrekeySetup to send until the peer first replies, else empty
-  public var pendingSetup: Data = Data()
+  package var pendingSetup: Data = Data()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
-public nonisolated struct Keepsake_V1_ContactAdded: Sendable {
+package nonisolated struct Keepsake_V1_ContactAdded: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var accountID: String = String()
+  package var accountID: String = String()
 
-  public var displayName: String = String()
+  package var displayName: String = String()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
-public nonisolated struct Keepsake_V1_ContactRemoved: Sendable {
+package nonisolated struct Keepsake_V1_ContactRemoved: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var accountID: String = String()
+  package var accountID: String = String()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// Consent for an entity: an account identifier or "conversation:<hex id>".
-public nonisolated struct Keepsake_V1_ConsentChanged: Sendable {
+package nonisolated struct Keepsake_V1_ConsentChanged: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var entity: String = String()
+  package var entity: String = String()
 
-  public var state: Keepsake_V1_ConsentState = .unknown
+  package var state: Keepsake_V1_ConsentState = .unknown
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
-public nonisolated struct Keepsake_V1_PreferenceChanged: Sendable {
+package nonisolated struct Keepsake_V1_PreferenceChanged: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var key: String = String()
+  package var key: String = String()
 
-  public var value: Data = Data()
+  package var value: Data = Data()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// The user read a conversation up to and including a message.
-public nonisolated struct Keepsake_V1_ConversationRead: Sendable {
+package nonisolated struct Keepsake_V1_ConversationRead: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var conversationID: Data = Data()
+  package var conversationID: Data = Data()
 
-  public var upToMessageID: Data = Data()
+  package var upToMessageID: Data = Data()
 
   /// That message's sent_at_ms, so the marker keeps its place after the message
   /// is deleted (a deletion erases the message's events, and a rebuild never
   /// sees them). Store.append fills it in when the message is projected; events
   /// written before it existed fall back to the projected message.
-  public var upToSentAtMs: Int64 {
+  package var upToSentAtMs: Int64 {
     get {_upToSentAtMs ?? 0}
     set {_upToSentAtMs = newValue}
   }
   /// Returns true if `upToSentAtMs` has been explicitly set.
-  public var hasUpToSentAtMs: Bool {self._upToSentAtMs != nil}
+  package var hasUpToSentAtMs: Bool {self._upToSentAtMs != nil}
   /// Clears the value of `upToSentAtMs`. Subsequent reads from it will return its default value.
-  public mutating func clearUpToSentAtMs() {self._upToSentAtMs = nil}
+  package mutating func clearUpToSentAtMs() {self._upToSentAtMs = nil}
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 
   fileprivate var _upToSentAtMs: Int64? = nil
 }
 
 /// This store's installation identity: the keys that sign its backups (and,
 /// later, its messages). Sealed in the log; only hard backups carry it.
-public nonisolated struct Keepsake_V1_InstallationKeys: Sendable {
+package nonisolated struct Keepsake_V1_InstallationKeys: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// 16 bytes, random
-  public var installationID: Data = Data()
+  package var installationID: Data = Data()
 
   /// Ed25519 seed, 32 bytes, secret
-  public var signingSeed: Data = Data()
+  package var signingSeed: Data = Data()
 
   /// Ed25519 public key, 32 bytes
-  public var signingPublicKey: Data = Data()
+  package var signingPublicKey: Data = Data()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// A hard backup of the installation was restored into the log `restored_by_log`,
@@ -621,182 +621,182 @@ public nonisolated struct Keepsake_V1_InstallationKeys: Sendable {
 /// installation is the log with the highest (generation, log ID) claim; the
 /// log that created the keys holds generation 1. Any other log holding the keys
 /// is superseded and must go offline.
-public nonisolated struct Keepsake_V1_InstallationRestored: Sendable {
+package nonisolated struct Keepsake_V1_InstallationRestored: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var installationID: Data = Data()
+  package var installationID: Data = Data()
 
-  public var generation: UInt64 = 0
+  package var generation: UInt64 = 0
 
   /// 16 bytes
-  public var restoredByLog: Data = Data()
+  package var restoredByLog: Data = Data()
 
   /// 16 bytes: the hard backup that was restored
-  public var backupID: Data = Data()
+  package var backupID: Data = Data()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// This store's installation joined an account: the account signed its contact
 /// bundle. Carries the installation's X25519 identity secret. Sealed; only hard
 /// backups carry it.
-public nonisolated struct Keepsake_V1_AccountJoined: Sendable {
+package nonisolated struct Keepsake_V1_AccountJoined: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var installationID: Data = Data()
+  package var installationID: Data = Data()
 
   /// account ID (lowercase hex of the account key)
-  public var account: String = String()
+  package var account: String = String()
 
   /// keepsake.wire.v1.SignedContactBundle
-  public var signedBundle: Data = Data()
+  package var signedBundle: Data = Data()
 
   /// X25519 secret, 32 bytes, secret
-  public var identitySecret: Data = Data()
+  package var identitySecret: Data = Data()
 
   /// X25519 public key, 32 bytes
-  public var identityKey: Data = Data()
+  package var identityKey: Data = Data()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// A prekey of this store's installation. Sealed and filed under the prekey, so
 /// using a one-time prekey erases its secret (forward secrecy).
-public nonisolated struct Keepsake_V1_PrekeyCreated: Sendable {
+package nonisolated struct Keepsake_V1_PrekeyCreated: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var installationID: Data = Data()
+  package var installationID: Data = Data()
 
-  public var prekeyID: UInt32 = 0
+  package var prekeyID: UInt32 = 0
 
-  public var fallback: Bool = false
+  package var fallback: Bool = false
 
   /// X25519 secret, 32 bytes, secret
-  public var secret: Data = Data()
+  package var secret: Data = Data()
 
   /// keepsake.wire.v1.SignedPrekey, as published
-  public var signedPrekey: Data = Data()
+  package var signedPrekey: Data = Data()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// A one-time prekey started a session; its PrekeyCreated event is erased.
-public nonisolated struct Keepsake_V1_PrekeyUsed: Sendable {
+package nonisolated struct Keepsake_V1_PrekeyUsed: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var installationID: Data = Data()
+  package var installationID: Data = Data()
 
-  public var prekeyID: UInt32 = 0
+  package var prekeyID: UInt32 = 0
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// What this store learned, verified, about another installation: its contact
 /// bundle, and when its account revoked it.
-public nonisolated struct Keepsake_V1_PeerInstallation: Sendable {
+package nonisolated struct Keepsake_V1_PeerInstallation: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var installationID: Data = Data()
+  package var installationID: Data = Data()
 
-  public var account: String = String()
+  package var account: String = String()
 
   /// Ed25519, 32 bytes
-  public var signingKey: Data = Data()
+  package var signingKey: Data = Data()
 
   /// X25519, 32 bytes
-  public var identityKey: Data = Data()
+  package var identityKey: Data = Data()
 
-  public var createdAtMs: Int64 = 0
+  package var createdAtMs: Int64 = 0
 
-  public var role: String = String()
+  package var role: String = String()
 
   /// 0 while not revoked
-  public var revokedAtMs: Int64 = 0
+  package var revokedAtMs: Int64 = 0
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// A session was closed (replaced, idle too long, or undecryptable); its state
 /// is erased.
-public nonisolated struct Keepsake_V1_SessionClosed: Sendable {
+package nonisolated struct Keepsake_V1_SessionClosed: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var streamID: Data = Data()
+  package var streamID: Data = Data()
 
-  public var reason: String = String()
+  package var reason: String = String()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// A history sync request (XIP-31) was created, received or changed status.
 /// Never carries key material: the response's key is used and dropped.
-public nonisolated struct Keepsake_V1_HistoryRequestChanged: Sendable {
+package nonisolated struct Keepsake_V1_HistoryRequestChanged: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// 16 bytes
-  public var requestID: Data = Data()
+  package var requestID: Data = Data()
 
-  public var role: Keepsake_V1_HistoryRole = .unspecified
+  package var role: Keepsake_V1_HistoryRole = .unspecified
 
   /// 32 hex digits: the other installation
-  public var peerInstallation: String = String()
+  package var peerInstallation: String = String()
 
-  public var verificationPin: UInt32 = 0
+  package var verificationPin: UInt32 = 0
 
-  public var uploadURL: String = String()
+  package var uploadURL: String = String()
 
-  public var status: Keepsake_V1_HistoryStatus = .unspecified
+  package var status: Keepsake_V1_HistoryStatus = .unspecified
 
   /// why it failed or expired
-  public var reason: String = String()
+  package var reason: String = String()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// Another device took over this store's installation (a newer generation; see
 /// InstallationRestored): the installation's keys are erased from this log
 /// (InstallationKeys and AccountJoined are filed under the installation's
 /// subject) and this store no longer acts as it.
-public nonisolated struct Keepsake_V1_InstallationRetired: Sendable {
+package nonisolated struct Keepsake_V1_InstallationRetired: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var installationID: Data = Data()
+  package var installationID: Data = Data()
 
-  public var supersededByGeneration: UInt64 = 0
+  package var supersededByGeneration: UInt64 = 0
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -804,30 +804,30 @@ public nonisolated struct Keepsake_V1_InstallationRetired: Sendable {
 fileprivate nonisolated let _protobuf_package = "keepsake.v1"
 
 nonisolated extension Keepsake_V1_EventKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_KIND_UNSPECIFIED\0\u{1}EVENT_KIND_CONVERSATION_CREATED\0\u{1}EVENT_KIND_MESSAGE_SENT\0\u{1}EVENT_KIND_MESSAGE_RECEIVED\0\u{1}EVENT_KIND_MESSAGE_EDITED\0\u{1}EVENT_KIND_MESSAGE_DELETED\0\u{1}EVENT_KIND_MEMBERSHIP_COMMIT\0\u{1}EVENT_KIND_RATCHET_STEP\0\u{1}EVENT_KIND_CONTACT_ADDED\0\u{1}EVENT_KIND_CONTACT_REMOVED\0\u{1}EVENT_KIND_CONSENT_CHANGED\0\u{1}EVENT_KIND_PREFERENCE_CHANGED\0\u{1}EVENT_KIND_CONVERSATION_READ\0\u{1}EVENT_KIND_INSTALLATION_KEYS\0\u{1}EVENT_KIND_INSTALLATION_RESTORED\0\u{1}EVENT_KIND_ACCOUNT_JOINED\0\u{1}EVENT_KIND_PREKEY_CREATED\0\u{1}EVENT_KIND_PREKEY_USED\0\u{1}EVENT_KIND_PEER_INSTALLATION\0\u{1}EVENT_KIND_SESSION_CLOSED\0\u{1}EVENT_KIND_HISTORY_REQUEST\0\u{1}EVENT_KIND_INSTALLATION_RETIRED\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_KIND_UNSPECIFIED\0\u{1}EVENT_KIND_CONVERSATION_CREATED\0\u{1}EVENT_KIND_MESSAGE_SENT\0\u{1}EVENT_KIND_MESSAGE_RECEIVED\0\u{1}EVENT_KIND_MESSAGE_EDITED\0\u{1}EVENT_KIND_MESSAGE_DELETED\0\u{1}EVENT_KIND_MEMBERSHIP_COMMIT\0\u{1}EVENT_KIND_RATCHET_STEP\0\u{1}EVENT_KIND_CONTACT_ADDED\0\u{1}EVENT_KIND_CONTACT_REMOVED\0\u{1}EVENT_KIND_CONSENT_CHANGED\0\u{1}EVENT_KIND_PREFERENCE_CHANGED\0\u{1}EVENT_KIND_CONVERSATION_READ\0\u{1}EVENT_KIND_INSTALLATION_KEYS\0\u{1}EVENT_KIND_INSTALLATION_RESTORED\0\u{1}EVENT_KIND_ACCOUNT_JOINED\0\u{1}EVENT_KIND_PREKEY_CREATED\0\u{1}EVENT_KIND_PREKEY_USED\0\u{1}EVENT_KIND_PEER_INSTALLATION\0\u{1}EVENT_KIND_SESSION_CLOSED\0\u{1}EVENT_KIND_HISTORY_REQUEST\0\u{1}EVENT_KIND_INSTALLATION_RETIRED\0")
 }
 
 nonisolated extension Keepsake_V1_ConversationKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONVERSATION_KIND_UNSPECIFIED\0\u{1}CONVERSATION_KIND_DIRECT\0\u{1}CONVERSATION_KIND_GROUP\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONVERSATION_KIND_UNSPECIFIED\0\u{1}CONVERSATION_KIND_DIRECT\0\u{1}CONVERSATION_KIND_GROUP\0")
 }
 
 nonisolated extension Keepsake_V1_ConsentState: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONSENT_STATE_UNKNOWN\0\u{1}CONSENT_STATE_ALLOWED\0\u{1}CONSENT_STATE_DENIED\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONSENT_STATE_UNKNOWN\0\u{1}CONSENT_STATE_ALLOWED\0\u{1}CONSENT_STATE_DENIED\0")
 }
 
 nonisolated extension Keepsake_V1_HistoryRole: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0HISTORY_ROLE_UNSPECIFIED\0\u{1}HISTORY_ROLE_REQUESTER\0\u{1}HISTORY_ROLE_PROVIDER\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0HISTORY_ROLE_UNSPECIFIED\0\u{1}HISTORY_ROLE_REQUESTER\0\u{1}HISTORY_ROLE_PROVIDER\0")
 }
 
 nonisolated extension Keepsake_V1_HistoryStatus: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0HISTORY_STATUS_UNSPECIFIED\0\u{1}HISTORY_STATUS_PENDING\0\u{1}HISTORY_STATUS_APPLIED\0\u{1}HISTORY_STATUS_EXPIRED\0\u{1}HISTORY_STATUS_FAILED\0\u{1}HISTORY_STATUS_ANSWERED\0\u{1}HISTORY_STATUS_DENIED\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0HISTORY_STATUS_UNSPECIFIED\0\u{1}HISTORY_STATUS_PENDING\0\u{1}HISTORY_STATUS_APPLIED\0\u{1}HISTORY_STATUS_EXPIRED\0\u{1}HISTORY_STATUS_FAILED\0\u{1}HISTORY_STATUS_ANSWERED\0\u{1}HISTORY_STATUS_DENIED\0")
 }
 
 nonisolated extension Keepsake_V1_ConversationCreated: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ConversationCreated"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}conversation_id\0\u{1}kind\0\u{1}title\0\u{1}members\0\u{3}created_by\0\u{1}epoch\0")
+  package static let protoMessageName: String = _protobuf_package + ".ConversationCreated"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}conversation_id\0\u{1}kind\0\u{1}title\0\u{1}members\0\u{3}created_by\0\u{1}epoch\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -844,7 +844,7 @@ nonisolated extension Keepsake_V1_ConversationCreated: SwiftProtobuf.Message, Sw
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.conversationID.isEmpty {
       try visitor.visitSingularBytesField(value: self.conversationID, fieldNumber: 1)
     }
@@ -866,7 +866,7 @@ nonisolated extension Keepsake_V1_ConversationCreated: SwiftProtobuf.Message, Sw
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_ConversationCreated, rhs: Keepsake_V1_ConversationCreated) -> Bool {
+  package static func ==(lhs: Keepsake_V1_ConversationCreated, rhs: Keepsake_V1_ConversationCreated) -> Bool {
     if lhs.conversationID != rhs.conversationID {return false}
     if lhs.kind != rhs.kind {return false}
     if lhs.title != rhs.title {return false}
@@ -879,10 +879,10 @@ nonisolated extension Keepsake_V1_ConversationCreated: SwiftProtobuf.Message, Sw
 }
 
 nonisolated extension Keepsake_V1_MessageContent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".MessageContent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{3}conversation_id\0\u{1}sender\0\u{1}text\0\u{3}sent_at_ms\0\u{3}content_type\0")
+  package static let protoMessageName: String = _protobuf_package + ".MessageContent"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{3}conversation_id\0\u{1}sender\0\u{1}text\0\u{3}sent_at_ms\0\u{3}content_type\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -899,7 +899,7 @@ nonisolated extension Keepsake_V1_MessageContent: SwiftProtobuf.Message, SwiftPr
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.messageID.isEmpty {
       try visitor.visitSingularBytesField(value: self.messageID, fieldNumber: 1)
     }
@@ -921,7 +921,7 @@ nonisolated extension Keepsake_V1_MessageContent: SwiftProtobuf.Message, SwiftPr
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_MessageContent, rhs: Keepsake_V1_MessageContent) -> Bool {
+  package static func ==(lhs: Keepsake_V1_MessageContent, rhs: Keepsake_V1_MessageContent) -> Bool {
     if lhs.messageID != rhs.messageID {return false}
     if lhs.conversationID != rhs.conversationID {return false}
     if lhs.sender != rhs.sender {return false}
@@ -934,10 +934,10 @@ nonisolated extension Keepsake_V1_MessageContent: SwiftProtobuf.Message, SwiftPr
 }
 
 nonisolated extension Keepsake_V1_MessageEdited: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".MessageEdited"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{3}conversation_id\0\u{1}text\0\u{3}edited_at_ms\0")
+  package static let protoMessageName: String = _protobuf_package + ".MessageEdited"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{3}conversation_id\0\u{1}text\0\u{3}edited_at_ms\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -952,7 +952,7 @@ nonisolated extension Keepsake_V1_MessageEdited: SwiftProtobuf.Message, SwiftPro
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.messageID.isEmpty {
       try visitor.visitSingularBytesField(value: self.messageID, fieldNumber: 1)
     }
@@ -968,7 +968,7 @@ nonisolated extension Keepsake_V1_MessageEdited: SwiftProtobuf.Message, SwiftPro
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_MessageEdited, rhs: Keepsake_V1_MessageEdited) -> Bool {
+  package static func ==(lhs: Keepsake_V1_MessageEdited, rhs: Keepsake_V1_MessageEdited) -> Bool {
     if lhs.messageID != rhs.messageID {return false}
     if lhs.conversationID != rhs.conversationID {return false}
     if lhs.text != rhs.text {return false}
@@ -979,10 +979,10 @@ nonisolated extension Keepsake_V1_MessageEdited: SwiftProtobuf.Message, SwiftPro
 }
 
 nonisolated extension Keepsake_V1_MessageDeleted: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".MessageDeleted"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{3}conversation_id\0")
+  package static let protoMessageName: String = _protobuf_package + ".MessageDeleted"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{3}conversation_id\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -995,7 +995,7 @@ nonisolated extension Keepsake_V1_MessageDeleted: SwiftProtobuf.Message, SwiftPr
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.messageID.isEmpty {
       try visitor.visitSingularBytesField(value: self.messageID, fieldNumber: 1)
     }
@@ -1005,7 +1005,7 @@ nonisolated extension Keepsake_V1_MessageDeleted: SwiftProtobuf.Message, SwiftPr
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_MessageDeleted, rhs: Keepsake_V1_MessageDeleted) -> Bool {
+  package static func ==(lhs: Keepsake_V1_MessageDeleted, rhs: Keepsake_V1_MessageDeleted) -> Bool {
     if lhs.messageID != rhs.messageID {return false}
     if lhs.conversationID != rhs.conversationID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -1014,10 +1014,10 @@ nonisolated extension Keepsake_V1_MessageDeleted: SwiftProtobuf.Message, SwiftPr
 }
 
 nonisolated extension Keepsake_V1_MembershipCommit: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".MembershipCommit"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}conversation_id\0\u{1}epoch\0\u{1}added\0\u{1}removed\0\u{1}committer\0")
+  package static let protoMessageName: String = _protobuf_package + ".MembershipCommit"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}conversation_id\0\u{1}epoch\0\u{1}added\0\u{1}removed\0\u{1}committer\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1033,7 +1033,7 @@ nonisolated extension Keepsake_V1_MembershipCommit: SwiftProtobuf.Message, Swift
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.conversationID.isEmpty {
       try visitor.visitSingularBytesField(value: self.conversationID, fieldNumber: 1)
     }
@@ -1052,7 +1052,7 @@ nonisolated extension Keepsake_V1_MembershipCommit: SwiftProtobuf.Message, Swift
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_MembershipCommit, rhs: Keepsake_V1_MembershipCommit) -> Bool {
+  package static func ==(lhs: Keepsake_V1_MembershipCommit, rhs: Keepsake_V1_MembershipCommit) -> Bool {
     if lhs.conversationID != rhs.conversationID {return false}
     if lhs.epoch != rhs.epoch {return false}
     if lhs.added != rhs.added {return false}
@@ -1064,10 +1064,10 @@ nonisolated extension Keepsake_V1_MembershipCommit: SwiftProtobuf.Message, Swift
 }
 
 nonisolated extension Keepsake_V1_RatchetStep: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".RatchetStep"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}stream_id\0\u{3}peer_account\0\u{3}peer_installation\0\u{1}step\0\u{1}state\0\u{3}base_key\0\u{3}pending_setup\0")
+  package static let protoMessageName: String = _protobuf_package + ".RatchetStep"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}stream_id\0\u{3}peer_account\0\u{3}peer_installation\0\u{1}step\0\u{1}state\0\u{3}base_key\0\u{3}pending_setup\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1085,7 +1085,7 @@ nonisolated extension Keepsake_V1_RatchetStep: SwiftProtobuf.Message, SwiftProto
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.streamID.isEmpty {
       try visitor.visitSingularBytesField(value: self.streamID, fieldNumber: 1)
     }
@@ -1110,7 +1110,7 @@ nonisolated extension Keepsake_V1_RatchetStep: SwiftProtobuf.Message, SwiftProto
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_RatchetStep, rhs: Keepsake_V1_RatchetStep) -> Bool {
+  package static func ==(lhs: Keepsake_V1_RatchetStep, rhs: Keepsake_V1_RatchetStep) -> Bool {
     if lhs.streamID != rhs.streamID {return false}
     if lhs.peerAccount != rhs.peerAccount {return false}
     if lhs.peerInstallation != rhs.peerInstallation {return false}
@@ -1124,10 +1124,10 @@ nonisolated extension Keepsake_V1_RatchetStep: SwiftProtobuf.Message, SwiftProto
 }
 
 nonisolated extension Keepsake_V1_ContactAdded: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ContactAdded"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{3}display_name\0")
+  package static let protoMessageName: String = _protobuf_package + ".ContactAdded"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{3}display_name\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1140,7 +1140,7 @@ nonisolated extension Keepsake_V1_ContactAdded: SwiftProtobuf.Message, SwiftProt
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.accountID.isEmpty {
       try visitor.visitSingularStringField(value: self.accountID, fieldNumber: 1)
     }
@@ -1150,7 +1150,7 @@ nonisolated extension Keepsake_V1_ContactAdded: SwiftProtobuf.Message, SwiftProt
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_ContactAdded, rhs: Keepsake_V1_ContactAdded) -> Bool {
+  package static func ==(lhs: Keepsake_V1_ContactAdded, rhs: Keepsake_V1_ContactAdded) -> Bool {
     if lhs.accountID != rhs.accountID {return false}
     if lhs.displayName != rhs.displayName {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -1159,10 +1159,10 @@ nonisolated extension Keepsake_V1_ContactAdded: SwiftProtobuf.Message, SwiftProt
 }
 
 nonisolated extension Keepsake_V1_ContactRemoved: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ContactRemoved"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0")
+  package static let protoMessageName: String = _protobuf_package + ".ContactRemoved"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1174,14 +1174,14 @@ nonisolated extension Keepsake_V1_ContactRemoved: SwiftProtobuf.Message, SwiftPr
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.accountID.isEmpty {
       try visitor.visitSingularStringField(value: self.accountID, fieldNumber: 1)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_ContactRemoved, rhs: Keepsake_V1_ContactRemoved) -> Bool {
+  package static func ==(lhs: Keepsake_V1_ContactRemoved, rhs: Keepsake_V1_ContactRemoved) -> Bool {
     if lhs.accountID != rhs.accountID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -1189,10 +1189,10 @@ nonisolated extension Keepsake_V1_ContactRemoved: SwiftProtobuf.Message, SwiftPr
 }
 
 nonisolated extension Keepsake_V1_ConsentChanged: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ConsentChanged"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}entity\0\u{1}state\0")
+  package static let protoMessageName: String = _protobuf_package + ".ConsentChanged"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}entity\0\u{1}state\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1205,7 +1205,7 @@ nonisolated extension Keepsake_V1_ConsentChanged: SwiftProtobuf.Message, SwiftPr
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.entity.isEmpty {
       try visitor.visitSingularStringField(value: self.entity, fieldNumber: 1)
     }
@@ -1215,7 +1215,7 @@ nonisolated extension Keepsake_V1_ConsentChanged: SwiftProtobuf.Message, SwiftPr
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_ConsentChanged, rhs: Keepsake_V1_ConsentChanged) -> Bool {
+  package static func ==(lhs: Keepsake_V1_ConsentChanged, rhs: Keepsake_V1_ConsentChanged) -> Bool {
     if lhs.entity != rhs.entity {return false}
     if lhs.state != rhs.state {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -1224,10 +1224,10 @@ nonisolated extension Keepsake_V1_ConsentChanged: SwiftProtobuf.Message, SwiftPr
 }
 
 nonisolated extension Keepsake_V1_PreferenceChanged: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".PreferenceChanged"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}value\0")
+  package static let protoMessageName: String = _protobuf_package + ".PreferenceChanged"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}value\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1240,7 +1240,7 @@ nonisolated extension Keepsake_V1_PreferenceChanged: SwiftProtobuf.Message, Swif
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.key.isEmpty {
       try visitor.visitSingularStringField(value: self.key, fieldNumber: 1)
     }
@@ -1250,7 +1250,7 @@ nonisolated extension Keepsake_V1_PreferenceChanged: SwiftProtobuf.Message, Swif
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_PreferenceChanged, rhs: Keepsake_V1_PreferenceChanged) -> Bool {
+  package static func ==(lhs: Keepsake_V1_PreferenceChanged, rhs: Keepsake_V1_PreferenceChanged) -> Bool {
     if lhs.key != rhs.key {return false}
     if lhs.value != rhs.value {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -1259,10 +1259,10 @@ nonisolated extension Keepsake_V1_PreferenceChanged: SwiftProtobuf.Message, Swif
 }
 
 nonisolated extension Keepsake_V1_ConversationRead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ConversationRead"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}conversation_id\0\u{3}up_to_message_id\0\u{3}up_to_sent_at_ms\0")
+  package static let protoMessageName: String = _protobuf_package + ".ConversationRead"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}conversation_id\0\u{3}up_to_message_id\0\u{3}up_to_sent_at_ms\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1276,7 +1276,7 @@ nonisolated extension Keepsake_V1_ConversationRead: SwiftProtobuf.Message, Swift
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -1293,7 +1293,7 @@ nonisolated extension Keepsake_V1_ConversationRead: SwiftProtobuf.Message, Swift
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_ConversationRead, rhs: Keepsake_V1_ConversationRead) -> Bool {
+  package static func ==(lhs: Keepsake_V1_ConversationRead, rhs: Keepsake_V1_ConversationRead) -> Bool {
     if lhs.conversationID != rhs.conversationID {return false}
     if lhs.upToMessageID != rhs.upToMessageID {return false}
     if lhs._upToSentAtMs != rhs._upToSentAtMs {return false}
@@ -1303,10 +1303,10 @@ nonisolated extension Keepsake_V1_ConversationRead: SwiftProtobuf.Message, Swift
 }
 
 nonisolated extension Keepsake_V1_InstallationKeys: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".InstallationKeys"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{3}signing_seed\0\u{3}signing_public_key\0")
+  package static let protoMessageName: String = _protobuf_package + ".InstallationKeys"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{3}signing_seed\0\u{3}signing_public_key\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1320,7 +1320,7 @@ nonisolated extension Keepsake_V1_InstallationKeys: SwiftProtobuf.Message, Swift
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.installationID.isEmpty {
       try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
     }
@@ -1333,7 +1333,7 @@ nonisolated extension Keepsake_V1_InstallationKeys: SwiftProtobuf.Message, Swift
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_InstallationKeys, rhs: Keepsake_V1_InstallationKeys) -> Bool {
+  package static func ==(lhs: Keepsake_V1_InstallationKeys, rhs: Keepsake_V1_InstallationKeys) -> Bool {
     if lhs.installationID != rhs.installationID {return false}
     if lhs.signingSeed != rhs.signingSeed {return false}
     if lhs.signingPublicKey != rhs.signingPublicKey {return false}
@@ -1343,10 +1343,10 @@ nonisolated extension Keepsake_V1_InstallationKeys: SwiftProtobuf.Message, Swift
 }
 
 nonisolated extension Keepsake_V1_InstallationRestored: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".InstallationRestored"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{1}generation\0\u{3}restored_by_log\0\u{3}backup_id\0")
+  package static let protoMessageName: String = _protobuf_package + ".InstallationRestored"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{1}generation\0\u{3}restored_by_log\0\u{3}backup_id\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1361,7 +1361,7 @@ nonisolated extension Keepsake_V1_InstallationRestored: SwiftProtobuf.Message, S
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.installationID.isEmpty {
       try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
     }
@@ -1377,7 +1377,7 @@ nonisolated extension Keepsake_V1_InstallationRestored: SwiftProtobuf.Message, S
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_InstallationRestored, rhs: Keepsake_V1_InstallationRestored) -> Bool {
+  package static func ==(lhs: Keepsake_V1_InstallationRestored, rhs: Keepsake_V1_InstallationRestored) -> Bool {
     if lhs.installationID != rhs.installationID {return false}
     if lhs.generation != rhs.generation {return false}
     if lhs.restoredByLog != rhs.restoredByLog {return false}
@@ -1388,10 +1388,10 @@ nonisolated extension Keepsake_V1_InstallationRestored: SwiftProtobuf.Message, S
 }
 
 nonisolated extension Keepsake_V1_AccountJoined: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".AccountJoined"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{1}account\0\u{3}signed_bundle\0\u{3}identity_secret\0\u{3}identity_key\0")
+  package static let protoMessageName: String = _protobuf_package + ".AccountJoined"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{1}account\0\u{3}signed_bundle\0\u{3}identity_secret\0\u{3}identity_key\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1407,7 +1407,7 @@ nonisolated extension Keepsake_V1_AccountJoined: SwiftProtobuf.Message, SwiftPro
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.installationID.isEmpty {
       try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
     }
@@ -1426,7 +1426,7 @@ nonisolated extension Keepsake_V1_AccountJoined: SwiftProtobuf.Message, SwiftPro
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_AccountJoined, rhs: Keepsake_V1_AccountJoined) -> Bool {
+  package static func ==(lhs: Keepsake_V1_AccountJoined, rhs: Keepsake_V1_AccountJoined) -> Bool {
     if lhs.installationID != rhs.installationID {return false}
     if lhs.account != rhs.account {return false}
     if lhs.signedBundle != rhs.signedBundle {return false}
@@ -1438,10 +1438,10 @@ nonisolated extension Keepsake_V1_AccountJoined: SwiftProtobuf.Message, SwiftPro
 }
 
 nonisolated extension Keepsake_V1_PrekeyCreated: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".PrekeyCreated"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{3}prekey_id\0\u{1}fallback\0\u{1}secret\0\u{3}signed_prekey\0")
+  package static let protoMessageName: String = _protobuf_package + ".PrekeyCreated"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{3}prekey_id\0\u{1}fallback\0\u{1}secret\0\u{3}signed_prekey\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1457,7 +1457,7 @@ nonisolated extension Keepsake_V1_PrekeyCreated: SwiftProtobuf.Message, SwiftPro
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.installationID.isEmpty {
       try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
     }
@@ -1476,7 +1476,7 @@ nonisolated extension Keepsake_V1_PrekeyCreated: SwiftProtobuf.Message, SwiftPro
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_PrekeyCreated, rhs: Keepsake_V1_PrekeyCreated) -> Bool {
+  package static func ==(lhs: Keepsake_V1_PrekeyCreated, rhs: Keepsake_V1_PrekeyCreated) -> Bool {
     if lhs.installationID != rhs.installationID {return false}
     if lhs.prekeyID != rhs.prekeyID {return false}
     if lhs.fallback != rhs.fallback {return false}
@@ -1488,10 +1488,10 @@ nonisolated extension Keepsake_V1_PrekeyCreated: SwiftProtobuf.Message, SwiftPro
 }
 
 nonisolated extension Keepsake_V1_PrekeyUsed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".PrekeyUsed"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{3}prekey_id\0")
+  package static let protoMessageName: String = _protobuf_package + ".PrekeyUsed"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{3}prekey_id\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1504,7 +1504,7 @@ nonisolated extension Keepsake_V1_PrekeyUsed: SwiftProtobuf.Message, SwiftProtob
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.installationID.isEmpty {
       try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
     }
@@ -1514,7 +1514,7 @@ nonisolated extension Keepsake_V1_PrekeyUsed: SwiftProtobuf.Message, SwiftProtob
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_PrekeyUsed, rhs: Keepsake_V1_PrekeyUsed) -> Bool {
+  package static func ==(lhs: Keepsake_V1_PrekeyUsed, rhs: Keepsake_V1_PrekeyUsed) -> Bool {
     if lhs.installationID != rhs.installationID {return false}
     if lhs.prekeyID != rhs.prekeyID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -1523,10 +1523,10 @@ nonisolated extension Keepsake_V1_PrekeyUsed: SwiftProtobuf.Message, SwiftProtob
 }
 
 nonisolated extension Keepsake_V1_PeerInstallation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".PeerInstallation"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{1}account\0\u{3}signing_key\0\u{3}identity_key\0\u{3}created_at_ms\0\u{1}role\0\u{3}revoked_at_ms\0")
+  package static let protoMessageName: String = _protobuf_package + ".PeerInstallation"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{1}account\0\u{3}signing_key\0\u{3}identity_key\0\u{3}created_at_ms\0\u{1}role\0\u{3}revoked_at_ms\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1544,7 +1544,7 @@ nonisolated extension Keepsake_V1_PeerInstallation: SwiftProtobuf.Message, Swift
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.installationID.isEmpty {
       try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
     }
@@ -1569,7 +1569,7 @@ nonisolated extension Keepsake_V1_PeerInstallation: SwiftProtobuf.Message, Swift
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_PeerInstallation, rhs: Keepsake_V1_PeerInstallation) -> Bool {
+  package static func ==(lhs: Keepsake_V1_PeerInstallation, rhs: Keepsake_V1_PeerInstallation) -> Bool {
     if lhs.installationID != rhs.installationID {return false}
     if lhs.account != rhs.account {return false}
     if lhs.signingKey != rhs.signingKey {return false}
@@ -1583,10 +1583,10 @@ nonisolated extension Keepsake_V1_PeerInstallation: SwiftProtobuf.Message, Swift
 }
 
 nonisolated extension Keepsake_V1_SessionClosed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".SessionClosed"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}stream_id\0\u{1}reason\0")
+  package static let protoMessageName: String = _protobuf_package + ".SessionClosed"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}stream_id\0\u{1}reason\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1599,7 +1599,7 @@ nonisolated extension Keepsake_V1_SessionClosed: SwiftProtobuf.Message, SwiftPro
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.streamID.isEmpty {
       try visitor.visitSingularBytesField(value: self.streamID, fieldNumber: 1)
     }
@@ -1609,7 +1609,7 @@ nonisolated extension Keepsake_V1_SessionClosed: SwiftProtobuf.Message, SwiftPro
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_SessionClosed, rhs: Keepsake_V1_SessionClosed) -> Bool {
+  package static func ==(lhs: Keepsake_V1_SessionClosed, rhs: Keepsake_V1_SessionClosed) -> Bool {
     if lhs.streamID != rhs.streamID {return false}
     if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -1618,10 +1618,10 @@ nonisolated extension Keepsake_V1_SessionClosed: SwiftProtobuf.Message, SwiftPro
 }
 
 nonisolated extension Keepsake_V1_HistoryRequestChanged: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".HistoryRequestChanged"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}role\0\u{3}peer_installation\0\u{3}verification_pin\0\u{3}upload_url\0\u{1}status\0\u{1}reason\0")
+  package static let protoMessageName: String = _protobuf_package + ".HistoryRequestChanged"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}role\0\u{3}peer_installation\0\u{3}verification_pin\0\u{3}upload_url\0\u{1}status\0\u{1}reason\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1639,7 +1639,7 @@ nonisolated extension Keepsake_V1_HistoryRequestChanged: SwiftProtobuf.Message, 
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.requestID.isEmpty {
       try visitor.visitSingularBytesField(value: self.requestID, fieldNumber: 1)
     }
@@ -1664,7 +1664,7 @@ nonisolated extension Keepsake_V1_HistoryRequestChanged: SwiftProtobuf.Message, 
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_HistoryRequestChanged, rhs: Keepsake_V1_HistoryRequestChanged) -> Bool {
+  package static func ==(lhs: Keepsake_V1_HistoryRequestChanged, rhs: Keepsake_V1_HistoryRequestChanged) -> Bool {
     if lhs.requestID != rhs.requestID {return false}
     if lhs.role != rhs.role {return false}
     if lhs.peerInstallation != rhs.peerInstallation {return false}
@@ -1678,10 +1678,10 @@ nonisolated extension Keepsake_V1_HistoryRequestChanged: SwiftProtobuf.Message, 
 }
 
 nonisolated extension Keepsake_V1_InstallationRetired: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".InstallationRetired"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{3}superseded_by_generation\0")
+  package static let protoMessageName: String = _protobuf_package + ".InstallationRetired"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{3}superseded_by_generation\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1694,7 +1694,7 @@ nonisolated extension Keepsake_V1_InstallationRetired: SwiftProtobuf.Message, Sw
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.installationID.isEmpty {
       try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
     }
@@ -1704,7 +1704,7 @@ nonisolated extension Keepsake_V1_InstallationRetired: SwiftProtobuf.Message, Sw
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_V1_InstallationRetired, rhs: Keepsake_V1_InstallationRetired) -> Bool {
+  package static func ==(lhs: Keepsake_V1_InstallationRetired, rhs: Keepsake_V1_InstallationRetired) -> Bool {
     if lhs.installationID != rhs.installationID {return false}
     if lhs.supersededByGeneration != rhs.supersededByGeneration {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}

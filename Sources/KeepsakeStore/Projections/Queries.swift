@@ -4,12 +4,12 @@ import KeepsakeLog
 
 /// A conversation as the conversation list shows it.
 public struct ConversationSummary: Sendable, Equatable {
-    public enum Kind: Int, Sendable { case direct = 1, group = 2, unspecified = 0 }
+    public typealias Kind = ConversationKind
 
     public let id: ConversationID
     public let kind: Kind
     public let title: String
-    public let createdBy: String
+    public let createdBy: AccountID
     public let epoch: UInt64
     /// The newest message's time, or the creation time for a conversation without messages.
     public let lastActivity: Date
@@ -27,7 +27,7 @@ public struct Message: Sendable, Equatable {
 
     public let id: MessageID
     public let conversationID: ConversationID
-    public let sender: String
+    public let sender: AccountID
     public let direction: Direction
     public let text: String
     public let contentType: String
@@ -69,7 +69,7 @@ public struct MessagePage: Sendable, Equatable {
 
 /// A contact in the address book.
 public struct Contact: Sendable, Equatable {
-    public let accountID: String
+    public let accountID: AccountID
     public let displayName: String
 }
 
@@ -77,7 +77,7 @@ public struct Contact: Sendable, Equatable {
 enum Queries {
     static func contacts(_ db: Database) throws -> [Contact] {
         try Row.fetchAll(db, sql: "SELECT account_id, display_name FROM contacts ORDER BY display_name, account_id")
-            .map { Contact(accountID: $0["account_id"], displayName: $0["display_name"]) }
+            .map { Contact(accountID: AccountID($0["account_id"] as String), displayName: $0["display_name"]) }
     }
 
     static func consent(_ db: Database, for entity: String) throws -> ConsentState {
@@ -107,8 +107,9 @@ enum Queries {
             .map(conversation)
     }
 
-    static func members(_ db: Database, of id: ConversationID) throws -> [String] {
+    static func members(_ db: Database, of id: ConversationID) throws -> [AccountID] {
         try String.fetchAll(db, sql: "SELECT account_id FROM members WHERE conversation_id = ? ORDER BY account_id", arguments: [Data(id.bytes)])
+            .map { AccountID($0) }
     }
 
     /// The columns `message(_:)` reads, from `messages` aliased as `m`.
@@ -164,7 +165,7 @@ enum Queries {
             id: ConversationID(bytes: row["id"] as Data)!,
             kind: ConversationSummary.Kind(rawValue: row["kind"]) ?? .unspecified,
             title: row["title"],
-            createdBy: row["created_by"],
+            createdBy: AccountID(row["created_by"] as String),
             epoch: UInt64(row["epoch"] as Int64),
             lastActivity: Date(millis: row["last_activity_at"]),
             lastMessageID: (row["last_message_id"] as Data?).flatMap { MessageID(bytes: $0) },
@@ -176,7 +177,7 @@ enum Queries {
         Message(
             id: MessageID(bytes: row["id"] as Data)!,
             conversationID: ConversationID(bytes: row["conversation_id"] as Data)!,
-            sender: row["sender"],
+            sender: AccountID(row["sender"] as String),
             direction: Message.Direction(rawValue: row["direction"]) ?? .received,
             text: row["text"],
             contentType: row["content_type"],

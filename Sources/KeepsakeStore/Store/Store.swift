@@ -143,7 +143,13 @@ public final class Store: Sendable {
 
     /// Appends one new event and returns it as stored.
     @discardableResult
-    public func append(_ payload: EventPayload, at time: Date = Date()) throws(KeepsakeError) -> Event {
+    public func append(_ content: EventContent, at time: Date = Date()) throws(KeepsakeError) -> Event {
+        try append(EventDraft(content, at: time).payload, at: time)
+    }
+
+    /// Appends one new event given as the log stores it.
+    @discardableResult
+    package func append(_ payload: EventPayload, at time: Date = Date()) throws(KeepsakeError) -> Event {
         let logged = try logEvents([EventDraft(payload, at: time)])
         _ = try project(logged)
         guard let event = logged.events.first else { throw .log(.corruptRecord(sequence: 0, reason: "a new event was not stored")) }
@@ -390,7 +396,7 @@ public final class Store: Sendable {
     }
 
     /// Account identifiers of a conversation's members.
-    public func members(of id: ConversationID) throws(KeepsakeError) -> [String] {
+    public func members(of id: ConversationID) throws(KeepsakeError) -> [AccountID] {
         try read { try Queries.members($0, of: id) }
     }
 

@@ -35,291 +35,291 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
 }
 
 /// An installation's public identity, granted messaging access by its account.
-public nonisolated struct Keepsake_Wire_V1_ContactBundle: Sendable {
+package nonisolated struct Keepsake_Wire_V1_ContactBundle: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Ed25519 public key of the account, 32 bytes; the account ID is its lowercase hex
-  public var accountKey: Data = Data()
+  package var accountKey: Data = Data()
 
   /// 16 bytes
-  public var installationID: Data = Data()
+  package var installationID: Data = Data()
 
   /// the installation's Ed25519 public key, 32 bytes
-  public var signingKey: Data = Data()
+  package var signingKey: Data = Data()
 
   /// the installation's X25519 public key, 32 bytes
-  public var identityKey: Data = Data()
+  package var identityKey: Data = Data()
 
-  public var createdAtMs: Int64 = 0
+  package var createdAtMs: Int64 = 0
 
   /// free text chosen by the user, e.g. "phone"
-  public var role: String = String()
+  package var role: String = String()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// Published on contact-<account>; signed by the account key.
-public nonisolated struct Keepsake_Wire_V1_SignedContactBundle: Sendable {
+package nonisolated struct Keepsake_Wire_V1_SignedContactBundle: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// ContactBundle
-  public var bundle: Data = Data()
+  package var bundle: Data = Data()
 
-  public var signature: Data = Data()
+  package var signature: Data = Data()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// The account withdraws an installation's messaging access from `revoked_at_ms` on.
-public nonisolated struct Keepsake_Wire_V1_Revocation: Sendable {
+package nonisolated struct Keepsake_Wire_V1_Revocation: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var accountKey: Data = Data()
+  package var accountKey: Data = Data()
 
-  public var installationID: Data = Data()
+  package var installationID: Data = Data()
 
-  public var revokedAtMs: Int64 = 0
+  package var revokedAtMs: Int64 = 0
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// Published on revoked-<account>; signed by the account key.
-public nonisolated struct Keepsake_Wire_V1_SignedRevocation: Sendable {
+package nonisolated struct Keepsake_Wire_V1_SignedRevocation: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Revocation
-  public var revocation: Data = Data()
+  package var revocation: Data = Data()
 
-  public var signature: Data = Data()
+  package var signature: Data = Data()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// A public X25519 prekey for starting sessions with an installation.
-public nonisolated struct Keepsake_Wire_V1_Prekey: Sendable {
+package nonisolated struct Keepsake_Wire_V1_Prekey: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var installationID: Data = Data()
+  package var installationID: Data = Data()
 
   /// unique per installation
-  public var prekeyID: UInt32 = 0
+  package var prekeyID: UInt32 = 0
 
   /// X25519, 32 bytes
-  public var publicKey: Data = Data()
+  package var publicKey: Data = Data()
 
   /// served only when no one-time prekey is left
-  public var fallback: Bool = false
+  package var fallback: Bool = false
 
-  public var createdAtMs: Int64 = 0
+  package var createdAtMs: Int64 = 0
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// Signed by the installation's signing key.
-public nonisolated struct Keepsake_Wire_V1_SignedPrekey: Sendable {
+package nonisolated struct Keepsake_Wire_V1_SignedPrekey: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Prekey
-  public var prekey: Data = Data()
+  package var prekey: Data = Data()
 
-  public var signature: Data = Data()
+  package var signature: Data = Data()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// Published on prekey-<installation>: the installation's bundle (which proves
 /// its signing key belongs to the account) and a batch of prekeys it signed.
-public nonisolated struct Keepsake_Wire_V1_PrekeyUpload: Sendable {
+package nonisolated struct Keepsake_Wire_V1_PrekeyUpload: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var contact: Keepsake_Wire_V1_SignedContactBundle {
+  package var contact: Keepsake_Wire_V1_SignedContactBundle {
     get {_contact ?? Keepsake_Wire_V1_SignedContactBundle()}
     set {_contact = newValue}
   }
   /// Returns true if `contact` has been explicitly set.
-  public var hasContact: Bool {self._contact != nil}
+  package var hasContact: Bool {self._contact != nil}
   /// Clears the value of `contact`. Subsequent reads from it will return its default value.
-  public mutating func clearContact() {self._contact = nil}
+  package mutating func clearContact() {self._contact = nil}
 
-  public var prekeys: [Keepsake_Wire_V1_SignedPrekey] = []
+  package var prekeys: [Keepsake_Wire_V1_SignedPrekey] = []
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 
   fileprivate var _contact: Keepsake_Wire_V1_SignedContactBundle? = nil
 }
 
 /// Who sent an envelope to whom; sealed to the recipient's identity key
 /// (crypto_box_seal), so only the recipient learns the sender.
-public nonisolated struct Keepsake_Wire_V1_SealedMetadata: Sendable {
+package nonisolated struct Keepsake_Wire_V1_SealedMetadata: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var senderAccount: String = String()
+  package var senderAccount: String = String()
 
-  public var senderInstallation: Data = Data()
+  package var senderInstallation: Data = Data()
 
-  public var recipientAccount: String = String()
+  package var recipientAccount: String = String()
 
-  public var recipientInstallation: Data = Data()
+  package var recipientInstallation: Data = Data()
 
-  public var isPrekeyMessage: Bool = false
+  package var isPrekeyMessage: Bool = false
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// The envelope's plaintext header. Recipients verify it through the signature
 /// inside the encrypted payload; relays cannot.
-public nonisolated struct Keepsake_Wire_V1_EnvelopeHeader: Sendable {
+package nonisolated struct Keepsake_Wire_V1_EnvelopeHeader: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var sentNs: UInt64 = 0
+  package var sentNs: UInt64 = 0
 
   /// SealedMetadata, sealed
-  public var sealedMetadata: Data = Data()
+  package var sealedMetadata: Data = Data()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// What is published on message-<installation>.
-public nonisolated struct Keepsake_Wire_V1_Envelope: Sendable {
+package nonisolated struct Keepsake_Wire_V1_Envelope: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// EnvelopeHeader
-  public var header: Data = Data()
+  package var header: Data = Data()
 
   /// SessionMessage
-  public var ciphertext: Data = Data()
+  package var ciphertext: Data = Data()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// The key agreement a prekey message carries until the recipient first replies.
-public nonisolated struct Keepsake_Wire_V1_PrekeySetup: Sendable {
+package nonisolated struct Keepsake_Wire_V1_PrekeySetup: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// sender's X25519 identity key
-  public var identityKey: Data = Data()
+  package var identityKey: Data = Data()
 
   /// sender's ephemeral X25519 key; names the session
-  public var baseKey: Data = Data()
+  package var baseKey: Data = Data()
 
   /// the recipient's prekey it used
-  public var prekeyID: UInt32 = 0
+  package var prekeyID: UInt32 = 0
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// One Double Ratchet message.
-public nonisolated struct Keepsake_Wire_V1_SessionMessage: Sendable {
+package nonisolated struct Keepsake_Wire_V1_SessionMessage: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// present exactly in prekey messages
-  public var setup: Keepsake_Wire_V1_PrekeySetup {
+  package var setup: Keepsake_Wire_V1_PrekeySetup {
     get {_setup ?? Keepsake_Wire_V1_PrekeySetup()}
     set {_setup = newValue}
   }
   /// Returns true if `setup` has been explicitly set.
-  public var hasSetup: Bool {self._setup != nil}
+  package var hasSetup: Bool {self._setup != nil}
   /// Clears the value of `setup`. Subsequent reads from it will return its default value.
-  public mutating func clearSetup() {self._setup = nil}
+  package mutating func clearSetup() {self._setup = nil}
 
   /// ratchet key (32) ‖ previous chain length (u32 LE) ‖ number (u32 LE)
-  public var ratchetHeader: Data = Data()
+  package var ratchetHeader: Data = Data()
 
   /// the Payload, sealed with the message key
-  public var ciphertext: Data = Data()
+  package var ciphertext: Data = Data()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 
   fileprivate var _setup: Keepsake_Wire_V1_PrekeySetup? = nil
 }
 
 /// The decrypted body of an envelope.
-public nonisolated struct Keepsake_Wire_V1_Payload: Sendable {
+package nonisolated struct Keepsake_Wire_V1_Payload: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// 1
-  public var version: UInt32 = 0
+  package var version: UInt32 = 0
 
   /// the sender installation's signature of Envelope.header
-  public var headerSignature: Data = Data()
+  package var headerSignature: Data = Data()
 
   /// "dm:<lower account>:<higher account>" or "group:<32 hex digits>"
-  public var convoID: String = String()
+  package var convoID: String = String()
 
-  public var content: Keepsake_Wire_V1_Content {
+  package var content: Keepsake_Wire_V1_Content {
     get {_content ?? Keepsake_Wire_V1_Content()}
     set {_content = newValue}
   }
   /// Returns true if `content` has been explicitly set.
-  public var hasContent: Bool {self._content != nil}
+  package var hasContent: Bool {self._content != nil}
   /// Clears the value of `content`. Subsequent reads from it will return its default value.
-  public mutating func clearContent() {self._content = nil}
+  package mutating func clearContent() {self._content = nil}
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 
   fileprivate var _content: Keepsake_Wire_V1_Content? = nil
 }
 
-public nonisolated struct Keepsake_Wire_V1_Content: Sendable {
+package nonisolated struct Keepsake_Wire_V1_Content: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var body: Keepsake_Wire_V1_Content.OneOf_Body? = nil
+  package var body: Keepsake_Wire_V1_Content.OneOf_Body? = nil
 
-  public var text: Keepsake_Wire_V1_Text {
+  package var text: Keepsake_Wire_V1_Text {
     get {
       if case .text(let v)? = body {return v}
       return Keepsake_Wire_V1_Text()
@@ -327,7 +327,7 @@ public nonisolated struct Keepsake_Wire_V1_Content: Sendable {
     set {body = .text(newValue)}
   }
 
-  public var commit: Keepsake_Wire_V1_Commit {
+  package var commit: Keepsake_Wire_V1_Commit {
     get {
       if case .commit(let v)? = body {return v}
       return Keepsake_Wire_V1_Commit()
@@ -335,7 +335,7 @@ public nonisolated struct Keepsake_Wire_V1_Content: Sendable {
     set {body = .commit(newValue)}
   }
 
-  public var retransmitRequest: Keepsake_Wire_V1_RetransmitRequest {
+  package var retransmitRequest: Keepsake_Wire_V1_RetransmitRequest {
     get {
       if case .retransmitRequest(let v)? = body {return v}
       return Keepsake_Wire_V1_RetransmitRequest()
@@ -343,7 +343,7 @@ public nonisolated struct Keepsake_Wire_V1_Content: Sendable {
     set {body = .retransmitRequest(newValue)}
   }
 
-  public var historyRequest: Keepsake_Wire_V1_HistoryRequest {
+  package var historyRequest: Keepsake_Wire_V1_HistoryRequest {
     get {
       if case .historyRequest(let v)? = body {return v}
       return Keepsake_Wire_V1_HistoryRequest()
@@ -351,7 +351,7 @@ public nonisolated struct Keepsake_Wire_V1_Content: Sendable {
     set {body = .historyRequest(newValue)}
   }
 
-  public var historyResponse: Keepsake_Wire_V1_HistoryResponse {
+  package var historyResponse: Keepsake_Wire_V1_HistoryResponse {
     get {
       if case .historyResponse(let v)? = body {return v}
       return Keepsake_Wire_V1_HistoryResponse()
@@ -359,9 +359,9 @@ public nonisolated struct Keepsake_Wire_V1_Content: Sendable {
     set {body = .historyResponse(newValue)}
   }
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public nonisolated enum OneOf_Body: Equatable, Sendable {
+  package nonisolated enum OneOf_Body: Equatable, Sendable {
     case text(Keepsake_Wire_V1_Text)
     case commit(Keepsake_Wire_V1_Commit)
     case retransmitRequest(Keepsake_Wire_V1_RetransmitRequest)
@@ -370,191 +370,191 @@ public nonisolated struct Keepsake_Wire_V1_Content: Sendable {
 
   }
 
-  public init() {}
+  package init() {}
 }
 
-public nonisolated struct Keepsake_Wire_V1_Text: Sendable {
+package nonisolated struct Keepsake_Wire_V1_Text: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// 16 bytes, unique across devices
-  public var messageID: Data = Data()
+  package var messageID: Data = Data()
 
-  public var text: String = String()
+  package var text: String = String()
 
-  public var contentType: String = String()
+  package var contentType: String = String()
 
-  public var sentAtMs: Int64 = 0
+  package var sentAtMs: Int64 = 0
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// A group membership change from epoch - 1 to epoch, signed by the committing
 /// installation. The committer first claims the epoch on the group's commit
 /// topic; members apply only the commit whose digest holds that claim.
-public nonisolated struct Keepsake_Wire_V1_Commit: Sendable {
+package nonisolated struct Keepsake_Wire_V1_Commit: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// CommitBody
-  public var commit: Data = Data()
+  package var commit: Data = Data()
 
   /// by the committing installation's signing key
-  public var signature: Data = Data()
+  package var signature: Data = Data()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
-public nonisolated struct Keepsake_Wire_V1_CommitBody: Sendable {
+package nonisolated struct Keepsake_Wire_V1_CommitBody: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// 16 bytes
-  public var conversationID: Data = Data()
+  package var conversationID: Data = Data()
 
-  public var epoch: UInt64 = 0
+  package var epoch: UInt64 = 0
 
   /// accounts
-  public var added: [String] = []
+  package var added: [String] = []
 
-  public var removed: [String] = []
+  package var removed: [String] = []
 
   /// account
-  public var committer: String = String()
+  package var committer: String = String()
 
-  public var committerInstallation: Data = Data()
+  package var committerInstallation: Data = Data()
 
-  public var title: String = String()
+  package var title: String = String()
 
   /// every member after the commit, so added members learn the group
-  public var members: [String] = []
+  package var members: [String] = []
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// Published on commits-<topic id>: who holds an epoch of a group.
-public nonisolated struct Keepsake_Wire_V1_CommitClaim: Sendable {
+package nonisolated struct Keepsake_Wire_V1_CommitClaim: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var epoch: UInt64 = 0
+  package var epoch: UInt64 = 0
 
   /// BLAKE2b-256 of Commit.commit
-  public var commitDigest: Data = Data()
+  package var commitDigest: Data = Data()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// "I could not decrypt this envelope of yours; send its content again on the
 /// new session this request starts."
-public nonisolated struct Keepsake_Wire_V1_RetransmitRequest: Sendable {
+package nonisolated struct Keepsake_Wire_V1_RetransmitRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// BLAKE2b-256 of the envelope as published
-  public var envelopeDigest: Data = Data()
+  package var envelopeDigest: Data = Data()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// XIP-31: a new installation asks another installation of its account for
 /// its message history. Session-level (empty convo_id); only between
 /// installations of one account.
-public nonisolated struct Keepsake_Wire_V1_HistoryRequest: Sendable {
+package nonisolated struct Keepsake_Wire_V1_HistoryRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// 16 random bytes
-  public var requestID: Data = Data()
+  package var requestID: Data = Data()
 
   /// 0-9999, shown on both devices
-  public var verificationPin: UInt32 = 0
+  package var verificationPin: UInt32 = 0
 
   /// the backup provider to upload to (POST)
-  public var uploadURL: String = String()
+  package var uploadURL: String = String()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// The answer: a soft backup encrypted with a one-time key, on the provider.
-public nonisolated struct Keepsake_Wire_V1_HistoryResponse: Sendable {
+package nonisolated struct Keepsake_Wire_V1_HistoryResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var requestID: Data = Data()
+  package var requestID: Data = Data()
 
   /// must be on the host of the request's upload_url
-  public var backupURL: String = String()
+  package var backupURL: String = String()
 
   /// the file's raw 32-byte key, used once
-  public var backupKey: Data = Data()
+  package var backupKey: Data = Data()
 
   /// BLAKE2b-256 of the file as uploaded
-  public var backupFileHash: Data = Data()
+  package var backupFileHash: Data = Data()
 
-  public var expiresAtMs: Int64 = 0
+  package var expiresAtMs: Int64 = 0
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 /// XIP-56 go-offline: a hard backup of an installation was restored on another
 /// device, which now runs the installation at `generation`. Published on
 /// installation-<installation ID>, signed by the installation's signing key.
 /// A device holding the same keys at a lower generation stops and erases them.
-public nonisolated struct Keepsake_Wire_V1_InstallationNotice: Sendable {
+package nonisolated struct Keepsake_Wire_V1_InstallationNotice: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var installationID: Data = Data()
+  package var installationID: Data = Data()
 
-  public var generation: UInt64 = 0
+  package var generation: UInt64 = 0
 
   /// 16 bytes: the log of the device that now holds it
-  public var restoredByLog: Data = Data()
+  package var restoredByLog: Data = Data()
 
   /// 16 bytes: the hard backup that was restored
-  public var backupID: Data = Data()
+  package var backupID: Data = Data()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
-public nonisolated struct Keepsake_Wire_V1_SignedInstallationNotice: Sendable {
+package nonisolated struct Keepsake_Wire_V1_SignedInstallationNotice: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// InstallationNotice
-  public var notice: Data = Data()
+  package var notice: Data = Data()
 
-  public var signature: Data = Data()
+  package var signature: Data = Data()
 
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  public init() {}
+  package init() {}
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -562,10 +562,10 @@ public nonisolated struct Keepsake_Wire_V1_SignedInstallationNotice: Sendable {
 fileprivate nonisolated let _protobuf_package = "keepsake.wire.v1"
 
 nonisolated extension Keepsake_Wire_V1_ContactBundle: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ContactBundle"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_key\0\u{3}installation_id\0\u{3}signing_key\0\u{3}identity_key\0\u{3}created_at_ms\0\u{1}role\0")
+  package static let protoMessageName: String = _protobuf_package + ".ContactBundle"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_key\0\u{3}installation_id\0\u{3}signing_key\0\u{3}identity_key\0\u{3}created_at_ms\0\u{1}role\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -582,7 +582,7 @@ nonisolated extension Keepsake_Wire_V1_ContactBundle: SwiftProtobuf.Message, Swi
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.accountKey.isEmpty {
       try visitor.visitSingularBytesField(value: self.accountKey, fieldNumber: 1)
     }
@@ -604,7 +604,7 @@ nonisolated extension Keepsake_Wire_V1_ContactBundle: SwiftProtobuf.Message, Swi
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_ContactBundle, rhs: Keepsake_Wire_V1_ContactBundle) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_ContactBundle, rhs: Keepsake_Wire_V1_ContactBundle) -> Bool {
     if lhs.accountKey != rhs.accountKey {return false}
     if lhs.installationID != rhs.installationID {return false}
     if lhs.signingKey != rhs.signingKey {return false}
@@ -617,10 +617,10 @@ nonisolated extension Keepsake_Wire_V1_ContactBundle: SwiftProtobuf.Message, Swi
 }
 
 nonisolated extension Keepsake_Wire_V1_SignedContactBundle: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".SignedContactBundle"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}bundle\0\u{1}signature\0")
+  package static let protoMessageName: String = _protobuf_package + ".SignedContactBundle"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}bundle\0\u{1}signature\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -633,7 +633,7 @@ nonisolated extension Keepsake_Wire_V1_SignedContactBundle: SwiftProtobuf.Messag
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.bundle.isEmpty {
       try visitor.visitSingularBytesField(value: self.bundle, fieldNumber: 1)
     }
@@ -643,7 +643,7 @@ nonisolated extension Keepsake_Wire_V1_SignedContactBundle: SwiftProtobuf.Messag
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_SignedContactBundle, rhs: Keepsake_Wire_V1_SignedContactBundle) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_SignedContactBundle, rhs: Keepsake_Wire_V1_SignedContactBundle) -> Bool {
     if lhs.bundle != rhs.bundle {return false}
     if lhs.signature != rhs.signature {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -652,10 +652,10 @@ nonisolated extension Keepsake_Wire_V1_SignedContactBundle: SwiftProtobuf.Messag
 }
 
 nonisolated extension Keepsake_Wire_V1_Revocation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".Revocation"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_key\0\u{3}installation_id\0\u{3}revoked_at_ms\0")
+  package static let protoMessageName: String = _protobuf_package + ".Revocation"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_key\0\u{3}installation_id\0\u{3}revoked_at_ms\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -669,7 +669,7 @@ nonisolated extension Keepsake_Wire_V1_Revocation: SwiftProtobuf.Message, SwiftP
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.accountKey.isEmpty {
       try visitor.visitSingularBytesField(value: self.accountKey, fieldNumber: 1)
     }
@@ -682,7 +682,7 @@ nonisolated extension Keepsake_Wire_V1_Revocation: SwiftProtobuf.Message, SwiftP
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_Revocation, rhs: Keepsake_Wire_V1_Revocation) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_Revocation, rhs: Keepsake_Wire_V1_Revocation) -> Bool {
     if lhs.accountKey != rhs.accountKey {return false}
     if lhs.installationID != rhs.installationID {return false}
     if lhs.revokedAtMs != rhs.revokedAtMs {return false}
@@ -692,10 +692,10 @@ nonisolated extension Keepsake_Wire_V1_Revocation: SwiftProtobuf.Message, SwiftP
 }
 
 nonisolated extension Keepsake_Wire_V1_SignedRevocation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".SignedRevocation"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revocation\0\u{1}signature\0")
+  package static let protoMessageName: String = _protobuf_package + ".SignedRevocation"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revocation\0\u{1}signature\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -708,7 +708,7 @@ nonisolated extension Keepsake_Wire_V1_SignedRevocation: SwiftProtobuf.Message, 
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.revocation.isEmpty {
       try visitor.visitSingularBytesField(value: self.revocation, fieldNumber: 1)
     }
@@ -718,7 +718,7 @@ nonisolated extension Keepsake_Wire_V1_SignedRevocation: SwiftProtobuf.Message, 
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_SignedRevocation, rhs: Keepsake_Wire_V1_SignedRevocation) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_SignedRevocation, rhs: Keepsake_Wire_V1_SignedRevocation) -> Bool {
     if lhs.revocation != rhs.revocation {return false}
     if lhs.signature != rhs.signature {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -727,10 +727,10 @@ nonisolated extension Keepsake_Wire_V1_SignedRevocation: SwiftProtobuf.Message, 
 }
 
 nonisolated extension Keepsake_Wire_V1_Prekey: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".Prekey"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{3}prekey_id\0\u{3}public_key\0\u{1}fallback\0\u{3}created_at_ms\0")
+  package static let protoMessageName: String = _protobuf_package + ".Prekey"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{3}prekey_id\0\u{3}public_key\0\u{1}fallback\0\u{3}created_at_ms\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -746,7 +746,7 @@ nonisolated extension Keepsake_Wire_V1_Prekey: SwiftProtobuf.Message, SwiftProto
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.installationID.isEmpty {
       try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
     }
@@ -765,7 +765,7 @@ nonisolated extension Keepsake_Wire_V1_Prekey: SwiftProtobuf.Message, SwiftProto
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_Prekey, rhs: Keepsake_Wire_V1_Prekey) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_Prekey, rhs: Keepsake_Wire_V1_Prekey) -> Bool {
     if lhs.installationID != rhs.installationID {return false}
     if lhs.prekeyID != rhs.prekeyID {return false}
     if lhs.publicKey != rhs.publicKey {return false}
@@ -777,10 +777,10 @@ nonisolated extension Keepsake_Wire_V1_Prekey: SwiftProtobuf.Message, SwiftProto
 }
 
 nonisolated extension Keepsake_Wire_V1_SignedPrekey: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".SignedPrekey"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}prekey\0\u{1}signature\0")
+  package static let protoMessageName: String = _protobuf_package + ".SignedPrekey"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}prekey\0\u{1}signature\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -793,7 +793,7 @@ nonisolated extension Keepsake_Wire_V1_SignedPrekey: SwiftProtobuf.Message, Swif
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.prekey.isEmpty {
       try visitor.visitSingularBytesField(value: self.prekey, fieldNumber: 1)
     }
@@ -803,7 +803,7 @@ nonisolated extension Keepsake_Wire_V1_SignedPrekey: SwiftProtobuf.Message, Swif
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_SignedPrekey, rhs: Keepsake_Wire_V1_SignedPrekey) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_SignedPrekey, rhs: Keepsake_Wire_V1_SignedPrekey) -> Bool {
     if lhs.prekey != rhs.prekey {return false}
     if lhs.signature != rhs.signature {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -812,10 +812,10 @@ nonisolated extension Keepsake_Wire_V1_SignedPrekey: SwiftProtobuf.Message, Swif
 }
 
 nonisolated extension Keepsake_Wire_V1_PrekeyUpload: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".PrekeyUpload"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}contact\0\u{1}prekeys\0")
+  package static let protoMessageName: String = _protobuf_package + ".PrekeyUpload"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}contact\0\u{1}prekeys\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -828,7 +828,7 @@ nonisolated extension Keepsake_Wire_V1_PrekeyUpload: SwiftProtobuf.Message, Swif
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -842,7 +842,7 @@ nonisolated extension Keepsake_Wire_V1_PrekeyUpload: SwiftProtobuf.Message, Swif
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_PrekeyUpload, rhs: Keepsake_Wire_V1_PrekeyUpload) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_PrekeyUpload, rhs: Keepsake_Wire_V1_PrekeyUpload) -> Bool {
     if lhs._contact != rhs._contact {return false}
     if lhs.prekeys != rhs.prekeys {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -851,10 +851,10 @@ nonisolated extension Keepsake_Wire_V1_PrekeyUpload: SwiftProtobuf.Message, Swif
 }
 
 nonisolated extension Keepsake_Wire_V1_SealedMetadata: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".SealedMetadata"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}sender_account\0\u{3}sender_installation\0\u{3}recipient_account\0\u{3}recipient_installation\0\u{3}is_prekey_message\0")
+  package static let protoMessageName: String = _protobuf_package + ".SealedMetadata"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}sender_account\0\u{3}sender_installation\0\u{3}recipient_account\0\u{3}recipient_installation\0\u{3}is_prekey_message\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -870,7 +870,7 @@ nonisolated extension Keepsake_Wire_V1_SealedMetadata: SwiftProtobuf.Message, Sw
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.senderAccount.isEmpty {
       try visitor.visitSingularStringField(value: self.senderAccount, fieldNumber: 1)
     }
@@ -889,7 +889,7 @@ nonisolated extension Keepsake_Wire_V1_SealedMetadata: SwiftProtobuf.Message, Sw
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_SealedMetadata, rhs: Keepsake_Wire_V1_SealedMetadata) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_SealedMetadata, rhs: Keepsake_Wire_V1_SealedMetadata) -> Bool {
     if lhs.senderAccount != rhs.senderAccount {return false}
     if lhs.senderInstallation != rhs.senderInstallation {return false}
     if lhs.recipientAccount != rhs.recipientAccount {return false}
@@ -901,10 +901,10 @@ nonisolated extension Keepsake_Wire_V1_SealedMetadata: SwiftProtobuf.Message, Sw
 }
 
 nonisolated extension Keepsake_Wire_V1_EnvelopeHeader: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".EnvelopeHeader"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}sent_ns\0\u{3}sealed_metadata\0")
+  package static let protoMessageName: String = _protobuf_package + ".EnvelopeHeader"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}sent_ns\0\u{3}sealed_metadata\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -917,7 +917,7 @@ nonisolated extension Keepsake_Wire_V1_EnvelopeHeader: SwiftProtobuf.Message, Sw
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if self.sentNs != 0 {
       try visitor.visitSingularUInt64Field(value: self.sentNs, fieldNumber: 1)
     }
@@ -927,7 +927,7 @@ nonisolated extension Keepsake_Wire_V1_EnvelopeHeader: SwiftProtobuf.Message, Sw
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_EnvelopeHeader, rhs: Keepsake_Wire_V1_EnvelopeHeader) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_EnvelopeHeader, rhs: Keepsake_Wire_V1_EnvelopeHeader) -> Bool {
     if lhs.sentNs != rhs.sentNs {return false}
     if lhs.sealedMetadata != rhs.sealedMetadata {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -936,10 +936,10 @@ nonisolated extension Keepsake_Wire_V1_EnvelopeHeader: SwiftProtobuf.Message, Sw
 }
 
 nonisolated extension Keepsake_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".Envelope"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}ciphertext\0")
+  package static let protoMessageName: String = _protobuf_package + ".Envelope"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}ciphertext\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -952,7 +952,7 @@ nonisolated extension Keepsake_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftPro
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.header.isEmpty {
       try visitor.visitSingularBytesField(value: self.header, fieldNumber: 1)
     }
@@ -962,7 +962,7 @@ nonisolated extension Keepsake_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftPro
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_Envelope, rhs: Keepsake_Wire_V1_Envelope) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_Envelope, rhs: Keepsake_Wire_V1_Envelope) -> Bool {
     if lhs.header != rhs.header {return false}
     if lhs.ciphertext != rhs.ciphertext {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -971,10 +971,10 @@ nonisolated extension Keepsake_Wire_V1_Envelope: SwiftProtobuf.Message, SwiftPro
 }
 
 nonisolated extension Keepsake_Wire_V1_PrekeySetup: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".PrekeySetup"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}identity_key\0\u{3}base_key\0\u{3}prekey_id\0")
+  package static let protoMessageName: String = _protobuf_package + ".PrekeySetup"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}identity_key\0\u{3}base_key\0\u{3}prekey_id\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -988,7 +988,7 @@ nonisolated extension Keepsake_Wire_V1_PrekeySetup: SwiftProtobuf.Message, Swift
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.identityKey.isEmpty {
       try visitor.visitSingularBytesField(value: self.identityKey, fieldNumber: 1)
     }
@@ -1001,7 +1001,7 @@ nonisolated extension Keepsake_Wire_V1_PrekeySetup: SwiftProtobuf.Message, Swift
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_PrekeySetup, rhs: Keepsake_Wire_V1_PrekeySetup) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_PrekeySetup, rhs: Keepsake_Wire_V1_PrekeySetup) -> Bool {
     if lhs.identityKey != rhs.identityKey {return false}
     if lhs.baseKey != rhs.baseKey {return false}
     if lhs.prekeyID != rhs.prekeyID {return false}
@@ -1011,10 +1011,10 @@ nonisolated extension Keepsake_Wire_V1_PrekeySetup: SwiftProtobuf.Message, Swift
 }
 
 nonisolated extension Keepsake_Wire_V1_SessionMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".SessionMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}setup\0\u{3}ratchet_header\0\u{1}ciphertext\0")
+  package static let protoMessageName: String = _protobuf_package + ".SessionMessage"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}setup\0\u{3}ratchet_header\0\u{1}ciphertext\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1028,7 +1028,7 @@ nonisolated extension Keepsake_Wire_V1_SessionMessage: SwiftProtobuf.Message, Sw
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -1045,7 +1045,7 @@ nonisolated extension Keepsake_Wire_V1_SessionMessage: SwiftProtobuf.Message, Sw
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_SessionMessage, rhs: Keepsake_Wire_V1_SessionMessage) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_SessionMessage, rhs: Keepsake_Wire_V1_SessionMessage) -> Bool {
     if lhs._setup != rhs._setup {return false}
     if lhs.ratchetHeader != rhs.ratchetHeader {return false}
     if lhs.ciphertext != rhs.ciphertext {return false}
@@ -1055,10 +1055,10 @@ nonisolated extension Keepsake_Wire_V1_SessionMessage: SwiftProtobuf.Message, Sw
 }
 
 nonisolated extension Keepsake_Wire_V1_Payload: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".Payload"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{3}header_signature\0\u{3}convo_id\0\u{1}content\0")
+  package static let protoMessageName: String = _protobuf_package + ".Payload"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{3}header_signature\0\u{3}convo_id\0\u{1}content\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1073,7 +1073,7 @@ nonisolated extension Keepsake_Wire_V1_Payload: SwiftProtobuf.Message, SwiftProt
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -1093,7 +1093,7 @@ nonisolated extension Keepsake_Wire_V1_Payload: SwiftProtobuf.Message, SwiftProt
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_Payload, rhs: Keepsake_Wire_V1_Payload) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_Payload, rhs: Keepsake_Wire_V1_Payload) -> Bool {
     if lhs.version != rhs.version {return false}
     if lhs.headerSignature != rhs.headerSignature {return false}
     if lhs.convoID != rhs.convoID {return false}
@@ -1104,10 +1104,10 @@ nonisolated extension Keepsake_Wire_V1_Payload: SwiftProtobuf.Message, SwiftProt
 }
 
 nonisolated extension Keepsake_Wire_V1_Content: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".Content"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}text\0\u{1}commit\0\u{3}retransmit_request\0\u{3}history_request\0\u{3}history_response\0")
+  package static let protoMessageName: String = _protobuf_package + ".Content"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}text\0\u{1}commit\0\u{3}retransmit_request\0\u{3}history_request\0\u{3}history_response\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1183,7 +1183,7 @@ nonisolated extension Keepsake_Wire_V1_Content: SwiftProtobuf.Message, SwiftProt
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     // The use of inline closures is to circumvent an issue where the compiler
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
@@ -1214,7 +1214,7 @@ nonisolated extension Keepsake_Wire_V1_Content: SwiftProtobuf.Message, SwiftProt
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_Content, rhs: Keepsake_Wire_V1_Content) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_Content, rhs: Keepsake_Wire_V1_Content) -> Bool {
     if lhs.body != rhs.body {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -1222,10 +1222,10 @@ nonisolated extension Keepsake_Wire_V1_Content: SwiftProtobuf.Message, SwiftProt
 }
 
 nonisolated extension Keepsake_Wire_V1_Text: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".Text"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{1}text\0\u{3}content_type\0\u{3}sent_at_ms\0")
+  package static let protoMessageName: String = _protobuf_package + ".Text"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{1}text\0\u{3}content_type\0\u{3}sent_at_ms\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1240,7 +1240,7 @@ nonisolated extension Keepsake_Wire_V1_Text: SwiftProtobuf.Message, SwiftProtobu
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.messageID.isEmpty {
       try visitor.visitSingularBytesField(value: self.messageID, fieldNumber: 1)
     }
@@ -1256,7 +1256,7 @@ nonisolated extension Keepsake_Wire_V1_Text: SwiftProtobuf.Message, SwiftProtobu
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_Text, rhs: Keepsake_Wire_V1_Text) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_Text, rhs: Keepsake_Wire_V1_Text) -> Bool {
     if lhs.messageID != rhs.messageID {return false}
     if lhs.text != rhs.text {return false}
     if lhs.contentType != rhs.contentType {return false}
@@ -1267,10 +1267,10 @@ nonisolated extension Keepsake_Wire_V1_Text: SwiftProtobuf.Message, SwiftProtobu
 }
 
 nonisolated extension Keepsake_Wire_V1_Commit: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".Commit"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}commit\0\u{1}signature\0")
+  package static let protoMessageName: String = _protobuf_package + ".Commit"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}commit\0\u{1}signature\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1283,7 +1283,7 @@ nonisolated extension Keepsake_Wire_V1_Commit: SwiftProtobuf.Message, SwiftProto
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.commit.isEmpty {
       try visitor.visitSingularBytesField(value: self.commit, fieldNumber: 1)
     }
@@ -1293,7 +1293,7 @@ nonisolated extension Keepsake_Wire_V1_Commit: SwiftProtobuf.Message, SwiftProto
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_Commit, rhs: Keepsake_Wire_V1_Commit) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_Commit, rhs: Keepsake_Wire_V1_Commit) -> Bool {
     if lhs.commit != rhs.commit {return false}
     if lhs.signature != rhs.signature {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -1302,10 +1302,10 @@ nonisolated extension Keepsake_Wire_V1_Commit: SwiftProtobuf.Message, SwiftProto
 }
 
 nonisolated extension Keepsake_Wire_V1_CommitBody: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".CommitBody"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}conversation_id\0\u{1}epoch\0\u{1}added\0\u{1}removed\0\u{1}committer\0\u{3}committer_installation\0\u{1}title\0\u{1}members\0")
+  package static let protoMessageName: String = _protobuf_package + ".CommitBody"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}conversation_id\0\u{1}epoch\0\u{1}added\0\u{1}removed\0\u{1}committer\0\u{3}committer_installation\0\u{1}title\0\u{1}members\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1324,7 +1324,7 @@ nonisolated extension Keepsake_Wire_V1_CommitBody: SwiftProtobuf.Message, SwiftP
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.conversationID.isEmpty {
       try visitor.visitSingularBytesField(value: self.conversationID, fieldNumber: 1)
     }
@@ -1352,7 +1352,7 @@ nonisolated extension Keepsake_Wire_V1_CommitBody: SwiftProtobuf.Message, SwiftP
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_CommitBody, rhs: Keepsake_Wire_V1_CommitBody) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_CommitBody, rhs: Keepsake_Wire_V1_CommitBody) -> Bool {
     if lhs.conversationID != rhs.conversationID {return false}
     if lhs.epoch != rhs.epoch {return false}
     if lhs.added != rhs.added {return false}
@@ -1367,10 +1367,10 @@ nonisolated extension Keepsake_Wire_V1_CommitBody: SwiftProtobuf.Message, SwiftP
 }
 
 nonisolated extension Keepsake_Wire_V1_CommitClaim: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".CommitClaim"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{3}commit_digest\0")
+  package static let protoMessageName: String = _protobuf_package + ".CommitClaim"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}epoch\0\u{3}commit_digest\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1383,7 +1383,7 @@ nonisolated extension Keepsake_Wire_V1_CommitClaim: SwiftProtobuf.Message, Swift
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if self.epoch != 0 {
       try visitor.visitSingularUInt64Field(value: self.epoch, fieldNumber: 1)
     }
@@ -1393,7 +1393,7 @@ nonisolated extension Keepsake_Wire_V1_CommitClaim: SwiftProtobuf.Message, Swift
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_CommitClaim, rhs: Keepsake_Wire_V1_CommitClaim) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_CommitClaim, rhs: Keepsake_Wire_V1_CommitClaim) -> Bool {
     if lhs.epoch != rhs.epoch {return false}
     if lhs.commitDigest != rhs.commitDigest {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -1402,10 +1402,10 @@ nonisolated extension Keepsake_Wire_V1_CommitClaim: SwiftProtobuf.Message, Swift
 }
 
 nonisolated extension Keepsake_Wire_V1_RetransmitRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".RetransmitRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}envelope_digest\0")
+  package static let protoMessageName: String = _protobuf_package + ".RetransmitRequest"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}envelope_digest\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1417,14 +1417,14 @@ nonisolated extension Keepsake_Wire_V1_RetransmitRequest: SwiftProtobuf.Message,
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.envelopeDigest.isEmpty {
       try visitor.visitSingularBytesField(value: self.envelopeDigest, fieldNumber: 1)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_RetransmitRequest, rhs: Keepsake_Wire_V1_RetransmitRequest) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_RetransmitRequest, rhs: Keepsake_Wire_V1_RetransmitRequest) -> Bool {
     if lhs.envelopeDigest != rhs.envelopeDigest {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -1432,10 +1432,10 @@ nonisolated extension Keepsake_Wire_V1_RetransmitRequest: SwiftProtobuf.Message,
 }
 
 nonisolated extension Keepsake_Wire_V1_HistoryRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".HistoryRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}verification_pin\0\u{3}upload_url\0")
+  package static let protoMessageName: String = _protobuf_package + ".HistoryRequest"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}verification_pin\0\u{3}upload_url\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1449,7 +1449,7 @@ nonisolated extension Keepsake_Wire_V1_HistoryRequest: SwiftProtobuf.Message, Sw
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.requestID.isEmpty {
       try visitor.visitSingularBytesField(value: self.requestID, fieldNumber: 1)
     }
@@ -1462,7 +1462,7 @@ nonisolated extension Keepsake_Wire_V1_HistoryRequest: SwiftProtobuf.Message, Sw
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_HistoryRequest, rhs: Keepsake_Wire_V1_HistoryRequest) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_HistoryRequest, rhs: Keepsake_Wire_V1_HistoryRequest) -> Bool {
     if lhs.requestID != rhs.requestID {return false}
     if lhs.verificationPin != rhs.verificationPin {return false}
     if lhs.uploadURL != rhs.uploadURL {return false}
@@ -1472,10 +1472,10 @@ nonisolated extension Keepsake_Wire_V1_HistoryRequest: SwiftProtobuf.Message, Sw
 }
 
 nonisolated extension Keepsake_Wire_V1_HistoryResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".HistoryResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}backup_url\0\u{3}backup_key\0\u{3}backup_file_hash\0\u{3}expires_at_ms\0")
+  package static let protoMessageName: String = _protobuf_package + ".HistoryResponse"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}backup_url\0\u{3}backup_key\0\u{3}backup_file_hash\0\u{3}expires_at_ms\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1491,7 +1491,7 @@ nonisolated extension Keepsake_Wire_V1_HistoryResponse: SwiftProtobuf.Message, S
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.requestID.isEmpty {
       try visitor.visitSingularBytesField(value: self.requestID, fieldNumber: 1)
     }
@@ -1510,7 +1510,7 @@ nonisolated extension Keepsake_Wire_V1_HistoryResponse: SwiftProtobuf.Message, S
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_HistoryResponse, rhs: Keepsake_Wire_V1_HistoryResponse) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_HistoryResponse, rhs: Keepsake_Wire_V1_HistoryResponse) -> Bool {
     if lhs.requestID != rhs.requestID {return false}
     if lhs.backupURL != rhs.backupURL {return false}
     if lhs.backupKey != rhs.backupKey {return false}
@@ -1522,10 +1522,10 @@ nonisolated extension Keepsake_Wire_V1_HistoryResponse: SwiftProtobuf.Message, S
 }
 
 nonisolated extension Keepsake_Wire_V1_InstallationNotice: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".InstallationNotice"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{1}generation\0\u{3}restored_by_log\0\u{3}backup_id\0")
+  package static let protoMessageName: String = _protobuf_package + ".InstallationNotice"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{1}generation\0\u{3}restored_by_log\0\u{3}backup_id\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1540,7 +1540,7 @@ nonisolated extension Keepsake_Wire_V1_InstallationNotice: SwiftProtobuf.Message
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.installationID.isEmpty {
       try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
     }
@@ -1556,7 +1556,7 @@ nonisolated extension Keepsake_Wire_V1_InstallationNotice: SwiftProtobuf.Message
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_InstallationNotice, rhs: Keepsake_Wire_V1_InstallationNotice) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_InstallationNotice, rhs: Keepsake_Wire_V1_InstallationNotice) -> Bool {
     if lhs.installationID != rhs.installationID {return false}
     if lhs.generation != rhs.generation {return false}
     if lhs.restoredByLog != rhs.restoredByLog {return false}
@@ -1567,10 +1567,10 @@ nonisolated extension Keepsake_Wire_V1_InstallationNotice: SwiftProtobuf.Message
 }
 
 nonisolated extension Keepsake_Wire_V1_SignedInstallationNotice: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".SignedInstallationNotice"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}notice\0\u{1}signature\0")
+  package static let protoMessageName: String = _protobuf_package + ".SignedInstallationNotice"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}notice\0\u{1}signature\0")
 
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
       // The use of inline closures is to circumvent an issue where the compiler
       // allocates stack space for every case branch when no optimizations are
@@ -1583,7 +1583,7 @@ nonisolated extension Keepsake_Wire_V1_SignedInstallationNotice: SwiftProtobuf.M
     }
   }
 
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.notice.isEmpty {
       try visitor.visitSingularBytesField(value: self.notice, fieldNumber: 1)
     }
@@ -1593,7 +1593,7 @@ nonisolated extension Keepsake_Wire_V1_SignedInstallationNotice: SwiftProtobuf.M
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Keepsake_Wire_V1_SignedInstallationNotice, rhs: Keepsake_Wire_V1_SignedInstallationNotice) -> Bool {
+  package static func ==(lhs: Keepsake_Wire_V1_SignedInstallationNotice, rhs: Keepsake_Wire_V1_SignedInstallationNotice) -> Bool {
     if lhs.notice != rhs.notice {return false}
     if lhs.signature != rhs.signature {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}

@@ -1,0 +1,356 @@
+import Foundation
+import GRDB
+
+/// An account as conversations name it. For messaging accounts it is the
+/// account's Ed25519 public key in lowercase hex; the store takes any text.
+public struct AccountID: RawRepresentable, Hashable, Comparable, Sendable, Codable, CustomStringConvertible,
+    ExpressibleByStringLiteral {
+    public let rawValue: String
+
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(_ rawValue: String) { self.rawValue = rawValue }
+    public init(stringLiteral value: String) { rawValue = value }
+
+    public var description: String { rawValue }
+
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// What kind of event a log record holds: its number in the log, and a name for display.
+public struct EventKind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt32
+
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// A short name for display and logs (`message-sent`), or `unknown(<number>)`.
+    public var description: String { EventPayload.name(ofKind: rawValue) }
+
+    public static let conversationCreated = Self(rawValue: 1)
+    public static let messageSent = Self(rawValue: 2)
+    public static let messageReceived = Self(rawValue: 3)
+    public static let messageEdited = Self(rawValue: 4)
+    public static let messageDeleted = Self(rawValue: 5)
+    public static let membershipCommit = Self(rawValue: 6)
+    public static let contactAdded = Self(rawValue: 8)
+    public static let contactRemoved = Self(rawValue: 9)
+    public static let consentChanged = Self(rawValue: 10)
+    public static let preferenceChanged = Self(rawValue: 11)
+    public static let conversationRead = Self(rawValue: 12)
+}
+
+/// Direct (two accounts) or group.
+public enum ConversationKind: Int, Sendable, Hashable, Codable {
+    case unspecified = 0, direct = 1, group = 2
+}
+
+/// Whether the user wants to hear from an account or a conversation.
+public enum ConsentState: Int, Sendable, Hashable, Codable {
+    case unknown = 0, allowed = 1, denied = 2
+}
+
+/// What an event says, as apps read and write it.
+///
+/// Events that carry keys or session state (installation keys, ratchet steps,
+/// prekeys, account memberships), events of extensions such as messaging, and
+/// kinds a newer Keepsake wrote arrive as `.opaque`: their kind, never their
+/// bytes. A deleted message's events and superseded session states arrive as `.erased`.
+public enum EventContent: Sendable, Hashable {
+    case conversationCreated(ConversationStart)
+    /// A message this installation wrote.
+    case messageSent(MessagePost)
+    /// A message from another installation.
+    case messageReceived(MessagePost)
+    case messageEdited(MessageEdit)
+    case messageDeleted(MessageDeletion)
+    /// A group's membership change at an epoch.
+    case membershipCommitted(MembershipChange)
+    case contactAdded(ContactEntry)
+    case contactRemoved(AccountID)
+    case consentChanged(ConsentChange)
+    case preferenceChanged(PreferenceChange)
+    /// The user read a conversation up to a message.
+    case conversationRead(ReadMarker)
+    /// An event shown by its kind only (see the type's documentation).
+    case opaque(EventKind)
+    /// An event whose content was erased.
+    case erased(EventKind)
+}
+
+/// A new conversation.
+public struct ConversationStart: Sendable, Hashable {
+    public var id: ConversationID
+    public var kind: ConversationKind
+    public var title: String
+    public var members: [AccountID]
+    public var createdBy: AccountID
+    /// Groups: the membership epoch this store starts at (0 for the creator).
+    public var epoch: UInt64
+
+    public init(
+        id: ConversationID = .generate(), kind: ConversationKind = .direct, title: String = "", members: [AccountID],
+        createdBy: AccountID, epoch: UInt64 = 0
+    ) {
+        self.id = id
+        self.kind = kind
+        self.title = title
+        self.members = members
+        self.createdBy = createdBy
+        self.epoch = epoch
+    }
+}
+
+/// A message's content, sent or received.
+public struct MessagePost: Sendable, Hashable {
+    public var id: MessageID
+    public var conversation: ConversationID
+    public var sender: AccountID
+    public var text: String
+    /// By the sender's clock: it orders the conversation for display, nothing else.
+    public var sentAt: Date
+    public var contentType: String
+
+    public init(
+        id: MessageID = .generate(), conversation: ConversationID, sender: AccountID, text: String, sentAt: Date = Date(),
+        contentType: String = "text/plain"
+    ) {
+        self.id = id
+        self.conversation = conversation
+        self.sender = sender
+        self.text = text
+        self.sentAt = sentAt
+        self.contentType = contentType
+    }
+}
+
+/// A message's new text; the newest edit wins.
+public struct MessageEdit: Sendable, Hashable {
+    public var message: MessageID
+    public var conversation: ConversationID
+    public var text: String
+    public var editedAt: Date
+
+    public init(message: MessageID, conversation: ConversationID, text: String, editedAt: Date = Date()) {
+        self.message = message
+        self.conversation = conversation
+        self.text = text
+        self.editedAt = editedAt
+    }
+}
+
+/// A message's deletion: its events are erased from the log.
+public struct MessageDeletion: Sendable, Hashable {
+    public var message: MessageID
+    public var conversation: ConversationID
+
+    public init(message: MessageID, conversation: ConversationID) {
+        self.message = message
+        self.conversation = conversation
+    }
+}
+
+/// A group membership change; it applies when its epoch is the group's next.
+public struct MembershipChange: Sendable, Hashable {
+    public var conversation: ConversationID
+    public var epoch: UInt64
+    public var added: [AccountID]
+    public var removed: [AccountID]
+    public var committer: AccountID
+
+    public init(conversation: ConversationID, epoch: UInt64, added: [AccountID] = [], removed: [AccountID] = [], committer: AccountID) {
+        self.conversation = conversation
+        self.epoch = epoch
+        self.added = added
+        self.removed = removed
+        self.committer = committer
+    }
+}
+
+/// An address book entry.
+public struct ContactEntry: Sendable, Hashable {
+    public var account: AccountID
+    public var displayName: String
+
+    public init(account: AccountID, displayName: String) {
+        self.account = account
+        self.displayName = displayName
+    }
+}
+
+/// Consent for an account, or for a conversation (`conversation:<id>`).
+public struct ConsentChange: Sendable, Hashable {
+    public var entity: String
+    public var state: ConsentState
+
+    public init(entity: String, state: ConsentState) {
+        self.entity = entity
+        self.state = state
+    }
+}
+
+/// A preference's new value; the last one in log order wins.
+public struct PreferenceChange: Sendable, Hashable {
+    public var key: String
+    public var value: [UInt8]
+
+    public init(key: String, value: [UInt8]) {
+        self.key = key
+        self.value = value
+    }
+}
+
+/// A read marker: the conversation is read up to a message (the store records
+/// the message's sent time with it, so the marker keeps its place after a deletion).
+public struct ReadMarker: Sendable, Hashable {
+    public var conversation: ConversationID
+    public var upTo: MessageID
+
+    public init(conversation: ConversationID, upTo: MessageID) {
+        self.conversation = conversation
+        self.upTo = upTo
+    }
+}
+
+extension EventContent {
+    /// The kind of event this content is.
+    public var kind: EventKind {
+        switch self {
+        case .conversationCreated: .conversationCreated
+        case .messageSent: .messageSent
+        case .messageReceived: .messageReceived
+        case .messageEdited: .messageEdited
+        case .messageDeleted: .messageDeleted
+        case .membershipCommitted: .membershipCommit
+        case .contactAdded: .contactAdded
+        case .contactRemoved: .contactRemoved
+        case .consentChanged: .consentChanged
+        case .preferenceChanged: .preferenceChanged
+        case .conversationRead: .conversationRead
+        case let .opaque(kind), let .erased(kind): kind
+        }
+    }
+
+    /// The content an app sees of a stored payload.
+    init(_ payload: EventPayload) {
+        switch payload {
+        case let .conversationCreated(c):
+            guard let id = ConversationID(bytes: c.conversationID) else { self = .opaque(EventKind(rawValue: payload.kind)); return }
+            self = .conversationCreated(ConversationStart(
+                id: id, kind: ConversationKind(rawValue: c.kind.rawValue) ?? .unspecified, title: c.title,
+                members: c.members.map { AccountID($0) }, createdBy: AccountID(c.createdBy), epoch: c.epoch))
+        case let .messageSent(m), let .messageReceived(m):
+            guard let id = MessageID(bytes: m.messageID), let conversation = ConversationID(bytes: m.conversationID) else {
+                self = .opaque(EventKind(rawValue: payload.kind)); return
+            }
+            let post = MessagePost(id: id, conversation: conversation, sender: AccountID(m.sender), text: m.text,
+                                   sentAt: Date(millis: m.sentAtMs), contentType: m.contentType)
+            if case .messageSent = payload { self = .messageSent(post) } else { self = .messageReceived(post) }
+        case let .messageEdited(e):
+            guard let id = MessageID(bytes: e.messageID), let conversation = ConversationID(bytes: e.conversationID) else {
+                self = .opaque(EventKind(rawValue: payload.kind)); return
+            }
+            self = .messageEdited(MessageEdit(message: id, conversation: conversation, text: e.text, editedAt: Date(millis: e.editedAtMs)))
+        case let .messageDeleted(d):
+            guard let id = MessageID(bytes: d.messageID), let conversation = ConversationID(bytes: d.conversationID) else {
+                self = .opaque(EventKind(rawValue: payload.kind)); return
+            }
+            self = .messageDeleted(MessageDeletion(message: id, conversation: conversation))
+        case let .membershipCommit(c):
+            guard let conversation = ConversationID(bytes: c.conversationID) else { self = .opaque(EventKind(rawValue: payload.kind)); return }
+            self = .membershipCommitted(MembershipChange(
+                conversation: conversation, epoch: c.epoch, added: c.added.map { AccountID($0) }, removed: c.removed.map { AccountID($0) },
+                committer: AccountID(c.committer)))
+        case let .contactAdded(c): self = .contactAdded(ContactEntry(account: AccountID(c.accountID), displayName: c.displayName))
+        case let .contactRemoved(c): self = .contactRemoved(AccountID(c.accountID))
+        case let .consentChanged(c): self = .consentChanged(ConsentChange(entity: c.entity, state: ConsentState(rawValue: c.state.rawValue) ?? .unknown))
+        case let .preferenceChanged(p): self = .preferenceChanged(PreferenceChange(key: p.key, value: Array(p.value)))
+        case let .conversationRead(r):
+            guard let conversation = ConversationID(bytes: r.conversationID), let message = MessageID(bytes: r.upToMessageID) else {
+                self = .opaque(EventKind(rawValue: payload.kind)); return
+            }
+            self = .conversationRead(ReadMarker(conversation: conversation, upTo: message))
+        case let .erased(kind): self = .erased(EventKind(rawValue: kind))
+        default: self = .opaque(EventKind(rawValue: payload.kind))
+        }
+    }
+}
+
+extension EventPayload {
+    /// The payload the log stores for an app's content; nil for `.opaque` and `.erased`, which cannot be appended.
+    init?(_ content: EventContent) {
+        switch content {
+        case let .conversationCreated(c):
+            self = .conversationCreated(.with {
+                $0.conversationID = Data(c.id.bytes)
+                $0.kind = .init(rawValue: c.kind.rawValue) ?? .unspecified
+                $0.title = c.title
+                $0.members = c.members.map(\.rawValue)
+                $0.createdBy = c.createdBy.rawValue
+                $0.epoch = c.epoch
+            })
+        case let .messageSent(m): self = .messageSent(Self.message(m))
+        case let .messageReceived(m): self = .messageReceived(Self.message(m))
+        case let .messageEdited(e):
+            self = .messageEdited(.with {
+                $0.messageID = Data(e.message.bytes)
+                $0.conversationID = Data(e.conversation.bytes)
+                $0.text = e.text
+                $0.editedAtMs = e.editedAt.millis
+            })
+        case let .messageDeleted(d):
+            self = .messageDeleted(.with {
+                $0.messageID = Data(d.message.bytes)
+                $0.conversationID = Data(d.conversation.bytes)
+            })
+        case let .membershipCommitted(c):
+            self = .membershipCommit(.with {
+                $0.conversationID = Data(c.conversation.bytes)
+                $0.epoch = c.epoch
+                $0.added = c.added.map(\.rawValue)
+                $0.removed = c.removed.map(\.rawValue)
+                $0.committer = c.committer.rawValue
+            })
+        case let .contactAdded(c):
+            self = .contactAdded(.with {
+                $0.accountID = c.account.rawValue
+                $0.displayName = c.displayName
+            })
+        case let .contactRemoved(account): self = .contactRemoved(.with { $0.accountID = account.rawValue })
+        case let .consentChanged(c):
+            self = .consentChanged(.with {
+                $0.entity = c.entity
+                $0.state = .init(rawValue: c.state.rawValue) ?? .unknown
+            })
+        case let .preferenceChanged(p):
+            self = .preferenceChanged(.with {
+                $0.key = p.key
+                $0.value = Data(p.value)
+            })
+        case let .conversationRead(r):
+            self = .conversationRead(.with {
+                $0.conversationID = Data(r.conversation.bytes)
+                $0.upToMessageID = Data(r.upTo.bytes)
+            })
+        case .opaque, .erased:
+            return nil
+        }
+    }
+
+    private static func message(_ m: MessagePost) -> MessageContent {
+        .with {
+            $0.messageID = Data(m.id.bytes)
+            $0.conversationID = Data(m.conversation.bytes)
+            $0.sender = m.sender.rawValue
+            $0.text = m.text
+            $0.sentAtMs = m.sentAt.millis
+            $0.contentType = m.contentType
+        }
+    }
+}
+
+extension AccountID: DatabaseValueConvertible {
+    public var databaseValue: DatabaseValue { rawValue.databaseValue }
+
+    public static func fromDatabaseValue(_ dbValue: DatabaseValue) -> AccountID? {
+        String.fromDatabaseValue(dbValue).map(AccountID.init(rawValue:))
+    }
+}
