@@ -67,7 +67,9 @@ extension Store {
 extension Messenger {
     /// Publishes what the outbox holds, pulls this installation's inbox from
     /// where the last sync stopped and processes every envelope, then keeps the
-    /// prekey stock up and closes idle superseded sessions.
+    /// prekey stock up and closes idle superseded sessions. Cancelling the
+    /// calling task stops it between envelopes with `CancellationError`; the
+    /// next sync goes on from there.
     public func sync() async throws -> SyncReport {
         try await exclusive { try await pullInbox() }
     }
@@ -86,6 +88,8 @@ extension Messenger {
         while true {
             let page = try await relayCall { [cursor, options] in try await $0.items(on: inbox, after: cursor, limit: options.pageSize) }
             for item in page.items {
+                // A cancelled sync stops between envelopes, after the last one's inbox cursor is stored.
+                try Task.checkCancellation()
                 if try await process(item, as: me, refreshed: &refreshed, into: &report) == .deferred {
                     try store.defer(item)
                 }

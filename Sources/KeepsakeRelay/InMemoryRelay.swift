@@ -19,8 +19,10 @@ public final class InMemoryRelay: RelayTransport {
     private let files = Mutex<[String: StoredFile]>([:])
     private let seenNonces = Mutex<Set<[UInt8]>>([])
 
-    /// Where `uploadBackup` takes files; download URLs live under it.
-    public let backupUploadURL = URL(string: "memory://relay/v1/backups")!
+    /// Where `uploadBackup` takes files; download URLs live under it. An HTTP
+    /// URL, as messaging requires, on a reserved host that never resolves: only
+    /// this object serves it.
+    public let backupUploadURL = URL(string: "http://in-memory-relay.invalid/v1/backups")!
 
     private struct StoredFile {
         let contents: [UInt8]

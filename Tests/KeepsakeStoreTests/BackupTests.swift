@@ -33,6 +33,47 @@ final class BackupFixture {
 }
 
 @Suite struct BackupRoundTripTests {
+    /// A consumer that stops iterating cancels the restore: it stops within a
+    /// chunk, leaves the store consistent, and restoring again resumes and ends
+    /// equal to a restore that was never cancelled.
+    @Test(.timeLimit(.minutes(2))) func aCancelledRestoreStopsConsistentAndResumes() async throws {
+        let f = BackupFixture()
+        let source = try f.store("source")
+        try source.appendGenerated(messages: 8_000, conversations: 40, batch: 4_000)
+        let backup = try source.backup(into: f.backups, options: f.options(.soft, chunkSize: 16 << 10))
+        let clean = try f.store("clean")
+        _ = try clean.restore(from: [backup.file], options: RestoreOptions(key: rawKey()))
+
+        let target = try f.store("target")
+        var appliedChunks = 0
+        for try await update in target.restoring(from: [backup.file], options: RestoreOptions(key: rawKey())) {
+            if case .finished = update { Issue.record("the restore finished before it was cancelled") }
+            if case let .progress(.applying(_, chunk, _)) = update, chunk >= 3 {
+                appliedChunks = chunk
+                break
+            }
+        }
+        // The restore thread holds the store's backup lock until it has stopped.
+        let cancelled = ContinuousClock.now
+        var stopped: Duration?
+        while stopped == nil, ContinuousClock.now - cancelled < .seconds(30) {
+            if (try? BackupLock(store: target.directory)) != nil {
+                stopped = ContinuousClock.now - cancelled
+            } else {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        #expect(stopped != nil, "the restore stopped")
+        print("restore stopped \(stopped.map { "\($0)" } ?? "-") after cancellation")
+        #expect(try target.cursor().sequence < clean.cursor().sequence, "it stopped before the end (chunk \(appliedChunks))")
+        #expect(try target.check().isClean, "what it logged is projected")
+
+        let resumed = try target.restore(from: [backup.file], options: RestoreOptions(key: rawKey()))
+        #expect(resumed.appended > 0)
+        #expect(try target.cursor().sequence == clean.cursor().sequence, "nothing twice")
+        #expect(try target.contentDump() == clean.contentDump())
+    }
+
     @Test func aFullHardBackupRestoresIdenticalProjections() throws {
         let f = BackupFixture()
         let source = try f.store("source")

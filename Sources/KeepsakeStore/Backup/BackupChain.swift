@@ -71,7 +71,12 @@ struct BackupChain {
     /// With `decode` false chunks are only authenticated, on all cores (a restore
     /// decodes them as it applies them): event counts are left at zero, and only
     /// files that others here extend are hashed (their hash is part of the link).
-    func verify(key: BackupKey, decode: Bool = true, progress: (Int, Int) -> Void = { _, _ in }) throws(BackupError) -> [VerifiedBackup] {
+    /// Authenticates every file (and with `decode`, decodes every chunk);
+    /// `shouldStop` is asked between chunks, and a yes throws `cancelled`.
+    func verify(
+        key: BackupKey, decode: Bool = true, stoppingWhen shouldStop: @escaping @Sendable () -> Bool = { false },
+        progress: (Int, Int) -> Void = { _, _ in }
+    ) throws(BackupError) -> [VerifiedBackup] {
         let bases = Set(readers.compactMap { $0.header.base?.id })
         var verified: [VerifiedBackup] = []
         for (index, reader) in readers.enumerated() {
@@ -79,11 +84,14 @@ struct BackupChain {
             var hash: String?
             var chunks = 0
             if decode || bases.contains(reader.header.id) {
-                while try reader.nextChunk(decode: decode) != nil { progress(index, reader.chunkIndex) }
+                while try reader.nextChunk(decode: decode) != nil {
+                    guard !shouldStop() else { throw .cancelled }
+                    progress(index, reader.chunkIndex)
+                }
                 hash = Hex.encode(reader.fileHash())
                 chunks = reader.chunkIndex
             } else {
-                chunks = try reader.authenticateAll()
+                chunks = try reader.authenticateAll(stoppingWhen: shouldStop)
                 progress(index, chunks)
             }
             var baseChecked: Bool?

@@ -35,6 +35,9 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
     case noBaseForIncremental
     /// Another backup or restore is running on this store.
     case busy(path: String)
+    /// The restore was cancelled. What it applied stays (whole chunks, with
+    /// their projections); restoring the same files again resumes from there.
+    case cancelled
     /// A hard restore onto a store that already runs an installation, without `force`.
     case storeHasInstallation(InstallationID)
     /// A key file holds neither 32 bytes nor 64 hex digits.
@@ -113,6 +116,8 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
             return "this store has made no backup of this selection yet, so there is nothing to extend; make a full backup first"
         case let .busy(path):
             return "another backup or restore is running on the store at \(path); wait for it to finish"
+        case .cancelled:
+            return "the restore was cancelled; the chunks applied so far are kept, and restoring the same files again resumes after them"
         case let .storeHasInstallation(id):
             return "this store already runs installation \(id); a hard restore would replace it. Restore into a new store, or force it if this device should become the backed-up installation"
         case .emptyPassphrase:

@@ -118,7 +118,7 @@ final class BackupReader {
     /// Authenticates every chunk, on all cores, without decoding, hashing or
     /// moving the reader; returns the number of chunks. The error reported is the
     /// one a sequential read would have met first.
-    func authenticateAll() throws(BackupError) -> Int {
+    func authenticateAll(stoppingWhen shouldStop: @Sendable () -> Bool = { false }) throws(BackupError) -> Int {
         guard let opener else { preconditionFailure("unlock the reader first") }
         var located: [(index: Int, offset: Int)] = []
         var position = offset
@@ -135,6 +135,10 @@ final class BackupReader {
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, chunks.count))
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             for (index, position) in stride(from: worker, to: chunks.count, by: workers).map({ chunks[$0] }) {
+                guard !shouldStop() else {
+                    failures.withLock { $0[index] = .cancelled }
+                    return
+                }
                 do {
                     _ = try opener.open(try opener.locate(index, at: position))
                 } catch {

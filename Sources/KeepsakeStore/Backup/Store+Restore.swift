@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import GRDB
 import KeepsakeCrypto
 import KeepsakeLog
@@ -51,6 +52,16 @@ extension Store {
     public func restore(
         from files: [URL], options: RestoreOptions, progress: (RestoreProgress) -> Void = { _ in }
     ) throws(BackupError) -> RestoreSummary {
+        try restore(from: files, options: options, stoppingWhen: { false }, progress: progress)
+    }
+
+    /// `restore`, asking `shouldStop` between chunks: a yes ends it with
+    /// `BackupError.cancelled`, the store consistent (what was logged is
+    /// projected) and the progress recorded, so running it again resumes.
+    func restore(
+        from files: [URL], options: RestoreOptions, stoppingWhen shouldStop: @escaping @Sendable () -> Bool,
+        progress: (RestoreProgress) -> Void
+    ) throws(BackupError) -> RestoreSummary {
         let started = ContinuousClock.now
         let lock = try BackupLock(store: directory)
         defer { withExtendedLifetime(lock) {} }
@@ -67,7 +78,9 @@ extension Store {
            let current = try wrap({ try installation() }), current.publicKey != hard.header.signer {
             throw .storeHasInstallation(current.id)
         }
-        let verified = try chain.verify(key: options.key, decode: false) { file, chunk in progress(.verifying(file: file, chunk: chunk)) }
+        let verified = try chain.verify(key: options.key, decode: false, stoppingWhen: shouldStop) { file, chunk in
+            progress(.verifying(file: file, chunk: chunk))
+        }
 
         // Into an empty store, everything after the head is projected in one bulk
         // transaction, straight from the decoded events, while another thread
@@ -102,6 +115,7 @@ extension Store {
                 progress(.applying(file: index, chunk: chunk.index, events: tally.appended))
             }
             while !(fresh && !inHead), let frames = try reader.nextChunk() {
+                guard !shouldStop() else { throw .cancelled }
                 let skip = reader.chunkIndex <= record.chunksApplied
                 let outcomes = skip ? nil : try wrap { try importDrafts(Self.drafts(in: frames)) }
                 try account(LoggedChunk(index: reader.chunkIndex, outcomes: outcomes, events: [], endsHead: frames.contains(.headEnd)))
@@ -110,10 +124,16 @@ extension Store {
                 let chunks = logChunks(from: reader, after: record.chunksApplied)
                 defer { chunks.cancelAndWait() }
                 try bulkProjection { group throws(BackupError) in
-                    while let chunk = try wrap({ try chunks.take() }) {
+                    while !shouldStop(), let chunk = try wrap({ try chunks.take() }) {
                         for event in chunk.events { try wrap { try group.apply(event) } }
                         try account(chunk)
                     }
+                }
+                if shouldStop() {
+                    // What the logging thread logged past the last projected chunk is projected now.
+                    chunks.cancelAndWait()
+                    try wrap { try catchUpProjections() }
+                    throw .cancelled
                 }
             }
             events[backup.header.id] = reader.events
@@ -252,11 +272,19 @@ public enum RestoreUpdate: Sendable {
 extension Store {
     /// Runs `restore` on its own thread and reports its progress as an async
     /// sequence that ends with `.finished`, or throws the restore's `BackupError`.
+    ///
+    /// A consumer that stops iterating, or whose task is cancelled, stops the
+    /// restore within a chunk: it ends with the store consistent and its
+    /// progress recorded, so restoring the same files again resumes it.
     public func restoring(from files: [URL], options: RestoreOptions) -> AsyncThrowingStream<RestoreUpdate, Error> {
         AsyncThrowingStream { continuation in
+            let stop = StopFlag()
+            continuation.onTermination = { _ in stop.raise() }
             Thread.detachNewThread {
                 do {
-                    let summary = try self.restore(from: files, options: options) { continuation.yield(.progress($0)) }
+                    let summary = try self.restore(
+                        from: files, options: options, stoppingWhen: { stop.isRaised },
+                        progress: { continuation.yield(.progress($0)) })
                     continuation.yield(.finished(summary))
                     continuation.finish()
                 } catch {
@@ -265,4 +293,12 @@ extension Store {
             }
         }
     }
+}
+
+/// Set once, from any thread: the consumer of a restore went away.
+private final class StopFlag: Sendable {
+    private let raised = Atomic<Bool>(false)
+
+    func raise() { raised.store(true, ordering: .relaxed) }
+    var isRaised: Bool { raised.load(ordering: .relaxed) }
 }
