@@ -12,11 +12,17 @@ struct KeepsakeCommand: AsyncParsableCommand {
         contacts and the rest are SQLite projections rebuilt from it. Commands act on the \
         store named by --store, or $KEEPSAKE_STORE, or ./keepsake-data.
         """,
-        subcommands: [
-            Init.self, Append.self, Conversations.self, Messages.self, Search.self, Log.self,
-            CursorCommand.self, Rebuild.self, Check.self, Generate.self, Demo.self,
-            BackupCommand.self, RestoreCommand.self, VerifyCommand.self, BackupsCommand.self, Bench.self,
-            AccountCommand.self, InstallationCommand.self, Send.self, Sync.self, GroupCommand.self, HistoryCommand.self, Serve.self,
+        groupedSubcommands: [
+            CommandGroup(name: "Store", subcommands: [
+                Init.self, Append.self, Conversations.self, Messages.self, Search.self, Log.self,
+                CursorCommand.self, Rebuild.self, Check.self, Generate.self, Demo.self,
+            ]),
+            CommandGroup(name: "Backups", subcommands: [BackupCommand.self, RestoreCommand.self, VerifyCommand.self, BackupsCommand.self]),
+            CommandGroup(name: "Messaging", subcommands: [
+                AccountCommand.self, InstallationCommand.self, Send.self, Sync.self, GroupCommand.self, HistoryCommand.self,
+            ]),
+            CommandGroup(name: "Server", subcommands: [Serve.self]),
+            CommandGroup(name: "Bench", subcommands: [Bench.self]),
         ]
     )
 
@@ -33,7 +39,7 @@ struct KeepsakeCommand: AsyncParsableCommand {
         } catch let error as NSError where error.domain == NSCocoaErrorDomain || error.domain == NSPOSIXErrorDomain {
             exit(withError: FileFailure(error))
         } catch {
-            exit(withError: error)
+            exit(withError: ErrorHint.adding(to: error))
         }
     }
 }

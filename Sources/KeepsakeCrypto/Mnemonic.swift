@@ -59,6 +59,9 @@ public struct Mnemonic: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Why typed words are not a valid mnemonic. Nothing has been read or changed when this is thrown.
+///
+/// Not frozen: later releases may add cases, so a `switch` over it needs a
+/// `default` branch. `description` always says what happened and what to do.
 public enum MnemonicError: Error, Equatable, CustomStringConvertible {
     case wrongWordCount(Int)
     case unknownWord(position: Int, word: String)

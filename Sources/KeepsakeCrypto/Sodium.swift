@@ -13,6 +13,9 @@ public enum Sodium {
 }
 
 /// Errors from cryptographic operations. Messages never include key material.
+///
+/// Not frozen: later releases may add cases, so a `switch` over it needs a
+/// `default` branch. `description` always says what happened and what to do.
 public enum CryptoError: Error, Equatable, CustomStringConvertible {
     /// Authenticated decryption failed: the ciphertext, its associated data or the key is wrong.
     case authenticationFailed

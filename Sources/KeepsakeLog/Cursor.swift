@@ -27,6 +27,9 @@ public struct Cursor: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// Why a cursor's text form could not be read.
+///
+/// Not frozen: later releases may add cases, so a `switch` over it needs a
+/// `default` branch. `description` always says what happened and what to do.
 public enum CursorParseError: Error, Equatable, CustomStringConvertible {
     case malformed(String)
     case unknownVersion(String)
@@ -34,7 +37,7 @@ public enum CursorParseError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .malformed(text):
-            return "'\(text)' is not a cursor; expected c1.<32 hex digits>.<sequence>, as printed by `keepsake cursor`"
+            return "'\(text)' is not a cursor; expected c1.<32 hex digits>.<sequence>, as a store prints its cursor"
         case let .unknownVersion(prefix):
             return "cursor version '\(prefix)' is unknown to this Keepsake; expected 'c1' (upgrade Keepsake to read newer cursors)"
         }

@@ -2,6 +2,9 @@ import Foundation
 import KeepsakeCrypto
 
 /// Errors of the event log. Each says what happened and what to do about it.
+///
+/// Not frozen: later releases may add cases, so a `switch` over it needs a
+/// `default` branch. `description` always says what happened and what to do.
 public enum LogError: Error, Equatable, CustomStringConvertible {
     /// The directory exists but does not hold a Keepsake log.
     case notALog(path: String, reason: String)
@@ -35,7 +38,7 @@ public enum LogError: Error, Equatable, CustomStringConvertible {
         case let .notALog(path, reason):
             return "\(path) is not a Keepsake log (\(reason)); point Keepsake at a store directory or an empty one"
         case let .damaged(path, reason):
-            return "the log at \(path) is damaged: \(reason). Nothing was changed. Restore the store from a backup into a new folder; `keepsake check` lists the damage"
+            return "the log at \(path) is damaged: \(reason). Nothing was changed. Restore the store from a backup into a new folder; a check of the log lists the damage"
         case let .missing(path, reason):
             return "the log at \(path) is missing: \(reason). Its events cannot be read, and a new log would lose them; nothing was changed. Put the log folder back from a copy, or restore the store from a backup into a new folder"
         case let .newerFormat(path, found, supported):

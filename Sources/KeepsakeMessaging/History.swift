@@ -42,6 +42,9 @@ public struct HistoryRequest: Sendable, Equatable {
 }
 
 /// Why a history sync step did not go through (the XIP's create and apply errors).
+///
+/// Not frozen: later releases may add cases, so a `switch` over it needs a
+/// `default` branch. `description` always says what happened and what to do.
 public enum HistorySyncError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The account has no other unrevoked installation to ask.
     case noOtherInstallations

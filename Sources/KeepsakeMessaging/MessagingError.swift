@@ -4,6 +4,9 @@ import KeepsakeTransport
 
 /// Why an incoming envelope was refused, one case per validation step
 /// (docs/PROTOCOL.md, "Receiving"). A refused envelope leaves no state behind.
+///
+/// Not frozen: later releases may add cases, so a `switch` over it needs a
+/// `default` branch. `description` always says what happened and what to do.
 public enum EnvelopeRejection: Error, Equatable, Sendable, CustomStringConvertible {
     /// The envelope, its header or its session message does not parse.
     case malformed(String)
@@ -63,6 +66,9 @@ public enum EnvelopeRejection: Error, Equatable, Sendable, CustomStringConvertib
 }
 
 /// Errors of the messaging layer, with what to do about them.
+///
+/// Not frozen: later releases may add cases, so a `switch` over it needs a
+/// `default` branch. `description` always says what happened and what to do.
 public enum MessagingError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The store's installation has not joined an account yet.
     case notJoined
@@ -87,7 +93,7 @@ public enum MessagingError: Error, Equatable, Sendable, CustomStringConvertible 
 
     public var description: String {
         switch self {
-        case .notJoined: "this store's installation has not joined an account; run `keepsake installation add`"
+        case .notJoined: "this store's installation has not joined an account; join one first (Messenger.join)"
         case let .alreadyJoined(account): "this store's installation already belongs to account \(account)"
         case let .badAccountKeyFile(path, why): "\(path) is not a usable account key file: \(why)"
         case let .badAccountID(account): "'\(account.rawValue.prefix(80))' is not an account ID (64 lowercase hex digits)"

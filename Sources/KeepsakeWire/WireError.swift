@@ -1,5 +1,8 @@
 /// Why a wire message was refused. Says which message and what was wrong with it,
 /// never a key or content.
+///
+/// Not frozen: later releases may add cases, so a `switch` over it needs a
+/// `default` branch. `description` always says what happened and what to do.
 public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The bytes are not a well-formed message of this kind.
     case malformed(String)

@@ -24,7 +24,7 @@ struct Check: ParsableCommand {
             report = try location.open().check()
         } catch let error as KeepsakeError {
             // A store that does not open is the first problem a check reports.
-            show(clean: false, counts: [:], problems: [["area": "store", "message": error.description]])
+            show(clean: false, counts: [:], problems: [["area": "store", "message": "\(ErrorHint.adding(to: error))"]])
             throw ExitCode.failure
         }
         let counts = [
@@ -48,5 +48,8 @@ struct Check: ParsableCommand {
         }
         for problem in problems { print("problem: \(problem["area"]!): \(problem["message"]!)") }
         print(clean ? "the store is clean" : "\(problems.count) problem\(problems.count == 1 ? "" : "s") found")
+        if problems.contains(where: { $0["area"] == StoreCheck.Area.projections.rawValue }) {
+            print("`keepsake rebuild` rebuilds the projections from the log")
+        }
     }
 }

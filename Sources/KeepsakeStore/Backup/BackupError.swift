@@ -4,6 +4,9 @@ import KeepsakeLog
 /// Why a backup could not be written, verified or restored. Each case says what
 /// happened and what to do; when one is thrown by a restore, the store is as it was
 /// (or, for failures after the file was verified, resumable by running the restore again).
+///
+/// Not frozen: later releases may add cases, so a `switch` over it needs a
+/// `default` branch. `description` always says what happened and what to do.
 public enum BackupError: Error, Equatable, CustomStringConvertible {
     /// The file does not start with the backup magic.
     case notABackup

@@ -2,6 +2,9 @@ import Foundation
 import KeepsakeLog
 
 /// Errors of the Keepsake engine. Each says what happened and what to do.
+///
+/// Not frozen: later releases may add cases, so a `switch` over it needs a
+/// `default` branch. `description` always says what happened and what to do.
 public enum KeepsakeError: Error, Equatable, CustomStringConvertible {
     /// The directory exists, holds files, and is not a Keepsake store.
     case notAStore(path: String)
@@ -56,12 +59,12 @@ public enum KeepsakeError: Error, Equatable, CustomStringConvertible {
         case let .newerStoreFormat(path, found, supported):
             return "the store at \(path) has format \(found); this Keepsake reads up to \(supported). Upgrade Keepsake"
         case let .projectionsDamaged(path, reason):
-            return "the projection database \(path) is damaged (\(reason)); the log is intact. Rebuild the projections from it: `keepsake rebuild` keeps the damaged file aside under a new name (in code: open the store with StoreOptions.damagedProjections = .setAside)"
+            return "the projection database \(path) is damaged (\(reason)); the log is intact. Rebuild the projections from it: opening the store with StoreOptions.damagedProjections = .setAside keeps the damaged file aside under a new name and rebuilds"
         case let .projectionsFromNewerSchema(path, applied, known):
             let extra = applied.filter { !known.contains($0) }
             return "the projection database \(path) has migrations this Keepsake does not know (\(extra.joined(separator: ", "))): it was opened by a newer version. Upgrade Keepsake, or delete the file to rebuild it from the log"
         case let .cursorFromAnotherLog(cursor, storeLog):
-            return "cursor \(cursor) belongs to log \(cursor.log.hex), not to this store's log \(storeLog.hex); use a cursor printed by this store (`keepsake cursor`)"
+            return "cursor \(cursor) belongs to log \(cursor.log.hex), not to this store's log \(storeLog.hex); use a cursor this store gave (Store.cursor())"
         case let .cursorBeyondHead(cursor, head):
             return "cursor \(cursor) is past the end of this log (sequence \(head)); use a cursor printed by this store"
         case let .corruptEventPayload(id, kind):
@@ -70,7 +73,7 @@ public enum KeepsakeError: Error, Equatable, CustomStringConvertible {
         case let .notAppendable(kindName):
             return "an event of kind \(kindName) cannot be appended; append the original event instead"
         case let .unknownConversation(id):
-            return "conversation \(id) is not in this store; list conversations with `keepsake conversations`"
+            return "conversation \(id) is not in this store"
         case let .projectionsBehind(stored, reason):
             return "the events were stored (log position \(stored)) but the projections could not be updated: \(reason). They will catch up on the next append or when the store is opened again; do not append these events again"
         case let .diskFull(path):
@@ -86,7 +89,7 @@ public enum KeepsakeError: Error, Equatable, CustomStringConvertible {
         case let .log(error):
             return error.description
         case let .database(message):
-            return "projection database error: \(message). Run `keepsake rebuild` to rebuild the projections from the log"
+            return "projection database error: \(message). The log is the truth: rebuilding the projections from it (Store.rebuildProjections) replaces them"
         }
     }
 }

@@ -85,7 +85,7 @@ extension Store {
                     let missing = try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT * FROM main.\(table) EXCEPT SELECT * FROM live.\(table))") ?? 0
                     let extra = try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT * FROM live.\(table) EXCEPT SELECT * FROM main.\(table))") ?? 0
                     if missing + extra > 0 {
-                        differences.append("table \(table) differs from a rebuild from the log: \(missing) rows missing or changed, \(extra) extra; `keepsake rebuild` replaces them")
+                        differences.append("table \(table) differs from a rebuild from the log: \(missing) rows missing or changed, \(extra) extra; rebuilding the projections replaces them")
                     }
                 }
                 return differences
