@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KeepsakeCrypto
 
 /// How hard the log works to keep acknowledged appends across a power loss.
@@ -51,8 +52,10 @@ public enum AppendOutcome: Sendable, Equatable {
 /// record), `origins` (foreign event ID → local sequence), `vector` (origin →
 /// highest origin sequence held), `subjects` (subject + sequence, for erasure),
 /// `erased` (erased subjects), `steps` (subject → its current step), `scrub`
-/// (key slots to zero after erasure), `local` (this device's bookkeeping, never
-/// copied: backup and restore records). docs/LOG-FORMAT.md has the bytes.
+/// (key slots to zero after erasure), and one `local.<name>` database per kind of
+/// this device's bookkeeping (`LocalTable`: never copied to another store or a
+/// backup). `local` held that bookkeeping under string keys before; its values
+/// move to the typed tables when their owners open. docs/LOG-FORMAT.md has the bytes.
 public final class EventLog: Sendable {
     public static let formatVersion: UInt32 = 1
     public let id: LogID
@@ -60,9 +63,11 @@ public final class EventLog: Sendable {
     public let durability: Durability
     /// The cipher this log seals new payloads with.
     public let cipher: SealingCipher
-    private let env: LMDBEnvironment
+    let env: LMDBEnvironment
     private let slots: KeySlotFile
-    private let db: Databases
+    let db: Databases
+    /// The device-local tables opened so far (`LocalTable`), by name.
+    private let localDatabases = Mutex<[String: LMDBDatabase]>([:])
 
     struct Databases: Sendable {
         let meta, events, origins, vector, subjects, erased, steps, scrub, local: LMDBDatabase
@@ -83,7 +88,7 @@ public final class EventLog: Sendable {
         let environment: LMDBEnvironment
         do {
             environment = try LMDBEnvironment(
-                path: directory, mapSize: options.initialMapSize, maxDatabases: 10,
+                path: directory, mapSize: options.initialMapSize, maxDatabases: 32,
                 durable: options.durability == .durable)
         } catch {
             throw LogError(error, path: directory)
@@ -276,33 +281,13 @@ public final class EventLog: Sendable {
         }
     }
 
-    /// This device's value for `key` in the `local` database (bookkeeping that is never copied to other stores).
-    public func localValue(_ key: String) throws(LogError) -> [UInt8]? {
-        try readTransaction { txn in try txn.value(Array(key.utf8), in: db.local) }
-    }
-
-    /// This device's values whose keys start with `prefix`, in key order.
-    public func localValues(withPrefix prefix: String) throws(LogError) -> [(key: String, value: [UInt8])] {
-        let start = Array(prefix.utf8)
-        return try readTransaction { txn in
-            var found: [(key: String, value: [UInt8])] = []
-            try start.withUnsafeBytes { from in
-                try txn.scan(db.local, from: from) { key, value in
-                    guard key.starts(with: start) else { return false }
-                    found.append((String(decoding: key, as: UTF8.self), Array(value)))
-                    return true
-                }
-            }
-            return found
-        }
-    }
-
-    /// Sets (or with nil, removes) this device's value for `key`, durably.
-    public func setLocalValue(_ value: [UInt8]?, for key: String) throws(LogError) {
+    /// The LMDB database of a device-local table, opened (and created) on first use.
+    func localDatabase(_ name: String) throws(LogError) -> LMDBDatabase {
+        if let open = localDatabases.withLock({ $0[name] }) { return open }
         do {
-            try env.write { txn in
-                if let value { try txn.put(Array(key.utf8), value, in: db.local) } else { try txn.delete(Array(key.utf8), in: db.local) }
-            }
+            let database = try env.openDatabase(name)
+            localDatabases.withLock { $0[name] = database }
+            return database
         } catch {
             throw LogError(error, path: directory)
         }

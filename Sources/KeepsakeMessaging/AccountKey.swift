@@ -13,6 +13,7 @@ public final class AccountKey: Sendable {
 
     /// The account ID: 64 lowercase hex digits.
     public var id: AccountID { AccountID(AccountIdentity.of(publicKey: key.publicKey)) }
+    /// The account's Ed25519 public key; its ID is this key in lowercase hex.
     public var publicKey: [UInt8] { key.publicKey }
 
     init(key: SigningKey) { self.key = key }

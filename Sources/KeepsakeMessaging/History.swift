@@ -4,13 +4,16 @@ import KeepsakeStore
 import KeepsakeTransport
 import KeepsakeWire
 
+/// Tags `Identifier` as a history request ID.
 public enum HistoryRequestTag {}
 /// Identifies a history sync request (16 random bytes).
 public typealias HistoryRequestID = Identifier<HistoryRequestTag>
 
 /// A history sync request (XIP-31), as this store knows it.
 public struct HistoryRequest: Sendable, Equatable {
+    /// Which side of the request this store is.
     public enum Role: Int, Sendable { case requester = 1, provider = 2 }
+    /// Where a request stands; only `pending` moves on.
     public enum Status: Int, Sendable, CustomStringConvertible {
         case pending = 1, applied, expired, failed, answered, denied
 
@@ -26,6 +29,7 @@ public struct HistoryRequest: Sendable, Equatable {
         }
     }
 
+    /// The request's random ID, the same on both installations.
     public let id: HistoryRequestID
     /// `requester`: this installation asked; `provider`: another installation asked this one.
     public let role: Role
@@ -33,11 +37,15 @@ public struct HistoryRequest: Sendable, Equatable {
     public let peer: InstallationID
     /// Four digits shown on both devices, so the user approves the right request.
     public let pin: String
+    /// Where the provider uploads the history file (the requester's backup provider).
     public let uploadURL: URL
+    /// Where the request stands.
     public let status: Status
     /// Why it failed, expired or was denied.
     public let reason: String
+    /// When this store first recorded the request.
     public let createdAt: Date
+    /// When its status last changed.
     public let updatedAt: Date
 }
 
@@ -94,6 +102,7 @@ extension Store {
         }
     }
 
+    /// The history request with this ID, in either role, or nil.
     public func historyRequest(_ id: HistoryRequestID) throws(KeepsakeError) -> HistoryRequest? {
         try readMessaging { db in
             try Row.fetchOne(db, sql: "SELECT * FROM history_requests WHERE request_id = ?", arguments: [Data(id.bytes)])

@@ -7,13 +7,17 @@ import KeepsakeWire
 /// Another installation this store learned of from its account's contact and
 /// revocation topics, after checking the account's signatures.
 public struct KnownInstallation: Sendable, Equatable {
+    /// The installation's ID.
     public let id: InstallationID
+    /// The account that granted it access.
     public let account: AccountID
     /// Ed25519: verifies its envelope headers, prekeys and commits.
     public let signingKey: [UInt8]
     /// X25519: what sealed metadata and sessions are made with.
     public let identityKey: [UInt8]
+    /// When its bundle was made, by its clock.
     public let createdAt: Date
+    /// A label the account gave it ("phone", "laptop"), or empty.
     public let role: String
     /// When its account revoked it; messages sent from then on are refused.
     public let revokedAt: Date?

@@ -10,6 +10,7 @@ import KeepsakeWire
 public struct Membership: Sendable, Equatable {
     /// The account ID.
     public let account: AccountID
+    /// This store's installation.
     public let installation: InstallationID
     /// The installation's X25519 identity public key.
     public let identityKey: [UInt8]

@@ -16,8 +16,8 @@ extension Messenger {
     func announceGeneration() async throws {
         guard let installation = try store.installation(), installation.generation > 1, !installation.isSuperseded,
               let backup = try store.restoredFrom(installation) else { return }
-        let key = "notice.published.\(installation.generation)"
-        guard try store.localValue(key) == nil else { return }
+        let generation = Int64(installation.generation)
+        guard try store.record(generation, in: .publishedNotices) == nil else { return }
         let (_, signing) = try store.signingKey()
         let notice = try SignedInstallationNotice.signing(InstallationNotice.with {
             $0.installationID = Data(installation.id.bytes)
@@ -26,7 +26,7 @@ extension Messenger {
             $0.backupID = backup
         }, with: signing).wireBytes()
         try await relayCall { try await $0.publish(notice, to: .installation(installation: installation.id.bytes)) }
-        try store.setLocalValue([1], for: key)
+        try store.setRecord(PublishedNotice(at: Date()), for: generation, in: .publishedNotices)
     }
 
     /// Reads the installation's notices; when one names a newer generation,

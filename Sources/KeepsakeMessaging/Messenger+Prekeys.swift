@@ -42,7 +42,7 @@ extension Messenger {
             $0.prekeys = try prekeys.map { try SignedPrekey(serializedBytes: $0.signed) }
         }.wireBytes()
         try await relayCall { try await $0.publish(upload, to: .prekey(installation: membership.installation.bytes)) }
-        try store.setLocalRecord(Int64(highest), Store.publishedPrekeysKey)
+        try store.setRecord(Int64(highest), for: membership.installation.description, in: .publishedPrekeys)
     }
 
     /// Keeps the relay stocked: a new batch of one-time prekeys when it holds
@@ -72,8 +72,6 @@ extension Messenger {
 }
 
 extension Store {
-    static let publishedPrekeysKey = "relay.prekeys.published-up-to"
-
     func nextPrekeyID(_ installation: InstallationID) throws(KeepsakeError) -> UInt32 {
         try readMessaging { db in
             UInt32(try Int64.fetchOne(db, sql: "SELECT max(prekey_id) FROM prekeys WHERE installation_id = ?",
@@ -83,7 +81,7 @@ extension Store {
 
     /// Unused prekeys above the highest ID already uploaded, with their signed public halves.
     func unpublishedPrekeys(_ installation: InstallationID) throws(KeepsakeError) -> [(id: UInt32, signed: Data)] {
-        let published = try localRecord(Int64.self, Self.publishedPrekeysKey) ?? 0
+        let published = try record(installation.description, in: .publishedPrekeys) ?? 0
         let rows = try readMessaging { db in
             try Row.fetchAll(db, sql: """
                 SELECT prekey_id, sequence FROM prekeys WHERE installation_id = ? AND used = 0 AND prekey_id > ? ORDER BY prekey_id

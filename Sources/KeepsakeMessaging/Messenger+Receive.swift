@@ -31,37 +31,29 @@ public struct SyncReport: Sendable, Equatable {
     /// Whether the sync brought or did nothing.
     public var isEmpty: Bool { self == SyncReport() }
 
+    /// An envelope the sync refused, and why.
     public struct Rejected: Sendable, Equatable {
+        /// Its cursor in the inbox.
         public let cursor: Int64
+        /// Why it was refused.
         public let reason: EnvelopeRejection
     }
 }
 
 extension Store {
-    private static let deferredPrefix = "deferred."
-
-    /// Keeps an envelope that cannot apply yet (device-local: `deferred.<cursor>` =
-    /// the relay's receive time in ms, i64 LE, 0 when unknown ‖ the envelope).
+    /// Keeps an envelope that cannot apply yet (`LocalTable.deferredEnvelopes`).
     func `defer`(_ item: RelayItem) throws(KeepsakeError) {
-        let received = withUnsafeBytes(of: (item.receivedAt?.millis ?? 0).littleEndian) { Array($0) }
-        try setLocalValue(received + item.data, for: Self.deferredKey(item.cursor))
+        try setRecord(DeferredEnvelope(receivedAt: item.receivedAt, envelope: item.data), for: item.cursor, in: .deferredEnvelopes)
     }
 
     func undefer(_ item: RelayItem) throws(KeepsakeError) {
-        try setLocalValue(nil, for: Self.deferredKey(item.cursor))
+        try setRecord(nil, for: item.cursor, in: .deferredEnvelopes)
     }
 
     /// Deferred envelopes in inbox order.
     func deferred() throws(KeepsakeError) -> [RelayItem] {
-        try localValues(withPrefix: Self.deferredPrefix).compactMap { entry in
-            guard entry.value.count >= 8, let cursor = Int64(entry.key.dropFirst(Self.deferredPrefix.count)) else { return nil }
-            let millis = Int64(littleEndian: entry.value.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) })
-            return RelayItem(cursor: cursor, data: Array(entry.value.dropFirst(8)),
-                             receivedAt: millis == 0 ? nil : Date(timeIntervalSince1970: Double(millis) / 1000))
-        }
+        try records(in: .deferredEnvelopes).map { RelayItem(cursor: $0.key, data: $0.record.envelope, receivedAt: $0.record.receivedAt) }
     }
-
-    private static func deferredKey(_ cursor: Int64) -> String { deferredPrefix + String(format: "%020lld", cursor) }
 }
 
 extension Messenger {
@@ -82,7 +74,6 @@ extension Messenger {
         let waiting = try store.outbox().count
         report.published = waiting - (await flushOutbox())
         let inbox = Topic.message(installation: me.installation.bytes)
-        let cursorKey = "relay.cursor.\(inbox.name)"
         var cursor = try inboxCursor(inbox)
         var refreshed: Set<String> = []
         while true {
@@ -93,7 +84,7 @@ extension Messenger {
                 if try await process(item, as: me, refreshed: &refreshed, into: &report) == .deferred {
                     try store.defer(item)
                 }
-                try store.setLocalRecord(item.cursor, cursorKey)
+                try store.setRecord(item.cursor, for: inbox.name, in: .relayCursors)
             }
             cursor = page.next
             if page.items.count < options.pageSize { break }
@@ -138,7 +129,7 @@ extension Messenger {
         }
     }
 
-    private func inboxCursor(_ inbox: Topic) throws -> Int64 { try store.localRecord(Int64.self, "relay.cursor.\(inbox.name)") ?? 0 }
+    private func inboxCursor(_ inbox: Topic) throws -> Int64 { try store.record(inbox.name, in: .relayCursors) ?? 0 }
 
     private enum Processed { case done, deferred }
 
@@ -184,11 +175,11 @@ extension Messenger {
     /// Asks `sender` to send an envelope's content again, on a new session that
     /// replaces the ones with it. False when it was asked already.
     private func requestRetransmission(of digest: [UInt8], from sender: KnownInstallation) async throws -> Bool {
-        let key = "retransmit.\(Hex.encode(digest))"
-        guard try store.localValue(key) == nil else { return false }
+        let key = Hex.encode(digest)
+        guard try store.record(key, in: .retransmitRequests) == nil else { return false }
         let request = Content.with { $0.retransmitRequest = .with { $0.envelopeDigest = Data(digest) } }
         _ = try await deliver(request, in: nil, to: [sender], newSession: true, logging: [])
-        try store.setLocalValue([1], for: key)
+        try store.setRecord(RetransmitRequested(at: Date()), for: key, in: .retransmitRequests)
         return true
     }
 

@@ -6,7 +6,9 @@ import KeepsakeWire
 
 /// What a send did.
 public struct SendReceipt: Sendable, Equatable {
+    /// The message sent.
     public let message: MessageID
+    /// The conversation it went to (created for a first direct message).
     public let conversation: ConversationID
     /// Envelopes made: one per recipient installation.
     public let envelopes: Int
@@ -122,7 +124,7 @@ extension Messenger {
         let (_, signing) = try store.signingKey()
         var drafts = events
         var outbox: [(Topic, [UInt8])] = []
-        var sent: [(digest: [UInt8], message: Data, recipient: InstallationID)] = []
+        var sent: [(digest: [UInt8], message: MessageID, recipient: InstallationID)] = []
         var unreachable = 0
         for target in targets {
             let existing = try store.sessions(with: target.id)
@@ -139,7 +141,7 @@ extension Messenger {
             let envelope = try Self.seal(content, convo: convo, session: &session, from: me, signing: signing, to: target)
             drafts.append(EventDraft(try session.nextStep()))
             outbox.append((.message(installation: target.id.bytes), envelope))
-            if case let .text(text)? = content.body { sent.append((Blake2b.hash(envelope), text.messageID, target.id)) }
+            if case let .text(text)? = content.body, let message = MessageID(bytes: text.messageID) { sent.append((Blake2b.hash(envelope), message, target.id)) }
         }
         try store.append(contentsOf: drafts)
         try store.addToOutbox(outbox)
@@ -242,40 +244,32 @@ extension Messenger {
 }
 
 extension Store {
-    static let outboxPrefix = "outbox."
-
-    /// Keeps envelopes until the relay accepts them (device-local: `outbox.<topic>.<digest>`).
+    /// Keeps envelopes until the relay accepts them (`LocalTable.outbox`).
     func addToOutbox(_ envelopes: [(Topic, [UInt8])]) throws(KeepsakeError) {
         for (topic, envelope) in envelopes {
-            let key = "\(Self.outboxPrefix)\(topic.name).\(Hex.encode(Blake2b.hash(envelope)))"
-            try setLocalValue(envelope, for: key)
+            let key = "\(topic.name).\(Hex.encode(Blake2b.hash(envelope)))"
+            try setRecord(OutboxEntry(topic: topic.name, envelope: envelope), for: key, in: .outbox)
         }
     }
 
     func outbox() throws(KeepsakeError) -> [(key: String, topic: Topic, envelope: [UInt8])] {
-        try localValues(withPrefix: Self.outboxPrefix).compactMap { entry in
-            let name = entry.key.dropFirst(Self.outboxPrefix.count).split(separator: ".").first ?? ""
-            return Topic(name: name).map { (entry.key, $0, entry.value) }
-        }
+        try records(in: .outbox).compactMap { entry in Topic(name: entry.record.topic).map { (entry.key, $0, entry.record.envelope) } }
     }
 
     func removeFromOutbox(_ key: String) throws(KeepsakeError) {
-        try setLocalValue(nil, for: key)
+        try setRecord(nil, for: key, in: .outbox)
     }
 
     /// Remembers which message each sent envelope carried and for whom, so a
-    /// recipient that could not decrypt it can ask for it again
-    /// (device-local: `sent.<digest>` = message ID ‖ recipient installation).
-    func rememberSent(_ sent: [(digest: [UInt8], message: Data, recipient: InstallationID)]) throws(KeepsakeError) {
+    /// recipient that could not decrypt it can ask for it again (`LocalTable.sentEnvelopes`).
+    func rememberSent(_ sent: [(digest: [UInt8], message: MessageID, recipient: InstallationID)]) throws(KeepsakeError) {
         for entry in sent {
-            try setLocalValue(Array(entry.message) + entry.recipient.bytes, for: "sent.\(Hex.encode(entry.digest))")
+            try setRecord(SentEnvelope(message: entry.message, recipient: entry.recipient), for: Hex.encode(entry.digest), in: .sentEnvelopes)
         }
     }
 
     /// The message an envelope this store sent carried, and the installation it was for.
     func sentMessage(envelope digest: [UInt8]) throws(KeepsakeError) -> (message: MessageID, recipient: InstallationID)? {
-        guard let value = try localValue("sent.\(Hex.encode(digest))"), value.count == 32,
-              let message = MessageID(bytes: value[0..<16]), let recipient = InstallationID(bytes: value[16..<32]) else { return nil }
-        return (message, recipient)
+        try record(Hex.encode(digest), in: .sentEnvelopes).map { ($0.message, $0.recipient) }
     }
 }

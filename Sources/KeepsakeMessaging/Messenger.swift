@@ -17,6 +17,7 @@ import KeepsakeWire
 /// A messenger runs its public operations one at a time (sessions are read,
 /// stepped and logged without interleaving); share one messenger per store.
 public actor Messenger {
+    /// How a messenger manages prekeys, sessions, paging and history requests.
     public struct Options: Sendable {
         /// One-time prekeys made per batch.
         public var prekeyBatch = 50
@@ -37,16 +38,21 @@ public actor Messenger {
         /// `approveHistoryRequest` or `denyHistoryRequest`.
         public var historyConsent: (@Sendable (HistoryRequest) async -> Bool)?
 
+        /// The defaults: the XMTP design's values.
         public init() {}
     }
 
+    /// The store this messenger sends and receives for.
     public nonisolated let store: Store
     nonisolated let relay: any RelayTransport
+    /// Its settings.
     public nonisolated let options: Options
 
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
+    /// A messenger for `store` through `relay`. The store keeps the messaging
+    /// extension (`MessagingExtension`) from the first operation on.
     public init(store: Store, relay: any RelayTransport, options: Options = Options()) {
         self.store = store
         self.relay = relay
@@ -148,8 +154,8 @@ public actor Messenger {
     /// Reads an account's contact topic (from where this store stopped) and its
     /// revocation topic, and logs the verified installations and revocations it did not know.
     func refreshDirectory(of account: AccountID) async throws {
-        let cursorKey = "relay.cursor.\(Topic.contact(account: account.rawValue).name)"
-        let contacts = try await allItems(of: .contact(account: account.rawValue), after: try store.localRecord(Int64.self, cursorKey) ?? 0)
+        let topic = Topic.contact(account: account.rawValue)
+        let contacts = try await allItems(of: topic, after: try store.record(topic.name, in: .relayCursors) ?? 0)
         var learned: [EventDraft] = []
         var seen = Set(try store.knownInstallations(of: account).map(\.id))
         for item in contacts.items {
@@ -159,7 +165,7 @@ public actor Messenger {
             learned.append(EventDraft(.peerInstallation(PeerInstallation(bundle))))
         }
         try store.append(contentsOf: learned)
-        try store.setLocalRecord(contacts.next, cursorKey)
+        try store.setRecord(contacts.next, for: topic.name, in: .relayCursors)
 
         let known = Dictionary(try store.knownInstallations(of: account).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var revocations: [EventDraft] = []

@@ -48,14 +48,18 @@ public enum ProviderBackups {
     /// provider, listed under their key's locator (a key file or recovery
     /// phrase, not a passphrase), kept there `lifetime`.
     public struct Destination: BackupDestination {
+        /// The provider files go to.
         public let provider: any BackupProviderTransport
+        /// How long the provider keeps each file (its default when nil).
         public let lifetime: Duration?
 
+        /// Sends files to `provider`, kept `lifetime`.
         public init(provider: any BackupProviderTransport, lifetime: Duration? = nil) {
             self.provider = provider
             self.lifetime = lifetime
         }
 
+        /// Uploads the file signed as the store's installation; returns its download URL.
         public func send(_ file: URL, from store: Store, key: BackupKey) async throws -> String {
             try await ProviderBackups.upload(file, key: key, store: store, provider: provider, lifetime: lifetime).url.absoluteString
         }

@@ -25,10 +25,12 @@ public protocol RelayTransport: BackupProviderTransport {
 
 /// A group commit's claim on an epoch: first come, first served, at the relay.
 public struct EpochClaim: Sendable, Hashable {
+    /// The epoch the commit moves the group to.
     public let epoch: UInt64
     /// BLAKE2b-256 of the signed commit.
     public let commitDigest: [UInt8]
 
+    /// A claim on `epoch` for the commit whose digest is `commitDigest`.
     public init(epoch: UInt64, commitDigest: [UInt8]) {
         self.epoch = epoch
         self.commitDigest = commitDigest
@@ -43,13 +45,17 @@ public struct EpochClaim: Sendable, Hashable {
     }
 }
 
+/// One item of a relay topic: a wire message at a cursor.
 public struct RelayItem: Sendable, Equatable {
+    /// Its position in the topic; items after it have higher cursors.
     public let cursor: Int64
+    /// The wire message as published.
     public let data: [UInt8]
     /// When the relay received it, by the relay's clock (nil when not reported).
     /// Revocation checks use it, so a revoked installation cannot backdate its messages.
     public let receivedAt: Date?
 
+    /// An item as a transport read it.
     public init(cursor: Int64, data: [UInt8], receivedAt: Date? = nil) {
         self.cursor = cursor
         self.data = data
@@ -57,22 +63,28 @@ public struct RelayItem: Sendable, Equatable {
     }
 }
 
+/// A page of a topic's items, oldest first.
 public struct RelayPage: Sendable, Equatable {
+    /// The items, oldest first.
     public let items: [RelayItem]
     /// Where to continue from.
     public let next: Int64
 
+    /// A page and the cursor to continue from.
     public init(items: [RelayItem], next: Int64) {
         self.items = items
         self.next = next
     }
 }
 
+/// A prekey the relay handed out for starting a session.
 public struct ClaimedPrekey: Sendable, Equatable {
     /// A `SignedPrekey`.
     public let data: [UInt8]
+    /// True for the installation's fallback prekey (served again), false for a one-time prekey (served once).
     public let fallback: Bool
 
+    /// A claimed prekey as the relay served it.
     public init(data: [UInt8], fallback: Bool) {
         self.data = data
         self.fallback = fallback
@@ -88,6 +100,7 @@ public struct BackupUploadOptions: Sendable, Equatable {
     /// Lists the upload under a locator derived from its backup key (`BackupKey.locator`).
     public var locator: [UInt8]?
 
+    /// Options for one upload; the defaults keep the file for the provider's default lifetime.
     public init(lifetime: Duration? = nil, deleteAfterDownload: Bool = false, locator: [UInt8]? = nil) {
         self.lifetime = lifetime
         self.deleteAfterDownload = deleteAfterDownload
@@ -97,14 +110,18 @@ public struct BackupUploadOptions: Sendable, Equatable {
 
 /// A file the backup provider holds.
 public struct StoredBackup: Sendable, Equatable {
+    /// The provider's ID of the file (64 hex digits).
     public let id: String
     /// Where to download it; whoever has the URL can (the file is encrypted).
     public let url: URL
+    /// Its size in bytes.
     public let size: Int
     /// BLAKE2b-256 of the contents.
     public let digest: [UInt8]
+    /// When the provider deletes it.
     public let expiresAt: Date
 
+    /// A stored file as the provider describes it.
     public init(id: String, url: URL, size: Int, digest: [UInt8], expiresAt: Date) {
         self.id = id
         self.url = url

@@ -62,14 +62,36 @@ import Testing
         #expect(try b.append(copies.map(\.draft)) == copies.map { .duplicate($0.id) })
     }
 
-    @Test func localValuesAreSetAndRemoved() throws {
+    @Test func localTablesKeepTypedRecordsInKeyOrder() throws {
+        struct Note: Codable, Sendable, Equatable { let text: String }
+        let notes = LocalTable<Int64, Note>("test.notes")
         let dir = TemporaryDirectory()
         let log = try EventLog(directory: dir.path)
-        #expect(try log.localValue("k") == nil)
-        try log.setLocalValue([1, 2], for: "k")
-        #expect(try EventLog(directory: dir.path).localValue("k") == [1, 2])
-        try log.setLocalValue(nil, for: "k")
-        #expect(try log.localValue("k") == nil)
+        #expect(try log.record(1, in: notes) == nil)
+        for key: Int64 in [300, -5, 2] { try log.setRecord(Note(text: "\(key)"), for: key, in: notes) }
+        #expect(try EventLog(directory: dir.path).records(in: notes).map(\.key) == [-5, 2, 300], "durable, and in numeric order")
+        try log.setRecord(nil, for: 2, in: notes)
+        #expect(try log.records(in: notes).map(\.record) == [Note(text: "-5"), Note(text: "300")])
+
+        let other = LocalTable<Int64, String>("test.notes")
+        #expect(throws: LogError.self, "a record of another type is damage, not a trap") { try log.record(-5, in: other) }
+    }
+
+    @Test func legacyLocalValuesMoveToTheirTableOnce() throws {
+        let table = LocalTable<String, Int64>("test.cursors")
+        let dir = TemporaryDirectory()
+        let log = try EventLog(directory: dir.path)
+        try log.env.write { txn in
+            try txn.put(Array("cursor.a".utf8), Array("7".utf8), in: log.db.local)
+            try txn.put(Array("cursor.b".utf8), Array("x".utf8), in: log.db.local)
+            try txn.put(Array("other".utf8), [1], in: log.db.local)
+        }
+        try log.moveLegacyValues(withPrefix: "cursor.", into: table) { key, value in
+            Int64(String(decoding: value, as: UTF8.self)).map { (key, $0) }
+        }
+        #expect(try log.records(in: table).map { "\($0.key)=\($0.record)" } == ["a=7"], "what does not convert is dropped")
+        let left = try log.env.read { txn in try [Array("cursor.a".utf8), Array("other".utf8)].map { try txn.value($0, in: log.db.local) } }
+        #expect(left == [nil, [1]], "moved values leave the old keyspace; others stay")
     }
 
     @Test func readsCanSkipKindsBeforeUnsealing() throws {

@@ -3,7 +3,7 @@ import KeepsakeCrypto
 import Testing
 
 /// The messaging commands as a user runs them, against a relay process.
-@Suite struct CLIMessagingTests {
+@Suite(.serialized) struct CLIMessagingTests {
     @Test func accountsInstallationsMessagesAndGroupsFromTheCommandLine() throws {
         let relay = try RelayProcess()
         let scratch = Scratch()

@@ -7,7 +7,7 @@ import Testing
 /// another task appends, as a restore lands and as a history sync arrives, in
 /// order, without polling.
 @Suite struct ObservationTests {
-    @Test(.timeLimit(.minutes(1))) func aConversationListFollowsAppendsARestoreAndAHistorySync() async throws {
+    @Test(.timeLimit(.minutes(5))) func aConversationListFollowsAppendsARestoreAndAHistorySync() async throws {
         let relay = try InMemoryRelay()
         let scratch = Scratch()
         let alice = try AccountKey.generate(), bob = try AccountKey.generate()

@@ -10,20 +10,30 @@ import KeepsakeStore
 /// (`StoreOptions(extensions: [MessagingExtension()])`) keeps its tables
 /// current from the first append.
 public struct MessagingExtension: StoreExtension {
+    /// The messaging extension; install one per store.
     public init() {}
 
+    /// `messaging`: its migrations are `messaging.<identifier>`.
     public var name: String { "messaging" }
 
+    /// Its tables' migrations (`Migrations/Messaging/`).
     public var migrations: [ProjectionMigration] {
         EmbeddedMigrations.all.map { ProjectionMigration(identifier: $0.identifier, sql: $0.sql) }
     }
 
+    /// Sessions, the account membership, prekeys, peer installations and history requests.
     public var tables: [ProjectedTable] {
         [.sessions, .accountMemberships, .prekeys, .peerInstallations, .historyRequests]
     }
 
+    /// A projector of messaging events into its tables.
     public func projector(for db: Database, bulk: Bool) -> any ExtensionProjector {
         MessagingProjector(db: db)
+    }
+
+    /// Moves bookkeeping an older store kept under string keys into messaging's tables.
+    public func prepare(_ store: Store) throws(KeepsakeError) {
+        try store.moveLegacyMessagingValues()
     }
 
     /// Refuses events that act as the installation (sending, session steps,
@@ -36,10 +46,15 @@ public struct MessagingExtension: StoreExtension {
 }
 
 extension ProjectedTable {
+    /// The newest state of each Double Ratchet session (the state stays sealed in the log).
     public static let sessions = Self(rawValue: "sessions")
+    /// The account this store's installation joined.
     public static let accountMemberships = Self(rawValue: "account_memberships")
+    /// This installation's prekeys, used or not.
     public static let prekeys = Self(rawValue: "prekeys")
+    /// Other installations learned from verified bundles, with revocations.
     public static let peerInstallations = Self(rawValue: "peer_installations")
+    /// History sync requests, either role.
     public static let historyRequests = Self(rawValue: "history_requests")
 }
 

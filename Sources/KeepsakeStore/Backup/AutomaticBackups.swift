@@ -17,6 +17,7 @@ public struct AutomaticBackupPolicy: Sendable {
     /// `ProviderBackups.Destination` in KeepsakeMessaging).
     public var destination: (any BackupDestination)?
 
+    /// Backs up into `directory` with `options`, after each address book change and, when set, every N events or every T.
     public init(directory: URL, options: BackupOptions, everyEvents: Int? = nil, every: Duration? = nil) {
         self.directory = directory
         self.options = options
@@ -80,6 +81,7 @@ public final class AutomaticBackups: Sendable {
 
     deinit { task.cancel() }
 
+    /// Ends automatic backups; a backup under way finishes.
     public func stop() { task.cancel() }
 }
 
@@ -99,7 +101,7 @@ private struct BackupSchedule {
         do {
             let head = try store.cursor().sequence
             let selection = BackupSelection(kind: policy.options.kind, elements: policy.options.elements, conversations: policy.options.conversations)
-            let previous = try store.localRecord(BackupRecord.self, Store.lastBackupKey(policy.options.kind, selection))
+            let previous = try store.record(Store.lastBackupKey(policy.options.kind, selection), in: .lastBackups)
             let last = previous?.toSequence ?? 0
             guard head > last else { return nil }
             let countDue = policy.everyEvents.map { head - last >= UInt64($0) } ?? false

@@ -4,11 +4,15 @@ import KeepsakeLog
 
 /// One verified backup file: its header, the hash of the whole file and its totals.
 public struct VerifiedBackup: Sendable {
+    /// The file.
     public let file: URL
+    /// Its header, signature checked.
     public let header: BackupHeader
     /// BLAKE2b-256 of the whole file, hex (nil where a restore had no need to compute it).
     public let hash: String?
+    /// How many events it holds.
     public let events: UInt64
+    /// How many chunks it has.
     public let chunks: Int
     /// Whether the backup this one extends was among the files checked (nil for a full backup).
     public let baseChecked: Bool?

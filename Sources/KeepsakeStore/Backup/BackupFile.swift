@@ -179,6 +179,7 @@ extension FixedWidthInteger {
 }
 
 extension RecordDraft: Equatable {
+    /// Equal when every stored field is.
     public static func == (a: RecordDraft, b: RecordDraft) -> Bool {
         a.id == b.id && a.kind == b.kind && a.time == b.time && a.subject == b.subject && a.effect == b.effect
             && a.sealed == b.sealed && a.payload == b.payload && a.erased == b.erased

@@ -2,6 +2,7 @@ import Foundation
 import KeepsakeCrypto
 import KeepsakeLog
 
+/// Tags `Identifier` as a backup ID.
 public enum BackupTag {}
 /// Identifies one backup file (random, 16 bytes).
 public typealias BackupID = Identifier<BackupTag>
@@ -13,6 +14,7 @@ public enum BackupKind: UInt8, Sendable, CustomStringConvertible {
     /// Everything, including the installation's keys and current session states.
     case hard = 2
 
+    /// `soft` or `hard`.
     public var description: String { self == .soft ? "soft" : "hard" }
 }
 
@@ -22,6 +24,7 @@ public enum BackupKeySource: UInt8, Sendable, CustomStringConvertible {
     case passphrase = 2
     case mnemonic = 3
 
+    /// How the key is named in messages: passphrase, recovery phrase or key file.
     public var description: String {
         switch self {
         case .rawKey: "a 32-byte key"
@@ -33,15 +36,20 @@ public enum BackupKeySource: UInt8, Sendable, CustomStringConvertible {
 
 /// The kinds of elements a backup can select (the soft set plus, for hard backups, secrets).
 public struct BackupElements: OptionSet, Sendable, Hashable {
+    /// The bit set as the header stores it.
     public let rawValue: UInt16
+    /// The elements whose bits are set.
     public init(rawValue: UInt16) { self.rawValue = rawValue }
 
     /// Conversation creation, membership commits and read markers.
     public static let conversations = BackupElements(rawValue: 1 << 0)
     /// Messages, edits and deletions.
     public static let messages = BackupElements(rawValue: 1 << 1)
+    /// Address book changes (and peer installations).
     public static let contacts = BackupElements(rawValue: 1 << 2)
+    /// Consent changes.
     public static let consent = BackupElements(rawValue: 1 << 3)
+    /// Preference changes.
     public static let preferences = BackupElements(rawValue: 1 << 4)
     /// Session (ratchet) states. Hard backups only.
     public static let sessions = BackupElements(rawValue: 1 << 5)
@@ -50,7 +58,9 @@ public struct BackupElements: OptionSet, Sendable, Hashable {
     /// Event kinds this version does not know. Hard backups only: they may hold secrets.
     public static let unknownKinds = BackupElements(rawValue: 1 << 7)
 
+    /// Everything a soft backup may carry: no secrets.
     public static let soft: BackupElements = [.conversations, .messages, .contacts, .consent, .preferences]
+    /// Everything: a hard backup's default.
     public static let hard: BackupElements = [.soft, .sessions, .identity, .unknownKinds]
 
     static let names: [(String, BackupElements)] = [
@@ -68,6 +78,7 @@ public struct BackupElements: OptionSet, Sendable, Hashable {
         self = elements
     }
 
+    /// The elements' names, as `init(names:)` reads them.
     public var names: [String] { Self.names.filter { contains($0.1) }.map(\.0) }
 }
 
@@ -75,7 +86,9 @@ public struct BackupElements: OptionSet, Sendable, Hashable {
 /// by the installation that wrote it and authenticated as every chunk's
 /// associated data. docs/BACKUP-FORMAT.md gives the bytes.
 public struct BackupHeader: Sendable, Equatable {
+    /// The file's first 8 bytes.
     public static let magic: [UInt8] = [0x89, 0x4B, 0x53, 0x42, 0x41, 0x4B, 0x0D, 0x0A]
+    /// The format version this Keepsake writes (docs/BACKUP-FORMAT.md).
     public static let formatVersion: UInt16 = 1
     /// Headers larger than this are refused before they are read.
     public static let maxSize = 1 << 20
@@ -83,11 +96,15 @@ public struct BackupHeader: Sendable, Equatable {
     static let fixedSize = 244
     static let signatureSize = 64
 
+    /// Hard or soft.
     public var kind: BackupKind
+    /// The chunk cipher.
     public var cipher: NoncedAEAD.Cipher
     /// Whether chunks may be zstd-compressed (each chunk says whether it is).
     public var compressed: Bool
+    /// What kind of key encrypts the file.
     public var keySource: BackupKeySource
+    /// The backup's random, time-ordered ID.
     public var id: BackupID
     /// When the backup was written, by the writer's clock: informational only.
     public var createdAt: Date
@@ -105,20 +122,27 @@ public struct BackupHeader: Sendable, Equatable {
     public var keyCheck: [UInt8]
     /// Argon2id parameters when `keySource` is `.passphrase` (zeros otherwise).
     public var passphraseSalt: [UInt8]
+    /// Argon2id's operations limit (passphrase keys only).
     public var opsLimit: UInt64
+    /// Argon2id's memory limit in bytes (passphrase keys only).
     public var memLimit: UInt64
     /// Source log positions: the backup holds the selected events with from < sequence <= to.
     public var fromSequence: UInt64
+    /// The source log's sequence the backup goes up to.
     public var toSequence: UInt64
+    /// What the backup carries.
     public var elements: BackupElements
     /// Only these conversations (empty: all of them).
     public var conversations: [ConversationID]
     /// The source's version vector at `fromSequence` (the base's `to`) and at `toSequence`.
     public var from: VersionVector
+    /// The source's version vector at `toSequence`.
     public var to: VersionVector
 
+    /// True when the backup extends another.
     public var isIncremental: Bool { base != nil }
 
+    /// Equal when their signed bytes are.
     public static func == (a: Self, b: Self) -> Bool { a.encoded(signature: []) == b.encoded(signature: []) }
 
     /// The header bytes: fields, then `signature` (64 bytes, or empty to get the signed part).

@@ -5,7 +5,9 @@ import KeepsakeLog
 
 /// Settings for `Store.backup`.
 public struct BackupOptions: Sendable {
+    /// Hard (keys and sessions too) or soft (no secrets).
     public var kind: BackupKind
+    /// What the file is encrypted with.
     public var key: BackupKey
     /// Extend the last backup this store made of the same kind and selection
     /// (only the events logged since), instead of a full snapshot.
@@ -16,6 +18,7 @@ public struct BackupOptions: Sendable {
     public var conversations: [ConversationID] = []
     /// Plaintext bytes per chunk before compression.
     public var chunkSize = 1 << 20
+    /// The chunk cipher; AES-256-GCM where the CPU has it, else XChaCha20-Poly1305.
     public var cipher: BackupCipher = .preferred
     /// Compress chunks with zstd where that makes them smaller.
     public var compress = true
@@ -23,12 +26,14 @@ public struct BackupOptions: Sendable {
     public var fileName: String?
     /// Conversations whose newest messages lead a full backup, so a restore shows them first.
     public var headConversations = 20
+    /// Newest messages per head conversation.
     public var headMessages = 50
     /// Whether later incremental backups of the same kind and selection may
     /// extend this one. Off for one-off exports (history sync answers), whose
     /// files are handed over and deleted.
     public var startsChain = true
 
+    /// A full backup of `kind` under `key`, with every element the kind allows.
     public init(kind: BackupKind, key: BackupKey) {
         self.kind = kind
         self.key = key
@@ -37,11 +42,15 @@ public struct BackupOptions: Sendable {
 
 /// What `Store.backup` wrote.
 public struct BackupSummary: Sendable {
+    /// The file written.
     public let file: URL
+    /// Its header.
     public let header: BackupHeader
     /// BLAKE2b-256 of the whole file, hex: the next incremental names it.
     public let hash: String
+    /// Events in the file.
     public let events: UInt64
+    /// The file's size.
     public let fileBytes: Int
     /// Bytes of the event frames before compression and encryption.
     public let plaintextBytes: Int
@@ -58,7 +67,7 @@ extension Store {
         let recordKey = Self.lastBackupKey(options.kind, selection)
         let base: BackupRecord?
         if options.incremental {
-            guard let last = try wrap({ try localRecord(BackupRecord.self, recordKey) }) else { throw .noBaseForIncremental }
+            guard let last = try wrap({ try record(recordKey, in: .lastBackups) }) else { throw .noBaseForIncremental }
             base = last
         } else {
             base = nil
@@ -95,7 +104,7 @@ extension Store {
         }
         let hash = try writer.finish()
         if options.startsChain {
-            try wrap { try setLocalRecord(BackupRecord(id: header.id.description, hash: Hex.encode(hash), toSequence: head, vector: to), recordKey) }
+            try wrap { try setRecord(BackupRecord(id: header.id.description, hash: Hex.encode(hash), toSequence: head, vector: to), for: recordKey, in: .lastBackups) }
         }
         return BackupSummary(
             file: writer.url, header: header, hash: Hex.encode(hash), events: writer.events,
@@ -168,7 +177,7 @@ extension Store {
 
     static func lastBackupKey(_ kind: BackupKind, _ selection: BackupSelection) -> String {
         let conversations = selection.conversations.sorted { $0.lexicographicallyPrecedes($1) }.reduce(into: [UInt8]()) { $0 += $1 }
-        return "backup.last.\(kind).\(selection.elements.rawValue).\(Hex.encode(Blake2b.hash(conversations, length: 16)))"
+        return "\(kind).\(selection.elements.rawValue).\(Hex.encode(Blake2b.hash(conversations, length: 16)))"
     }
 
     /// Runs a store or log operation, reporting its failure as a backup error.
@@ -178,8 +187,8 @@ extension Store {
     }
 }
 
-/// The last backup a store made of one selection: what the next incremental extends.
-struct BackupRecord: Codable {
+/// The last backup a store made of one selection: what the next incremental extends (`LocalTable.lastBackups`).
+struct BackupRecord: Codable, Sendable {
     let id: String
     let hash: String
     let toSequence: UInt64

@@ -6,6 +6,7 @@ import KeepsakeLog
 
 /// Settings for `Store.restore`.
 public struct RestoreOptions: Sendable {
+    /// The key the files were made with.
     public var key: BackupKey
     /// Refuse files larger than this many bytes, before reading them; nil: no limit.
     public var sizeLimit: Int?
@@ -14,6 +15,7 @@ public struct RestoreOptions: Sendable {
     /// Accept only files signed by these Ed25519 public keys; nil: any valid signature.
     public var trustedSigners: [[UInt8]]?
 
+    /// Restores files made with `key`, without a size limit, refusing a hard restore onto another installation.
     public init(key: BackupKey) { self.key = key }
 }
 
@@ -29,14 +31,17 @@ public enum RestoreProgress: Sendable, Equatable {
 
 /// What `Store.restore` did.
 public struct RestoreSummary: Sendable {
+    /// The files, verified, in chain order.
     public let backups: [VerifiedBackup]
     /// Events new to this store (the rest were already here).
     public let appended: Int
+    /// Events the store held already.
     public let duplicates: Int
     /// True when the store already held everything the files hold.
     public var nothingNew: Bool { appended == 0 }
     /// From the start of the restore until the conversation list and newest messages were usable.
     public let headVisibleAfter: Duration?
+    /// How long the whole restore took.
     public let elapsed: Duration
 }
 
@@ -67,7 +72,7 @@ extension Store {
         defer { withExtendedLifetime(lock) {} }
 
         let chain = try BackupChain(files: files, sizeLimit: options.sizeLimit, known: { id in
-            let record = try? self.localRecord(RestoreRecord.self, Self.restoreKey(id))
+            let record = try? self.record(id.description, in: .restores)
             return record?.fileHash
         }, allowMissingBases: false)
         if let trusted = options.trustedSigners,
@@ -91,11 +96,11 @@ extension Store {
         var events: [BackupID: UInt64] = [:]
         var hashes: [BackupID: String] = [:]
         for (index, backup) in verified.enumerated() {
-            let key = Self.restoreKey(backup.header.id)
+            let key = backup.header.id.description
             let reader = try BackupReader(url: backup.file, sizeLimit: options.sizeLimit)
             try reader.unlock(options.key)
             let header = Hex.encode(reader.headerHash)
-            var record = try wrap { try localRecord(RestoreRecord.self, key) }.flatMap { $0.header == header ? $0 : nil } ?? RestoreRecord(header: header)
+            var record = try wrap { try self.record(key, in: .restores) }.flatMap { $0.header == header ? $0 : nil } ?? RestoreRecord(header: header)
             if let hash = record.fileHash {
                 hashes[backup.header.id] = hash
                 continue
@@ -107,7 +112,7 @@ extension Store {
                 guard let outcomes = chunk.outcomes else { return }
                 tally.add(outcomes)
                 record.chunksApplied = chunk.index
-                try wrap { try setLocalRecord(record, key) }
+                try wrap { try setRecord(record, for: key, in: .restores) }
                 if chunk.endsHead && headVisibleAfter == nil {
                     headVisibleAfter = ContinuousClock.now - started
                     progress(.headVisible)
@@ -139,7 +144,7 @@ extension Store {
             events[backup.header.id] = reader.events
             record.fileHash = Hex.encode(reader.fileHash())
             hashes[backup.header.id] = record.fileHash
-            try wrap { try setLocalRecord(record, key) }
+            try wrap { try setRecord(record, for: key, in: .restores) }
         }
         if let hard = verified.last(where: { $0.header.kind == .hard }) {
             try claimInstallation(signedBy: hard.header)
@@ -222,7 +227,6 @@ extension Store {
         publish(ProjectionChange(cursor: try wrap { try cursor() }, tables: Set(projectedTables), conversations: []))
     }
 
-    static func restoreKey(_ id: BackupID) -> String { "restore.\(id)" }
 }
 
 /// One chunk of a backup, logged: the outcomes (nil when a killed run had logged
@@ -251,8 +255,8 @@ private struct ImportTally {
     }
 }
 
-/// A restore's progress through one file, kept in the log's local database.
-struct RestoreRecord: Codable {
+/// A restore's progress through one file (`LocalTable.restores`).
+struct RestoreRecord: Codable, Sendable {
     /// BLAKE2b-256 of the file's header, which every chunk is bound to: the same file.
     let header: String
     var chunksApplied = 0

@@ -46,6 +46,7 @@ public struct Event: Sendable, Equatable {
 /// A new event to append: what it says and when it happened (informational).
 public struct EventDraft: Sendable {
     package var payload: EventPayload
+    /// When it happened, by the writer's clock (informational).
     public var time: Date
 
     /// `.opaque` and `.erased` content cannot be appended: the append throws `notAppendable`.

@@ -5,36 +5,55 @@ import GRDB
 /// account's Ed25519 public key in lowercase hex; the store takes any text.
 public struct AccountID: RawRepresentable, Hashable, Comparable, Sendable, Codable, CustomStringConvertible,
     ExpressibleByStringLiteral {
+    /// The ID as text.
     public let rawValue: String
 
+    /// An account ID from its text.
     public init(rawValue: String) { self.rawValue = rawValue }
+    /// An account ID from its text.
     public init(_ rawValue: String) { self.rawValue = rawValue }
+    /// An account ID written as a literal (`"alice"`).
     public init(stringLiteral value: String) { rawValue = value }
 
+    /// The ID as text.
     public var description: String { rawValue }
 
+    /// Orders IDs as their text.
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 }
 
 /// What kind of event a log record holds: its number in the log, and a name for display.
 public struct EventKind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The kind's number in the log (`Protos/keepsake/v1/events.proto`).
     public let rawValue: UInt32
 
+    /// The kind with this number, known or not.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     /// A short name for display and logs (`message-sent`), or `unknown(<number>)`.
     public var description: String { EventPayload.name(ofKind: rawValue) }
 
+    /// A conversation was started.
     public static let conversationCreated = Self(rawValue: 1)
+    /// This installation wrote a message.
     public static let messageSent = Self(rawValue: 2)
+    /// A message arrived from another installation.
     public static let messageReceived = Self(rawValue: 3)
+    /// A message's text changed.
     public static let messageEdited = Self(rawValue: 4)
+    /// A message was deleted (its events are erased).
     public static let messageDeleted = Self(rawValue: 5)
+    /// A group's membership changed.
     public static let membershipCommit = Self(rawValue: 6)
+    /// An address book entry was added or renamed.
     public static let contactAdded = Self(rawValue: 8)
+    /// An address book entry was removed.
     public static let contactRemoved = Self(rawValue: 9)
+    /// Consent for an account or a conversation changed.
     public static let consentChanged = Self(rawValue: 10)
+    /// A preference changed.
     public static let preferenceChanged = Self(rawValue: 11)
+    /// A conversation was read up to a message.
     public static let conversationRead = Self(rawValue: 12)
 }
 
@@ -78,14 +97,20 @@ public enum EventContent: Sendable, Hashable {
 
 /// A new conversation.
 public struct ConversationStart: Sendable, Hashable {
+    /// The conversation's ID (time-ordered, random).
     public var id: ConversationID
+    /// Direct or group.
     public var kind: ConversationKind
+    /// Its title; empty for direct conversations.
     public var title: String
+    /// Its members' accounts.
     public var members: [AccountID]
+    /// The account that started it.
     public var createdBy: AccountID
     /// Groups: the membership epoch this store starts at (0 for the creator).
     public var epoch: UInt64
 
+    /// A new conversation; a new ID by default.
     public init(
         id: ConversationID = .generate(), kind: ConversationKind = .direct, title: String = "", members: [AccountID],
         createdBy: AccountID, epoch: UInt64 = 0
@@ -101,14 +126,20 @@ public struct ConversationStart: Sendable, Hashable {
 
 /// A message's content, sent or received.
 public struct MessagePost: Sendable, Hashable {
+    /// The message's ID, unique across devices.
     public var id: MessageID
+    /// The conversation it belongs to.
     public var conversation: ConversationID
+    /// The account that wrote it.
     public var sender: AccountID
+    /// Its text.
     public var text: String
     /// By the sender's clock: it orders the conversation for display, nothing else.
     public var sentAt: Date
+    /// What `text` holds, e.g. `text/plain`.
     public var contentType: String
 
+    /// A message; a new ID and the current time by default.
     public init(
         id: MessageID = .generate(), conversation: ConversationID, sender: AccountID, text: String, sentAt: Date = Date(),
         contentType: String = "text/plain"
@@ -124,11 +155,16 @@ public struct MessagePost: Sendable, Hashable {
 
 /// A message's new text; the newest edit wins.
 public struct MessageEdit: Sendable, Hashable {
+    /// The edited message.
     public var message: MessageID
+    /// Its conversation.
     public var conversation: ConversationID
+    /// The new text.
     public var text: String
+    /// When it was edited, by the editor's clock: the newest edit wins.
     public var editedAt: Date
 
+    /// An edit of `message`.
     public init(message: MessageID, conversation: ConversationID, text: String, editedAt: Date = Date()) {
         self.message = message
         self.conversation = conversation
@@ -139,9 +175,12 @@ public struct MessageEdit: Sendable, Hashable {
 
 /// A message's deletion: its events are erased from the log.
 public struct MessageDeletion: Sendable, Hashable {
+    /// The deleted message.
     public var message: MessageID
+    /// Its conversation.
     public var conversation: ConversationID
 
+    /// The deletion of `message`.
     public init(message: MessageID, conversation: ConversationID) {
         self.message = message
         self.conversation = conversation
@@ -150,12 +189,18 @@ public struct MessageDeletion: Sendable, Hashable {
 
 /// A group membership change; it applies when its epoch is the group's next.
 public struct MembershipChange: Sendable, Hashable {
+    /// The group.
     public var conversation: ConversationID
+    /// The epoch the change moves the group to: its current epoch + 1.
     public var epoch: UInt64
+    /// Accounts added.
     public var added: [AccountID]
+    /// Accounts removed.
     public var removed: [AccountID]
+    /// The account that made the change.
     public var committer: AccountID
 
+    /// A membership change of `conversation` at `epoch`.
     public init(conversation: ConversationID, epoch: UInt64, added: [AccountID] = [], removed: [AccountID] = [], committer: AccountID) {
         self.conversation = conversation
         self.epoch = epoch
@@ -167,9 +212,12 @@ public struct MembershipChange: Sendable, Hashable {
 
 /// An address book entry.
 public struct ContactEntry: Sendable, Hashable {
+    /// The contact's account.
     public var account: AccountID
+    /// The name the user gave it.
     public var displayName: String
 
+    /// An address book entry.
     public init(account: AccountID, displayName: String) {
         self.account = account
         self.displayName = displayName
@@ -178,9 +226,12 @@ public struct ContactEntry: Sendable, Hashable {
 
 /// Consent for an account, or for a conversation (`conversation:<id>`).
 public struct ConsentChange: Sendable, Hashable {
+    /// An account ID, or `conversation:<id>`.
     public var entity: String
+    /// The new consent.
     public var state: ConsentState
 
+    /// Consent for `entity`.
     public init(entity: String, state: ConsentState) {
         self.entity = entity
         self.state = state
@@ -189,9 +240,12 @@ public struct ConsentChange: Sendable, Hashable {
 
 /// A preference's new value; the last one in log order wins.
 public struct PreferenceChange: Sendable, Hashable {
+    /// The preference's name.
     public var key: String
+    /// Its new value.
     public var value: [UInt8]
 
+    /// A new value for `key`.
     public init(key: String, value: [UInt8]) {
         self.key = key
         self.value = value
@@ -201,9 +255,12 @@ public struct PreferenceChange: Sendable, Hashable {
 /// A read marker: the conversation is read up to a message (the store records
 /// the message's sent time with it, so the marker keeps its place after a deletion).
 public struct ReadMarker: Sendable, Hashable {
+    /// The conversation read.
     public var conversation: ConversationID
+    /// The last message read.
     public var upTo: MessageID
 
+    /// The conversation is read up to `upTo`.
     public init(conversation: ConversationID, upTo: MessageID) {
         self.conversation = conversation
         self.upTo = upTo

@@ -8,6 +8,7 @@ import KeepsakeLog
 /// bits), so identifiers made later mostly sort later and index inserts stay
 /// near the end of the B-tree. The time inside is never used for decisions.
 public struct Identifier<Tag>: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The 16 bytes.
     public let bytes: [UInt8]
 
     /// Wraps 16 bytes; nil for any other length.
@@ -32,12 +33,35 @@ public struct Identifier<Tag>: Hashable, Comparable, Sendable, CustomStringConve
         return Self(bytes: bytes)!
     }
 
+    /// The text form: 32 lowercase hexadecimal digits.
     public var description: String { Hex.encode(bytes) }
 
+    /// Orders identifiers by their bytes (mostly by creation time).
     public static func < (a: Self, b: Self) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
 }
 
+/// Tags `Identifier` as a conversation ID.
 public enum ConversationTag {}
+/// Tags `Identifier` as a message ID.
 public enum MessageTag {}
+/// Identifies a conversation.
 public typealias ConversationID = Identifier<ConversationTag>
+/// Identifies a message, across devices.
 public typealias MessageID = Identifier<MessageTag>
+
+extension Identifier: Codable {
+    /// Encoded as its text form, 32 hexadecimal digits.
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let value = Self(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not 32 hexadecimal digits"))
+        }
+        self = value
+    }
+
+    /// Encodes the text form.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}

@@ -3,6 +3,7 @@ import GRDB
 import KeepsakeCrypto
 import KeepsakeLog
 
+/// Tags `Identifier` as an installation ID.
 public enum InstallationTag {}
 /// Identifies an installation: one app install on one device, with its own keys.
 public typealias InstallationID = Identifier<InstallationTag>
@@ -15,6 +16,7 @@ public typealias InstallationID = Identifier<InstallationTag>
 /// claim holds the installation, and any other store holding the keys is
 /// superseded: it must stop sending and go offline.
 public struct Installation: Sendable, Equatable {
+    /// The installation's ID.
     public let id: InstallationID
     /// Ed25519 public key that verifies the installation's signatures.
     public let publicKey: [UInt8]
@@ -26,6 +28,7 @@ public struct Installation: Sendable, Equatable {
     /// True when another store holds a newer generation of this installation.
     public var isSuperseded: Bool { holder.generation > generation }
 
+    /// Equal when every field is.
     public static func == (a: Self, b: Self) -> Bool {
         a.id == b.id && a.publicKey == b.publicKey && a.generation == b.generation && a.holder == b.holder
     }

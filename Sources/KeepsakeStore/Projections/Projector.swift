@@ -6,6 +6,7 @@ import KeepsakeLog
 public struct ProjectionChange: Sendable {
     /// The log position the projections now reflect.
     public let cursor: Cursor
+    /// The tables it changed.
     public let tables: Set<ProjectedTable>
     /// Conversations whose list entry or messages changed.
     public let conversations: Set<ConversationID>

@@ -4,16 +4,24 @@ import KeepsakeLog
 
 /// A conversation as the conversation list shows it.
 public struct ConversationSummary: Sendable, Equatable {
+    /// Direct or group.
     public typealias Kind = ConversationKind
 
+    /// The conversation's ID.
     public let id: ConversationID
+    /// Direct or group.
     public let kind: Kind
+    /// Its title (empty for direct conversations made by messaging).
     public let title: String
+    /// The account that started it.
     public let createdBy: AccountID
+    /// A group's membership epoch (0 for direct conversations).
     public let epoch: UInt64
     /// The newest message's time, or the creation time for a conversation without messages.
     public let lastActivity: Date
+    /// The newest message, or nil without messages.
     public let lastMessageID: MessageID?
+    /// Received messages after the read marker.
     public let unreadCount: Int
     /// Whether this store's log created the conversation (not a restore or a
     /// sync from another store). Messaging's `Store.isWritable(_:)` builds on it:
@@ -23,15 +31,24 @@ public struct ConversationSummary: Sendable, Equatable {
 
 /// A message as the projections hold it.
 public struct Message: Sendable, Equatable {
+    /// Written by this installation, or received.
     public enum Direction: Int, Sendable { case sent = 1, received = 2 }
 
+    /// The message's ID.
     public let id: MessageID
+    /// Its conversation.
     public let conversationID: ConversationID
+    /// The account that wrote it.
     public let sender: AccountID
+    /// Sent from here or received.
     public let direction: Direction
+    /// Its text, as last edited.
     public let text: String
+    /// What `text` holds, e.g. `text/plain`.
     public let contentType: String
+    /// When it was sent, by the sender's clock (display order only).
     public let sentAt: Date
+    /// When it was last edited, or nil.
     public let editedAt: Date?
     /// Log sequence of the event that created the message.
     public let sequence: UInt64
@@ -45,8 +62,10 @@ public struct MessagePageCursor: Sendable, Hashable, CustomStringConvertible {
     let sentAt: Int64
     let id: MessageID
 
+    /// The text form, `<sent milliseconds>.<message id hex>`.
     public var description: String { "\(sentAt).\(id)" }
 
+    /// Parses the text form; nil for anything else.
     public init?(_ text: some StringProtocol) {
         let parts = text.split(separator: ".")
         guard parts.count == 2, let at = Int64(parts[0]), let id = MessageID(parts[1]) else { return nil }
@@ -62,6 +81,7 @@ public struct MessagePageCursor: Sendable, Hashable, CustomStringConvertible {
 
 /// A page of a conversation's messages, newest first.
 public struct MessagePage: Sendable, Equatable {
+    /// The page's messages, newest first.
     public let messages: [Message]
     /// nil when there are no older messages.
     public let next: MessagePageCursor?
@@ -69,7 +89,9 @@ public struct MessagePage: Sendable, Equatable {
 
 /// A contact in the address book.
 public struct Contact: Sendable, Equatable {
+    /// The contact's account.
     public let accountID: AccountID
+    /// The name the user gave it.
     public let displayName: String
 }
 

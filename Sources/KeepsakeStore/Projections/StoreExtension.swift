@@ -23,10 +23,17 @@ public protocol StoreExtension: Sendable {
     /// Runs before new events are logged (not for copies a restore or sync
     /// imports); throwing refuses the whole batch and nothing is logged.
     func checkAppend(_ drafts: [EventDraft], to store: Store) throws(KeepsakeError)
+    /// Runs whenever a store starts keeping the extension (each open, or
+    /// `Store.install`), once its tables are current: for work such as moving
+    /// the extension's device-local bookkeeping out of an older format.
+    func prepare(_ store: Store) throws(KeepsakeError)
 }
 
 extension StoreExtension {
+    /// By default an extension refuses nothing.
     public func checkAppend(_ drafts: [EventDraft], to store: Store) throws(KeepsakeError) {}
+    /// By default there is nothing to prepare.
+    public func prepare(_ store: Store) throws(KeepsakeError) {}
 }
 
 /// Applies events to an extension's tables inside the store's transaction.
@@ -42,9 +49,12 @@ public protocol ExtensionProjector {
 
 /// One migration of a projection's tables.
 public struct ProjectionMigration: Sendable, Equatable {
+    /// Unique within its extension; never changes once shipped.
     public let identifier: String
+    /// The statements it runs, in one transaction.
     public let sql: String
 
+    /// A migration running `sql`.
     public init(identifier: String, sql: String) {
         self.identifier = identifier
         self.sql = sql
@@ -53,19 +63,30 @@ public struct ProjectionMigration: Sendable, Equatable {
 
 /// The name of a projection table, as `ProjectionChange.tables` announces it.
 public struct ProjectedTable: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The table's SQLite name.
     public let rawValue: String
 
+    /// The table named `rawValue`.
     public init(rawValue: String) { self.rawValue = rawValue }
 
+    /// The table's SQLite name.
     public var description: String { rawValue }
 
+    /// Conversations with their summaries (newest message, unread count, read marker).
     public static let conversations = Self(rawValue: "conversations")
+    /// Conversation members.
     public static let members = Self(rawValue: "members")
+    /// Messages, with their full-text index.
     public static let messages = Self(rawValue: "messages")
+    /// The address book.
     public static let contacts = Self(rawValue: "contacts")
+    /// Consent by account or conversation.
     public static let consent = Self(rawValue: "consent")
+    /// Preferences by key.
     public static let preferences = Self(rawValue: "preferences")
+    /// Installations whose keys the log holds.
     public static let installations = Self(rawValue: "installations")
+    /// Which log runs each installation, by generation.
     public static let installationClaims = Self(rawValue: "installation_claims")
 
     /// The store's own tables (extensions list theirs in `StoreExtension.tables`).

@@ -11,6 +11,7 @@ public struct StoreQuery<Value: Sendable & Equatable>: Sendable {
     public let tables: Set<ProjectedTable>
     private let fetch: @Sendable (Store) throws(KeepsakeError) -> Value
 
+    /// A query that reads `tables` and fetches its value with `fetch`.
     public init(tables: Set<ProjectedTable>, fetch: @escaping @Sendable (Store) throws(KeepsakeError) -> Value) {
         self.tables = tables
         self.fetch = fetch
@@ -49,14 +50,16 @@ extension Store {
     /// The query's value now, then its new value after every change of this
     /// store's projections that touches a table it reads (appends by any task,
     /// restores, syncs), in order, without polling. Equal consecutive values
-    /// are delivered once. The sequence ends when the consumer stops iterating
+    /// are delivered once; a consumer slower than the changes gets the newest value. The sequence ends when the consumer stops iterating
     /// or its task is cancelled; it throws when the query fails.
     ///
     /// Appends made by another process are seen once this store projects them
     /// (its next append, or `catchUp()`).
     public func observe<Value>(_ query: StoreQuery<Value>) -> AsyncThrowingStream<Value, Error> {
-        let changes = projectionChanges()
-        return AsyncThrowingStream { continuation in
+        // Every change is kept: coalescing could drop one that touched the
+        // query's tables behind a later one that did not.
+        let changes = changeFeed.subscribe(keepingAll: true)
+        return AsyncThrowingStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
             let task = Task {
                 do {
                     var last = try query.value(in: self)

@@ -4,13 +4,18 @@ import KeepsakeLog
 
 /// What `Store.check()` found: every problem of the log and of the projections.
 public struct StoreCheck: Sendable, Equatable {
+    /// What part of the store a problem is in.
     public enum Area: String, Sendable {
         case log, projections
     }
 
+    /// One problem the check found.
     public struct Problem: Sendable, Equatable, CustomStringConvertible {
+        /// Where it is.
         public let area: Area
+        /// What is wrong, and what to do.
         public let message: String
+        /// `<area>: <message>`.
         public var description: String { "\(area.rawValue): \(message)" }
     }
 
@@ -18,8 +23,10 @@ public struct StoreCheck: Sendable, Equatable {
     public let log: LogVerification
     /// The log position the projections reflect, which the fresh rebuild they were compared with stopped at.
     public let projectedUpTo: UInt64
+    /// What the check found; empty for a healthy store.
     public let problems: [Problem]
 
+    /// True when the check found nothing.
     public var isClean: Bool { problems.isEmpty }
 }
 

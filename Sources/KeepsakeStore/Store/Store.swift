@@ -20,6 +20,7 @@ public struct StoreOptions: Sendable {
     /// is one); more can join later with `Store.install(_:)`.
     public var extensions: [any StoreExtension] = []
 
+    /// Durable appends, creating the store when needed, with `extensions`.
     public init(durability: Durability = .durable, create: Bool = true, extensions: [any StoreExtension] = []) {
         self.durability = durability
         self.create = create
@@ -38,13 +39,14 @@ public final class Store: Sendable {
     /// The store folder's format (the `STORE` file): 2 names the store's log; 1 is read and upgraded.
     public static let formatVersion = 2
 
+    /// The store's folder.
     public let directory: URL
     let log: EventLog
     let pool: DatabasePool
     private let batchSize: Int
     /// Rings after every append of this process (the event streams wait on it).
     private let appends = Broadcaster<Void>()
-    private let changeFeed = Broadcaster<ProjectionChange>()
+    let changeFeed = Broadcaster<ProjectionChange>()
     /// The extensions this store keeps, in the order they were installed.
     private let installed: Mutex<[any StoreExtension]>
 
@@ -79,6 +81,8 @@ public final class Store: Sendable {
             directory: directory, log: log, pool: pool, batchSize: options.projectionBatchSize,
             setAsideProjections: setAside.map { URL(fileURLWithPath: $0) }, extensions: options.extensions)
         try store.repairProjections()
+        try store.moveLegacyBackupRecords()
+        for ext in options.extensions { try ext.prepare(store) }
         return store
     }
 
@@ -97,6 +101,7 @@ public final class Store: Sendable {
             if !list.contains(where: { $0.name == newExtension.name }) { list.append(newExtension) }
         }
         try catchUpProjections()
+        try newExtension.prepare(self)
     }
 
     /// The extensions this store keeps.
@@ -391,6 +396,7 @@ public final class Store: Sendable {
         try read { try Queries.conversations($0, limit: limit) }
     }
 
+    /// One conversation's list entry, or nil when the store does not hold it.
     public func conversation(_ id: ConversationID) throws(KeepsakeError) -> ConversationSummary? {
         try read { try Queries.conversation($0, id: id) }
     }
@@ -406,6 +412,7 @@ public final class Store: Sendable {
         try read { try Queries.messages($0, in: conversation, before: before, limit: limit) }
     }
 
+    /// One message, or nil when the store does not hold it (never had it, or it was deleted).
     public func message(_ id: MessageID) throws(KeepsakeError) -> Message? {
         try read { try Queries.message($0, id: id) }
     }
