@@ -65,16 +65,6 @@ extension Messenger {
 }
 
 extension Store {
-    /// The hard backup this store's claim on `installation` came from, if it was restored.
-    func restoredFrom(_ installation: Installation) throws(KeepsakeError) -> Data? {
-        guard let sequence = try readMessaging({ db in
-            try Int64.fetchOne(db, sql: """
-                SELECT sequence FROM installation_claims WHERE installation_id = ? AND log_id = ? AND generation = ?
-                """, arguments: [Data(installation.id.bytes), Data(logID.bytes), Int64(installation.generation)])
-        }), let event = try event(at: UInt64(sequence)), case let .installationRestored(restored) = event.payload else { return nil }
-        return restored.backupID
-    }
-
     func unusedPrekeys(_ installation: InstallationID) throws(KeepsakeError) -> [UInt32] {
         try readMessaging { db in
             try Int64.fetchAll(db, sql: "SELECT prekey_id FROM prekeys WHERE installation_id = ? AND used = 0",

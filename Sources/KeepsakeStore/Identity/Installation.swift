@@ -98,4 +98,14 @@ extension Store {
             generation: UInt64(mine["generation"] as Int64),
             holder: (UInt64(holder["generation"] as Int64), holderLog))
     }
+
+    /// The hard backup this store's claim on `installation` came from, if it was restored.
+    package func restoredFrom(_ installation: Installation) throws(KeepsakeError) -> Data? {
+        guard let sequence = try read({ db in
+            try Int64.fetchOne(db, sql: """
+                SELECT sequence FROM installation_claims WHERE installation_id = ? AND log_id = ? AND generation = ?
+                """, arguments: [Data(installation.id.bytes), Data(logID.bytes), Int64(installation.generation)])
+        }), let event = try event(at: UInt64(sequence)), case let .installationRestored(restored) = event.payload else { return nil }
+        return restored.backupID
+    }
 }
