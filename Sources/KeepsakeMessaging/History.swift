@@ -17,6 +17,7 @@ public struct HistoryRequest: Sendable, Equatable {
     public enum Status: Int, Sendable, CustomStringConvertible {
         case pending = 1, applied, expired, failed, answered, denied
 
+        /// A short name for display.
         public var description: String {
             switch self {
             case .pending: "pending"
@@ -75,6 +76,7 @@ public enum HistorySyncError: Error, Equatable, Sendable, CustomStringConvertibl
     /// The file did not restore.
     case restore(String)
 
+    /// What happened, and what to do.
     public var description: String {
         switch self {
         case .noOtherInstallations: "the account has no other unrevoked installation to ask for history"

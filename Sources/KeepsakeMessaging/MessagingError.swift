@@ -45,6 +45,7 @@ public enum EnvelopeRejection: Error, Equatable, Sendable, CustomStringConvertib
         }
     }
 
+    /// What happened, and what to do.
     public var description: String {
         switch self {
         case let .malformed(what): "malformed envelope: \(what)"
@@ -91,6 +92,7 @@ public enum MessagingError: Error, Equatable, Sendable, CustomStringConvertible 
     /// Another commit took the epoch first; sync and try again.
     case epochTaken(UInt64)
 
+    /// What happened, and what to do.
     public var description: String {
         switch self {
         case .notJoined: "this store's installation has not joined an account; join one first (Messenger.join)"

@@ -38,6 +38,20 @@ func readmeBackupExample(store: Store, folder: URL, newDevice: URL) async throws
 }
 // README-BACKUP-END
 
+// README-OBSERVE-BEGIN
+func readmeObservationExample(store: Store, chat: ConversationID) async throws -> [Int] {
+    var counts: [Int] = []
+    for try await conversations in store.observe(.conversations()) {  // the list now, then after each change
+        counts.append(conversations.first?.unreadCount ?? 0)
+        if counts.count == 2 { break }  // a UI keeps going; leaving the loop ends the observation
+        try await store.perform { store in  // reads and appends off the caller's thread
+            try store.append(.messageReceived(MessagePost(conversation: chat, sender: "alice", text: "are you there?")))
+        }
+    }
+    return counts
+}
+// README-OBSERVE-END
+
 @Suite struct ReadmeExampleTests {
     @Test func theReadmeBackupExampleRunsAndIsQuotedExactly() async throws {
         let dir = TemporaryDirectory()
@@ -52,6 +66,19 @@ func readmeBackupExample(store: Store, folder: URL, newDevice: URL) async throws
         let example = source.components(separatedBy: "// README-BACKUP-BEGIN\n")[1].components(separatedBy: "// README-BACKUP-END")[0]
         let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).appendingPathComponent("../../../README.md").standardized, encoding: .utf8)
         #expect(readme.contains("```swift\n" + example + "```"), "README's backup example differs from this test's")
+    }
+
+    @Test func theReadmeObservationExampleRunsAndIsQuotedExactly() async throws {
+        let dir = TemporaryDirectory()
+        let store = try Store.open(at: dir.store)
+        let chat = ConversationStart(title: "Alice", members: ["me", "alice"], createdBy: "me")
+        try store.append(.conversationCreated(chat))
+        #expect(try await readmeObservationExample(store: store, chat: chat.id) == [0, 1])
+
+        let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
+        let example = source.components(separatedBy: "// README-OBSERVE-BEGIN\n")[1].components(separatedBy: "// README-OBSERVE-END")[0]
+        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).appendingPathComponent("../../../README.md").standardized, encoding: .utf8)
+        #expect(readme.contains("```swift\n" + example + "```"), "README's observation example differs from this test's")
     }
 
     @Test func theReadmeExampleRunsAndIsQuotedExactly() throws {

@@ -78,6 +78,7 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
         errno == ENOSPC || errno == EDQUOT ? .diskFull(path: path) : .io(operation: operation, path: path, errno: errno)
     }
 
+    /// What happened, and what to do.
     public var description: String {
         switch self {
         case .notABackup:

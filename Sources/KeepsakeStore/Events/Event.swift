@@ -13,6 +13,7 @@ public struct Event: Sendable, Equatable {
     package let payload: EventPayload
     /// What the event says (secrets and extensions' events by kind only).
     public var content: EventContent { EventContent(payload) }
+    /// The event's kind, known or not.
     public var kind: EventKind { EventKind(rawValue: record.kind) }
     /// The record as stored, kept so the event can be copied to another store unchanged.
     let record: LogRecord
@@ -59,6 +60,7 @@ public struct EventDraft: Sendable {
         self.time = time
     }
 
+    /// What the draft says.
     public var content: EventContent { EventContent(payload) }
 
     /// A read event that names its message but not the message's sent time.

@@ -405,8 +405,10 @@ extension EventPayload {
 }
 
 extension AccountID: DatabaseValueConvertible {
+    /// Stored as its text.
     public var databaseValue: DatabaseValue { rawValue.databaseValue }
 
+    /// Read from its text.
     public static func fromDatabaseValue(_ dbValue: DatabaseValue) -> AccountID? {
         String.fromDatabaseValue(dbValue).map(AccountID.init(rawValue:))
     }

@@ -48,6 +48,7 @@ public enum KeepsakeError: Error, Equatable, CustomStringConvertible {
     /// The projection database failed.
     case database(String)
 
+    /// What happened, and what to do.
     public var description: String {
         switch self {
         case let .notAStore(path):
