@@ -31,6 +31,7 @@ public final class InMemoryRelay: RelayTransport {
         let deleteAfterDownload: Bool
     }
 
+    /// An empty relay with the HTTP relay's limits.
     public init(limits: Relay.Limits = Relay.Limits(), backupLimits: Relay.BackupLimits = Relay.BackupLimits()) throws {
         relay = RelayTopics(storage: try RelayStorage(inMemory: ()), limits: limits)
         self.backupLimits = backupLimits
@@ -38,6 +39,7 @@ public final class InMemoryRelay: RelayTransport {
 
     // MARK: - Topics
 
+    /// Publishes a wire message to a topic (`POST /v1/topics/{topic}`); returns its cursor, 0 for a prekey upload.
     public func publish(_ data: [UInt8], to topic: Topic) async throws -> Int64 {
         guard !data.isEmpty else { throw RelayError(.badRequest, code: "empty_body", "the request body is empty") }
         guard data.count <= relay.limits.maxBodyBytes else { throw RelayError.tooLarge(relay.limits.maxBodyBytes) }
@@ -48,19 +50,23 @@ public final class InMemoryRelay: RelayTransport {
         return try relay.accept(data, on: topic)
     }
 
+    /// Items of a topic after `cursor`, oldest first.
     public func items(on topic: Topic, after cursor: Int64, limit: Int) async throws -> RelayPage {
         let items = try relay.storage.items(on: topic, after: cursor, limit: max(1, min(limit, relay.limits.maxQueryItems)))
         return RelayPage(items: items.map(RelayItem.init), next: items.last?.cursor ?? cursor)
     }
 
+    /// Takes one prekey of an installation: a one-time prekey, or the fallback; nil when it has none.
     public func claimPrekey(of installation: [UInt8]) async throws -> ClaimedPrekey? {
         try relay.storage.claimPrekey(of: installation).map { ClaimedPrekey(data: Array($0.data), fallback: $0.fallback) }
     }
 
+    /// How many one-time prekeys the relay still holds for an installation.
     public func prekeyStock(of installation: [UInt8]) async throws -> Int {
         try relay.storage.oneTimePrekeys(of: installation)
     }
 
+    /// The items of a topic after `cursor`, then each new one as it is published, until the stream is dropped.
     public func watch(_ topic: Topic, after cursor: Int64) -> AsyncThrowingStream<RelayItem, any Error> {
         let (signals, stop) = relay.notifier.signals(for: topic.name)
         let (storage, pageSize) = (relay.storage, relay.limits.maxQueryItems)
@@ -89,6 +95,7 @@ public final class InMemoryRelay: RelayTransport {
         }
     }
 
+    /// Claims the next epoch of a group for a commit; false when another commit holds it.
     public func claimEpoch(_ claim: EpochClaim, group topicID: [UInt8]) async throws -> Bool {
         do {
             _ = try relay.accept(try claim.wireBytes(), on: .commits(group: topicID))
@@ -100,6 +107,7 @@ public final class InMemoryRelay: RelayTransport {
 
     // MARK: - Backup provider
 
+    /// Uploads a file to the backup provider, signed by an installation.
     public func uploadBackup(
         _ file: URL, to uploadURL: URL, authentication: RequestAuthentication, options: BackupUploadOptions
     ) async throws -> StoredBackup {
@@ -122,6 +130,7 @@ public final class InMemoryRelay: RelayTransport {
         return listing
     }
 
+    /// Downloads a stored file to `destination`, never overwriting it.
     public func downloadBackup(from url: URL, to destination: URL) async throws {
         let id = url.lastPathComponent
         let file = files.withLock { files -> StoredFile? in
@@ -136,6 +145,7 @@ public final class InMemoryRelay: RelayTransport {
         try Data(file.contents).write(to: destination, options: .withoutOverwriting)
     }
 
+    /// The unexpired uploads listed under a locator, oldest first.
     public func listBackups(locator: [UInt8]) async throws -> [StoredBackup] {
         files.withLock { files in
             files.values.filter { $0.locator == locator && $0.listing.expiresAt > Date() }.map(\.listing)

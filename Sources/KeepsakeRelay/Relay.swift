@@ -22,6 +22,7 @@ import ServiceLifecycle
 /// and prekeys must carry valid signatures of the account or installation their
 /// topic names; envelopes must parse; commit claims must name the next epoch.
 public struct Relay: Sendable {
+    /// What the relay accepts, and how many connections it serves.
     public struct Limits: Sendable {
         /// Largest request body accepted, in bytes.
         public var maxBodyBytes = 256 * 1024
@@ -39,6 +40,7 @@ public struct Relay: Sendable {
         /// idle keep-alive connections and clients that send headers slowly.
         public var idleTimeout: Duration = .seconds(30)
 
+        /// The defaults.
         public init() {}
     }
 
@@ -57,6 +59,7 @@ public struct Relay: Sendable {
             storage: storage, blobs: try blobs ?? FolderBlobStore(directory: directory.appendingPathComponent("backups")), limits: backupLimits)
     }
 
+    /// What the relay's backup provider accepts.
     public typealias BackupLimits = BackupProvider.Limits
 
     /// The HTTP application, listening on `host:port` (port 0 picks a free one;

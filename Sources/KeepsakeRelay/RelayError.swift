@@ -4,13 +4,16 @@ import Hummingbird
 /// A refused relay request: an HTTP status and a JSON body
 /// `{"error": {"code": "...", "message": "..."}}` that says what to fix.
 public struct RelayError: Error, HTTPResponseError, Sendable, Equatable {
+    /// The HTTP status.
     public let status: HTTPResponse.Status
     /// A stable, machine-readable reason, e.g. `bad_signature`.
     public let code: String
+    /// What was wrong and what to do.
     public let message: String
     /// Extra response headers (e.g. `Allow` on a 405).
     public let headers: HTTPFields
 
+    /// A refusal with `status`, a stable `code` and a `message`.
     public init(_ status: HTTPResponse.Status, code: String, _ message: String, headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
@@ -26,6 +29,7 @@ public struct RelayError: Error, HTTPResponseError, Sendable, Equatable {
         let error: Detail
     }
 
+    /// The JSON error response.
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let data = try JSONEncoder().encode(Body(error: .init(code: code, message: message)))
         var fields = headers

@@ -20,6 +20,7 @@ public struct RelayClient: RelayTransport {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
+    /// The relay's address, e.g. `http://127.0.0.1:8787`.
     public let baseURL: URL
     let client: HTTPClient
     let timeout: TimeAmount
@@ -27,6 +28,7 @@ public struct RelayClient: RelayTransport {
     /// Largest response body read, in bytes.
     static let maxResponseBytes = 64 * 1024 * 1024
 
+    /// A client of the relay at `baseURL`; each request gives up after `timeout`.
     public init(baseURL: URL, client: HTTPClient = RelayClient.defaultClient, timeout: Duration = .seconds(30)) {
         self.baseURL = baseURL
         self.client = client
@@ -42,6 +44,7 @@ public struct RelayClient: RelayTransport {
         /// No answer: the relay is not running there, or the network is down.
         case unreachable(url: String, reason: String)
 
+        /// What failed, and what to check.
         public var description: String {
             switch self {
             case let .refused(status, code, message): "the relay refused the request (\(status) \(code)): \(message)"
@@ -54,12 +57,14 @@ public struct RelayClient: RelayTransport {
         public var code: String? { if case let .refused(_, code, _) = self { code } else { nil } }
     }
 
+    /// Publishes a wire message to a topic (`POST /v1/topics/{topic}`); returns its cursor, 0 for a prekey upload.
     public func publish(_ data: [UInt8], to topic: Topic) async throws -> Int64 {
         // Prekey uploads are not topic items and have no cursor.
         struct Published: Decodable { let cursor: Int64? }
         return try await call(post: true, "v1/topics/\(topic.name)", body: data, decoding: Published.self).cursor ?? 0
     }
 
+    /// Items of a topic after `cursor`, oldest first.
     public func items(on topic: Topic, after cursor: Int64, limit: Int) async throws -> RelayPage {
         struct Page: Decodable {
             struct Item: Decodable {
@@ -76,6 +81,7 @@ public struct RelayClient: RelayTransport {
         }, next: page.next)
     }
 
+    /// Takes one prekey of an installation: a one-time prekey, or the fallback; nil when it has none.
     public func claimPrekey(of installation: [UInt8]) async throws -> ClaimedPrekey? {
         struct Claimed: Decodable {
             let data: Data
@@ -89,11 +95,13 @@ public struct RelayClient: RelayTransport {
         }
     }
 
+    /// How many one-time prekeys the relay still holds for an installation.
     public func prekeyStock(of installation: [UInt8]) async throws -> Int {
         struct Stock: Decodable { let oneTimeRemaining: Int }
         return try await call(post: false, "v1/topics/\(Topic.prekey(installation: installation).name)", decoding: Stock.self).oneTimeRemaining
     }
 
+    /// The items of a topic after `cursor`, then each new one as it is published, until the stream is dropped.
     public func watch(_ topic: Topic, after cursor: Int64) -> AsyncThrowingStream<RelayItem, any Error> {
         let request = HTTPClientRequest(url: url("v1/topics/\(topic.name)/events?after=\(cursor)"))
         let (client, base) = (client, baseURL.absoluteString)
@@ -118,6 +126,7 @@ public struct RelayClient: RelayTransport {
         }
     }
 
+    /// Claims the next epoch of a group for a commit; false when another commit holds it.
     public func claimEpoch(_ claim: EpochClaim, group topicID: [UInt8]) async throws -> Bool {
         do {
             _ = try await publish(try claim.wireBytes(), to: .commits(group: topicID))
@@ -142,8 +151,10 @@ public struct RelayClient: RelayTransport {
         }
     }
 
+    /// Where the relay's backup provider takes uploads.
     public var backupUploadURL: URL { URL(string: url("v1/backups"))! }
 
+    /// Uploads a file to the backup provider, signed by an installation.
     public func uploadBackup(
         _ file: URL, to uploadURL: URL, authentication: RequestAuthentication, options: BackupUploadOptions
     ) async throws -> StoredBackup {
@@ -178,6 +189,7 @@ public struct RelayClient: RelayTransport {
         return try await send(request, decoding: Stored.self).backup()
     }
 
+    /// Downloads a stored file to `destination`, never overwriting it.
     public func downloadBackup(from source: URL, to destination: URL) async throws {
         let response: HTTPClientResponse
         do { response = try await client.execute(HTTPClientRequest(url: source.absoluteString), timeout: .hours(1)) } catch {
@@ -196,6 +208,7 @@ public struct RelayClient: RelayTransport {
         try output.synchronize()
     }
 
+    /// The unexpired uploads listed under a locator, oldest first.
     public func listBackups(locator: [UInt8]) async throws -> [StoredBackup] {
         struct Listed: Decodable { let backups: [Stored] }
         return try await call(post: false, "v1/backups?locator=\(Hex.encode(locator))", decoding: Listed.self).backups.map { try $0.backup() }

@@ -12,20 +12,31 @@ import KeepsakeCrypto
 /// The relay accepts a timestamp within `RequestAuthentication.window` of its
 /// clock (to bound what it remembers) and each nonce once.
 public struct RequestAuthentication: Sendable, Equatable {
+    /// The signing installation's ID (16 bytes).
     public let installation: [UInt8]
+    /// When it was signed, in milliseconds since 1970.
     public let timestamp: Int64
+    /// 16 random bytes: a signed request is accepted once.
     public let nonce: [UInt8]
+    /// BLAKE2b-256 of the request body.
     public let contentDigest: [UInt8]
+    /// Ed25519 signature over method, path, installation, timestamp, nonce and digest.
     public let signature: [UInt8]
 
     /// How far a request's timestamp may be from the relay's clock.
     public static let window: Int64 = 5 * 60 * 1000
 
+    /// The HTTP headers that carry it.
     public enum Header {
+        /// The installation ID, hex.
         public static let installation = "Keepsake-Installation"
+        /// The timestamp, decimal milliseconds.
         public static let timestamp = "Keepsake-Timestamp"
+        /// The nonce, hex.
         public static let nonce = "Keepsake-Nonce"
+        /// The body's digest, hex.
         public static let contentDigest = "Keepsake-Content-Digest"
+        /// The signature, hex.
         public static let signature = "Keepsake-Signature"
     }
 
@@ -43,6 +54,7 @@ public struct RequestAuthentication: Sendable, Equatable {
                                      signature: SignaturePurpose.request.sign(bytes, with: key))
     }
 
+    /// The headers to send.
     public var headers: [(String, String)] {
         [(Header.installation, Hex.encode(installation)), (Header.timestamp, String(timestamp)), (Header.nonce, Hex.encode(nonce)),
          (Header.contentDigest, Hex.encode(contentDigest)), (Header.signature, Data(signature).base64EncodedString())]

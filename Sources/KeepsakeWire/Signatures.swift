@@ -14,8 +14,10 @@ public enum SignaturePurpose: String, Sendable, CaseIterable {
 
     func message(_ bytes: [UInt8]) -> [UInt8] { Array(rawValue.utf8) + [0] + bytes }
 
+    /// Signs `bytes` for this purpose (the purpose's label is signed with them).
     public func sign(_ bytes: [UInt8], with key: SigningKey) -> [UInt8] { key.sign(message(bytes)) }
 
+    /// Whether `signature` signs `bytes` for this purpose under `publicKey`.
     public func verify(_ signature: [UInt8], of bytes: [UInt8], publicKey: [UInt8]) -> Bool {
         SigningKey.verify(signature: signature, of: message(bytes), publicKey: publicKey)
     }

@@ -16,8 +16,10 @@ public enum Topic: Hashable, Sendable, CustomStringConvertible {
     /// Notices about an installation (16-byte ID): a newer generation runs it.
     case installation(installation: [UInt8])
 
+    /// The size of an installation ID in topic names.
     public static let installationIDBytes = 16
 
+    /// The topic's name, `<kind>-<lowercase hex>`.
     public var name: String {
         switch self {
         case let .contact(account): "contact-\(account)"
@@ -29,6 +31,7 @@ public enum Topic: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The topic's name.
     public var description: String { name }
 
     /// Parses a topic name; nil for anything that is not exactly one of the forms above.

@@ -11,6 +11,7 @@ public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A field does not match what its context requires (a topic, an installation).
     case mismatch(String)
 
+    /// What is wrong with the message.
     public var description: String {
         switch self {
         case let .malformed(what): "malformed \(what)"

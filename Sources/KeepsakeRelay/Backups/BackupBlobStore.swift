@@ -27,9 +27,11 @@ public protocol BlobUpload {
 /// while uploading. A commit syncs the file, renames it and syncs the folder,
 /// so after a crash a file is either whole under its name or an ignored partial.
 public struct FolderBlobStore: BackupBlobStore {
+    /// Where the files are.
     public let directory: URL
     static let chunkSize = 64 * 1024
 
+    /// Keeps files in `directory`, created when missing.
     public init(directory: URL) throws {
         self.directory = directory
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -37,6 +39,7 @@ public struct FolderBlobStore: BackupBlobStore {
 
     private func path(_ id: String) -> String { directory.appendingPathComponent(id).path }
 
+    /// Starts writing a new file; it is visible once committed.
     public func create(_ id: String) throws -> any BlobUpload {
         let partial = path(id) + ".partial"
         let descriptor = Foundation.open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
@@ -44,6 +47,7 @@ public struct FolderBlobStore: BackupBlobStore {
         return FileUpload(descriptor: descriptor, partial: partial, final: path(id), directory: directory.path)
     }
 
+    /// A stored file's size and contents in chunks, or nil.
     public func open(_ id: String) throws -> (size: Int, chunks: AsyncThrowingStream<ByteBuffer, any Error>)? {
         guard let handle = FileHandle(forReadingAtPath: path(id)) else { return nil }
         let size = Int(try handle.seekToEnd())
@@ -57,10 +61,12 @@ public struct FolderBlobStore: BackupBlobStore {
         return (size, stream)
     }
 
+    /// Deletes a file.
     public func remove(_ id: String) throws {
         if unlink(path(id)) != 0 && errno != ENOENT { throw FolderBlobError.cannotRemove(path(id), errno) }
     }
 
+    /// Deletes every file but `keep` (strays of a crash).
     public func removeAll(except keep: Set<String>) throws {
         for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where !keep.contains(name) {
             unlink(directory.appendingPathComponent(name).path)

@@ -18,12 +18,18 @@ import MultipartKit
 /// Uploads are signed by a known, unrevoked installation (`RequestAuthentication`),
 /// rate limited per installation, limited in size, and visible only once complete.
 public struct BackupProvider: Sendable {
+    /// What the backup provider accepts.
     public struct Limits: Sendable {
+        /// Largest file accepted, in bytes.
         public var maxFileBytes = 512 * 1024 * 1024
+        /// Uploads one installation may make per hour.
         public var uploadsPerHour = 60
+        /// How long a file is kept when the upload does not say.
         public var defaultLifetime: Duration = .seconds(72 * 3600)
+        /// The longest lifetime an upload may ask for.
         public var maxLifetime: Duration = .seconds(30 * 24 * 3600)
 
+        /// The defaults.
         public init() {}
     }
 
