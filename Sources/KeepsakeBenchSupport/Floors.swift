@@ -90,6 +90,7 @@ public enum Floors {
 
 /// A floor measurement failed.
 public struct FloorError: Error, CustomStringConvertible {
+    /// What failed.
     public let description: String
     init(_ description: String) { self.description = description }
 }

@@ -9,20 +9,28 @@ import KeepsakeStore
 /// or deleted, conversations are read now and then, and contacts, consent and
 /// preferences appear along the way. The same seed gives the same shape.
 public struct HistoryGenerator: Sequence, IteratorProtocol {
+    /// The shape of a generated history.
     public struct Parameters: Sendable {
+        /// Messages to generate.
         public var messages: Int
+        /// Conversations to spread them over.
         public var conversations: Int
+        /// The random seed: the same seed gives the same history.
         public var seed: UInt64 = 1
         /// Share of messages followed by a ratchet step of their session.
         public var ratchetRate = 0.5
+        /// Share of messages edited later.
         public var editRate = 0.02
+        /// Share of messages deleted later.
         public var deleteRate = 0.01
         /// Zipf exponent for conversation sizes.
         public var skew = 1.1
+        /// The account of this store's user.
         public var selfAccount = "me"
         /// Time of the first message; the rest follow a few seconds apart.
         public var start = Date(timeIntervalSince1970: 1_700_000_000)
 
+        /// A history of `messages` over `conversations`.
         public init(messages: Int, conversations: Int, seed: UInt64 = 1) {
             self.messages = messages
             self.conversations = Swift.max(1, conversations)
@@ -41,6 +49,7 @@ public struct HistoryGenerator: Sequence, IteratorProtocol {
     /// Messages generated so far (sent + received).
     public private(set) var messageCount = 0
 
+    /// A generator of the history `parameters` describe.
     public init(_ parameters: Parameters) {
         self.parameters = parameters
         random = SplitMix64(seed: parameters.seed)

@@ -21,6 +21,7 @@ public struct DoubleRatchet: Sendable {
         /// This message's number in the current sending chain.
         public let number: UInt32
 
+        /// A message header.
         public init(ratchetKey: [UInt8], previousChainLength: UInt32, number: UInt32) {
             self.ratchetKey = ratchetKey
             self.previousChainLength = previousChainLength
@@ -56,6 +57,7 @@ public struct DoubleRatchet: Sendable {
         /// Stored session bytes are not a version-1 session.
         case corruptState
 
+        /// What failed.
         public var description: String {
             switch self {
             case let .tooManySkipped(n): return "the message skips \(n) messages, more than \(DoubleRatchet.maxSkip); ask the sender to resend on a new session"
@@ -79,6 +81,7 @@ public struct DoubleRatchet: Sendable {
     /// values, no secret): a message on one of them whose key was not kept as
     /// skipped was already received, so it is told apart as a replay.
     private var finishedChains: [[UInt8]] = []
+    /// How many past receiving chains a session keeps skipped keys for.
     public static let maxFinishedChains = 64
 
     private struct SkippedKey: Hashable, Sendable {

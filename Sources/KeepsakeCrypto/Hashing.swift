@@ -3,6 +3,7 @@ import CSodium
 /// BLAKE2b (libsodium's generic hash), streaming, with an optional key.
 /// Feed it with `update`, then call `finalize` once.
 public final class Blake2b {
+    /// BLAKE2b-256.
     public static let defaultLength = 32
     /// libsodium's state is a 64-byte-aligned C struct Swift cannot import, so it lives in raw memory.
     private let state: UnsafeMutableRawPointer
@@ -18,11 +19,13 @@ public final class Blake2b {
             OpaquePointer(state), key?.bindMemory(to: UInt8.self).baseAddress, key?.count ?? 0, length)
     }
 
+    /// Adds bytes to the hash.
     public func update(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
         _ = crypto_generichash_update(OpaquePointer(state), bytes.bindMemory(to: UInt8.self).baseAddress, UInt64(bytes.count))
     }
 
+    /// Adds bytes to the hash.
     public func update(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { update($0) }
     }
@@ -32,6 +35,7 @@ public final class Blake2b {
         state.deallocate()
     }
 
+    /// The digest of everything added.
     public func finalize() -> [UInt8] {
         var out = [UInt8](repeating: 0, count: length)
         _ = crypto_generichash_final(OpaquePointer(state), &out, length)
@@ -48,6 +52,7 @@ public final class Blake2b {
 
 /// SHA-256, where a standard demands it (BIP-39 checksums).
 public enum SHA256 {
+    /// BLAKE2b-256 of `bytes`.
     public static func hash(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
         Sodium.ensureInitialized()
         var out = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_BYTES))

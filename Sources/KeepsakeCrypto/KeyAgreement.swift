@@ -3,10 +3,13 @@ import CSodium
 /// An X25519 key pair for Diffie-Hellman agreement (RFC 7748); the secret half
 /// lives in secure memory.
 public final class KeyAgreementKey: Sendable {
+    /// X25519 public key size.
     public static let publicKeyBytes = Int(crypto_scalarmult_BYTES)
+    /// X25519 secret key size.
     public static let secretKeyBytes = Int(crypto_scalarmult_SCALARBYTES)
 
     fileprivate let secret: SecureBytes
+    /// The public key.
     public let publicKey: [UInt8]
 
     /// Derives the key pair from a 32-byte secret scalar (how keys are stored).
@@ -52,8 +55,10 @@ public final class KeyAgreementKey: Sendable {
 /// sealed box: an ephemeral key, X25519 and XSalsa20-Poly1305). Only the
 /// recipient can open it, and nothing in it says who sent it.
 public enum SealedBox {
+    /// Bytes a sealed box adds to its message.
     public static let overhead = Int(crypto_box_sealbytes())
 
+    /// Seals a message to a recipient's X25519 public key (anonymous sender).
     public static func seal(_ message: [UInt8], to recipient: [UInt8]) throws -> [UInt8] {
         guard recipient.count == Int(crypto_box_PUBLICKEYBYTES) else {
             throw CryptoError.invalidLength(what: "recipient public key", expected: Int(crypto_box_PUBLICKEYBYTES), actual: recipient.count)

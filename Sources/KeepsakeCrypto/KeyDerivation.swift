@@ -2,6 +2,7 @@ import CSodium
 
 /// HMAC-SHA-256 (RFC 2104), the building block of HKDF.
 public enum HMACSHA256 {
+    /// HMAC-SHA-256 output size.
     public static let outputBytes = Int(crypto_auth_hmacsha256_BYTES)
 
     /// Writes the MAC of the concatenated `parts` under `key` (any length) into `output` (32 bytes).

@@ -2,7 +2,9 @@
 /// 8-bit SHA-256 checksum), so a person can keep it on paper and a mistyped
 /// word is caught before any file is touched.
 public struct Mnemonic: Sendable, Equatable, CustomStringConvertible {
+    /// Words in a phrase.
     public static let wordCount = 24
+    /// The words.
     public let words: [String]
 
     /// The words for a 32-byte key.
@@ -38,6 +40,7 @@ public struct Mnemonic: Sendable, Equatable, CustomStringConvertible {
         return key
     }
 
+    /// The words, separated by spaces.
     public var description: String { words.joined(separator: " ") }
 
     private func entropy() throws(MnemonicError) -> [UInt8] {
@@ -67,6 +70,7 @@ public enum MnemonicError: Error, Equatable, CustomStringConvertible {
     case unknownWord(position: Int, word: String)
     case checksumMismatch
 
+    /// What is wrong with the phrase.
     public var description: String {
         switch self {
         case let .wrongWordCount(n):

@@ -10,8 +10,10 @@ public enum NoncedAEAD {
         /// XChaCha20-Poly1305 (IETF), 24-byte nonces: fast in software everywhere.
         case xChaCha20Poly1305 = 2
 
+        /// The cipher's nonce size.
         public var nonceBytes: Int { self == .aes256GCM ? 12 : 24 }
 
+        /// Whether this CPU can run it (AES-256-GCM needs AES-NI).
         public var isAvailable: Bool {
             self == .aes256GCM ? SingleUseAEAD.Cipher.aes256GCM.isAvailable : true
         }
@@ -19,10 +21,13 @@ public enum NoncedAEAD {
         /// AES-256-GCM where the CPU accelerates it, XChaCha20-Poly1305 otherwise.
         public static var preferred: Cipher { Cipher.aes256GCM.isAvailable ? .aes256GCM : .xChaCha20Poly1305 }
 
+        /// The cipher's name.
         public var description: String { self == .aes256GCM ? "AES-256-GCM" : "XChaCha20-Poly1305" }
     }
 
+    /// Key size.
     public static let keyBytes = 32
+    /// Authentication tag size.
     public static let tagBytes = 16
 
     /// Appends the ciphertext of `plaintext` and its 16-byte tag to `output`.

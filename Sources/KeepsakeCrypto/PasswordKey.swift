@@ -2,12 +2,15 @@ import CSodium
 
 /// Keys derived from passphrases with Argon2id (libsodium's crypto_pwhash, v1.3).
 public enum PasswordKey {
+    /// Argon2id salt size.
     public static let saltBytes = Int(crypto_pwhash_SALTBYTES)
     /// libsodium's "moderate" limits: about 0.5 s and 256 MiB here; the defaults for new files.
     public static let defaultOpsLimit = UInt64(crypto_pwhash_OPSLIMIT_MODERATE)
+    /// Argon2id's default memory limit (libsodium's moderate).
     public static let defaultMemLimit = UInt64(crypto_pwhash_MEMLIMIT_MODERATE)
     /// The most a file may ask for: more is refused before any work (a hostile header must not exhaust the machine).
     public static let maxOpsLimit = UInt64(crypto_pwhash_OPSLIMIT_SENSITIVE) * 2
+    /// The largest memory limit a file may ask for (1 GiB).
     public static let maxMemLimit = UInt64(1) << 30
 
     /// Derives a 32-byte key. Throws `invalidParameters` for limits outside libsodium's or our bounds.

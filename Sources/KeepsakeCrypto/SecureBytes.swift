@@ -9,6 +9,7 @@ public final class SecureBytes: @unchecked Sendable {
     // Invariant: `pointer` is written only through `withUnsafeMutableBytes`, which
     // callers use before sharing the value; afterwards the contents are read-only.
     private let pointer: UnsafeMutableRawPointer
+    /// The number of bytes.
     public let count: Int
 
     /// Allocates `count` zeroed bytes of secure memory.
@@ -46,10 +47,12 @@ public final class SecureBytes: @unchecked Sendable {
         return copy
     }
 
+    /// Reads the bytes.
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawBufferPointer(start: pointer, count: count))
     }
 
+    /// Writes the bytes.
     public func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeMutableRawBufferPointer(start: pointer, count: count))
     }

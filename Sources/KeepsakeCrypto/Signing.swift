@@ -2,11 +2,15 @@ import CSodium
 
 /// An Ed25519 signing key pair; the secret half lives in secure memory.
 public final class SigningKey: Sendable {
+    /// Ed25519 public key size.
     public static let publicKeyBytes = Int(crypto_sign_PUBLICKEYBYTES)
+    /// Ed25519 seed size.
     public static let seedBytes = Int(crypto_sign_SEEDBYTES)
+    /// Ed25519 signature size.
     public static let signatureBytes = Int(crypto_sign_BYTES)
 
     private let secret: SecureBytes
+    /// The public key.
     public let publicKey: [UInt8]
 
     /// Derives the key pair from a 32-byte secret seed (how keys are stored).

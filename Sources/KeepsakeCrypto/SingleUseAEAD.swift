@@ -24,6 +24,7 @@ public enum SingleUseAEAD {
         /// AES-256-GCM when the CPU accelerates it, ChaCha20-Poly1305 otherwise.
         public static var preferred: Cipher { Cipher.aes256GCM.isAvailable ? .aes256GCM : .chaCha20Poly1305 }
 
+        /// The cipher's name.
         public var description: String {
             switch self {
             case .aes256GCM: "AES-256-GCM"
@@ -32,7 +33,9 @@ public enum SingleUseAEAD {
         }
     }
 
+    /// Key size.
     public static let keyBytes = 32
+    /// Authentication tag size.
     public static let tagBytes = 16
     private static let zeroNonce = [UInt8](repeating: 0, count: 12)
 

@@ -28,6 +28,7 @@ public enum CryptoError: Error, Equatable, CustomStringConvertible {
     /// Parameters (e.g. key derivation limits) outside what is accepted.
     case invalidParameters(String)
 
+    /// What failed (never key material).
     public var description: String {
         switch self {
         case .authenticationFailed:

@@ -3,16 +3,21 @@
 ///
 /// Text form (stable, safe to paste into the CLI): `c1.<log id hex>.<sequence>`.
 public struct Cursor: Hashable, Sendable, CustomStringConvertible {
+    /// The log the position is in.
     public let log: LogID
+    /// The local sequence of the last event before the position (0: the log's start).
     public let sequence: UInt64
 
+    /// The position after event `sequence` of `log`.
     public init(log: LogID, sequence: UInt64) {
         self.log = log
         self.sequence = sequence
     }
 
+    /// The position before a log's first event.
     public static func start(of log: LogID) -> Cursor { Cursor(log: log, sequence: 0) }
 
+    /// The text form: `c1.<log ID hex>.<sequence>`.
     public var description: String { "c1.\(log.hex).\(sequence)" }
 
     /// Parses the text form; see `CursorParseError` for what can be wrong.
@@ -34,6 +39,7 @@ public enum CursorParseError: Error, Equatable, CustomStringConvertible {
     case malformed(String)
     case unknownVersion(String)
 
+    /// What is wrong with the text.
     public var description: String {
         switch self {
         case let .malformed(text):
@@ -49,12 +55,15 @@ public enum CursorParseError: Error, Equatable, CustomStringConvertible {
 /// Vectors, not clocks, decide what is new: an event (origin, seq) is
 /// certainly unknown to a store whose vector entry for origin is below seq.
 public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
+    /// The highest origin sequence held from each origin log.
     public private(set) var entries: [LogID: UInt64]
 
+    /// A vector with these entries.
     public init(_ entries: [LogID: UInt64] = [:]) {
         self.entries = entries.filter { $0.value > 0 }
     }
 
+    /// The highest sequence held from `origin` (0 for none).
     public subscript(origin: LogID) -> UInt64 {
         entries[origin] ?? 0
     }

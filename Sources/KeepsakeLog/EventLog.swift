@@ -16,6 +16,7 @@ public typealias SealingCipher = SingleUseAEAD.Cipher
 
 /// Settings for opening an `EventLog`.
 public struct LogOptions: Sendable {
+    /// Sync every append to disk (default), or not at all for bulk loads.
     public var durability: Durability = .durable
     /// The initial LMDB map size; the map doubles whenever it fills up.
     public var initialMapSize: Int = 1 << 30
@@ -27,6 +28,7 @@ public struct LogOptions: Sendable {
     /// or empty log is `LogError.missing`, never silently a new log.
     public var create = true
 
+    /// Settings for opening a log.
     public init(
         durability: Durability = .durable, initialMapSize: Int = 1 << 30, sealingCipher: SealingCipher = .preferred,
         create: Bool = true
@@ -57,9 +59,13 @@ public enum AppendOutcome: Sendable, Equatable {
 /// backup). `local` held that bookkeeping under string keys before; its values
 /// move to the typed tables when their owners open. docs/LOG-FORMAT.md has the bytes.
 public final class EventLog: Sendable {
+    /// The log format this version writes (docs/LOG-FORMAT.md).
     public static let formatVersion: UInt32 = 1
+    /// The log's random identity: the origin of every event written here.
     public let id: LogID
+    /// The log's folder.
     public let directory: String
+    /// How appends reach the disk.
     public let durability: Durability
     /// The cipher this log seals new payloads with.
     public let cipher: SealingCipher

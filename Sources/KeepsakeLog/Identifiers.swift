@@ -3,6 +3,7 @@ import KeepsakeCrypto
 /// The identity of one log: 16 random bytes chosen when a store is created.
 /// Events keep the ID of the log they were first written to (their origin) forever.
 public struct LogID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// A log ID's size in bytes.
     public static let byteCount = 16
     /// The 16 bytes as two big-endian words, so comparison is byte order.
     @usableFromInline let high: UInt64
@@ -32,13 +33,17 @@ public struct LogID: Hashable, Comparable, Sendable, CustomStringConvertible {
         LogID(bytes: Random.bytes(byteCount))!
     }
 
+    /// The 16 bytes.
     public var bytes: [UInt8] {
         (0..<16).map { i in UInt8(truncatingIfNeeded: (i < 8 ? high >> (56 - 8 * i) : low >> (56 - 8 * (i - 8)))) }
     }
 
+    /// 32 lowercase hexadecimal digits.
     public var hex: String { Hex.encode(bytes) }
+    /// The hexadecimal form.
     public var description: String { hex }
 
+    /// Orders log IDs by their bytes.
     public static func < (a: LogID, b: LogID) -> Bool { (a.high, a.low) < (b.high, b.low) }
 }
 
@@ -46,9 +51,12 @@ public struct LogID: Hashable, Comparable, Sendable, CustomStringConvertible {
 /// appended to and its sequence number there. Copying an event to another
 /// store keeps its ID, which is how merges stay idempotent.
 public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The log that first wrote the event.
     public let origin: LogID
+    /// Its sequence in that log.
     public let sequence: UInt64
 
+    /// The event written `sequence`th in `origin`.
     public init(origin: LogID, sequence: UInt64) {
         self.origin = origin
         self.sequence = sequence
@@ -57,11 +65,13 @@ public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Text form: `<origin hex>:<sequence>`.
     public var description: String { "\(origin.hex):\(sequence)" }
 
+    /// Parses `<origin hex>:<sequence>`; nil for anything else.
     public init?(_ text: some StringProtocol) {
         let parts = text.split(separator: ":")
         guard parts.count == 2, let origin = LogID(hex: parts[0]), let sequence = UInt64(parts[1]) else { return nil }
         self.init(origin: origin, sequence: sequence)
     }
 
+    /// Orders by origin, then sequence.
     public static func < (a: EventID, b: EventID) -> Bool { (a.origin, a.sequence) < (b.origin, b.sequence) }
 }

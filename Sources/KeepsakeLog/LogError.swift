@@ -33,6 +33,7 @@ public enum LogError: Error, Equatable, CustomStringConvertible {
     /// A cryptographic operation failed (e.g. no locked memory).
     case crypto(CryptoError)
 
+    /// What happened, and what to do.
     public var description: String {
         switch self {
         case let .notALog(path, reason):

@@ -21,19 +21,23 @@ public struct RecordDraft: Sendable {
     /// nil for a new event of this log; the original ID for an event copied from
     /// another log (restore, sync). Appending an ID the log holds is a no-op.
     public var id: EventID?
+    /// The event kind number.
     public var kind: UInt32
     /// Wall-clock time in milliseconds since 1970, informational only.
     public var time: Int64
     /// The key that effects act on; required when `effect` is not `.none`.
     public var subject: [UInt8]?
+    /// What the record does to its subject.
     public var effect: RecordEffect
     /// Seal the payload under a single-use key that erasure destroys.
     public var sealed: Bool
+    /// The payload bytes (sealed when `sealed`).
     public var payload: [UInt8]
     /// The event arrives already erased (a copy of an event whose content its
     /// origin destroyed): it keeps its ID and place but has no payload and no effect.
     public var erased = false
 
+    /// A record to append.
     public init(
         id: EventID? = nil, kind: UInt32, time: Int64, subject: [UInt8]? = nil,
         effect: RecordEffect = .none, sealed: Bool = false, payload: [UInt8]
@@ -52,16 +56,22 @@ public struct RecordDraft: Sendable {
 public struct LogRecord: Sendable, Hashable {
     /// Position in this log, starting at 1.
     public let sequence: UInt64
+    /// The event's identity.
     public let id: EventID
+    /// The event kind number.
     public let kind: UInt32
+    /// Milliseconds since 1970, by the writer's clock.
     public let time: Int64
+    /// What the record is about (a message, a session...), if anything.
     public let subject: [UInt8]?
+    /// What it did to its subject.
     public let effect: RecordEffect
     /// Whether the payload is sealed at rest (and so can be erased beyond recovery).
     public let sealed: Bool
     /// The payload bytes, or nil when the event has been erased.
     public let payload: [UInt8]?
 
+    /// True when the payload was erased.
     public var isErased: Bool { payload == nil }
 
     /// The record a draft becomes when stored at `sequence` (erased: without payload).

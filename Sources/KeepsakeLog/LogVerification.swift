@@ -4,17 +4,22 @@ import KeepsakeCrypto
 public struct LogProblem: Sendable, Equatable, CustomStringConvertible {
     /// The record concerned, when there is one.
     public let sequence: UInt64?
+    /// What is wrong.
     public let message: String
 
+    /// `record <sequence>: <message>`, or the message.
     public var description: String { sequence.map { "record \($0): \(message)" } ?? message }
 }
 
 /// What `EventLog.verify()` read and found.
 public struct LogVerification: Sendable, Equatable {
+    /// Records read.
     public var records = 0
     /// Records whose payload is sealed and readable (each one authenticated).
     public var sealed = 0
+    /// Records whose payload was erased.
     public var erased = 0
+    /// What was wrong.
     public var problems: [LogProblem] = []
     /// Problems beyond the first `EventLog.problemLimit`, counted but not listed.
     public var unlistedProblems = 0

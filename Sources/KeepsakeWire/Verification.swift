@@ -32,6 +32,7 @@ extension ContactBundle {
 }
 
 extension SignedRevocation {
+    /// Signs the message with the key its purpose names.
     public static func signing(_ revocation: Revocation, with accountKey: SigningKey) throws -> SignedRevocation {
         let bytes: [UInt8] = try revocation.serializedBytes()
         return .with {
@@ -55,6 +56,7 @@ extension SignedRevocation {
 }
 
 extension SignedPrekey {
+    /// Signs the message with the key its purpose names.
     public static func signing(_ prekey: Prekey, with installationKey: SigningKey) throws -> SignedPrekey {
         let bytes: [UInt8] = try prekey.serializedBytes()
         return .with {
@@ -92,6 +94,7 @@ extension PrekeyUpload {
 }
 
 extension Commit {
+    /// Signs the message with the key its purpose names.
     public static func signing(_ body: CommitBody, with installationKey: SigningKey) throws -> Commit {
         let bytes: [UInt8] = try body.serializedBytes()
         return .with {
@@ -115,6 +118,7 @@ extension Commit {
 }
 
 extension SignedInstallationNotice {
+    /// Signs the message with the key its purpose names.
     public static func signing(_ notice: InstallationNotice, with installationKey: SigningKey) throws -> SignedInstallationNotice {
         let bytes: [UInt8] = try notice.serializedBytes()
         return .with {

@@ -16,6 +16,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
     private let handle: OpaquePointer
     private let gate = ReadWriteLock()
     private let writer = Lock()
+    /// The environment's folder.
     public let path: String
 
     /// Opens the environment in directory `path`, creating its files if missing.

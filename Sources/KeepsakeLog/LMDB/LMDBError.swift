@@ -12,18 +12,23 @@ public struct LMDBError: Error, Equatable, CustomStringConvertible {
     /// For a caught LMDB assertion: its text (LMDB would have aborted the process).
     public let assertion: String?
 
+    /// An error of `operation` with LMDB's `code`.
     public init(code: Int32, operation: String, assertion: String? = nil) {
         self.code = code
         self.operation = operation
         self.assertion = assertion
     }
 
+    /// The map is full: grow it and retry.
     public var isMapFull: Bool { code == MDB_MAP_FULL }
+    /// Another process grew the map: adopt it and retry.
     public var isMapResized: Bool { code == MDB_MAP_RESIZED }
+    /// The disk or quota is full.
     public var isDiskFull: Bool { code == ENOSPC || code == EDQUOT }
     /// The file's pages contradict each other: it was damaged on disk.
     public var isCorruption: Bool { code == MDB_CORRUPTED || code == MDB_PAGE_NOTFOUND }
 
+    /// The operation, LMDB's code and message.
     public var description: String {
         let reason = String(cString: mdb_strerror(code))
         let detail = assertion.map { "; LMDB's internal check failed: \($0)" } ?? ""

@@ -86,6 +86,7 @@ public enum LMDBFileCheck {
         case truncated(size: UInt64, needed: UInt64)
         case badMeta(page: Int, reason: String)
 
+        /// What is wrong with the file.
         public var description: String {
             switch self {
             case let .unreadable(code): "it cannot be read (\(String(cString: strerror(code))))"

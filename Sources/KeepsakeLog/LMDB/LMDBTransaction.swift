@@ -12,6 +12,7 @@ public struct LMDBDatabase: Sendable, Hashable {
 public struct LMDBTransaction {
     let handle: OpaquePointer
 
+    /// Opens a named database, creating it with `create`.
     public func openDatabase(_ name: String, create: Bool) throws -> LMDBDatabase {
         var dbi: MDB_dbi = 0
         try LMDBError.check(keepsake_mdb_dbi_open(handle, name, create ? UInt32(MDB_CREATE) : 0, &dbi), "open database '\(name)'")
