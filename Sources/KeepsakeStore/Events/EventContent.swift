@@ -286,47 +286,44 @@ extension EventContent {
         }
     }
 
-    /// The content an app sees of a stored payload.
+    /// The content an app sees of a stored payload: identifiers of the wrong
+    /// size (a payload a newer or damaged writer made) show it as `.opaque`.
     init(_ payload: EventPayload) {
+        self = Self.readable(payload) ?? .opaque(EventKind(rawValue: payload.kind))
+    }
+
+    private static func readable(_ payload: EventPayload) -> EventContent? {
         switch payload {
         case let .conversationCreated(c):
-            guard let id = ConversationID(bytes: c.conversationID) else { self = .opaque(EventKind(rawValue: payload.kind)); return }
-            self = .conversationCreated(ConversationStart(
+            guard let id = ConversationID(bytes: c.conversationID) else { return nil }
+            return .conversationCreated(ConversationStart(
                 id: id, kind: ConversationKind(rawValue: c.kind.rawValue) ?? .unspecified, title: c.title,
                 members: c.members.map { AccountID($0) }, createdBy: AccountID(c.createdBy), epoch: c.epoch))
         case let .messageSent(m), let .messageReceived(m):
-            guard let id = MessageID(bytes: m.messageID), let conversation = ConversationID(bytes: m.conversationID) else {
-                self = .opaque(EventKind(rawValue: payload.kind)); return
-            }
+            guard let id = MessageID(bytes: m.messageID), let conversation = ConversationID(bytes: m.conversationID) else { return nil }
             let post = MessagePost(id: id, conversation: conversation, sender: AccountID(m.sender), text: m.text,
                                    sentAt: Date(millis: m.sentAtMs), contentType: m.contentType)
-            if case .messageSent = payload { self = .messageSent(post) } else { self = .messageReceived(post) }
+            if case .messageSent = payload { return .messageSent(post) } else { return .messageReceived(post) }
         case let .messageEdited(e):
-            guard let id = MessageID(bytes: e.messageID), let conversation = ConversationID(bytes: e.conversationID) else {
-                self = .opaque(EventKind(rawValue: payload.kind)); return
-            }
-            self = .messageEdited(MessageEdit(message: id, conversation: conversation, text: e.text, editedAt: Date(millis: e.editedAtMs)))
+            guard let id = MessageID(bytes: e.messageID), let conversation = ConversationID(bytes: e.conversationID) else { return nil }
+            return .messageEdited(MessageEdit(message: id, conversation: conversation, text: e.text, editedAt: Date(millis: e.editedAtMs)))
         case let .messageDeleted(d):
-            guard let id = MessageID(bytes: d.messageID), let conversation = ConversationID(bytes: d.conversationID) else {
-                self = .opaque(EventKind(rawValue: payload.kind)); return
-            }
-            self = .messageDeleted(MessageDeletion(message: id, conversation: conversation))
+            guard let id = MessageID(bytes: d.messageID), let conversation = ConversationID(bytes: d.conversationID) else { return nil }
+            return .messageDeleted(MessageDeletion(message: id, conversation: conversation))
         case let .membershipCommit(c):
-            guard let conversation = ConversationID(bytes: c.conversationID) else { self = .opaque(EventKind(rawValue: payload.kind)); return }
-            self = .membershipCommitted(MembershipChange(
+            guard let conversation = ConversationID(bytes: c.conversationID) else { return nil }
+            return .membershipCommitted(MembershipChange(
                 conversation: conversation, epoch: c.epoch, added: c.added.map { AccountID($0) }, removed: c.removed.map { AccountID($0) },
                 committer: AccountID(c.committer)))
-        case let .contactAdded(c): self = .contactAdded(ContactEntry(account: AccountID(c.accountID), displayName: c.displayName))
-        case let .contactRemoved(c): self = .contactRemoved(AccountID(c.accountID))
-        case let .consentChanged(c): self = .consentChanged(ConsentChange(entity: c.entity, state: ConsentState(rawValue: c.state.rawValue) ?? .unknown))
-        case let .preferenceChanged(p): self = .preferenceChanged(PreferenceChange(key: p.key, value: Array(p.value)))
+        case let .contactAdded(c): return .contactAdded(ContactEntry(account: AccountID(c.accountID), displayName: c.displayName))
+        case let .contactRemoved(c): return .contactRemoved(AccountID(c.accountID))
+        case let .consentChanged(c): return .consentChanged(ConsentChange(entity: c.entity, state: ConsentState(rawValue: c.state.rawValue) ?? .unknown))
+        case let .preferenceChanged(p): return .preferenceChanged(PreferenceChange(key: p.key, value: Array(p.value)))
         case let .conversationRead(r):
-            guard let conversation = ConversationID(bytes: r.conversationID), let message = MessageID(bytes: r.upToMessageID) else {
-                self = .opaque(EventKind(rawValue: payload.kind)); return
-            }
-            self = .conversationRead(ReadMarker(conversation: conversation, upTo: message))
-        case let .erased(kind): self = .erased(EventKind(rawValue: kind))
-        default: self = .opaque(EventKind(rawValue: payload.kind))
+            guard let conversation = ConversationID(bytes: r.conversationID), let message = MessageID(bytes: r.upToMessageID) else { return nil }
+            return .conversationRead(ReadMarker(conversation: conversation, upTo: message))
+        case let .erased(kind): return .erased(EventKind(rawValue: kind))
+        default: return nil
         }
     }
 }
