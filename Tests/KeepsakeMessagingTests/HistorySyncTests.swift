@@ -79,7 +79,7 @@ import KeepsakeWire
         #expect(try tablet.store.historyRequest(requests[0].id)?.status == .applied)
 
         #expect(try tablet.texts(in: conversation) == ["hello bob", "hi alice"])
-        #expect(try tablet.store.consent(for: bob.id.rawValue) == .allowed)
+        #expect(try tablet.store.consent(for: .account(bob.id)) == .allowed)
         #expect(try tablet.store.preference("theme") == Data("dark".utf8))
         #expect(try !tablet.store.isWritable(#require(try tablet.store.conversation(conversation))), "read-only until bob's installation reaches the tablet")
         let again = try await tablet.messenger.sync()

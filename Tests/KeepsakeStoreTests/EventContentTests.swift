@@ -19,7 +19,8 @@ import Testing
             .conversationRead(ReadMarker(conversation: chat.id, upTo: post.id)),
             .contactAdded(ContactEntry(account: "alice", displayName: "Alice")),
             .contactRemoved("bob"),
-            .consentChanged(ConsentChange(entity: "alice", state: .allowed)),
+            .consentChanged(ConsentChange(subject: .account("alice"), state: .allowed)),
+            .consentChanged(ConsentChange(subject: .conversation(chat.id), state: .denied)),
             .preferenceChanged(PreferenceChange(key: "theme", value: Array("dark".utf8))),
             .messageDeleted(MessageDeletion(message: post.id, conversation: chat.id)),
         ]

@@ -129,15 +129,15 @@ import KeepsakeMessaging
     @Test func contactsConsentAndPreferencesKeepTheLastWordInLogOrder() throws {
         let store = try Store.open(at: dir.store)
         func contact(_ id: AccountID, _ name: String) -> EventContent { .contactAdded(ContactEntry(account: id, displayName: name)) }
-        func consent(_ entity: String, _ state: ConsentState) -> EventContent { .consentChanged(ConsentChange(entity: entity, state: state)) }
+        func consent(_ account: AccountID, _ state: ConsentState) -> EventContent { .consentChanged(ConsentChange(subject: .account(account), state: state)) }
         func preference(_ key: String, _ value: String) -> EventContent { .preferenceChanged(PreferenceChange(key: key, value: Array(value.utf8))) }
         try store.append(contentsOf: [
             contact("bob", "Bob"), contact("carol", "Carol"), contact("bob", "Robert"), .contactRemoved("carol"),
             consent("bob", .allowed), consent("bob", .denied), preference("theme", "dark"), preference("theme", "light"),
         ].map { EventDraft($0) })
         #expect(try store.contacts() == [Contact(accountID: "bob", displayName: "Robert")])
-        #expect(try store.consent(for: "bob") == .denied)
-        #expect(try store.consent(for: "nobody") == .unknown)
+        #expect(try store.consent(for: .account("bob")) == .denied)
+        #expect(try store.consent(for: .account("nobody")) == .unknown)
         #expect(try store.preference("theme") == Data("light".utf8))
         #expect(try store.preference("font") == nil)
     }

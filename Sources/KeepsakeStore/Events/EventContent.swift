@@ -224,16 +224,39 @@ public struct ContactEntry: Sendable, Hashable {
     }
 }
 
-/// Consent for an account, or for a conversation (`conversation:<id>`).
+/// What consent is recorded for: an account, or a whole conversation.
+public enum ConsentSubject: Hashable, Sendable, CustomStringConvertible {
+    case account(AccountID)
+    case conversation(ConversationID)
+
+    /// The form the log and the projections keep: the account ID, or `conversation:<id>`.
+    public var description: String {
+        switch self {
+        case let .account(account): account.rawValue
+        case let .conversation(id): "conversation:\(id)"
+        }
+    }
+
+    /// Reads the stored form; text that names no conversation is an account.
+    public init(_ text: String) {
+        if text.hasPrefix("conversation:"), let id = ConversationID(text.dropFirst("conversation:".count)) {
+            self = .conversation(id)
+        } else {
+            self = .account(AccountID(text))
+        }
+    }
+}
+
+/// Consent for an account or a conversation; the last change in log order wins.
 public struct ConsentChange: Sendable, Hashable {
-    /// An account ID, or `conversation:<id>`.
-    public var entity: String
+    /// Whom it is for.
+    public var subject: ConsentSubject
     /// The new consent.
     public var state: ConsentState
 
-    /// Consent for `entity`.
-    public init(entity: String, state: ConsentState) {
-        self.entity = entity
+    /// Consent for `subject`.
+    public init(subject: ConsentSubject, state: ConsentState) {
+        self.subject = subject
         self.state = state
     }
 }
@@ -317,7 +340,8 @@ extension EventContent {
                 committer: AccountID(c.committer)))
         case let .contactAdded(c): return .contactAdded(ContactEntry(account: AccountID(c.accountID), displayName: c.displayName))
         case let .contactRemoved(c): return .contactRemoved(AccountID(c.accountID))
-        case let .consentChanged(c): return .consentChanged(ConsentChange(entity: c.entity, state: ConsentState(rawValue: c.state.rawValue) ?? .unknown))
+        case let .consentChanged(c):
+            return .consentChanged(ConsentChange(subject: ConsentSubject(c.entity), state: ConsentState(rawValue: c.state.rawValue) ?? .unknown))
         case let .preferenceChanged(p): return .preferenceChanged(PreferenceChange(key: p.key, value: Array(p.value)))
         case let .conversationRead(r):
             guard let conversation = ConversationID(bytes: r.conversationID), let message = MessageID(bytes: r.upToMessageID) else { return nil }
@@ -371,7 +395,7 @@ extension EventPayload {
         case let .contactRemoved(account): self = .contactRemoved(.with { $0.accountID = account.rawValue })
         case let .consentChanged(c):
             self = .consentChanged(.with {
-                $0.entity = c.entity
+                $0.entity = c.subject.description
                 $0.state = .init(rawValue: c.state.rawValue) ?? .unknown
             })
         case let .preferenceChanged(p):

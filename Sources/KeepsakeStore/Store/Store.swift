@@ -428,8 +428,8 @@ public final class Store: Sendable {
     }
 
     /// The consent recorded for an account or `conversation:<id>`; `.unknown` when none.
-    public func consent(for entity: String) throws(KeepsakeError) -> ConsentState {
-        try read { try Queries.consent($0, for: entity) }
+    public func consent(for subject: ConsentSubject) throws(KeepsakeError) -> ConsentState {
+        try read { try Queries.consent($0, for: subject.description) }
     }
 
     /// A preference's value, or nil when never set.
