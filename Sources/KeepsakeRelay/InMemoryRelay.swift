@@ -76,12 +76,7 @@ public final class InMemoryRelay: RelayTransport {
                 var wakeUps = signals.makeAsyncIterator()
                 do {
                     repeat {
-                        var items: [RelayStorage.Item]
-                        repeat {
-                            items = try storage.items(on: topic, after: cursor, limit: pageSize)
-                            for item in items { continuation.yield(RelayItem(item)) }
-                            cursor = items.last?.cursor ?? cursor
-                        } while items.count == pageSize
+                        cursor = try await storage.forEachItem(on: topic, after: cursor, pageSize: pageSize) { continuation.yield(RelayItem($0)) }
                     } while await wakeUps.next() != nil && !Task.isCancelled
                     continuation.finish()
                 } catch {
@@ -155,17 +150,11 @@ public final class InMemoryRelay: RelayTransport {
 
     /// The provider's request checks: a known, unrevoked installation's signature, a fresh timestamp, a new nonce.
     private func verify(_ auth: RequestAuthentication, path: String) throws {
-        let known = try relay.storage.database.read { db in try relay.storage.signingKey(of: auth.installation, db) }
-        guard !known.revoked else { throw RelayError.revoked }
-        guard auth.verify(method: "POST", path: path, signingKey: known.key) else {
-            throw RelayError(.unauthorized, code: "bad_signature", "the request signature does not verify")
+        let storage = relay.storage
+        try storage.database.read { db in
+            try storage.checkSignature(auth, method: "POST", path: path, now: Int64(Date().timeIntervalSince1970 * 1000), db)
         }
-        guard abs(auth.timestamp - Int64(Date().timeIntervalSince1970 * 1000)) <= RequestAuthentication.window else {
-            throw RelayError(.unauthorized, code: "stale_request", "the request's timestamp is more than 5 minutes from the relay's clock")
-        }
-        guard seenNonces.withLock({ $0.insert(auth.nonce).inserted }) else {
-            throw RelayError(.unauthorized, code: "replayed_request", "this signed request was already used")
-        }
+        guard seenNonces.withLock({ $0.insert(auth.nonce).inserted }) else { throw RelayError.replayedRequest }
     }
 }
 

@@ -199,17 +199,11 @@ public struct Relay: Sendable {
                 // A stopping relay ends its event streams instead of waiting for clients to leave.
                 try await withGracefulShutdownHandler {
                     repeat {
-                        var items: [RelayStorage.Item]
-                        var wrote = false
-                        repeat {
-                            items = try storage.items(on: topic, after: cursor, limit: pageSize)
-                            for item in items {
-                                try await writer.write(ByteBuffer(string: "id: \(item.cursor)\ndata: \(item.data.base64EncodedString())\n\n"))
-                                cursor = item.cursor
-                                wrote = true
-                            }
-                        } while items.count == pageSize
-                        if !wrote { try await writer.write(ByteBuffer(string: ": keep-alive\n\n")) }
+                        let before = cursor
+                        cursor = try await storage.forEachItem(on: topic, after: cursor, pageSize: pageSize) { item in
+                            try await writer.write(ByteBuffer(string: "id: \(item.cursor)\ndata: \(item.data.base64EncodedString())\n\n"))
+                        }
+                        if cursor == before { try await writer.write(ByteBuffer(string: ": keep-alive\n\n")) }
                     } while await wakeUps.next() != nil
                 } onGracefulShutdown: {
                     stop()
@@ -239,6 +233,7 @@ public struct Relay: Sendable {
 
 extension RelayError {
     static let revoked = RelayError(.forbidden, code: "revoked", "the installation was revoked by its account")
+    static let replayedRequest = RelayError(.unauthorized, code: "replayed_request", "this signed request was already used")
 }
 
 extension WireError {

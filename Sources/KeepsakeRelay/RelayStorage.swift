@@ -116,6 +116,21 @@ final class RelayStorage: Sendable {
         }
     }
 
+    /// Hands every item of `topic` after `cursor` to `body`, oldest first, a page
+    /// at a time; returns the cursor of the last one (or `cursor` when there was none).
+    func forEachItem(on topic: Topic, after cursor: Int64, pageSize: Int, _ body: (Item) async throws -> Void) async throws -> Int64 {
+        var cursor = cursor
+        var page: [Item]
+        repeat {
+            page = try items(on: topic, after: cursor, limit: pageSize)
+            for item in page {
+                try await body(item)
+                cursor = item.cursor
+            }
+        } while page.count == pageSize
+        return cursor
+    }
+
     /// Remembers an installation's account and signing key from its verified bundle.
     func learn(_ bundle: ContactBundle, _ db: Database) throws {
         try db.execute(sql: """
@@ -132,6 +147,20 @@ final class RelayStorage: Sendable {
             throw RelayError(.forbidden, code: "unknown_installation", "the installation has not published a contact bundle on this relay")
         }
         return (Array(key), (row["revoked_at"] as Int64?) != nil)
+    }
+
+    /// A signed request's checks that need the relay's data, in the caller's
+    /// transaction: a known, unrevoked installation signed this method and path,
+    /// within `RequestAuthentication.window` of `now`. (Nonces are the caller's.)
+    func checkSignature(_ auth: RequestAuthentication, method: String, path: String, now: Int64, _ db: Database) throws {
+        let known = try signingKey(of: auth.installation, db)
+        guard !known.revoked else { throw RelayError.revoked }
+        guard auth.verify(method: method, path: path, signingKey: known.key) else {
+            throw RelayError(.unauthorized, code: "bad_signature", "the request signature does not verify")
+        }
+        guard abs(auth.timestamp - now) <= RequestAuthentication.window else {
+            throw RelayError(.unauthorized, code: "stale_request", "the request's timestamp is more than 5 minutes from the relay's clock")
+        }
     }
 
     func revoke(installation: [UInt8], account: String, at time: Int64, _ db: Database) throws {

@@ -158,16 +158,9 @@ public struct BackupProvider: Sendable {
         }
         let now = Self.now()
         return try storage.database.write { db in
-            let known = try storage.signingKey(of: auth.installation, db)
-            guard !known.revoked else { throw RelayError.revoked }
-            guard auth.verify(method: "POST", path: path, signingKey: known.key) else {
-                throw RelayError(.unauthorized, code: "bad_signature", "the request signature does not verify")
-            }
-            guard abs(auth.timestamp - now) <= RequestAuthentication.window else {
-                throw RelayError(.unauthorized, code: "stale_request", "the request's timestamp is more than 5 minutes from the relay's clock")
-            }
+            try storage.checkSignature(auth, method: "POST", path: path, now: now, db)
             guard try !Bool.fetchOne(db, sql: "SELECT 1 FROM request_nonces WHERE nonce = ?", arguments: [Data(auth.nonce)]).isTrue else {
-                throw RelayError(.unauthorized, code: "replayed_request", "this signed request was already used")
+                throw RelayError.replayedRequest
             }
             try db.execute(sql: "INSERT INTO request_nonces (nonce, seen_at) VALUES (?, ?)", arguments: [Data(auth.nonce), now])
             let recent = try Int.fetchOne(db, sql: "SELECT count(*) FROM uploads WHERE installation = ? AND at > ?",
