@@ -84,7 +84,7 @@ let package = Package(
         // For benchmarks and tests, not apps: the history generator and the floors (raw LMDB, SQLite, AEAD).
         .target(
             name: "KeepsakeBenchSupport",
-            dependencies: ["KeepsakeStore", "KeepsakeCrypto", .product(name: "GRDBSQLite", package: "GRDB.swift")]
+            dependencies: ["KeepsakeStore", "KeepsakeMessaging", "KeepsakeCrypto", .product(name: "GRDBSQLite", package: "GRDB.swift")]
         ),
         // The relay server: topics in SQLite behind an HTTP API (`keepsake serve`), or in memory for tests.
         .target(
@@ -130,7 +130,7 @@ let package = Package(
         // Every reader of untrusted bytes as a fuzz target, and the libFuzzer driver (`make fuzz`, Fuzz/).
         .target(
             name: "KeepsakeFuzzTargets",
-            dependencies: ["KeepsakeStore", "KeepsakeBenchSupport", "KeepsakeLog", "KeepsakeWire", "KeepsakeRelay"]
+            dependencies: ["KeepsakeStore", "KeepsakeMessaging", "KeepsakeBenchSupport", "KeepsakeLog", "KeepsakeWire", "KeepsakeRelay"]
         ),
         .executableTarget(name: "KeepsakeFuzzer", dependencies: ["KeepsakeFuzzTargets"]),
 
@@ -138,7 +138,7 @@ let package = Package(
         .testTarget(name: "KeepsakeLogTests", dependencies: ["KeepsakeLog"]),
         .testTarget(
             name: "KeepsakeStoreTests",
-            dependencies: ["KeepsakeStore", "KeepsakeBenchSupport", "KeepsakeLog", "KeepsakeCrypto", "KeepsakeCLI", "KeepsakeFuzzTargets"]
+            dependencies: ["KeepsakeStore", "KeepsakeMessaging", "KeepsakeBenchSupport", "KeepsakeLog", "KeepsakeCrypto", "KeepsakeCLI", "KeepsakeFuzzTargets"]
         ),
         .testTarget(
             name: "KeepsakeMessagingTests",

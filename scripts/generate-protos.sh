@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates Sources/KeepsakeStore/Generated/*.pb.swift and Sources/KeepsakeWire/Generated/*.pb.swift from Protos/.
+# Regenerates the Generated/*.pb.swift files of KeepsakeStore, KeepsakeMessaging
+# and KeepsakeWire from Protos/.
 # Needs protoc (Debian: protobuf-compiler) and protoc-gen-swift, which this
 # script builds once from the swift-protobuf package the project depends on.
 set -euo pipefail
@@ -17,7 +18,7 @@ if [ ! -x "$plugin" ]; then
     swift build --package-path "$src" --scratch-path "$plugin_dir" -c release --product protoc-gen-swift
 fi
 
-# Event payloads (module KeepsakeStore) and wire formats (module KeepsakeWire).
+# Event payloads (KeepsakeStore and KeepsakeMessaging) and wire formats (KeepsakeWire).
 generate() {
     protoc --plugin=protoc-gen-swift="$plugin" \
         --swift_opt=Visibility=Package \
@@ -27,4 +28,5 @@ generate() {
     echo "generated: $(ls "$1")"
 }
 generate Sources/KeepsakeStore/Generated Protos/keepsake/v1
+generate Sources/KeepsakeMessaging/Generated Protos/keepsake/messaging/v1
 generate Sources/KeepsakeWire/Generated Protos/keepsake/wire/v1

@@ -1,6 +1,7 @@
 import Foundation
 import GRDBSQLite
 import KeepsakeCrypto
+import KeepsakeMessaging
 import KeepsakeStore
 
 /// The floors Keepsake's figures are reported against: the same work done
@@ -17,9 +18,11 @@ public enum Floors {
         }
     }
 
-    /// The records the log would store for `drafts`, for the raw LMDB floor.
+    /// The records the log would store for `drafts` (messaging's kinds
+    /// included), for the raw LMDB floor.
     public static func records(of drafts: [EventDraft]) throws -> [RecordDraft] {
-        try drafts.map { try $0.recordDraft() }
+        let declared = Dictionary(MessagingExtension().eventKinds.map { ($0.kind.rawValue, $0) }, uniquingKeysWith: { first, _ in first })
+        return try drafts.map { try $0.recordDraft(declared: declared) }
     }
 
     /// Inserts `rows` with prepared statements into the projection schema (message

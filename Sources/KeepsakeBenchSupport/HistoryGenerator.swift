@@ -1,4 +1,5 @@
 import Foundation
+import KeepsakeMessaging
 import KeepsakeStore
 
 /// Generates a realistic synthetic message history for demos, tests and benchmarks.
@@ -144,7 +145,7 @@ public struct HistoryGenerator: Sequence, IteratorProtocol {
             step.peerInstallation = "installation-\(index)"
             step.step = sessionSteps[index]
             step.state = Data((0..<96).map { _ in UInt8.random(in: 0...255, using: &random) })
-            emit(.ratchetStep(step))
+            emit(MessagingEvent.ratchetStep(step).payload)
         }
         let roll = random.nextDouble()
         if roll < parameters.deleteRate, let (victim, conversation) = recent.randomElement(using: &random) {

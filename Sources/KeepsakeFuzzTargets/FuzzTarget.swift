@@ -1,6 +1,7 @@
 import Foundation
 import KeepsakeBenchSupport
 import KeepsakeLog
+import KeepsakeMessaging
 import KeepsakeRelay
 import KeepsakeStore
 import KeepsakeWire
@@ -31,7 +32,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .backupChunk: FuzzEntryPoints.backupChunk(bytes)
         case .backupFile: FuzzEntryPoints.backupFile(bytes)
         case .logRecord: LogFuzzEntryPoints.record(bytes)
-        case .eventPayload: FuzzEntryPoints.eventPayload(bytes)
+        case .eventPayload: FuzzEntryPoints.eventPayload(bytes, declared: MessagingExtension().eventKinds)
         case .wire: WireFuzzEntryPoints.run(bytes)
         case .relayRequest: Self.relay?.send(bytes)
         }
@@ -44,7 +45,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// its hard backup, a small log, signed wire messages, requests to each route).
     public static func seeds() throws -> [FuzzTarget: [[UInt8]]] {
         var generator = HistoryGenerator(.init(messages: 40, conversations: 4, seed: 5))
-        let keepsake = try FuzzEntryPoints.seeds(history: generator.next(batch: 1_000))
+        let keepsake = try FuzzEntryPoints.seeds(history: generator.next(batch: 1_000), extensions: [MessagingExtension()])
         let logFolder = FileManager.default.temporaryDirectory.appendingPathComponent("keepsake-fuzz-log-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: logFolder) }
         try FileManager.default.createDirectory(at: logFolder, withIntermediateDirectories: true)

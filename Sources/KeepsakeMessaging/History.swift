@@ -143,5 +143,3 @@ extension HistoryRequestChanged {
     }
 }
 
-package typealias HistoryRole = Keepsake_V1_HistoryRole
-package typealias HistoryStatus = Keepsake_V1_HistoryStatus

@@ -35,7 +35,7 @@ extension Store {
 
     /// The installation's X25519 identity key pair, read from its sealed event.
     func identityKey(of membership: Membership) throws(KeepsakeError) -> KeyAgreementKey {
-        guard let event = try event(at: membership.sequence), case var .accountJoined(joined) = event.payload else {
+        guard let event = try event(at: membership.sequence), case var .accountJoined(joined)? = MessagingEvent(event.payload) else {
             throw .installationKeysErased(membership.installation)
         }
         defer { joined.identitySecret.resetBytes(in: 0..<joined.identitySecret.count) }
@@ -49,7 +49,7 @@ extension Store {
                              arguments: [Data(installation.bytes), Int64(id)])
         }
         guard let row, !(row["used"] as Bool), let event = try event(at: UInt64(row["sequence"] as Int64)),
-              case var .prekeyCreated(prekey) = event.payload else { return nil }
+              case var .prekeyCreated(prekey)? = MessagingEvent(event.payload) else { return nil }
         defer { prekey.secret.resetBytes(in: 0..<prekey.secret.count) }
         return (try Self.keyAgreementKey(prekey.secret), prekey.fallback)
     }

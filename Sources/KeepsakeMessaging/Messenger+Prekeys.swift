@@ -89,7 +89,7 @@ extension Store {
         }
         var found: [(id: UInt32, signed: Data)] = []
         for row in rows {
-            guard let event = try event(at: UInt64(row["sequence"] as Int64)), case let .prekeyCreated(prekey) = event.payload else { continue }
+            guard let event = try event(at: UInt64(row["sequence"] as Int64)), case let .prekeyCreated(prekey)? = MessagingEvent(event.payload) else { continue }
             found.append((prekey.prekeyID, prekey.signedPrekey))
         }
         return found

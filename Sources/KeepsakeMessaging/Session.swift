@@ -21,7 +21,7 @@ struct Session {
     var pendingSetup: Data
 
     /// The ratchet-step event that records this state as the next step.
-    func nextStep() throws(KeepsakeError) -> EventPayload {
+    func nextStep() throws(KeepsakeError) -> MessagingEvent {
         var event = RatchetStep()
         event.streamID = streamID
         event.peerAccount = peerAccount.rawValue
@@ -56,7 +56,7 @@ extension Store {
     }
 
     private func session(at sequence: UInt64) throws(KeepsakeError) -> Session? {
-        guard let event = try event(at: sequence), case var .ratchetStep(step) = event.payload,
+        guard let event = try event(at: sequence), case var .ratchetStep(step)? = MessagingEvent(event.payload),
               let peer = InstallationID(step.peerInstallation) else { return nil }
         defer { step.state.resetBytes(in: 0..<step.state.count) }
         let ratchet: DoubleRatchet

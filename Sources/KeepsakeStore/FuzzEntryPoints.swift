@@ -28,20 +28,20 @@ package enum FuzzEntryPoints {
     }
 
     /// An event payload: the first byte is its kind, the rest its bytes. A
-    /// payload that decodes is also checked, mapped to its log rules and encoded again.
-    package static func eventPayload(_ bytes: [UInt8]) {
+    /// payload that decodes is also checked, placed in the log (extensions'
+    /// kinds by `declared`) and encoded again.
+    package static func eventPayload(_ bytes: [UInt8], declared: [ExtensionEventKind] = []) {
         guard let kind = bytes.first, let payload = try? EventPayload(kind: UInt32(kind), bytes: Array(bytes.dropFirst())) else { return }
-        _ = try? payload.validate(id: nil)
-        _ = LogMapping(payload)
-        _ = try? payload.serialized()
+        let declarations = Dictionary(declared.map { ($0.kind.rawValue, $0) }, uniquingKeysWith: { first, _ in first })
+        _ = try? EventDraft(payload).recordDraft(declared: declarations)
     }
 
     /// Seed inputs made from a history (a generated one): every event payload,
     /// a hard backup's file, its header, and chunk plaintexts (raw and compressed).
-    package static func seeds(history: [EventDraft]) throws -> (headers: [[UInt8]], chunks: [[UInt8]], files: [[UInt8]], payloads: [[UInt8]]) {
+    package static func seeds(history: [EventDraft], extensions: [any StoreExtension]) throws -> (headers: [[UInt8]], chunks: [[UInt8]], files: [[UInt8]], payloads: [[UInt8]]) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("keepsake-fuzz-seeds-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let store = try Store.open(at: folder.appendingPathComponent("store"))
+        let store = try Store.open(at: folder.appendingPathComponent("store"), options: StoreOptions(extensions: extensions))
         _ = try store.createInstallation()
         try store.append(contentsOf: history)
         let events = try store.readEvents(after: 0, limit: .max)

@@ -196,12 +196,12 @@ import KeepsakeWire
             _ = try await bobPhone.messenger.sync()
         }
         let events = try bobPhone.store.events(after: Cursor(log: bobPhone.store.logID, sequence: 0), limit: 10_000)
-        let steps = events.filter { $0.payload.kind == UInt32(StoredEventKind.ratchetStep.rawValue) }
-        let readable = steps.filter { if case .ratchetStep = $0.payload { true } else { false } }
+        let steps = events.filter { $0.payload.kind == UInt32(MessagingEventKind.ratchetStep.rawValue) }
+        let readable = steps.filter { if case .ratchetStep? = MessagingEvent($0.payload) { true } else { false } }
         #expect(steps.count > 4, "every session change is a ratchet-step event")
-        #expect(readable.count == Set(readable.compactMap { if case let .ratchetStep(s) = $0.payload { s.streamID } else { nil } }).count,
+        #expect(readable.count == Set(readable.compactMap { if case let .ratchetStep(s)? = MessagingEvent($0.payload) { s.streamID } else { nil } }).count,
                 "only each session's newest state is readable; older ones are erased")
-        let used = events.compactMap { if case let .prekeyUsed(u) = $0.payload { u.prekeyID } else { nil } }
+        let used = events.compactMap { if case let .prekeyUsed(u)? = MessagingEvent($0.payload) { u.prekeyID } else { nil } }
         #expect(used.count == 1)
         #expect(try bobPhone.store.prekeySecret(installation: try #require(try bobPhone.store.membership()).installation, id: used[0]) == nil)
 

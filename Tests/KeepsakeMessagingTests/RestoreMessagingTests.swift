@@ -93,9 +93,9 @@ import KeepsakeCrypto
         }
         let events = try alicePhone.store.events(after: .start(of: alicePhone.store.logID), limit: 10_000)
         #expect(!events.contains { if case .installationKeys = $0.payload { true } else { false } }, "the signing key is erased")
-        #expect(!events.contains { if case .accountJoined = $0.payload { true } else { false } }, "the identity key is erased")
-        #expect(!events.contains { if case .prekeyCreated = $0.payload { true } else { false } }, "every prekey is erased")
-        #expect(!events.contains { if case .ratchetStep = $0.payload { true } else { false } }, "every session is erased: \(events.map(\.payload.kindName))")
+        #expect(!events.contains { if case .accountJoined? = MessagingEvent($0.payload) { true } else { false } }, "the identity key is erased")
+        #expect(!events.contains { if case .prekeyCreated? = MessagingEvent($0.payload) { true } else { false } }, "every prekey is erased")
+        #expect(!events.contains { if case .ratchetStep? = MessagingEvent($0.payload) { true } else { false } }, "every session is erased: \(events.map(\.payload.kindName))")
         await #expect(throws: KeepsakeError.self) { try await alicePhone.messenger.send("still me?", to: conversation) }
 
         let fromBob = try await bobPhone.messenger.send("which phone?", to: conversation)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KeepsakeStore
+import KeepsakeMessaging
 
 /// Apps write and read events as Swift values; what they write reads back
 /// equal, and events that carry secrets show only their kind.
@@ -37,7 +38,7 @@ import Testing
 
     @Test func secretsAndUnknownKindsShowTheirKindOnly() throws {
         let dir = TemporaryDirectory()
-        let store = try Store.open(at: dir.store)
+        let store = try Store.open(at: dir.store, options: StoreOptions(extensions: [MessagingExtension()]))
         _ = try store.createInstallation()
         try store.append(ratchetStep(stream: "s", peer: "bob", step: 1, state: "secret state"))
         let contents = try store.events(after: .start(of: store.logID), limit: 10).map(\.content)

@@ -99,6 +99,8 @@ struct RandomHistory {
         return batch
     }
 
+    static let messagingKinds = Dictionary(uniqueKeysWithValues: MessagingExtension().eventKinds.map { ($0.kind.rawValue, $0) })
+
     /// An event of another log, as a copy carries it (sometimes already erased by its origin).
     private mutating func nextCopy() throws -> RecordDraft {
         let origin = Int(random.next() % UInt64(origins.count))
@@ -110,7 +112,7 @@ struct RandomHistory {
             r.upToSentAtMs = target.sentAt
             payload = .conversationRead(r)
         }
-        var draft = try EventDraft(payload, at: Date(millis: tick())).recordDraft()
+        var draft = try EventDraft(payload, at: Date(millis: tick())).recordDraft(declared: Self.messagingKinds)
         draft.id = EventID(origin: origins[origin], sequence: originSequences[origin])
         if chance(0.05) {
             draft.erased = true
@@ -221,7 +223,7 @@ struct RandomHistory {
             var closed = SessionClosed()
             closed.streamID = Data(stream.utf8)
             closed.reason = "idle"
-            return .sessionClosed(closed)
+            return MessagingEvent.sessionClosed(closed).payload
         }
         var r = RatchetStep()
         r.streamID = Data(stream.utf8)
@@ -230,7 +232,7 @@ struct RandomHistory {
         r.step = 1 + random.next() % 20
         r.state = Data(random.bytes(32))
         r.baseKey = Data(random.bytes(32))
-        return .ratchetStep(r)
+        return MessagingEvent.ratchetStep(r).payload
     }
 
     private mutating func addressBookEvent() -> EventPayload {
@@ -265,7 +267,7 @@ struct RandomHistory {
             var used = PrekeyUsed()
             used.installationID = installation
             used.prekeyID = prekey
-            return .prekeyUsed(used)
+            return MessagingEvent.prekeyUsed(used).payload
         }
         var p = PrekeyCreated()
         p.installationID = installation
@@ -273,7 +275,7 @@ struct RandomHistory {
         p.fallback = prekey == 0
         p.secret = Data(random.bytes(32))
         p.signedPrekey = Data(random.bytes(8))
-        return .prekeyCreated(p)
+        return MessagingEvent.prekeyCreated(p).payload
     }
 
     private mutating func peerInstallation() -> EventPayload {
@@ -285,7 +287,7 @@ struct RandomHistory {
         p.createdAtMs = clock
         p.role = "phone"
         p.revokedAtMs = chance(0.3) ? clock - Int64(random.next() % 10_000) : 0
-        return .peerInstallation(p)
+        return MessagingEvent.peerInstallation(p).payload
     }
 
     private mutating func historyRequest() -> EventPayload {
@@ -295,7 +297,7 @@ struct RandomHistory {
         h.peerInstallation = Hex.encode(pick(installations))
         h.verificationPin = UInt32(random.next() % 10_000)
         h.status = pick([.pending, .applied, .failed, .answered])
-        return .historyRequest(h)
+        return MessagingEvent.historyRequest(h).payload
     }
 }
 

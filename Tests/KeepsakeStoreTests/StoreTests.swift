@@ -161,7 +161,7 @@ import KeepsakeMessaging
     }
 
     @Test func supersededSessionStatesAreErasedAndNeverRolledBack() throws {
-        let store = try Store.open(at: dir.store)
+        let store = try Store.open(at: dir.store, options: StoreOptions(extensions: [MessagingExtension()]))
         let first = try store.append(ratchetStep(stream: "s", peer: "bob", step: 1, state: "chain-key-1"))
         let second = try store.append(ratchetStep(stream: "s", peer: "bob", step: 2, state: "chain-key-2"))
         #expect(try store.event(at: first.sequence)?.payload == .erased(kind: first.payload.kind))
@@ -169,7 +169,7 @@ import KeepsakeMessaging
 
         // An older step copied from another device (an old backup) stays erased.
         let otherDir = TemporaryDirectory()
-        let other = try Store.open(at: otherDir.store)
+        let other = try Store.open(at: otherDir.store, options: StoreOptions(extensions: [MessagingExtension()]))
         let stale = try other.append(ratchetStep(stream: "s", peer: "bob", step: 1, state: "old"))
         try store.importEvents([stale])
         let imported = try store.event(at: try store.cursor().sequence)
@@ -278,9 +278,16 @@ import KeepsakeMessaging
     @Test func anExtensionsTablesCatchUpFromTheLogWhenItJoinsLate() throws {
         let chat = ConversationID.generate()
         do {
+            // Messaging's events reach a store without messaging as copies (a restore, a sync).
+            let device = TemporaryDirectory()
+            let source = try Store.open(at: device.store, options: StoreOptions(extensions: [MessagingExtension()]))
+            try source.append(conversationCreated(chat, members: ["me", "bob"]))
+            try source.append(ratchetStep(stream: "s-bob", peer: "bob", step: 1, state: "k1"))
             let store = try Store.open(at: dir.store)
-            try store.append(conversationCreated(chat, members: ["me", "bob"]))
-            try store.append(ratchetStep(stream: "s-bob", peer: "bob", step: 1, state: "k1"))
+            #expect(throws: KeepsakeError.undeclaredKind(7)) {
+                try store.append(ratchetStep(stream: "s-bob", peer: "bob", step: 2, state: "k2"))
+            }
+            try store.importEvents(source.events(after: .start(of: source.logID), limit: 10))
         }
         // Another extension's migrations (a namespace this open does not know) are left alone.
         let queue = try DatabaseQueue(path: dir.store.appendingPathComponent("projections.sqlite").path)
@@ -294,6 +301,39 @@ import KeepsakeMessaging
         try store.rebuildProjections()
         #expect(try store.projectionDump() == live)
         #expect(throws: KeepsakeError.invalidExtension(name: "store")) { try store.install(NamedExtension(name: "store")) }
+    }
+
+    @Test func anExtensionsKindsAreFiledAsDeclaredAndNoOneElsesKindsCanBeTaken() throws {
+        // A "note" kind (200): its first byte names the note, its second the revision, which supersedes the previous one.
+        let notes = ExtensionEventKind(kind: EventKind(rawValue: 200), name: "note-revised", element: .preferences) { bytes in
+            guard bytes.count >= 2 else { return nil }
+            return EventPlacement(subject: [0x20, bytes[0]], effect: .supersedes(step: UInt64(bytes[1])), sealed: true)
+        }
+        let store = try Store.open(at: dir.store, options: StoreOptions(extensions: [NamedExtension(name: "notes", eventKinds: [notes])]))
+        let first = try store.append(.unknown(kind: 200, bytes: [7, 1, 0xaa]))
+        let second = try store.append(.unknown(kind: 200, bytes: [7, 2, 0xbb]))
+        #expect(try store.event(at: first.sequence)?.payload == .erased(kind: 200), "revision 1 is superseded")
+        #expect(try store.event(at: second.sequence)?.payload == .unknown(kind: 200, bytes: [7, 2, 0xbb]))
+        #expect(EventKind(rawValue: 200).description == "note-revised")
+        #expect(try store.event(at: second.sequence)?.content == .opaque(EventKind(rawValue: 200)), "apps see an extension's events as opaque")
+
+        let head = try store.cursor()
+        #expect(throws: KeepsakeError.corruptEventPayload(id: nil, kind: 200)) { try store.append(.unknown(kind: 200, bytes: [7])) }
+        #expect(throws: KeepsakeError.undeclaredKind(201)) { try store.append(.unknown(kind: 201, bytes: [1, 2])) }
+        #expect(try store.cursor() == head, "nothing was appended")
+
+        let taken = ExtensionEventKind(kind: .messageSent, name: "mine", element: .messages) { _ in EventPlacement() }
+        #expect(throws: KeepsakeError.invalidEventKind(kind: 2, extension: "thief", reason: "the store defines it")) {
+            try store.install(NamedExtension(name: "thief", eventKinds: [taken]))
+        }
+        #expect(throws: KeepsakeError.invalidEventKind(kind: 200, extension: "copycat", reason: "another extension declares it")) {
+            try store.install(NamedExtension(name: "copycat", eventKinds: [notes]))
+        }
+        let vague = ExtensionEventKind(kind: EventKind(rawValue: 202), name: "vague", element: [.messages, .sessions]) { _ in EventPlacement() }
+        #expect(throws: KeepsakeError.invalidEventKind(kind: 202, extension: "vague", reason: "its backup element is not exactly one known element")) {
+            try store.install(NamedExtension(name: "vague", eventKinds: [vague]))
+        }
+        #expect(store.extensions.map(\.name) == ["notes"])
     }
 
     @Test func aSchemaOneDatabaseIsRebuiltFromTheLog() throws {
@@ -385,9 +425,10 @@ import KeepsakeMessaging
     }
 }
 
-/// An extension with no tables, to test the names a store accepts.
+/// An extension with no tables, to test the names and event kinds a store accepts.
 private struct NamedExtension: StoreExtension {
     let name: String
+    var eventKinds: [ExtensionEventKind] = []
     var migrations: [ProjectionMigration] { [] }
     var tables: [ProjectedTable] { [] }
     func projector(for db: Database, bulk: Bool) -> any ExtensionProjector { NoTables() }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 @testable import KeepsakeStore
 import KeepsakeBenchSupport
+import KeepsakeMessaging
 
 /// A temporary directory removed when the value is released.
 /// The `keepsake` executable built next to the test bundle, run as a user would.
@@ -68,7 +69,7 @@ func ratchetStep(stream: String, peer: String, step: UInt64, state: String) -> E
     r.peerInstallation = "\(peer)-phone"
     r.step = step
     r.state = Data(state.utf8)
-    return .ratchetStep(r)
+    return MessagingEvent.ratchetStep(r).payload
 }
 
 func deletion(_ id: MessageID, in conversation: ConversationID) -> EventPayload {
@@ -115,7 +116,9 @@ extension Store {
     }
 
     /// Appends a generated history in batches.
+    /// Installs messaging first: the generator writes ratchet steps.
     func appendGenerated(messages: Int, conversations: Int, seed: UInt64 = 7, batch: Int = 500) throws {
+        try install(MessagingExtension())
         var generator = HistoryGenerator(.init(messages: messages, conversations: conversations, seed: seed))
         while case let drafts = generator.next(batch: batch), !drafts.isEmpty {
             try append(contentsOf: drafts)

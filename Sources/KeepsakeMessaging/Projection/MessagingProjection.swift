@@ -26,6 +26,11 @@ public struct MessagingExtension: StoreExtension {
         [.sessions, .accountMemberships, .prekeys, .peerInstallations, .historyRequests]
     }
 
+    /// Ratchet steps, closed sessions, the account membership, prekeys, peer
+    /// installations and history requests (kinds 7 and 15-20). Session states
+    /// and secrets are sealed, and only hard backups carry them.
+    public var eventKinds: [ExtensionEventKind] { MessagingEvent.declarations }
+
     /// A projector of messaging events into its tables.
     public func projector(for db: Database, bulk: Bool) -> any ExtensionProjector {
         MessagingProjector(db: db)
@@ -39,7 +44,7 @@ public struct MessagingExtension: StoreExtension {
     /// Refuses events that act as the installation (sending, session steps,
     /// commits, prekeys, joining) once another store holds a newer generation of it.
     public func checkAppend(_ drafts: [EventDraft], to store: Store) throws(KeepsakeError) {
-        guard drafts.contains(where: \.payload.actsAsInstallation), let installation = try store.installation(),
+        guard drafts.contains(where: \.actsAsInstallation), let installation = try store.installation(),
               installation.isSuperseded else { return }
         throw .installationSuperseded(installation)
     }
@@ -58,11 +63,12 @@ extension ProjectedTable {
     public static let historyRequests = Self(rawValue: "history_requests")
 }
 
-extension EventPayload {
+extension EventDraft {
     /// Whether appending this event means acting as the installation, which a superseded store must not do.
     var actsAsInstallation: Bool {
-        switch self {
-        case .messageSent, .ratchetStep, .membershipCommit, .prekeyCreated, .accountJoined: true
+        switch payload {
+        case .messageSent, .membershipCommit: true
+        case .unknown: MessagingEvent(payload)?.actsAsInstallation ?? false
         default: false
         }
     }
@@ -77,15 +83,15 @@ struct MessagingProjector: ExtensionProjector {
     init(db: Database) { self.db = db }
 
     mutating func apply(_ event: Event) throws {
-        switch event.payload {
-        case let .ratchetStep(r): try ratchetStep(r, event)
-        case let .sessionClosed(c): try sessionClosed(c)
-        case let .accountJoined(j): try accountJoined(j, event)
-        case let .prekeyCreated(p): try prekeyCreated(p, event)
-        case let .prekeyUsed(p): try prekeyUsed(p, event)
-        case let .peerInstallation(p): try peerInstallation(p, event)
-        case let .historyRequest(h): try historyRequest(h, event)
-        default: break
+        switch MessagingEvent(event.payload) {
+        case let .ratchetStep(r)?: try ratchetStep(r, event)
+        case let .sessionClosed(c)?: try sessionClosed(c)
+        case let .accountJoined(j)?: try accountJoined(j, event)
+        case let .prekeyCreated(p)?: try prekeyCreated(p, event)
+        case let .prekeyUsed(p)?: try prekeyUsed(p, event)
+        case let .peerInstallation(p)?: try peerInstallation(p, event)
+        case let .historyRequest(h)?: try historyRequest(h, event)
+        case nil: break
         }
     }
 

@@ -100,7 +100,9 @@ private struct BackupSchedule {
     mutating func backUpIfDue() -> AutomaticBackupReport? {
         do {
             let head = try store.cursor().sequence
-            let selection = BackupSelection(kind: policy.options.kind, elements: policy.options.elements, conversations: policy.options.conversations)
+            let selection = BackupSelection(
+                kind: policy.options.kind, elements: policy.options.elements, conversations: policy.options.conversations,
+                extensionKinds: store.extensionKinds)
             let previous = try store.record(Store.lastBackupKey(policy.options.kind, selection), in: .lastBackups)
             let last = previous?.toSequence ?? 0
             guard head > last else { return nil }

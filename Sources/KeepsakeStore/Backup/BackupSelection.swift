@@ -6,34 +6,37 @@ import KeepsakeLog
 struct BackupSelection {
     let elements: BackupElements
     let conversations: Set<Data>
+    /// The elements of the event kinds installed extensions declare.
+    let extensionElements: [UInt32: BackupElements]
 
-    init(kind: BackupKind, elements: BackupElements, conversations: [ConversationID]) {
+    init(kind: BackupKind, elements: BackupElements, conversations: [ConversationID], extensionKinds: [UInt32: ExtensionEventKind]) {
         self.elements = elements.intersection(kind == .soft ? .soft : .hard)
         self.conversations = Set(conversations.map { Data($0.bytes) })
+        extensionElements = extensionKinds.mapValues(\.element)
     }
 
-    /// The element an event kind belongs to.
-    static func element(ofKind kind: UInt32) -> BackupElements {
+    /// The element an event kind belongs to: the store's kinds by their
+    /// meaning, extensions' kinds as declared, any other kind `.unknownKinds`.
+    func element(ofKind kind: UInt32) -> BackupElements {
         switch StoredEventKind(rawValue: Int(kind)) {
         case .conversationCreated?, .membershipCommit?, .conversationRead?: .conversations
         case .messageSent?, .messageReceived?, .messageEdited?, .messageDeleted?: .messages
-        case .contactAdded?, .contactRemoved?, .peerInstallation?: .contacts
+        case .contactAdded?, .contactRemoved?: .contacts
         case .consentChanged?: .consent
         case .preferenceChanged?: .preferences
-        case .ratchetStep?, .sessionClosed?: .sessions
-        case .installationKeys?, .installationRestored?, .accountJoined?, .prekeyCreated?, .prekeyUsed?, .historyRequest?, .installationRetired?: .identity
-        default: .unknownKinds
+        case .installationKeys?, .installationRestored?, .installationRetired?: .identity
+        default: extensionElements[kind] ?? .unknownKinds
         }
     }
 
-    func includes(kind: UInt32) -> Bool { elements.contains(Self.element(ofKind: kind)) }
+    func includes(kind: UInt32) -> Bool { elements.contains(element(ofKind: kind)) }
 
     /// Whether `record` belongs in the backup. With a conversation filter, events
     /// of a conversation are kept only for the chosen ones (erased ones, whose
     /// conversation is unreadable, are left out).
     func includes(_ record: LogRecord) throws(KeepsakeError) -> Bool {
         guard includes(kind: record.kind) else { return false }
-        guard !conversations.isEmpty, [.conversations, .messages].contains(Self.element(ofKind: record.kind)) else { return true }
+        guard !conversations.isEmpty, [.conversations, .messages].contains(element(ofKind: record.kind)) else { return true }
         guard let payload = record.payload else { return false }
         let decoded: EventPayload
         do { decoded = try EventPayload(kind: record.kind, bytes: payload) } catch {

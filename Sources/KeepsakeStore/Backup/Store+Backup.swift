@@ -63,7 +63,7 @@ extension Store {
     public func backup(into directory: URL, options: BackupOptions) throws(BackupError) -> BackupSummary {
         let lock = try BackupLock(store: self.directory)
         defer { withExtendedLifetime(lock) {} }
-        let selection = BackupSelection(kind: options.kind, elements: options.elements, conversations: options.conversations)
+        let selection = BackupSelection(kind: options.kind, elements: options.elements, conversations: options.conversations, extensionKinds: extensionKinds)
         let recordKey = Self.lastBackupKey(options.kind, selection)
         let base: BackupRecord?
         if options.incremental {

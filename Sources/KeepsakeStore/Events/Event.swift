@@ -68,14 +68,25 @@ public struct EventDraft: Sendable {
         if case let .conversationRead(r) = payload { !r.hasUpToSentAtMs } else { false }
     }
 
-    /// The event as the log stores it: kind, serialized payload, subject, effect and sealing.
-    package func recordDraft() throws(KeepsakeError) -> RecordDraft {
-        if case .erased = payload { throw .notAppendable(kindName: payload.kindName) }
-        try payload.validate(id: nil)
-        let mapping = LogMapping(payload)
+    /// The event as the log stores it: kind, serialized payload, subject, effect
+    /// and sealing. Kinds the store does not define are placed by their
+    /// declaration in `declared`, and refused without one.
+    package func recordDraft(declared: [UInt32: ExtensionEventKind] = [:]) throws(KeepsakeError) -> RecordDraft {
+        let placement: EventPlacement
         let bytes: [UInt8]
-        do { bytes = try payload.serialized() } catch { throw .corruptEventPayload(id: nil, kind: payload.kind) }
-        return RecordDraft(kind: payload.kind, time: time.millis, subject: mapping.subject,
-                           effect: mapping.effect, sealed: mapping.sealed, payload: bytes)
+        switch payload {
+        case .erased:
+            throw .notAppendable(kindName: payload.kindName)
+        case let .unknown(kind, payloadBytes):
+            guard let declaration = declared[kind] else { throw .undeclaredKind(kind) }
+            guard let placed = declaration.placement(payloadBytes) else { throw .corruptEventPayload(id: nil, kind: kind) }
+            (placement, bytes) = (placed, payloadBytes)
+        default:
+            try payload.validate(id: nil)
+            placement = EventPlacement(payload)
+            do { bytes = try payload.serialized() } catch { throw .corruptEventPayload(id: nil, kind: payload.kind) }
+        }
+        return RecordDraft(kind: payload.kind, time: time.millis, subject: placement.subject,
+                           effect: placement.recordEffect, sealed: placement.sealed, payload: bytes)
     }
 }

@@ -58,9 +58,6 @@ package nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIt
   /// MembershipCommit
   case membershipCommit // = 6
 
-  /// RatchetStep
-  case ratchetStep // = 7
-
   /// ContactAdded
   case contactAdded // = 8
 
@@ -82,24 +79,6 @@ package nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIt
   /// InstallationRestored
   case installationRestored // = 14
 
-  /// AccountJoined, sealed: only hard backups carry it
-  case accountJoined // = 15
-
-  /// PrekeyCreated, sealed; erased once a one-time prekey is used
-  case prekeyCreated // = 16
-
-  /// PrekeyUsed
-  case prekeyUsed // = 17
-
-  /// PeerInstallation
-  case peerInstallation // = 18
-
-  /// SessionClosed
-  case sessionClosed // = 19
-
-  /// HistoryRequestChanged
-  case historyRequest // = 20
-
   /// InstallationRetired
   case installationRetired // = 21
   case UNRECOGNIZED(Int)
@@ -117,7 +96,6 @@ package nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIt
     case 4: self = .messageEdited
     case 5: self = .messageDeleted
     case 6: self = .membershipCommit
-    case 7: self = .ratchetStep
     case 8: self = .contactAdded
     case 9: self = .contactRemoved
     case 10: self = .consentChanged
@@ -125,12 +103,6 @@ package nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIt
     case 12: self = .conversationRead
     case 13: self = .installationKeys
     case 14: self = .installationRestored
-    case 15: self = .accountJoined
-    case 16: self = .prekeyCreated
-    case 17: self = .prekeyUsed
-    case 18: self = .peerInstallation
-    case 19: self = .sessionClosed
-    case 20: self = .historyRequest
     case 21: self = .installationRetired
     default: self = .UNRECOGNIZED(rawValue)
     }
@@ -145,7 +117,6 @@ package nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIt
     case .messageEdited: return 4
     case .messageDeleted: return 5
     case .membershipCommit: return 6
-    case .ratchetStep: return 7
     case .contactAdded: return 8
     case .contactRemoved: return 9
     case .consentChanged: return 10
@@ -153,12 +124,6 @@ package nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIt
     case .conversationRead: return 12
     case .installationKeys: return 13
     case .installationRestored: return 14
-    case .accountJoined: return 15
-    case .prekeyCreated: return 16
-    case .prekeyUsed: return 17
-    case .peerInstallation: return 18
-    case .sessionClosed: return 19
-    case .historyRequest: return 20
     case .installationRetired: return 21
     case .UNRECOGNIZED(let i): return i
     }
@@ -173,7 +138,6 @@ package nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIt
     .messageEdited,
     .messageDeleted,
     .membershipCommit,
-    .ratchetStep,
     .contactAdded,
     .contactRemoved,
     .consentChanged,
@@ -181,12 +145,6 @@ package nonisolated enum Keepsake_V1_EventKind: SwiftProtobuf.Enum, Swift.CaseIt
     .conversationRead,
     .installationKeys,
     .installationRestored,
-    .accountJoined,
-    .prekeyCreated,
-    .prekeyUsed,
-    .peerInstallation,
-    .sessionClosed,
-    .historyRequest,
     .installationRetired,
   ]
 
@@ -263,108 +221,6 @@ package nonisolated enum Keepsake_V1_ConsentState: SwiftProtobuf.Enum, Swift.Cas
   package static let allCases: [Keepsake_V1_ConsentState] = [
     .unknown,
     .allowed,
-    .denied,
-  ]
-
-}
-
-package nonisolated enum Keepsake_V1_HistoryRole: SwiftProtobuf.Enum, Swift.CaseIterable {
-  package typealias RawValue = Int
-  case unspecified // = 0
-
-  /// this installation asked for history
-  case requester // = 1
-
-  /// another installation asked this one
-  case provider // = 2
-  case UNRECOGNIZED(Int)
-
-  package init() {
-    self = .unspecified
-  }
-
-  package init?(rawValue: Int) {
-    switch rawValue {
-    case 0: self = .unspecified
-    case 1: self = .requester
-    case 2: self = .provider
-    default: self = .UNRECOGNIZED(rawValue)
-    }
-  }
-
-  package var rawValue: Int {
-    switch self {
-    case .unspecified: return 0
-    case .requester: return 1
-    case .provider: return 2
-    case .UNRECOGNIZED(let i): return i
-    }
-  }
-
-  // The compiler won't synthesize support with the UNRECOGNIZED case.
-  package static let allCases: [Keepsake_V1_HistoryRole] = [
-    .unspecified,
-    .requester,
-    .provider,
-  ]
-
-}
-
-package nonisolated enum Keepsake_V1_HistoryStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
-  package typealias RawValue = Int
-  case unspecified // = 0
-  case pending // = 1
-
-  /// requester: the history was imported
-  case applied // = 2
-  case expired // = 3
-  case failed // = 4
-
-  /// provider: approved, uploaded and answered
-  case answered // = 5
-
-  /// provider: the user refused
-  case denied // = 6
-  case UNRECOGNIZED(Int)
-
-  package init() {
-    self = .unspecified
-  }
-
-  package init?(rawValue: Int) {
-    switch rawValue {
-    case 0: self = .unspecified
-    case 1: self = .pending
-    case 2: self = .applied
-    case 3: self = .expired
-    case 4: self = .failed
-    case 5: self = .answered
-    case 6: self = .denied
-    default: self = .UNRECOGNIZED(rawValue)
-    }
-  }
-
-  package var rawValue: Int {
-    switch self {
-    case .unspecified: return 0
-    case .pending: return 1
-    case .applied: return 2
-    case .expired: return 3
-    case .failed: return 4
-    case .answered: return 5
-    case .denied: return 6
-    case .UNRECOGNIZED(let i): return i
-    }
-  }
-
-  // The compiler won't synthesize support with the UNRECOGNIZED case.
-  package static let allCases: [Keepsake_V1_HistoryStatus] = [
-    .unspecified,
-    .pending,
-    .applied,
-    .expired,
-    .failed,
-    .answered,
     .denied,
   ]
 
@@ -472,38 +328,6 @@ package nonisolated struct Keepsake_V1_MembershipCommit: Sendable {
   package var removed: [String] = []
 
   package var committer: String = String()
-
-  package var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  package init() {}
-}
-
-/// A session's state advanced. Steps of one stream supersede each other: only
-/// the newest is readable; older ones are erased (forward secrecy).
-package nonisolated struct Keepsake_V1_RatchetStep: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  /// the session; a pair of installations may have several for a while
-  package var streamID: Data = Data()
-
-  package var peerAccount: String = String()
-
-  /// 32 hex digits
-  package var peerInstallation: String = String()
-
-  /// strictly increasing within a stream
-  package var step: UInt64 = 0
-
-  /// serialized session state (DoubleRatchet), secret
-  package var state: Data = Data()
-
-  /// the initiator's ephemeral X25519 key: prekey messages name the session by it
-  package var baseKey: Data = Data()
-
-  /// keepsake.wire.v1.PrekeySetup to send until the peer first replies, else empty
-  package var pendingSetup: Data = Data()
 
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -641,150 +465,10 @@ package nonisolated struct Keepsake_V1_InstallationRestored: Sendable {
   package init() {}
 }
 
-/// This store's installation joined an account: the account signed its contact
-/// bundle. Carries the installation's X25519 identity secret. Sealed; only hard
-/// backups carry it.
-package nonisolated struct Keepsake_V1_AccountJoined: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  package var installationID: Data = Data()
-
-  /// account ID (lowercase hex of the account key)
-  package var account: String = String()
-
-  /// keepsake.wire.v1.SignedContactBundle
-  package var signedBundle: Data = Data()
-
-  /// X25519 secret, 32 bytes, secret
-  package var identitySecret: Data = Data()
-
-  /// X25519 public key, 32 bytes
-  package var identityKey: Data = Data()
-
-  package var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  package init() {}
-}
-
-/// A prekey of this store's installation. Sealed and filed under the prekey, so
-/// using a one-time prekey erases its secret (forward secrecy).
-package nonisolated struct Keepsake_V1_PrekeyCreated: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  package var installationID: Data = Data()
-
-  package var prekeyID: UInt32 = 0
-
-  package var fallback: Bool = false
-
-  /// X25519 secret, 32 bytes, secret
-  package var secret: Data = Data()
-
-  /// keepsake.wire.v1.SignedPrekey, as published
-  package var signedPrekey: Data = Data()
-
-  package var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  package init() {}
-}
-
-/// A one-time prekey started a session; its PrekeyCreated event is erased.
-package nonisolated struct Keepsake_V1_PrekeyUsed: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  package var installationID: Data = Data()
-
-  package var prekeyID: UInt32 = 0
-
-  package var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  package init() {}
-}
-
-/// What this store learned, verified, about another installation: its contact
-/// bundle, and when its account revoked it.
-package nonisolated struct Keepsake_V1_PeerInstallation: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  package var installationID: Data = Data()
-
-  package var account: String = String()
-
-  /// Ed25519, 32 bytes
-  package var signingKey: Data = Data()
-
-  /// X25519, 32 bytes
-  package var identityKey: Data = Data()
-
-  package var createdAtMs: Int64 = 0
-
-  package var role: String = String()
-
-  /// 0 while not revoked
-  package var revokedAtMs: Int64 = 0
-
-  package var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  package init() {}
-}
-
-/// A session was closed (replaced, idle too long, or undecryptable); its state
-/// is erased.
-package nonisolated struct Keepsake_V1_SessionClosed: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  package var streamID: Data = Data()
-
-  package var reason: String = String()
-
-  package var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  package init() {}
-}
-
-/// A history sync request (XIP-31) was created, received or changed status.
-/// Never carries key material: the response's key is used and dropped.
-package nonisolated struct Keepsake_V1_HistoryRequestChanged: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  /// 16 bytes
-  package var requestID: Data = Data()
-
-  package var role: Keepsake_V1_HistoryRole = .unspecified
-
-  /// 32 hex digits: the other installation
-  package var peerInstallation: String = String()
-
-  package var verificationPin: UInt32 = 0
-
-  package var uploadURL: String = String()
-
-  package var status: Keepsake_V1_HistoryStatus = .unspecified
-
-  /// why it failed or expired
-  package var reason: String = String()
-
-  package var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  package init() {}
-}
-
 /// Another device took over this store's installation (a newer generation; see
 /// InstallationRestored): the installation's keys are erased from this log
-/// (InstallationKeys and AccountJoined are filed under the installation's
-/// subject) and this store no longer acts as it.
+/// (InstallationKeys is filed under the installation's subject, as is the
+/// messaging extension's AccountJoined) and this store no longer acts as it.
 package nonisolated struct Keepsake_V1_InstallationRetired: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -804,7 +488,7 @@ package nonisolated struct Keepsake_V1_InstallationRetired: Sendable {
 fileprivate nonisolated let _protobuf_package = "keepsake.v1"
 
 nonisolated extension Keepsake_V1_EventKind: SwiftProtobuf._ProtoNameProviding {
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_KIND_UNSPECIFIED\0\u{1}EVENT_KIND_CONVERSATION_CREATED\0\u{1}EVENT_KIND_MESSAGE_SENT\0\u{1}EVENT_KIND_MESSAGE_RECEIVED\0\u{1}EVENT_KIND_MESSAGE_EDITED\0\u{1}EVENT_KIND_MESSAGE_DELETED\0\u{1}EVENT_KIND_MEMBERSHIP_COMMIT\0\u{1}EVENT_KIND_RATCHET_STEP\0\u{1}EVENT_KIND_CONTACT_ADDED\0\u{1}EVENT_KIND_CONTACT_REMOVED\0\u{1}EVENT_KIND_CONSENT_CHANGED\0\u{1}EVENT_KIND_PREFERENCE_CHANGED\0\u{1}EVENT_KIND_CONVERSATION_READ\0\u{1}EVENT_KIND_INSTALLATION_KEYS\0\u{1}EVENT_KIND_INSTALLATION_RESTORED\0\u{1}EVENT_KIND_ACCOUNT_JOINED\0\u{1}EVENT_KIND_PREKEY_CREATED\0\u{1}EVENT_KIND_PREKEY_USED\0\u{1}EVENT_KIND_PEER_INSTALLATION\0\u{1}EVENT_KIND_SESSION_CLOSED\0\u{1}EVENT_KIND_HISTORY_REQUEST\0\u{1}EVENT_KIND_INSTALLATION_RETIRED\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_KIND_UNSPECIFIED\0\u{1}EVENT_KIND_CONVERSATION_CREATED\0\u{1}EVENT_KIND_MESSAGE_SENT\0\u{1}EVENT_KIND_MESSAGE_RECEIVED\0\u{1}EVENT_KIND_MESSAGE_EDITED\0\u{1}EVENT_KIND_MESSAGE_DELETED\0\u{1}EVENT_KIND_MEMBERSHIP_COMMIT\0\u{2}\u{2}EVENT_KIND_CONTACT_ADDED\0\u{1}EVENT_KIND_CONTACT_REMOVED\0\u{1}EVENT_KIND_CONSENT_CHANGED\0\u{1}EVENT_KIND_PREFERENCE_CHANGED\0\u{1}EVENT_KIND_CONVERSATION_READ\0\u{1}EVENT_KIND_INSTALLATION_KEYS\0\u{1}EVENT_KIND_INSTALLATION_RESTORED\0\u{2}\u{7}EVENT_KIND_INSTALLATION_RETIRED\0")
 }
 
 nonisolated extension Keepsake_V1_ConversationKind: SwiftProtobuf._ProtoNameProviding {
@@ -813,14 +497,6 @@ nonisolated extension Keepsake_V1_ConversationKind: SwiftProtobuf._ProtoNameProv
 
 nonisolated extension Keepsake_V1_ConsentState: SwiftProtobuf._ProtoNameProviding {
   package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONSENT_STATE_UNKNOWN\0\u{1}CONSENT_STATE_ALLOWED\0\u{1}CONSENT_STATE_DENIED\0")
-}
-
-nonisolated extension Keepsake_V1_HistoryRole: SwiftProtobuf._ProtoNameProviding {
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0HISTORY_ROLE_UNSPECIFIED\0\u{1}HISTORY_ROLE_REQUESTER\0\u{1}HISTORY_ROLE_PROVIDER\0")
-}
-
-nonisolated extension Keepsake_V1_HistoryStatus: SwiftProtobuf._ProtoNameProviding {
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0HISTORY_STATUS_UNSPECIFIED\0\u{1}HISTORY_STATUS_PENDING\0\u{1}HISTORY_STATUS_APPLIED\0\u{1}HISTORY_STATUS_EXPIRED\0\u{1}HISTORY_STATUS_FAILED\0\u{1}HISTORY_STATUS_ANSWERED\0\u{1}HISTORY_STATUS_DENIED\0")
 }
 
 nonisolated extension Keepsake_V1_ConversationCreated: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1058,66 +734,6 @@ nonisolated extension Keepsake_V1_MembershipCommit: SwiftProtobuf.Message, Swift
     if lhs.added != rhs.added {return false}
     if lhs.removed != rhs.removed {return false}
     if lhs.committer != rhs.committer {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Keepsake_V1_RatchetStep: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  package static let protoMessageName: String = _protobuf_package + ".RatchetStep"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}stream_id\0\u{3}peer_account\0\u{3}peer_installation\0\u{1}step\0\u{1}state\0\u{3}base_key\0\u{3}pending_setup\0")
-
-  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularBytesField(value: &self.streamID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.peerAccount) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.peerInstallation) }()
-      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.step) }()
-      case 5: try { try decoder.decodeSingularBytesField(value: &self.state) }()
-      case 6: try { try decoder.decodeSingularBytesField(value: &self.baseKey) }()
-      case 7: try { try decoder.decodeSingularBytesField(value: &self.pendingSetup) }()
-      default: break
-      }
-    }
-  }
-
-  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.streamID.isEmpty {
-      try visitor.visitSingularBytesField(value: self.streamID, fieldNumber: 1)
-    }
-    if !self.peerAccount.isEmpty {
-      try visitor.visitSingularStringField(value: self.peerAccount, fieldNumber: 2)
-    }
-    if !self.peerInstallation.isEmpty {
-      try visitor.visitSingularStringField(value: self.peerInstallation, fieldNumber: 3)
-    }
-    if self.step != 0 {
-      try visitor.visitSingularUInt64Field(value: self.step, fieldNumber: 4)
-    }
-    if !self.state.isEmpty {
-      try visitor.visitSingularBytesField(value: self.state, fieldNumber: 5)
-    }
-    if !self.baseKey.isEmpty {
-      try visitor.visitSingularBytesField(value: self.baseKey, fieldNumber: 6)
-    }
-    if !self.pendingSetup.isEmpty {
-      try visitor.visitSingularBytesField(value: self.pendingSetup, fieldNumber: 7)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  package static func ==(lhs: Keepsake_V1_RatchetStep, rhs: Keepsake_V1_RatchetStep) -> Bool {
-    if lhs.streamID != rhs.streamID {return false}
-    if lhs.peerAccount != rhs.peerAccount {return false}
-    if lhs.peerInstallation != rhs.peerInstallation {return false}
-    if lhs.step != rhs.step {return false}
-    if lhs.state != rhs.state {return false}
-    if lhs.baseKey != rhs.baseKey {return false}
-    if lhs.pendingSetup != rhs.pendingSetup {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1382,296 +998,6 @@ nonisolated extension Keepsake_V1_InstallationRestored: SwiftProtobuf.Message, S
     if lhs.generation != rhs.generation {return false}
     if lhs.restoredByLog != rhs.restoredByLog {return false}
     if lhs.backupID != rhs.backupID {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Keepsake_V1_AccountJoined: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  package static let protoMessageName: String = _protobuf_package + ".AccountJoined"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{1}account\0\u{3}signed_bundle\0\u{3}identity_secret\0\u{3}identity_key\0")
-
-  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularBytesField(value: &self.installationID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.account) }()
-      case 3: try { try decoder.decodeSingularBytesField(value: &self.signedBundle) }()
-      case 4: try { try decoder.decodeSingularBytesField(value: &self.identitySecret) }()
-      case 5: try { try decoder.decodeSingularBytesField(value: &self.identityKey) }()
-      default: break
-      }
-    }
-  }
-
-  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.installationID.isEmpty {
-      try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
-    }
-    if !self.account.isEmpty {
-      try visitor.visitSingularStringField(value: self.account, fieldNumber: 2)
-    }
-    if !self.signedBundle.isEmpty {
-      try visitor.visitSingularBytesField(value: self.signedBundle, fieldNumber: 3)
-    }
-    if !self.identitySecret.isEmpty {
-      try visitor.visitSingularBytesField(value: self.identitySecret, fieldNumber: 4)
-    }
-    if !self.identityKey.isEmpty {
-      try visitor.visitSingularBytesField(value: self.identityKey, fieldNumber: 5)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  package static func ==(lhs: Keepsake_V1_AccountJoined, rhs: Keepsake_V1_AccountJoined) -> Bool {
-    if lhs.installationID != rhs.installationID {return false}
-    if lhs.account != rhs.account {return false}
-    if lhs.signedBundle != rhs.signedBundle {return false}
-    if lhs.identitySecret != rhs.identitySecret {return false}
-    if lhs.identityKey != rhs.identityKey {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Keepsake_V1_PrekeyCreated: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  package static let protoMessageName: String = _protobuf_package + ".PrekeyCreated"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{3}prekey_id\0\u{1}fallback\0\u{1}secret\0\u{3}signed_prekey\0")
-
-  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularBytesField(value: &self.installationID) }()
-      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.prekeyID) }()
-      case 3: try { try decoder.decodeSingularBoolField(value: &self.fallback) }()
-      case 4: try { try decoder.decodeSingularBytesField(value: &self.secret) }()
-      case 5: try { try decoder.decodeSingularBytesField(value: &self.signedPrekey) }()
-      default: break
-      }
-    }
-  }
-
-  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.installationID.isEmpty {
-      try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
-    }
-    if self.prekeyID != 0 {
-      try visitor.visitSingularUInt32Field(value: self.prekeyID, fieldNumber: 2)
-    }
-    if self.fallback != false {
-      try visitor.visitSingularBoolField(value: self.fallback, fieldNumber: 3)
-    }
-    if !self.secret.isEmpty {
-      try visitor.visitSingularBytesField(value: self.secret, fieldNumber: 4)
-    }
-    if !self.signedPrekey.isEmpty {
-      try visitor.visitSingularBytesField(value: self.signedPrekey, fieldNumber: 5)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  package static func ==(lhs: Keepsake_V1_PrekeyCreated, rhs: Keepsake_V1_PrekeyCreated) -> Bool {
-    if lhs.installationID != rhs.installationID {return false}
-    if lhs.prekeyID != rhs.prekeyID {return false}
-    if lhs.fallback != rhs.fallback {return false}
-    if lhs.secret != rhs.secret {return false}
-    if lhs.signedPrekey != rhs.signedPrekey {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Keepsake_V1_PrekeyUsed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  package static let protoMessageName: String = _protobuf_package + ".PrekeyUsed"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{3}prekey_id\0")
-
-  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularBytesField(value: &self.installationID) }()
-      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.prekeyID) }()
-      default: break
-      }
-    }
-  }
-
-  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.installationID.isEmpty {
-      try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
-    }
-    if self.prekeyID != 0 {
-      try visitor.visitSingularUInt32Field(value: self.prekeyID, fieldNumber: 2)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  package static func ==(lhs: Keepsake_V1_PrekeyUsed, rhs: Keepsake_V1_PrekeyUsed) -> Bool {
-    if lhs.installationID != rhs.installationID {return false}
-    if lhs.prekeyID != rhs.prekeyID {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Keepsake_V1_PeerInstallation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  package static let protoMessageName: String = _protobuf_package + ".PeerInstallation"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}installation_id\0\u{1}account\0\u{3}signing_key\0\u{3}identity_key\0\u{3}created_at_ms\0\u{1}role\0\u{3}revoked_at_ms\0")
-
-  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularBytesField(value: &self.installationID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.account) }()
-      case 3: try { try decoder.decodeSingularBytesField(value: &self.signingKey) }()
-      case 4: try { try decoder.decodeSingularBytesField(value: &self.identityKey) }()
-      case 5: try { try decoder.decodeSingularInt64Field(value: &self.createdAtMs) }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self.role) }()
-      case 7: try { try decoder.decodeSingularInt64Field(value: &self.revokedAtMs) }()
-      default: break
-      }
-    }
-  }
-
-  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.installationID.isEmpty {
-      try visitor.visitSingularBytesField(value: self.installationID, fieldNumber: 1)
-    }
-    if !self.account.isEmpty {
-      try visitor.visitSingularStringField(value: self.account, fieldNumber: 2)
-    }
-    if !self.signingKey.isEmpty {
-      try visitor.visitSingularBytesField(value: self.signingKey, fieldNumber: 3)
-    }
-    if !self.identityKey.isEmpty {
-      try visitor.visitSingularBytesField(value: self.identityKey, fieldNumber: 4)
-    }
-    if self.createdAtMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.createdAtMs, fieldNumber: 5)
-    }
-    if !self.role.isEmpty {
-      try visitor.visitSingularStringField(value: self.role, fieldNumber: 6)
-    }
-    if self.revokedAtMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.revokedAtMs, fieldNumber: 7)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  package static func ==(lhs: Keepsake_V1_PeerInstallation, rhs: Keepsake_V1_PeerInstallation) -> Bool {
-    if lhs.installationID != rhs.installationID {return false}
-    if lhs.account != rhs.account {return false}
-    if lhs.signingKey != rhs.signingKey {return false}
-    if lhs.identityKey != rhs.identityKey {return false}
-    if lhs.createdAtMs != rhs.createdAtMs {return false}
-    if lhs.role != rhs.role {return false}
-    if lhs.revokedAtMs != rhs.revokedAtMs {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Keepsake_V1_SessionClosed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  package static let protoMessageName: String = _protobuf_package + ".SessionClosed"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}stream_id\0\u{1}reason\0")
-
-  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularBytesField(value: &self.streamID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
-      default: break
-      }
-    }
-  }
-
-  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.streamID.isEmpty {
-      try visitor.visitSingularBytesField(value: self.streamID, fieldNumber: 1)
-    }
-    if !self.reason.isEmpty {
-      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  package static func ==(lhs: Keepsake_V1_SessionClosed, rhs: Keepsake_V1_SessionClosed) -> Bool {
-    if lhs.streamID != rhs.streamID {return false}
-    if lhs.reason != rhs.reason {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Keepsake_V1_HistoryRequestChanged: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  package static let protoMessageName: String = _protobuf_package + ".HistoryRequestChanged"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}role\0\u{3}peer_installation\0\u{3}verification_pin\0\u{3}upload_url\0\u{1}status\0\u{1}reason\0")
-
-  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularBytesField(value: &self.requestID) }()
-      case 2: try { try decoder.decodeSingularEnumField(value: &self.role) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.peerInstallation) }()
-      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.verificationPin) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.uploadURL) }()
-      case 6: try { try decoder.decodeSingularEnumField(value: &self.status) }()
-      case 7: try { try decoder.decodeSingularStringField(value: &self.reason) }()
-      default: break
-      }
-    }
-  }
-
-  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.requestID.isEmpty {
-      try visitor.visitSingularBytesField(value: self.requestID, fieldNumber: 1)
-    }
-    if self.role != .unspecified {
-      try visitor.visitSingularEnumField(value: self.role, fieldNumber: 2)
-    }
-    if !self.peerInstallation.isEmpty {
-      try visitor.visitSingularStringField(value: self.peerInstallation, fieldNumber: 3)
-    }
-    if self.verificationPin != 0 {
-      try visitor.visitSingularUInt32Field(value: self.verificationPin, fieldNumber: 4)
-    }
-    if !self.uploadURL.isEmpty {
-      try visitor.visitSingularStringField(value: self.uploadURL, fieldNumber: 5)
-    }
-    if self.status != .unspecified {
-      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 6)
-    }
-    if !self.reason.isEmpty {
-      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 7)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  package static func ==(lhs: Keepsake_V1_HistoryRequestChanged, rhs: Keepsake_V1_HistoryRequestChanged) -> Bool {
-    if lhs.requestID != rhs.requestID {return false}
-    if lhs.role != rhs.role {return false}
-    if lhs.peerInstallation != rhs.peerInstallation {return false}
-    if lhs.verificationPin != rhs.verificationPin {return false}
-    if lhs.uploadURL != rhs.uploadURL {return false}
-    if lhs.status != rhs.status {return false}
-    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

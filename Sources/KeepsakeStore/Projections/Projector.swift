@@ -82,9 +82,7 @@ struct Projector {
         case let .installationKeys(k): try installationKeys(k, event)
         case let .installationRestored(r): try claim(r.installationID, generation: r.generation, log: r.restoredByLog, event)
         case .installationRetired: break  // its effect is in the log: the installation's keys are erased
-        case .ratchetStep, .sessionClosed, .accountJoined, .prekeyCreated, .prekeyUsed, .peerInstallation, .historyRequest:
-            break  // the messaging extension's tables
-        case .unknown, .erased: break
+        case .unknown, .erased: break  // extensions' kinds and unknown ones; erased content
         }
     }
 

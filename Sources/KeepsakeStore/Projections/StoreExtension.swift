@@ -17,6 +17,9 @@ public protocol StoreExtension: Sendable {
     var migrations: [ProjectionMigration] { get }
     /// Its tables: emptied before a rebuild, compared by `Store.check()`.
     var tables: [ProjectedTable] { get }
+    /// The event kinds it defines: how the log files them and which backup
+    /// element carries them. The store refuses new events of kinds no one declares.
+    var eventKinds: [ExtensionEventKind] { get }
     /// A projector for one transaction of the store. `bulk` is set for a
     /// rebuild or a restore, where the projector may defer index work to `finish`.
     func projector(for db: Database, bulk: Bool) -> any ExtensionProjector
@@ -30,6 +33,8 @@ public protocol StoreExtension: Sendable {
 }
 
 extension StoreExtension {
+    /// By default an extension defines no event kinds.
+    public var eventKinds: [ExtensionEventKind] { [] }
     /// By default an extension refuses nothing.
     public func checkAppend(_ drafts: [EventDraft], to store: Store) throws(KeepsakeError) {}
     /// By default there is nothing to prepare.

@@ -27,6 +27,10 @@ public enum KeepsakeError: Error, Equatable, CustomStringConvertible {
     case corruptEventPayload(id: EventID?, kind: UInt32)
     /// A payload that cannot be appended as a new event (e.g. `.erased`).
     case notAppendable(kindName: String)
+    /// A new event of a kind neither the store nor an installed extension defines.
+    case undeclaredKind(UInt32)
+    /// An extension declares an event kind the store or another extension already defines, or declares it badly.
+    case invalidEventKind(kind: UInt32, extension: String, reason: String)
     case unknownConversation(ConversationID)
     /// The events are stored in the log up to `stored`, but the projections
     /// could not follow (`reason`). They catch up on the next append or open;
@@ -73,6 +77,10 @@ public enum KeepsakeError: Error, Equatable, CustomStringConvertible {
             return "\(which) of kind \(EventPayload.name(ofKind: kind)) has a payload that does not decode; nothing was appended. The source is corrupt"
         case let .notAppendable(kindName):
             return "an event of kind \(kindName) cannot be appended; append the original event instead"
+        case let .undeclaredKind(kind):
+            return "an event of kind \(kind) cannot be appended: no installed extension declares that kind; install the extension that defines it"
+        case let .invalidEventKind(kind, ext, reason):
+            return "the store extension '\(ext)' cannot declare event kind \(kind): \(reason)"
         case let .unknownConversation(id):
             return "conversation \(id) is not in this store"
         case let .projectionsBehind(stored, reason):

@@ -81,6 +81,7 @@ extension Store {
 
     /// Runs `body` with this store away from the caller's thread, so a UI's main
     /// actor stays free during a read or an append: `try await store.perform { try $0.conversations() }`.
+    @discardableResult
     public func perform<T: Sendable>(_ body: @escaping @Sendable (Store) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global(qos: .userInitiated).async {

@@ -49,6 +49,8 @@ public final class Store: Sendable {
     let changeFeed = Broadcaster<ProjectionChange>()
     /// The extensions this store keeps, in the order they were installed.
     private let installed: Mutex<[any StoreExtension]>
+    /// The event kinds they declare, by number.
+    private let declaredKinds: Mutex<[UInt32: ExtensionEventKind]>
 
     /// The ID of this store's log: the origin of every event written here.
     public var logID: LogID { log.id }
@@ -58,6 +60,7 @@ public final class Store: Sendable {
     private init(directory: URL, log: EventLog, pool: DatabasePool, batchSize: Int, setAsideProjections: URL?, extensions: [any StoreExtension]) {
         self.directory = directory
         installed = Mutex(extensions)
+        declaredKinds = Mutex(Self.kinds(of: extensions))
         self.setAsideProjections = setAsideProjections
         self.log = log
         self.pool = pool
@@ -72,7 +75,7 @@ public final class Store: Sendable {
     /// Opens the store in `directory`, creating it if allowed and the directory
     /// is missing or empty, then brings the projections up to the log's head.
     public static func open(at directory: URL, options: StoreOptions = StoreOptions()) throws(KeepsakeError) -> Store {
-        try checkNames(options.extensions)
+        try check(options.extensions)
         let marker = try StoreMarker.prepare(directory: directory, create: options.create)
         let log = try openLog(of: directory, marker: marker, options: options)
         let (pool, setAside) = try ProjectionDatabase.open(
@@ -91,7 +94,7 @@ public final class Store: Sendable {
     /// Installing one the store already keeps (by name) does nothing.
     public func install(_ newExtension: any StoreExtension) throws(KeepsakeError) {
         guard !extensions.contains(where: { $0.name == newExtension.name }) else { return }
-        try Self.checkNames(extensions + [newExtension])
+        try Self.check(extensions + [newExtension])
         do {
             try ProjectionDatabase.migrate(pool, namespace: newExtension.name, newExtension.migrations)
         } catch {
@@ -100,6 +103,7 @@ public final class Store: Sendable {
         installed.withLock { list in
             if !list.contains(where: { $0.name == newExtension.name }) { list.append(newExtension) }
         }
+        declaredKinds.withLock { $0 = Self.kinds(of: extensions) }
         try catchUpProjections()
         try newExtension.prepare(self)
     }
@@ -107,11 +111,35 @@ public final class Store: Sendable {
     /// The extensions this store keeps.
     public var extensions: [any StoreExtension] { installed.withLock { $0 } }
 
-    private static func checkNames(_ extensions: [any StoreExtension]) throws(KeepsakeError) {
+    /// The event kinds installed extensions declare, by number.
+    var extensionKinds: [UInt32: ExtensionEventKind] { declaredKinds.withLock { $0 } }
+
+    /// Checks that extensions have distinct, usable names and declare event
+    /// kinds that are theirs alone, each of one known backup element.
+    private static func check(_ extensions: [any StoreExtension]) throws(KeepsakeError) {
         var seen: Set<String> = [Projector.name]
         for ext in extensions where !seen.insert(ext.name).inserted || ext.name.isEmpty || ext.name.contains(".") {
             throw .invalidExtension(name: ext.name)
         }
+        var claimed: Set<UInt32> = []
+        for ext in extensions {
+            for declared in ext.eventKinds {
+                let kind = declared.kind.rawValue
+                let reason: String? =
+                    if kind == 0 || EventPayload.isStoreKind(kind) { "the store defines it" }
+                    else if !claimed.insert(kind).inserted { "another extension declares it" }
+                    else if declared.name.isEmpty { "its name is empty" }
+                    else if !BackupElements.names.contains(where: { $0.1 == declared.element }) { "its backup element is not exactly one known element" }
+                    else { nil }
+                if let reason { throw .invalidEventKind(kind: kind, extension: ext.name, reason: reason) }
+            }
+        }
+    }
+
+    private static func kinds(of extensions: [any StoreExtension]) -> [UInt32: ExtensionEventKind] {
+        let declared = extensions.flatMap(\.eventKinds)
+        ExtensionEventKind.register(declared)
+        return Dictionary(declared.map { ($0.kind.rawValue, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Opens the store's log: the one its marker names, never a new one in its
@@ -174,7 +202,8 @@ public final class Store: Sendable {
         let events = try placingReadMarkers(events)
         var drafts: [RecordDraft] = []
         drafts.reserveCapacity(events.count)
-        for event in events { drafts.append(try event.recordDraft()) }
+        let declared = extensionKinds
+        for event in events { drafts.append(try event.recordDraft(declared: declared)) }
         return try logDrafts(drafts, payloads: events.map(\.payload))
     }
 
@@ -221,7 +250,7 @@ public final class Store: Sendable {
     /// for the caller to project (see `importEvents` for the rules).
     func logCopies(_ copies: [RecordDraft]) throws(KeepsakeError) -> LoggedEvents {
         var payloads: [EventPayload] = []
-        let drafts = try Self.checkedCopies(copies, payloads: &payloads)
+        let drafts = try checkedCopies(copies, payloads: &payloads)
         return try logDrafts(drafts, payloads: payloads)
     }
 
@@ -281,10 +310,12 @@ public final class Store: Sendable {
     /// Every table of the store's projections and of its extensions'.
     var projectedTables: [ProjectedTable] { ProjectedTable.storeTables + extensions.flatMap(\.tables) }
 
-    /// Copied events as this log must store them: known kinds decoded and
-    /// checked, with their subject, effect and sealing recomputed; unknown kinds
-    /// and erased events as they came. `payloads` receives each decoded payload.
-    private static func checkedCopies(_ copies: [RecordDraft], payloads: inout [EventPayload]) throws(KeepsakeError) -> [RecordDraft] {
+    /// Copied events as this log must store them: the store's kinds and those
+    /// installed extensions declare are checked, with their subject, effect and
+    /// sealing recomputed; other kinds and erased events are kept as they came.
+    /// `payloads` receives each decoded payload.
+    private func checkedCopies(_ copies: [RecordDraft], payloads: inout [EventPayload]) throws(KeepsakeError) -> [RecordDraft] {
+        let declared = extensionKinds
         var drafts: [RecordDraft] = []
         drafts.reserveCapacity(copies.count)
         payloads.reserveCapacity(copies.count)
@@ -294,18 +325,25 @@ public final class Store: Sendable {
                 throw .corruptEventPayload(id: draft.id, kind: draft.kind)
             }
             payloads.append(payload)
+            let placement: EventPlacement
             switch payload {
-            case .unknown, .erased:
+            case .erased:
                 drafts.append(draft)
                 continue
+            case let .unknown(kind, bytes):
+                guard let declaration = declared[kind] else {
+                    drafts.append(draft)
+                    continue
+                }
+                guard let placed = declaration.placement(bytes) else { throw .corruptEventPayload(id: draft.id, kind: kind) }
+                placement = placed
             default:
-                break
+                try payload.validate(id: draft.id)
+                placement = EventPlacement(payload)
             }
-            try payload.validate(id: draft.id)
-            let mapping = LogMapping(payload)
-            draft.subject = mapping.subject
-            draft.effect = mapping.effect
-            draft.sealed = mapping.sealed
+            draft.subject = placement.subject
+            draft.effect = placement.recordEffect
+            draft.sealed = placement.sealed
             drafts.append(draft)
         }
         return drafts
