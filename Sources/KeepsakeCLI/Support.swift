@@ -17,9 +17,16 @@ struct StoreLocation: ParsableArguments {
         if !create && !FileManager.default.fileExists(atPath: url.path) {
             throw ValidationError("no store at \(url.path); create one with `keepsake init --store \(store)`")
         }
-        var options = StoreOptions(durability: durability, create: create, extensions: [MessagingExtension()])
+        var options = StoreOptions.withMessaging(durability: durability, create: create)
         options.damagedProjections = damagedProjections
         return try Store.open(at: url, options: options)
+    }
+}
+
+extension StoreOptions {
+    /// Options for a store the CLI opens: every store it opens keeps messaging's tables and event kinds.
+    static func withMessaging(durability: Durability = .durable, create: Bool = true) -> StoreOptions {
+        StoreOptions(durability: durability, create: create, extensions: [MessagingExtension()])
     }
 }
 

@@ -42,6 +42,24 @@ import Testing
     }
 }
 
+/// The commands that make synthetic histories (`demo`, `bench restore`) run end to end.
+@Suite struct GeneratedHistoryCLITests {
+    @Test func demoAndBenchRestoreRunOnASmallHistory() throws {
+        let dir = TemporaryDirectory()
+        let demo = try CLI.run(["demo", "--path", dir.url.appendingPathComponent("demo").path, "--messages", "200", "--conversations", "4"])
+        #expect(demo.status == 0, "\(demo.error)")
+        #expect(demo.output.contains("Generated"))
+
+        let bench = try CLI.run(["bench", "restore", "--messages", "300", "--conversations", "5", "--hard", "--json",
+                                 "--dir", dir.url.appendingPathComponent("bench").path])
+        #expect(bench.status == 0, "\(bench.error)")
+        let report = try JSONSerialization.jsonObject(with: Data(bench.output.utf8)) as? [String: Any]
+        let restore = report?["restore"] as? [String: Any]
+        #expect((restore?["messagesPerSecond"] as? Double ?? 0) > 0, "\(bench.output)")
+        #expect(report?["floors"] != nil && report?["incremental"] != nil)
+    }
+}
+
 /// The backup commands, run as a user would.
 @Suite struct BackupCLITests {
     @Test func backupListVerifyAndRestoreFromTheCommandLine() throws {

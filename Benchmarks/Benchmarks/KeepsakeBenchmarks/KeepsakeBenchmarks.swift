@@ -105,7 +105,7 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark("store: single-event durable appends (log + projections)", configuration: singles) { benchmark in
         let dir = Scratch()
-        let store = try Store.open(at: URL(fileURLWithPath: dir.path + "/store"))
+        let store = try Store.open(at: URL(fileURLWithPath: dir.path + "/store"), options: StoreOptions(extensions: [MessagingExtension()]))
         let events = Fixture.shared.events
         try measure(benchmark, count: 1_000) {
             for index in 0..<1_000 { try store.append(contentsOf: [events[index]]) }
@@ -124,14 +124,14 @@ let benchmarks: @Sendable () -> Void = {
         let dir = Scratch()
         try Fixture.shared.copyLoggedStore(to: dir.path + "/store")
         try measure(benchmark, count: Fixture.shared.messageRows.count) {
-            _ = try Store.open(at: URL(fileURLWithPath: dir.path + "/store"))
+            _ = try Store.open(at: URL(fileURLWithPath: dir.path + "/store"), options: StoreOptions(extensions: [MessagingExtension()]))
         }
     }
 
     Benchmark("projection: rebuild from 1M logged events (message rows/s)", configuration: large) { benchmark in
         let dir = Scratch()
         try Fixture.shared.copyLoggedStore(to: dir.path + "/store")
-        let store = try Store.open(at: URL(fileURLWithPath: dir.path + "/store"))
+        let store = try Store.open(at: URL(fileURLWithPath: dir.path + "/store"), options: StoreOptions(extensions: [MessagingExtension()]))
         try measure(benchmark, count: Fixture.shared.messageRows.count) {
             try store.rebuildProjections()
         }
@@ -155,7 +155,7 @@ final class Fixture: @unchecked Sendable {
         messageRows = Floors.messageRows(of: events.map(\.content))
         loggedStore = Scratch()
         let store = try! Store.open(at: URL(fileURLWithPath: loggedStore.path + "/store"),
-                                    options: StoreOptions(durability: .unsafeNoSync))
+                                    options: StoreOptions(durability: .unsafeNoSync, extensions: [MessagingExtension()]))
         for start in stride(from: 0, to: events.count, by: 20_000) {
             try! store.append(contentsOf: Array(events[start..<min(start + 20_000, events.count)]))
         }

@@ -40,7 +40,7 @@ struct BenchRestore: ParsableCommand {
         var report: [String: Any] = ["messages": messages]
         func say(_ line: String) { if !output.json { print(line); flushOutput() } }
 
-        let source = try Store.open(at: root.appendingPathComponent("source"), options: StoreOptions(durability: .unsafeNoSync))
+        let source = try Store.open(at: root.appendingPathComponent("source"), options: .withMessaging(durability: .unsafeNoSync))
         let generated = try GenerationOptions.parse(["--messages", "\(messages)", "--conversations", "\(conversations)"]).generate(into: source)
         say("generated \(generated.events) events (\(generated.messages) messages) in \(format(generated.seconds)) s")
 

@@ -45,7 +45,7 @@ struct BenchProvider: AsyncParsableCommand {
     private func measure(_ base: URL, http: HTTPClient, work: URL) async throws {
         func say(_ line: String) { if !output.json { print(line); flushOutput() } }
         let provider = RelayClient(baseURL: base, client: http)
-        let store = try Store.open(at: work.appendingPathComponent("store"))
+        let store = try Store.open(at: work.appendingPathComponent("store"), options: .withMessaging())
         try await Messenger(store: store, relay: provider).join(AccountKey.generate())
         let sources = (0..<files).map { work.appendingPathComponent("sources/\($0).ksbak") }
         let digests = try sources.map { file in

@@ -72,7 +72,7 @@ struct Demo: ParsableCommand {
     func run() throws {
         let url = path.map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("keepsake-demo-\(UUID().uuidString.prefix(8))")
-        let store = try Store.open(at: url, options: StoreOptions(durability: options.unsafeNoSync ? .unsafeNoSync : .durable))
+        let store = try Store.open(at: url, options: .withMessaging(durability: options.unsafeNoSync ? .unsafeNoSync : .durable))
         print("Keepsake demo store: \(url.path)")
         let result = try options.generate(into: store)
         print(String(format: "Generated %d events (%d messages) in %.2f s: %.0f events/s through log and projections.",
