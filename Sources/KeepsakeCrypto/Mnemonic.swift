@@ -1,3 +1,5 @@
+import Foundation
+
 /// A 256-bit key written as 24 BIP-39 English words (the last word carries an
 /// 8-bit SHA-256 checksum), so a person can keep it on paper and a mistyped
 /// word is caught before any file is touched.
@@ -22,10 +24,13 @@ public struct Mnemonic: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Parses words typed by a person: case and extra whitespace are forgiven; an
-    /// unknown word, a wrong count or a failed checksum throws `MnemonicError`.
+    /// Parses words typed by a person: the text is normalised to NFKD (as BIP-39
+    /// does, so full-width or composed letters read as their plain forms), and
+    /// case, commas and extra whitespace are forgiven; an unknown word, a wrong
+    /// count or a failed checksum throws `MnemonicError`.
     public init(parsing text: String) throws(MnemonicError) {
-        let typed = text.lowercased().split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "," })
+        let typed = text.decomposedStringWithCompatibilityMapping.lowercased()
+            .split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" || $0 == "," })
         guard typed.count == Self.wordCount else { throw .wrongWordCount(typed.count) }
         words = typed.map(String.init)
         _ = try entropy()

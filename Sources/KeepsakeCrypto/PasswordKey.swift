@@ -12,13 +12,16 @@ public enum PasswordKey {
     public static let maxOpsLimit = UInt64(crypto_pwhash_OPSLIMIT_SENSITIVE) * 2
     /// The largest memory limit a file may ask for (1 GiB).
     public static let maxMemLimit = UInt64(1) << 30
+    /// The operations limits `derive` accepts: libsodium's minimum (1) to `maxOpsLimit`.
+    public static let opsLimits = UInt64(crypto_pwhash_OPSLIMIT_MIN)...maxOpsLimit
+    /// The memory limits `derive` accepts: libsodium's minimum (8 KiB) to `maxMemLimit`.
+    public static let memLimits = UInt64(crypto_pwhash_MEMLIMIT_MIN)...maxMemLimit
 
     /// Derives a 32-byte key. Throws `invalidParameters` for limits outside libsodium's or our bounds.
     public static func derive(passphrase: String, salt: [UInt8], opsLimit: UInt64, memLimit: UInt64) throws -> SecureBytes {
         Sodium.ensureInitialized()
         guard salt.count == saltBytes else { throw CryptoError.invalidLength(what: "salt", expected: saltBytes, actual: salt.count) }
-        guard opsLimit >= UInt64(crypto_pwhash_OPSLIMIT_MIN), opsLimit <= maxOpsLimit,
-              memLimit >= UInt64(crypto_pwhash_MEMLIMIT_MIN), memLimit <= maxMemLimit else {
+        guard opsLimits.contains(opsLimit), memLimits.contains(memLimit) else {
             throw CryptoError.invalidParameters("Argon2id limits ops \(opsLimit), memory \(memLimit) bytes are outside the accepted range")
         }
         let key = try SecureBytes(count: 32)

@@ -16,7 +16,7 @@ package enum FuzzEntryPoints {
 
     /// A chunk's plaintext: its encoding byte, then frames (raw or zstd).
     package static func backupChunk(_ bytes: [UInt8]) {
-        _ = try? BackupReader.decodeFrames(bytes, index: 0, chunkSize: 1 << 16, decompressor: ChunkDecompressor())
+        _ = try? BackupReader.decodeFrames(bytes, index: 0, chunkSize: 1 << 16, compressionAllowed: true, decompressor: ChunkDecompressor())
     }
 
     /// A whole backup file, verified with `backupKey`: size, header, signature, key, every chunk.

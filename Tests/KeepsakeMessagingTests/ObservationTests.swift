@@ -37,7 +37,9 @@ import Testing
         try source.append(.conversationCreated(trip), at: Date(timeIntervalSinceNow: 60))
         let key = BackupKey.raw(try SecureBytes(copying: [UInt8](repeating: 3, count: 32)))
         let backup = try source.backup(into: scratch.url, options: BackupOptions(kind: .soft, key: key))
-        for try await _ in tablet.store.restoring(from: [backup.file], options: RestoreOptions(key: key)) {}
+        var restore = RestoreOptions(key: key)
+        restore.force = true  // the laptop's store belongs to no account, the tablet's to alice's
+        for try await _ in tablet.store.restoring(from: [backup.file], options: restore) {}
         #expect(try await list.next()?.map(\.id) == [trip.id, notes.id], "the restored conversation is the most recent")
 
         // A history sync arrives: the phone's conversation with bob.

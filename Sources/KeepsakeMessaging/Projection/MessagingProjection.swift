@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import KeepsakeStore
+import KeepsakeWire
 
 /// The messaging extension of a store: the tables messaging derives from the
 /// log (sessions, the account membership, prekeys, peer installations, history
@@ -34,6 +35,13 @@ public struct MessagingExtension: StoreExtension {
     /// A projector of messaging events into its tables.
     public func projector(for db: Database, bulk: Bool) -> any ExtensionProjector {
         MessagingProjector(db: db)
+    }
+
+    /// The contact bundle the account signed when this store's installation joined it.
+    public func accountCredential(in store: Store) throws(KeepsakeError) -> AccountCredential? {
+        guard let membership = try store.membership(),
+              let signed = try? SignedContactBundle(serializedBytes: membership.signedBundle) else { return nil }
+        return try? AccountCredential(bundle: Array(signed.bundle), signature: Array(signed.signature))
     }
 
     /// Moves bookkeeping an older store kept under string keys into messaging's tables.

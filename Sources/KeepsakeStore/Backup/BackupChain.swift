@@ -17,6 +17,16 @@ public struct VerifiedBackup: Sendable {
     /// Whether the backup this one extends was among the files checked (nil for a full backup).
     public let baseChecked: Bool?
 
+    /// The account whose installation wrote the file, as its credential proves; nil when it carries none.
+    public var account: AccountID? { header.credential?.account }
+    /// The installation that wrote the file, as its account vouches; nil when it carries no credential.
+    public var installation: InstallationID? { header.credential?.installation }
+    /// Who signed the file, in words: "installation X of account Y", or the bare signing key.
+    public var signedBy: String {
+        guard let credential = header.credential else { return "signing key \(Hex.encode(header.signer)) (no account credential)" }
+        return "installation \(credential.installation) of account \(credential.account)"
+    }
+
     func with(events: UInt64, hash: String?) -> VerifiedBackup {
         VerifiedBackup(file: file, header: header, hash: hash ?? self.hash, events: events, chunks: chunks, baseChecked: baseChecked)
     }
@@ -24,13 +34,26 @@ public struct VerifiedBackup: Sendable {
 
 /// Checks backup files without restoring them.
 public enum Backup {
-    /// Verifies each file (size limit, header, signature before any decryption, key,
-    /// every chunk, totals) and the links between them: given a full backup and its
-    /// incrementals in any order, they are put in chain order and each link's ID,
-    /// hash and cursors are checked. Returns the files in chain order.
-    public static func verify(_ files: [URL], key: BackupKey, sizeLimit: Int? = nil) throws(BackupError) -> [VerifiedBackup] {
+    /// Verifies each file (size limit, header and its rules, account credential and
+    /// signature before any decryption, key, every chunk against the format's
+    /// content rules, totals) and the links between them: given a full backup and
+    /// its incrementals in any order, they are put in chain order and each link's
+    /// ID, hash, key source and cursors are checked. Returns the files in chain order.
+    ///
+    /// - Parameters:
+    ///   - expectedAccount: when set, every file must carry a credential of this
+    ///     account (`otherAccount` otherwise).
+    ///   - eventKinds: the event kinds of the extensions whose events the files
+    ///     may hold (for messaging backups, `MessagingExtension().eventKinds`);
+    ///     other kinds count as unknown, which soft backups never carry.
+    public static func verify(
+        _ files: [URL], key: BackupKey, sizeLimit: Int? = nil, expectedAccount: AccountID? = nil,
+        eventKinds: [ExtensionEventKind] = []
+    ) throws(BackupError) -> [VerifiedBackup] {
         let chain = try BackupChain(files: files, sizeLimit: sizeLimit, known: { _ in nil })
-        return try chain.verify(key: key)
+        if let expectedAccount { try chain.check(account: expectedAccount) }
+        let kinds = Dictionary(eventKinds.map { ($0.kind.rawValue, $0) }, uniquingKeysWith: { first, _ in first })
+        return try chain.verify(key: key, extensionKinds: kinds)
     }
 }
 
@@ -78,24 +101,28 @@ struct BackupChain {
     /// Authenticates every file (and with `decode`, decodes every chunk);
     /// `shouldStop` is asked between chunks, and a yes throws `cancelled`.
     func verify(
-        key: BackupKey, decode: Bool = true, stoppingWhen shouldStop: @escaping @Sendable () -> Bool = { false },
-        progress: (Int, Int) -> Void = { _, _ in }
+        key: BackupKey, extensionKinds: [UInt32: ExtensionEventKind], decode: Bool = true,
+        stoppingWhen shouldStop: @escaping @Sendable () -> Bool = { false }, progress: (Int, Int) -> Void = { _, _ in }
     ) throws(BackupError) -> [VerifiedBackup] {
         let bases = Set(readers.compactMap { $0.header.base?.id })
         var verified: [VerifiedBackup] = []
         for (index, reader) in readers.enumerated() {
             try reader.unlock(key)
+            let rules = BackupContentRules(header: reader.header, extensionKinds: extensionKinds)
             var hash: String?
             var chunks = 0
+            var events: UInt64 = 0
             if decode || bases.contains(reader.header.id) {
-                while try reader.nextChunk(decode: decode) != nil {
+                reader.rules = rules
+                while try reader.nextChunk() != nil {
                     guard !shouldStop() else { throw .cancelled }
                     progress(index, reader.chunkIndex)
                 }
                 hash = Hex.encode(reader.fileHash())
                 chunks = reader.chunkIndex
+                events = reader.events
             } else {
-                chunks = try reader.authenticateAll(stoppingWhen: shouldStop)
+                (chunks, events) = try reader.verifyAll(rules: rules, stoppingWhen: shouldStop)
                 progress(index, chunks)
             }
             var baseChecked: Bool?
@@ -111,10 +138,17 @@ struct BackupChain {
                 }
             }
             verified.append(VerifiedBackup(
-                file: reader.url, header: reader.header, hash: hash, events: reader.events, chunks: chunks,
+                file: reader.url, header: reader.header, hash: hash, events: events, chunks: chunks,
                 baseChecked: baseChecked))
         }
         return verified
+    }
+
+    /// Checks that every file carries a credential of `account`.
+    func check(account: AccountID) throws(BackupError) {
+        for reader in readers where reader.header.credential?.account != account {
+            throw .otherAccount(expected: account, found: reader.header.credential?.account)
+        }
     }
 
     /// Checks that `header` extends the backup whose file hash is `hash` and, when its
@@ -128,6 +162,9 @@ struct BackupChain {
         guard parent.sourceLog == header.sourceLog else { throw fail("it comes from another store") }
         guard parent.kind == header.kind, parent.elements == header.elements, parent.conversations == header.conversations else {
             throw fail("it selects other events than its base")
+        }
+        guard parent.keySource == header.keySource else {
+            throw fail("it is sealed with \(header.keySource), its base with \(parent.keySource); a chain uses one kind of key")
         }
         guard parent.toSequence == header.fromSequence, parent.to == header.from else {
             throw fail("it starts at \(header.fromSequence), its base ends at \(parent.toSequence)")

@@ -10,7 +10,7 @@ import KeepsakeLog
 public enum BackupError: Error, Equatable, CustomStringConvertible {
     /// The file does not start with the backup magic.
     case notABackup
-    /// The file's format version is one this Keepsake cannot read.
+    /// The file's format version is one this Keepsake cannot read (it reads 1 to `supported`).
     case unsupportedVersion(found: UInt16, supported: UInt16)
     /// The file ends inside its header.
     case truncatedHeader
@@ -22,6 +22,19 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
     case badSignature
     /// The header verifies but is signed by an installation the caller does not trust.
     case untrustedSigner(publicKey: String)
+    /// The header's account credential is not one the account signed for the header's signer.
+    case invalidCredential(String)
+    /// The file was written by an installation of another account than `expected`
+    /// (`found` nil: by an installation that had joined no account).
+    case otherAccount(expected: AccountID, found: AccountID?)
+    /// An authenticated chunk breaks a rule of the format (an event its header
+    /// does not allow, a repeated event, a misplaced frame): the writer did not
+    /// follow docs/BACKUP-FORMAT.md.
+    case invalidContent(chunk: Int, reason: String)
+    /// The file holds the same event (by ID) twice: its writer broke the format.
+    case repeatedEvent(EventID)
+    /// An incremental backup must be sealed with the same kind of key as its base.
+    case chainKeySource(base: BackupKeySource, given: BackupKeySource)
     /// The file was encrypted with another kind of key than the one given.
     case keySourceMismatch(needs: BackupKeySource, given: BackupKeySource)
     /// The key is well formed but is not the one this backup was made with.
@@ -84,7 +97,7 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
         case .notABackup:
             return "this is not a Keepsake backup file (wrong magic bytes); check the file name"
         case let .unsupportedVersion(found, supported):
-            return "this backup has format version \(found); this Keepsake reads version \(supported). Upgrade Keepsake to restore it"
+            return "this backup has format version \(found); this Keepsake reads versions 1 to \(supported). Upgrade Keepsake to restore it"
         case .truncatedHeader:
             return "the backup file ends inside its header: it is truncated. Copy it again from where it was stored"
         case let .corruptHeader(reason):
@@ -95,6 +108,17 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
             return "the backup header's signature does not verify: the file was altered. Nothing was decrypted; use another copy"
         case let .untrustedSigner(key):
             return "the backup is signed by installation key \(key), which is not one this store trusts; nothing was decrypted"
+        case let .invalidCredential(reason):
+            return "the backup's account credential is invalid: \(reason). Whoever signed the file cannot show it belongs to an account; nothing was decrypted"
+        case let .otherAccount(expected, found):
+            let writer = found.map { "an installation of account \($0)" } ?? "an installation that belongs to no account"
+            return "the backup was written by \(writer), not by account \(expected); nothing was restored. Restore it into a store of that account, or force it if you trust the file"
+        case let .invalidContent(chunk, reason):
+            return "chunk \(chunk) of the backup breaks the backup format's rules (\(reason)): it was written by a faulty or hostile writer. Nothing was restored"
+        case let .repeatedEvent(id):
+            return "the backup holds event \(id) twice, which the backup format does not allow: it was written by a faulty or hostile writer. Nothing was restored"
+        case let .chainKeySource(base, given):
+            return "the backup this one would extend is sealed with \(base), but \(given) was given; seal incremental backups with the same kind of key as their base, or make a full backup"
         case let .keySourceMismatch(needs, given):
             return "this backup was encrypted with \(needs), but \(given) was given; provide \(needs)"
         case let .wrongKey(source):

@@ -89,13 +89,17 @@ public struct BackupHeader: Sendable, Equatable {
     /// The file's first 8 bytes.
     public static let magic: [UInt8] = [0x89, 0x4B, 0x53, 0x42, 0x41, 0x4B, 0x0D, 0x0A]
     /// The format version this Keepsake writes (docs/BACKUP-FORMAT.md).
-    public static let formatVersion: UInt16 = 1
+    public static let formatVersion: UInt16 = 2
+    /// The versions it reads.
+    public static let readableVersions: ClosedRange<UInt16> = 1...2
     /// Headers larger than this are refused before they are read.
     public static let maxSize = 1 << 20
     /// Bytes up to the conversation list.
     static let fixedSize = 244
     static let signatureSize = 64
 
+    /// The file's format version: 2 for files this Keepsake writes, 1 for older ones.
+    public var version: UInt16 = formatVersion
     /// Hard or soft.
     public var kind: BackupKind
     /// The chunk cipher.
@@ -112,6 +116,9 @@ public struct BackupHeader: Sendable, Equatable {
     public var sourceLog: LogID
     /// Ed25519 public key of the installation that signed the header.
     public var signer: [UInt8]
+    /// The account's statement that `signer` is one of its installations (version 2;
+    /// nil when the writing store had joined no account, and in version 1 files).
+    public var credential: AccountCredential?
     /// The backup this one extends (nil for a full backup): its ID and the BLAKE2b-256 of its whole file.
     public var base: (id: BackupID, hash: [UInt8])?
     /// Most plaintext bytes per chunk (one larger event gets a chunk of its own).
@@ -142,6 +149,38 @@ public struct BackupHeader: Sendable, Equatable {
     /// True when the backup extends another.
     public var isIncremental: Bool { base != nil }
 
+    /// A header for a new file, in the current format version.
+    init(
+        kind: BackupKind, cipher: NoncedAEAD.Cipher, compressed: Bool, keySource: BackupKeySource, id: BackupID,
+        createdAt: Date, sourceLog: LogID, signer: [UInt8], credential: AccountCredential?, base: (id: BackupID, hash: [UInt8])?,
+        chunkSize: UInt32, fileSalt: [UInt8], keyCheck: [UInt8], passphraseSalt: [UInt8], opsLimit: UInt64, memLimit: UInt64,
+        fromSequence: UInt64, toSequence: UInt64, elements: BackupElements, conversations: [ConversationID],
+        from: VersionVector, to: VersionVector
+    ) {
+        self.kind = kind
+        self.cipher = cipher
+        self.compressed = compressed
+        self.keySource = keySource
+        self.id = id
+        self.createdAt = createdAt
+        self.sourceLog = sourceLog
+        self.signer = signer
+        self.credential = credential
+        self.base = base
+        self.chunkSize = chunkSize
+        self.fileSalt = fileSalt
+        self.keyCheck = keyCheck
+        self.passphraseSalt = passphraseSalt
+        self.opsLimit = opsLimit
+        self.memLimit = memLimit
+        self.fromSequence = fromSequence
+        self.toSequence = toSequence
+        self.elements = elements
+        self.conversations = conversations
+        self.from = from
+        self.to = to
+    }
+
     /// Equal when their signed bytes are.
     public static func == (a: Self, b: Self) -> Bool { a.encoded(signature: []) == b.encoded(signature: []) }
 
@@ -149,9 +188,10 @@ public struct BackupHeader: Sendable, Equatable {
     func encoded(signature: [UInt8]) -> [UInt8] {
         var out = ByteWriter()
         out.bytes(Self.magic)
-        out.u16(Self.formatVersion)
+        out.u16(version)
         let vectorBytes = 8 + 24 * (from.entries.count + to.entries.count)
-        out.u32(UInt32(Self.fixedSize + 16 * conversations.count + vectorBytes + Self.signatureSize))
+        let credentialBytes = version >= 2 ? 4 + (credential.map { $0.bundle.count + AccountCredential.signatureSize } ?? 0) : 0
+        out.u32(UInt32(Self.fixedSize + 16 * conversations.count + vectorBytes + credentialBytes + Self.signatureSize))
         out.u8(kind.rawValue)
         out.u8(cipher.rawValue)
         out.u8(compressed ? 1 : 0)
@@ -180,17 +220,25 @@ public struct BackupHeader: Sendable, Equatable {
                 out.u64(sequence)
             }
         }
+        if version >= 2 {
+            out.u32(UInt32(credential?.bundle.count ?? 0))
+            if let credential {
+                out.bytes(credential.bundle)
+                out.bytes(credential.signature)
+            }
+        }
         out.bytes(signature)
         return out.data
     }
 
     /// Parses header bytes (the whole header, signature included). Checks the
-    /// magic, the version and every field's range; not the signature.
+    /// magic, the version, every field's range and the rules between fields
+    /// (docs/BACKUP-FORMAT.md, "Header rules"); not the signature.
     static func decode(_ bytes: [UInt8]) throws(BackupError) -> (header: BackupHeader, signature: [UInt8]) {
         var r = ByteReader(bytes)
         guard r.take(8) == magic else { throw .notABackup }
         guard let version = r.u16Checked() else { throw .truncatedHeader }
-        guard version == formatVersion else { throw .unsupportedVersion(found: version, supported: formatVersion) }
+        guard readableVersions.contains(version) else { throw .unsupportedVersion(found: version, supported: formatVersion) }
         guard let length = r.u32Checked(), Int(length) == bytes.count, bytes.count >= fixedSize + 8 + signatureSize else { throw .truncatedHeader }
         func field<T>(_ name: String, _ value: T?) throws(BackupError) -> T {
             guard let value else { throw .corruptHeader("\(name) is out of range or missing") }
@@ -214,31 +262,75 @@ public struct BackupHeader: Sendable, Equatable {
         let memLimit = try field("memory limit", r.u64Checked())
         let fromSequence = try field("from sequence", r.u64Checked())
         let toSequence = try field("to sequence", r.u64Checked().flatMap { $0 >= fromSequence ? $0 : nil })
-        let elements = BackupElements(rawValue: try field("elements", r.u16Checked()))
+        let elements = try field("elements", r.u16Checked().flatMap { $0 != 0 && $0 & ~BackupElements.hard.rawValue == 0 ? BackupElements(rawValue: $0) : nil })
         let count = try field("conversation count", r.u32Checked().flatMap { Int($0) <= bytes.count / 16 ? Int($0) : nil })
         var conversations: [ConversationID] = []
-        for _ in 0..<count { conversations.append(try field("conversation", r.take(16).flatMap { ConversationID(bytes: $0) })) }
+        for _ in 0..<count {
+            let conversation = try field("conversation", r.take(16).flatMap { ConversationID(bytes: $0) })
+            guard conversations.last.map({ $0 < conversation }) ?? true else { throw .corruptHeader("the conversation IDs are not in ascending order, or repeat") }
+            conversations.append(conversation)
+        }
         var vectors: [VersionVector] = []
         for name in ["from vector", "to vector"] {
             let entries = try field(name, r.u32Checked().flatMap { Int($0) <= bytes.count / 24 ? Int($0) : nil })
             var vector = VersionVector()
+            var previous: LogID?
             for _ in 0..<entries {
                 let log = try field(name, r.take(16).flatMap { LogID(bytes: $0) })
-                vector.advance(log, to: try field(name, r.u64Checked()))
+                guard previous.map({ $0 < log }) ?? true else { throw .corruptHeader("the \(name)'s log IDs are not in ascending order, or repeat") }
+                previous = log
+                vector.advance(log, to: try field(name, r.u64Checked().flatMap { $0 > 0 ? $0 : nil }))
             }
             vectors.append(vector)
+        }
+        var credential: AccountCredential?
+        if version >= 2 {
+            let bundleLength = try field("credential length", r.u32Checked().flatMap { Int($0) <= bytes.count ? Int($0) : nil })
+            if bundleLength > 0 {
+                let bundle = try field("credential", r.take(bundleLength))
+                let accountSignature = try field("credential signature", r.take(AccountCredential.signatureSize))
+                credential = try AccountCredential(bundle: bundle, signature: accountSignature)
+            }
         }
         let signature = try field("signature", r.take(signatureSize))
         guard r.isAtEnd else { throw .corruptHeader("the header is longer than its fields") }
         let isFull = baseID.allSatisfy { $0 == 0 }
-        let header = BackupHeader(
+        var header = BackupHeader(
             kind: kind, cipher: cipher, compressed: compression == 1, keySource: keySource, id: id,
             createdAt: Date(timeIntervalSince1970: Double(createdAt) / 1000), sourceLog: sourceLog, signer: signer,
-            base: isFull ? nil : (BackupID(bytes: baseID)!, baseHash), chunkSize: chunkSize, fileSalt: fileSalt,
-            keyCheck: keyCheck, passphraseSalt: passphraseSalt, opsLimit: opsLimit, memLimit: memLimit,
+            credential: credential, base: isFull ? nil : (BackupID(bytes: baseID)!, baseHash), chunkSize: chunkSize,
+            fileSalt: fileSalt, keyCheck: keyCheck, passphraseSalt: passphraseSalt, opsLimit: opsLimit, memLimit: memLimit,
             fromSequence: fromSequence, toSequence: toSequence, elements: elements, conversations: conversations,
             from: vectors[0], to: vectors[1])
+        header.version = version
+        try header.checkRules(baseHash: baseHash)
         return (header, signature)
+    }
+
+    /// The rules between fields that every header keeps (docs/BACKUP-FORMAT.md, "Header rules").
+    private func checkRules(baseHash: [UInt8]) throws(BackupError) {
+        func broken(_ rule: String) -> BackupError { .corruptHeader(rule) }
+        if kind == .soft && !BackupElements.soft.isSuperset(of: elements) {
+            throw broken("a soft backup selects sessions, identity or unknown kinds (elements \(elements.names.joined(separator: ",")))")
+        }
+        if keySource == .passphrase {
+            guard PasswordKey.opsLimits.contains(opsLimit), PasswordKey.memLimits.contains(memLimit) else {
+                throw broken("its Argon2id limits (ops \(opsLimit), memory \(memLimit) bytes) are outside ops \(PasswordKey.opsLimits) and memory \(PasswordKey.memLimits)")
+            }
+        } else if opsLimit != 0 || memLimit != 0 || passphraseSalt.contains(where: { $0 != 0 }) {
+            throw broken("it names Argon2id parameters, but its key is not a passphrase")
+        }
+        if base == nil {
+            guard baseHash.allSatisfy({ $0 == 0 }), fromSequence == 0, from.entries.isEmpty else {
+                throw broken("a full backup (zero base ID) must have a zero base hash, from sequence 0 and an empty from vector")
+            }
+        } else if baseHash.allSatisfy({ $0 == 0 }) {
+            throw broken("an incremental backup names its base by ID but not by hash")
+        }
+        guard to.covers(from) else { throw broken("its to vector is behind its from vector") }
+        if let credential, credential.signingKey != signer {
+            throw .invalidCredential("the account vouches for another signing key than the one that signed the header")
+        }
     }
 }
 

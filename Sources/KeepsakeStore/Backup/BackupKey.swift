@@ -84,9 +84,16 @@ public enum BackupKey: Sendable {
             guard !text.isEmpty else { throw BackupError.emptyPassphrase }
             let salt = Random.bytes(PasswordKey.saltBytes)
             let key = try PasswordKey.derive(
-                passphrase: text, salt: salt, opsLimit: PasswordKey.defaultOpsLimit, memLimit: PasswordKey.defaultMemLimit)
+                passphrase: Self.normalized(text, version: BackupHeader.formatVersion), salt: salt, opsLimit: PasswordKey.defaultOpsLimit, memLimit: PasswordKey.defaultMemLimit)
             return (key, salt, PasswordKey.defaultOpsLimit, PasswordKey.defaultMemLimit)
         }
+    }
+
+    /// A passphrase as a file of `version` derives its key from: NFKD from
+    /// version 2 on (so every spelling of the same text gives the same key),
+    /// the text as given in version 1.
+    static func normalized(_ passphrase: String, version: UInt16) -> String {
+        version >= 2 ? passphrase.decomposedStringWithCompatibilityMapping : passphrase
     }
 
     /// The 32-byte key for an existing file, checked against the header's key check.
@@ -99,7 +106,7 @@ public enum BackupKey: Sendable {
             case let .mnemonic(words): key = try words.key()
             case let .passphrase(text):
                 key = try PasswordKey.derive(
-                    passphrase: text, salt: header.passphraseSalt, opsLimit: header.opsLimit, memLimit: header.memLimit)
+                    passphrase: Self.normalized(text, version: header.version), salt: header.passphraseSalt, opsLimit: header.opsLimit, memLimit: header.memLimit)
             }
         } catch let error as CryptoError {
             if case let .invalidParameters(reason) = error { throw .corruptHeader(reason) }

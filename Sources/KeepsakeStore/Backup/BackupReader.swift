@@ -20,6 +20,9 @@ final class BackupReader {
     private let hash = Blake2b()
     private let decompressor = ChunkDecompressor()
     private(set) var events: UInt64 = 0
+    /// When set, every chunk `nextChunk` decodes is checked against these rules into `tally`.
+    var rules: BackupContentRules?
+    private(set) var tally = ContentTally()
 
     /// Opens `url` and verifies its header. `sizeLimit` is checked first; nil means no limit.
     init(url: URL, sizeLimit: Int? = nil) throws(BackupError) {
@@ -52,7 +55,7 @@ final class BackupReader {
         guard let prefix = read(descriptor, at: 0, count: 14) else { throw .notABackup }
         guard Array(prefix[0..<8]) == BackupHeader.magic else { throw .notABackup }
         let version = UInt16(littleEndianAt: 8, in: prefix)
-        guard version == BackupHeader.formatVersion else {
+        guard BackupHeader.readableVersions.contains(version) else {
             throw .unsupportedVersion(found: version, supported: BackupHeader.formatVersion)
         }
         let length = Int(UInt32(littleEndianAt: 10, in: prefix))
@@ -82,8 +85,7 @@ final class BackupReader {
 
     /// The frames of the next chunk (without the trailer), or nil after the final
     /// chunk. Throws when the chunk is missing, altered, reordered or malformed.
-    /// With `decode` false the chunk is only authenticated and no frames are returned.
-    func nextChunk(decode: Bool = true) throws(BackupError) -> [BackupFrame]? {
+    func nextChunk() throws(BackupError) -> [BackupFrame]? {
         guard !finished else { return nil }
         guard let opener else { preconditionFailure("unlock the reader first") }
         let index = chunkIndex
@@ -93,11 +95,11 @@ final class BackupReader {
         hash.update(chunk.sealed)
         offset = chunk.end
         chunkIndex += 1
-        guard decode else {
-            finished = chunk.final
-            return []
-        }
         var frames = try decodeFrames(plaintext, index: index)
+        if let rules {
+            try rules.check(frames, chunk: index, final: chunk.final, into: &tally)
+            if chunk.final { try rules.finish(tally, lastChunk: index) }
+        }
         events += UInt64(frames.count { if case .event = $0 { true } else { false } })
         let trailers = frames.count { if case .trailer = $0 { true } else { false } }
         if chunk.final {
@@ -115,39 +117,52 @@ final class BackupReader {
         return frames
     }
 
-    /// Authenticates every chunk, on all cores, without decoding, hashing or
-    /// moving the reader; returns the number of chunks. The error reported is the
-    /// one a sequential read would have met first.
-    func authenticateAll(stoppingWhen shouldStop: @Sendable () -> Bool = { false }) throws(BackupError) -> Int {
+    /// Authenticates and decodes every chunk, on all cores, and checks them
+    /// against `rules`, without hashing or moving the reader; returns the
+    /// number of chunks and events. The error reported is the one in the
+    /// earliest chunk.
+    func verifyAll(rules: BackupContentRules, stoppingWhen shouldStop: @Sendable () -> Bool = { false }) throws(BackupError) -> (chunks: Int, events: UInt64) {
         guard let opener else { preconditionFailure("unlock the reader first") }
-        var located: [(index: Int, offset: Int)] = []
+        var located: [(index: Int, offset: Int, final: Bool)] = []
         var position = offset
         var index = chunkIndex
         while true {
             let chunk = try opener.locate(index, at: position, reading: false)
-            located.append((index, position))
+            located.append((index, position, chunk.final))
             if chunk.final { break }
             position = chunk.end
             index += 1
         }
         let failures = Mutex<[Int: BackupError]>([:])
+        let tallies = Mutex<[ContentTally]>([])
         let chunks = located
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, chunks.count))
+        let chunkSize = Int(header.chunkSize), compressed = header.compressed
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            for (index, position) in stride(from: worker, to: chunks.count, by: workers).map({ chunks[$0] }) {
+            let decompressor = ChunkDecompressor()
+            var tally = ContentTally()
+            defer { tallies.withLock { $0.append(tally) } }
+            for (index, position, final) in stride(from: worker, to: chunks.count, by: workers).map({ chunks[$0] }) {
                 guard !shouldStop() else {
                     failures.withLock { $0[index] = .cancelled }
                     return
                 }
-                do {
-                    _ = try opener.open(try opener.locate(index, at: position))
+                do throws(BackupError) {
+                    let plaintext = try opener.open(try opener.locate(index, at: position))
+                    let frames = try Self.decodeFrames(
+                        plaintext, index: index, chunkSize: chunkSize, compressionAllowed: compressed, decompressor: decompressor)
+                    try rules.check(frames, chunk: index, final: final, into: &tally)
                 } catch {
-                    failures.withLock { $0[index] = BackupError(error) }
+                    failures.withLock { $0[index] = error }
+                    return
                 }
             }
         }
         if let first = failures.withLock({ $0.min { $0.key < $1.key } }) { throw first.value }
-        return chunks.count
+        var whole = ContentTally()
+        for tally in tallies.withLock({ $0 }) { try whole.merge(tally) }
+        try rules.finish(whole, lastChunk: chunks.count - 1)
+        return (chunks.count, whole.events)
     }
 
     /// BLAKE2b-256 of the header: identifies the file (every chunk is bound to it).
@@ -160,18 +175,23 @@ final class BackupReader {
     }
 
     private func decodeFrames(_ plaintext: [UInt8], index: Int) throws(BackupError) -> [BackupFrame] {
-        try Self.decodeFrames(plaintext, index: index, chunkSize: Int(header.chunkSize), decompressor: decompressor)
+        try Self.decodeFrames(
+            plaintext, index: index, chunkSize: Int(header.chunkSize), compressionAllowed: header.compressed, decompressor: decompressor)
     }
 
-    /// The frames of chunk `index`'s plaintext: its encoding byte, then the frames, raw or zstd-compressed.
+    /// The frames of chunk `index`'s plaintext: its encoding byte, then the frames,
+    /// raw or (when the header allows it) zstd-compressed.
     static func decodeFrames(
-        _ plaintext: [UInt8], index: Int, chunkSize: Int, decompressor: ChunkDecompressor
+        _ plaintext: [UInt8], index: Int, chunkSize: Int, compressionAllowed: Bool, decompressor: ChunkDecompressor
     ) throws(BackupError) -> [BackupFrame] {
         let limit = chunkSize + BackupFile.maxFrame
         switch plaintext.first.flatMap(BackupFile.ChunkEncoding.init(rawValue:)) {
         case .raw?:
             return try BackupFrame.decodeAll(Array(plaintext.dropFirst()), chunk: index)
         case .zstd?:
+            guard compressionAllowed else {
+                throw .invalidContent(chunk: index, reason: "it is compressed, but the header says chunks are never compressed")
+            }
             guard let frames = decompressor.decompress(plaintext.dropFirst(), limit: limit) else {
                 throw .corruptChunk(index: index, reason: "its compressed data does not decompress")
             }

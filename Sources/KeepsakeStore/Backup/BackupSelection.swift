@@ -15,19 +15,25 @@ struct BackupSelection {
         extensionElements = extensionKinds.mapValues(\.element)
     }
 
-    /// The element an event kind belongs to: the store's kinds by their
-    /// meaning, extensions' kinds as declared, any other kind `.unknownKinds`.
+    /// The element an event kind belongs to: as the backup format assigns it
+    /// (`formatElements`), else as an installed extension declares it, else `.unknownKinds`.
     func element(ofKind kind: UInt32) -> BackupElements {
-        switch StoredEventKind(rawValue: Int(kind)) {
-        case .conversationCreated?, .membershipCommit?, .conversationRead?: .conversations
-        case .messageSent?, .messageReceived?, .messageEdited?, .messageDeleted?: .messages
-        case .contactAdded?, .contactRemoved?: .contacts
-        case .consentChanged?: .consent
-        case .preferenceChanged?: .preferences
-        case .installationKeys?, .installationRestored?, .installationRetired?: .identity
-        default: extensionElements[kind] ?? .unknownKinds
-        }
+        Self.formatElements[kind] ?? extensionElements[kind] ?? .unknownKinds
     }
+
+    /// The element of every kind the backup format names (docs/BACKUP-FORMAT.md,
+    /// "Elements and event kinds"): the store's kinds and the messaging
+    /// extension's (7 and 15-20). Readers apply this table whichever extensions
+    /// they have, so a file means the same to every reader.
+    static let formatElements: [UInt32: BackupElements] = [
+        1: .conversations, 6: .conversations, 12: .conversations,
+        2: .messages, 3: .messages, 4: .messages, 5: .messages,
+        8: .contacts, 9: .contacts, 18: .contacts,
+        10: .consent,
+        11: .preferences,
+        7: .sessions, 19: .sessions,
+        13: .identity, 14: .identity, 15: .identity, 16: .identity, 17: .identity, 20: .identity, 21: .identity,
+    ]
 
     func includes(kind: UInt32) -> Bool { elements.contains(element(ofKind: kind)) }
 

@@ -72,7 +72,11 @@ extension Store {
         } else {
             base = nil
         }
+        if let base, let baseSource = base.keySource.flatMap(BackupKeySource.init(rawValue:)), baseSource != options.key.source {
+            throw .chainKeySource(base: baseSource, given: options.key.source)
+        }
         let (installation, signer) = try wrap { try signingKey() }
+        let credential = try wrap { try accountCredential() }
         let head = try wrap { try cursor().sequence }
         let to = try wrap { try versionVector() }
         let secret: (key: SecureBytes, salt: [UInt8], ops: UInt64, mem: UInt64)
@@ -84,7 +88,7 @@ extension Store {
         let now = Date()
         let header = BackupHeader(
             kind: options.kind, cipher: options.cipher, compressed: options.compress, keySource: options.key.source,
-            id: .generate(at: now), createdAt: now, sourceLog: logID, signer: signer.publicKey,
+            id: .generate(at: now), createdAt: now, sourceLog: logID, signer: signer.publicKey, credential: credential,
             base: base.map { (BackupID($0.id)!, Hex.decode($0.hash)!) }, chunkSize: UInt32(options.chunkSize),
             fileSalt: Random.bytes(32), keyCheck: BackupFile.keyCheck(secret.key), passphraseSalt: secret.salt,
             opsLimit: secret.ops, memLimit: secret.mem, fromSequence: base?.toSequence ?? 0, toSequence: head,
@@ -104,7 +108,8 @@ extension Store {
         }
         let hash = try writer.finish()
         if options.startsChain {
-            try wrap { try setRecord(BackupRecord(id: header.id.description, hash: Hex.encode(hash), toSequence: head, vector: to), for: recordKey, in: .lastBackups) }
+            let record = BackupRecord(id: header.id.description, hash: Hex.encode(hash), toSequence: head, vector: to, keySource: options.key.source)
+            try wrap { try setRecord(record, for: recordKey, in: .lastBackups) }
         }
         return BackupSummary(
             file: writer.url, header: header, hash: Hex.encode(hash), events: writer.events,
@@ -193,12 +198,15 @@ struct BackupRecord: Codable, Sendable {
     let hash: String
     let toSequence: UInt64
     let entries: [String: UInt64]
+    /// What the backup was sealed with (`BackupKeySource` raw value); nil in records written before it was kept.
+    let keySource: UInt8?
 
-    init(id: String, hash: String, toSequence: UInt64, vector: VersionVector) {
+    init(id: String, hash: String, toSequence: UInt64, vector: VersionVector, keySource: BackupKeySource) {
         self.id = id
         self.hash = hash
         self.toSequence = toSequence
         entries = Dictionary(uniqueKeysWithValues: vector.entries.map { ($0.key.hex, $0.value) })
+        self.keySource = keySource.rawValue
     }
 
     var vector: VersionVector {

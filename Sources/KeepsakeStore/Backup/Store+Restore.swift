@@ -10,10 +10,15 @@ public struct RestoreOptions: Sendable {
     public var key: BackupKey
     /// Refuse files larger than this many bytes, before reading them; nil: no limit.
     public var sizeLimit: Int?
-    /// Let a hard restore replace the installation this store already runs.
+    /// Let a hard restore replace the installation this store already runs, and
+    /// accept files of another account (or of none) than `expectedAccount`.
     public var force = false
     /// Accept only files signed by these Ed25519 public keys; nil: any valid signature.
     public var trustedSigners: [[UInt8]]?
+    /// Accept only files whose credential names this account. Nil: the account
+    /// the store belongs to, if it belongs to one (`Store.accountCredential()`);
+    /// a store that belongs to none accepts files of any account.
+    public var expectedAccount: AccountID?
 
     /// Restores files made with `key`, without a size limit, refusing a hard restore onto another installation.
     public init(key: BackupKey) { self.key = key }
@@ -79,11 +84,17 @@ extension Store {
            let stranger = chain.readers.first(where: { reader in !trusted.contains(reader.header.signer) }) {
             throw .untrustedSigner(publicKey: Hex.encode(stranger.header.signer))
         }
+        let storeAccount = try wrap { try accountCredential()?.account }
+        if !options.force, let account = options.expectedAccount ?? storeAccount {
+            try chain.check(account: account)
+        }
         if let hard = chain.readers.first(where: { $0.header.kind == .hard }), !options.force,
            let current = try wrap({ try installation() }), current.publicKey != hard.header.signer {
             throw .storeHasInstallation(current.id)
         }
-        let verified = try chain.verify(key: options.key, decode: false, stoppingWhen: shouldStop) { file, chunk in
+        let verified = try chain.verify(
+            key: options.key, extensionKinds: extensionKinds, decode: false, stoppingWhen: shouldStop
+        ) { file, chunk in
             progress(.verifying(file: file, chunk: chunk))
         }
 

@@ -43,6 +43,20 @@ extension Store {
         try read { db in try Self.installation(db, log: self.logID) }
     }
 
+    /// The account this store's installation belongs to, as the account signed it:
+    /// the first credential an installed extension holds for the installation's
+    /// signing key (messaging's, once the installation joined an account). Nil
+    /// for a store without an installation or an account.
+    public func accountCredential() throws(KeepsakeError) -> AccountCredential? {
+        guard let installation = try installation() else { return nil }
+        for ext in extensions {
+            if let credential = try ext.accountCredential(in: self), credential.signingKey == installation.publicKey {
+                return credential
+            }
+        }
+        return nil
+    }
+
     /// The installation this store runs, created (new random keys, in the log) when it has none.
     @discardableResult
     public func createInstallation() throws(KeepsakeError) -> Installation {

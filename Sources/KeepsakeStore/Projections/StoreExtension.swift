@@ -26,6 +26,10 @@ public protocol StoreExtension: Sendable {
     /// Runs before new events are logged (not for copies a restore or sync
     /// imports); throwing refuses the whole batch and nothing is logged.
     func checkAppend(_ drafts: [EventDraft], to store: Store) throws(KeepsakeError)
+    /// The account the store's installation belongs to, as the account signed it
+    /// (for messaging, the contact bundle of the account it joined); nil for none.
+    /// Backups carry it, and restores refuse files of other accounts.
+    func accountCredential(in store: Store) throws(KeepsakeError) -> AccountCredential?
     /// Runs whenever a store starts keeping the extension (each open, or
     /// `Store.install`), once its tables are current: for work such as moving
     /// the extension's device-local bookkeeping out of an older format.
@@ -37,6 +41,8 @@ extension StoreExtension {
     public var eventKinds: [ExtensionEventKind] { [] }
     /// By default an extension refuses nothing.
     public func checkAppend(_ drafts: [EventDraft], to store: Store) throws(KeepsakeError) {}
+    /// By default an extension knows of no account.
+    public func accountCredential(in store: Store) throws(KeepsakeError) -> AccountCredential? { nil }
     /// By default there is nothing to prepare.
     public func prepare(_ store: Store) throws(KeepsakeError) {}
 }

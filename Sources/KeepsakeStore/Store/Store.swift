@@ -130,6 +130,9 @@ public final class Store: Sendable {
                     else if !claimed.insert(kind).inserted { "another extension declares it" }
                     else if declared.name.isEmpty { "its name is empty" }
                     else if !BackupElements.names.contains(where: { $0.1 == declared.element }) { "its backup element is not exactly one known element" }
+                    else if let format = BackupSelection.formatElements[kind], format != declared.element {
+                        "the backup format puts it in element \(format.names.joined())"
+                    }
                     else { nil }
                 if let reason { throw .invalidEventKind(kind: kind, extension: ext.name, reason: reason) }
             }
