@@ -14,6 +14,13 @@ enum ErrorHint {
             case .log(.damaged): "`keepsake check` lists the damage"
             default: nil
             }
+        case let error as BackupError:
+            switch error {
+            case .otherAccount: "`keepsake restore --force` restores it anyway; `--account <id>` names the account you expect"
+            case .storeHasInstallation: "`keepsake restore --force` makes this store the backed-up installation"
+            case .chainKeySource, .noBaseForIncremental: "`keepsake backup` without `--incremental` makes a full backup"
+            default: nil
+            }
         case MessagingError.notJoined: "`keepsake installation add` joins the store's installation to an account"
         case is CursorParseError: "`keepsake cursor` prints a store's cursor"
         default: nil

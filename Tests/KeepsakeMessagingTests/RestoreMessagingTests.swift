@@ -57,6 +57,64 @@ import KeepsakeCrypto
         #expect(try bobPhone.texts(in: conversation) == ["hello", "hi", "are you on the new phone?", "yes"])
     }
 
+    /// A backup names the account whose installation wrote it, as the account
+    /// signed it; a store of another account refuses it unless forced.
+    @Test func aBackupIsSignedByAnInstallationOfItsAccount() async throws {
+        _ = try await converse()
+        let file = try backup(.soft)
+        let header = try Backup.header(of: file)
+        let membership = try #require(try alicePhone.store.membership())
+        #expect(header.version == 2)
+        #expect(header.credential?.account == membership.account && header.credential?.installation == membership.installation)
+
+        let messaging = MessagingExtension().eventKinds
+        let verified = try Backup.verify([file], key: key, expectedAccount: membership.account, eventKinds: messaging)
+        #expect(verified.map(\.signedBy) == ["installation \(membership.installation) of account \(membership.account)"])
+        #expect(throws: BackupError.otherAccount(expected: bob.id, found: membership.account)) {
+            try Backup.verify([file], key: key, expectedAccount: bob.id, eventKinds: messaging)
+        }
+
+        // The independent reader, written from docs/BACKUP-FORMAT.md, reads the credential alike.
+        if let python = try? readBackupWithPython(file) {
+            #expect(python.status == 0, "\(python.output)")
+            #expect(python.output.contains("signed by installation \(membership.installation) of account \(membership.account)"))
+        }
+
+        let before = try bobPhone.store.cursor()
+        #expect(throws: BackupError.otherAccount(expected: bob.id, found: membership.account)) {
+            try bobPhone.store.restore(from: [file], options: RestoreOptions(key: key))
+        }
+        #expect(try bobPhone.store.cursor() == before, "nothing was restored")
+        var forced = RestoreOptions(key: key)
+        forced.force = true
+        #expect(try bobPhone.store.restore(from: [file], options: forced).appended > 0)
+    }
+
+    /// Runs scripts/read-backup.py on `file` with this suite's key; throws where
+    /// Python's `cryptography` package is missing.
+    func readBackupWithPython(_ file: URL) throws -> (status: Int32, output: String) {
+        guard case let .raw(secret) = key else { throw BackupError.keyHasNoLocator }
+        let keyFile = scratch.path("python.key")
+        try Data(secret.withUnsafeBytes { Array($0) }).write(to: keyFile)
+        let script = URL(fileURLWithPath: #filePath).appendingPathComponent("../../../scripts/read-backup.py").standardized
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import cryptography"]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw BackupError.notABackup }
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        reader.arguments = ["python3", script.path, keyFile.path, file.path]
+        let output = Pipe()
+        reader.standardOutput = output
+        reader.standardError = output
+        try reader.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        reader.waitUntilExit()
+        return (reader.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
     @Test func aSoftRestoreIsReadOnlyUntilAMemberReachesTheNewInstallation() async throws {
         let conversation = try await converse()
         let file = try backup(.soft)

@@ -129,7 +129,14 @@ struct RestoreCommand: ParsableCommand {
     @OptionGroup var location: StoreLocation
     @OptionGroup var keyOptions: KeyOptions
     @Argument(help: "Backup files.") var files: [String]
-    @Flag(help: "Let a hard backup replace the installation this store already runs.") var force = false
+    @Flag(help: """
+        Let a hard backup replace the installation this store already runs, and accept files \
+        of another account than the store's (or of none).
+        """) var force = false
+    @Option(help: ArgumentHelp("""
+        Accept only files written by an installation of this account (default: the account \
+        the store belongs to, if any).
+        """, valueName: "account-id")) var account: String?
     @Option(help: ArgumentHelp("Refuse files larger than this many bytes.", valueName: "bytes"), transform: bounded(1...Int.max)) var maxSize: Int?
     @OptionGroup var output: OutputFormat
 
@@ -137,6 +144,7 @@ struct RestoreCommand: ParsableCommand {
         let store = try location.open(create: true)
         var options = RestoreOptions(key: try keyOptions.key(generating: false))
         options.force = force
+        options.expectedAccount = account.map { AccountID($0) }
         options.sizeLimit = maxSize
         let terminal = isatty(STDERR_FILENO) == 1
         let summary = try store.restore(from: files.map { URL(fileURLWithPath: $0) }, options: options) { progress in
@@ -159,6 +167,9 @@ struct RestoreCommand: ParsableCommand {
         } else {
             print("restored \(summary.backups.count) backup file(s): \(summary.appended) new events, \(summary.duplicates) already here, in \(String(format: "%.2f", summary.elapsed.seconds)) s")
         }
+        if !output.json {
+            for signer in Set(summary.backups.map(\.signedBy)).sorted() { print("signed by \(signer)") }
+        }
     }
 }
 
@@ -166,15 +177,24 @@ struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Check backup files without restoring them.",
-        discussion: "Checks each file's header, signature (before any decryption), key, every chunk and its totals, and the links of a chain.")
+        discussion: """
+        Checks each file's header and its rules, its account credential and signature (before \
+        any decryption), the key, every chunk against the format's rules, the totals, and the \
+        links of a chain. Reports who signed each file: an installation of an account, or a \
+        bare signing key for files of stores that joined no account.
+        """)
 
     @OptionGroup var keyOptions: KeyOptions
     @Argument(help: "Backup files.") var files: [String]
+    @Option(help: ArgumentHelp("Refuse files not written by an installation of this account.", valueName: "account-id"))
+    var account: String?
     @Option(help: ArgumentHelp("Refuse files larger than this many bytes.", valueName: "bytes"), transform: bounded(1...Int.max)) var maxSize: Int?
     @OptionGroup var output: OutputFormat
 
     func run() throws {
-        let verified = try Backup.verify(files.map { URL(fileURLWithPath: $0) }, key: try keyOptions.key(generating: false), sizeLimit: maxSize)
+        let verified = try Backup.verify(
+            files.map { URL(fileURLWithPath: $0) }, key: try keyOptions.key(generating: false), sizeLimit: maxSize,
+            expectedAccount: account.map { AccountID($0) }, eventKinds: MessagingExtension().eventKinds)
         if output.json {
             printJSON(verified.map { $0.header.json(file: $0.file, hash: $0.hash, events: $0.events, bytes: nil) })
             return
@@ -186,6 +206,7 @@ struct VerifyCommand: ParsableCommand {
             case false?: "extends \(backup.header.base!.id) (not among the files: link not checked)"
             }
             print("ok  \(backup.file.lastPathComponent)  \(backup.header.kind) \(backup.header.id)  \(link)  \(backup.events) events in \(backup.chunks) chunks  hash \(backup.hash ?? "-")")
+            print("    signed by \(backup.signedBy)")
         }
     }
 }
@@ -235,8 +256,12 @@ extension BackupHeader {
             "file": file.path, "id": id.description, "kind": "\(kind)", "sourceLog": sourceLog.hex,
             "from": "c1.\(sourceLog.hex).\(fromSequence)", "to": "c1.\(sourceLog.hex).\(toSequence)",
             "createdAt": createdAt.iso8601, "cipher": cipher.description, "keySource": "\(keySource)",
-            "elements": elements.names,
+            "elements": elements.names, "version": version, "signer": Hex.encode(signer),
         ]
+        if let credential {
+            out["account"] = credential.account.rawValue
+            out["installation"] = credential.installation.description
+        }
         if let base { out["base"] = base.id.description }
         if let hash { out["hash"] = hash }
         if let events { out["events"] = events }
