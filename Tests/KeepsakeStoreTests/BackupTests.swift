@@ -241,6 +241,13 @@ final class BackupFixture {
         forced.force = true
         _ = try b.restore(from: [backup.file], options: forced)
         #expect(try b.installation()?.id == a.installation()?.id)
+
+        // The installation it replaced is retired: its keys are erased, so the store's
+        // own hard backups hold one installation's keys and verify.
+        let keys = try b.events(after: .start(of: b.logID), limit: 1_000).filter { $0.kind == EventKind(rawValue: 13) }
+        #expect(keys.map { if case .erased = $0.content { "erased" } else { "live" } }.sorted() == ["erased", "live"])
+        let again = try b.backup(into: f.backups, options: f.options(.hard))
+        #expect(try Backup.verify([again.file], key: rawKey(), eventKinds: MessagingExtension().eventKinds).map(\.events) == [again.events])
     }
 
     @Test func softBackupsCarryNoKeysAndSelectionsNarrowThem() throws {

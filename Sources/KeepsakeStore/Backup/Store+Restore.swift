@@ -88,10 +88,9 @@ extension Store {
         if !options.force, let account = options.expectedAccount ?? storeAccount {
             try chain.check(account: account)
         }
-        if let hard = chain.readers.first(where: { $0.header.kind == .hard }), !options.force,
-           let current = try wrap({ try installation() }), current.publicKey != hard.header.signer {
-            throw .storeHasInstallation(current.id)
-        }
+        let hardSigner = chain.readers.first(where: { $0.header.kind == .hard })?.header.signer
+        let replaced = try wrap { try installation() }.flatMap { current in hardSigner.map { current.publicKey != $0 } == true ? current : nil }
+        if let replaced, !options.force { throw .storeHasInstallation(replaced.id) }
         let verified = try chain.verify(
             key: options.key, extensionKinds: extensionKinds, decode: false, stoppingWhen: shouldStop
         ) { file, chunk in
@@ -159,6 +158,7 @@ extension Store {
         }
         if let hard = verified.last(where: { $0.header.kind == .hard }) {
             try claimInstallation(signedBy: hard.header)
+            if let replaced { try retire(replaced) }
         }
         return RestoreSummary(
             backups: verified.map { $0.with(events: events[$0.header.id] ?? $0.events, hash: hashes[$0.header.id]) },
@@ -189,6 +189,15 @@ extension Store {
         restored.restoredByLog = Data(logID.bytes)
         restored.backupID = Data(header.id.bytes)
         try wrap { try append(.installationRestored(restored)) }
+    }
+
+    /// After a forced hard restore of another installation: the one this store ran
+    /// before is retired, its keys erased, so the store holds one installation's keys.
+    private func retire(_ installation: Installation) throws(BackupError) {
+        var retired = InstallationRetired()
+        retired.installationID = Data(installation.id.bytes)
+        retired.supersededByGeneration = 0
+        try wrap { try append(.installationRetired(retired)) }
     }
 
     /// Starts a thread that reads, decodes and logs the rest of `reader`'s chunks

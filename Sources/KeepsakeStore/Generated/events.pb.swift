@@ -469,6 +469,10 @@ package nonisolated struct Keepsake_V1_InstallationRestored: Sendable {
 /// InstallationRestored): the installation's keys are erased from this log
 /// (InstallationKeys is filed under the installation's subject, as is the
 /// messaging extension's AccountJoined) and this store no longer acts as it.
+///
+/// A forced hard restore of another installation also retires the installation
+/// the store ran before (superseded_by_generation 0): the store now runs the
+/// restored one, and holds one installation's keys.
 package nonisolated struct Keepsake_V1_InstallationRetired: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -476,6 +480,7 @@ package nonisolated struct Keepsake_V1_InstallationRetired: Sendable {
 
   package var installationID: Data = Data()
 
+  /// 0: replaced by another installation
   package var supersededByGeneration: UInt64 = 0
 
   package var unknownFields = SwiftProtobuf.UnknownStorage()
