@@ -5,7 +5,7 @@ SHELL := /bin/bash
 APT_PACKAGES := liblmdb-dev libsodium-dev libsqlite3-dev libzstd-dev pkg-config
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: demo test test-deps build release deps benchmarks protos migrations clean fuzz fuzz-seeds
+.PHONY: demo test test-deps build release deps benchmarks protos migrations clean fuzz fuzz-seeds backup-corpus
 
 # Installs the system libraries that are missing (apt-get as root; otherwise says what to install).
 deps:
@@ -74,3 +74,8 @@ migrations:
 
 clean:
 	rm -rf .build
+
+# Writes the backup conformance corpus (Tests/Fixtures/backup-corpus) again. Its
+# files are committed fixtures: rewrite them only for a new format version.
+backup-corpus: deps
+	KEEPSAKE_WRITE_BACKUP_CORPUS=1 swift test --filter BackupCorpusTests/writeTheCorpus

@@ -4,62 +4,6 @@ import Testing
 import KeepsakeCrypto
 import KeepsakeLog
 
-/// Writes backup files the way a careless or hostile writer holding the right
-/// backup key could: any header, signed by any key, and chunks of any frames,
-/// compressed or not. The files authenticate; only the format's rules can refuse them.
-struct ForgedBackup {
-    var header: BackupHeader
-    var signer: SigningKey
-    /// Each chunk's frames (the trailer included where wanted) and whether it is zstd-compressed.
-    var chunks: [(frames: [BackupFrame], compressed: Bool)]
-
-    /// The frames of a real file, chunk by chunk, with the trailer put back at the end.
-    static func frames(of file: URL, key: BackupKey) throws -> [[BackupFrame]] {
-        let reader = try BackupReader(url: file)
-        try reader.unlock(key)
-        var chunks: [[BackupFrame]] = []
-        while let frames = try reader.nextChunk() { chunks.append(frames) }
-        chunks[chunks.count - 1].append(.trailer(events: reader.events))
-        return chunks
-    }
-
-    /// A copy of a real file to change: its header and chunks, to be signed by `signer` (a new key by default).
-    init(of file: URL, key: BackupKey, signer: SigningKey? = nil) throws {
-        header = try Backup.header(of: file)
-        self.signer = try signer ?? SigningKey.generate()
-        chunks = try Self.frames(of: file, key: key).map { ($0, false) }
-    }
-
-    func write(to url: URL, key: BackupKey) throws {
-        guard case let .raw(secret) = key else { throw BackupError.keyHasNoLocator }
-        var header = header
-        header.signer = signer.publicKey
-        let unsigned = header.encoded(signature: [])
-        let headerBytes = header.encoded(signature: signer.sign(unsigned))
-        let fileKey = try BackupFile.fileKey(secret, salt: header.fileSalt)
-        var bytes = headerBytes
-        for (index, chunk) in chunks.enumerated() {
-            var plain: [UInt8] = []
-            for frame in chunk.frames { frame.encode(into: &plain) }
-            let encoded: [UInt8]
-            if chunk.compressed, let packed = ChunkCompressor().compress(plain) {
-                encoded = [BackupFile.ChunkEncoding.zstd.rawValue] + packed
-            } else {
-                encoded = [BackupFile.ChunkEncoding.raw.rawValue] + plain
-            }
-            var sealed: [UInt8] = []
-            try encoded.withUnsafeBytes { p in
-                try NoncedAEAD.seal(
-                    p, nonce: BackupFile.nonce(index: index, final: index == chunks.count - 1, cipher: header.cipher),
-                    associatedData: Blake2b.hash(headerBytes), key: fileKey, cipher: header.cipher, into: &sealed)
-            }
-            bytes.appendLE(UInt32(sealed.count))
-            bytes += sealed
-        }
-        try Data(bytes).write(to: url)
-    }
-}
-
 /// Files whose signature and encryption are sound but which break a rule of
 /// docs/BACKUP-FORMAT.md: each is refused with its own error, and the store a
 /// restore was aimed at is left as it was.
@@ -76,7 +20,7 @@ struct ForgedBackup {
     }
 
     /// Restores `forged` into a fresh store; returns the error and whether the store stayed empty.
-    private func restore(_ forged: ForgedBackup, name: String = #function) throws -> (error: BackupError?, untouched: Bool) {
+    private func restore(_ forged: BackupForgery, name: String = #function) throws -> (error: BackupError?, untouched: Bool) {
         let url = f.backups.appendingPathComponent("forged-\(name.prefix(20)).ksbak")
         try forged.write(to: url, key: key)
         let target = try f.store("target-\(UUID().uuidString.prefix(8))")
@@ -89,7 +33,7 @@ struct ForgedBackup {
 
     @Test func aFileReSignedByAnotherKeyIsRefused() throws {
         let (_, backup) = try hardBackup()
-        let forged = try ForgedBackup(of: backup.file, key: key)
+        let forged = try BackupForgery(of: backup.file, key: key)
         let outcome = try restore(forged)
         let keys = try keysEvent(backup.file)
         #expect(outcome.error == .invalidContent(chunk: keys.chunk, reason: "event \(keys.id) holds the keys of another installation than the one that signed the header"))
@@ -98,7 +42,7 @@ struct ForgedBackup {
 
     @Test func aHardFileLabelledSoftIsRefused() throws {
         let (_, backup) = try hardBackup()
-        var forged = try ForgedBackup(of: backup.file, key: key)
+        var forged = try BackupForgery(of: backup.file, key: key)
         forged.header.kind = .soft
         forged.header.elements = .soft
         let outcome = try restore(forged)
@@ -112,23 +56,23 @@ struct ForgedBackup {
 
     @Test func headerClaimsThatContradictEachOtherAreRefused() throws {
         let (_, backup) = try hardBackup()
-        var soft = try ForgedBackup(of: backup.file, key: key)
+        var soft = try BackupForgery(of: backup.file, key: key)
         soft.header.kind = .soft
         #expect(try restore(soft).error == .corruptHeader("a soft backup selects sessions, identity or unknown kinds (elements conversations,messages,contacts,consent,preferences,sessions,identity,unknown-kinds)"))
 
-        var argon = try ForgedBackup(of: backup.file, key: key)
+        var argon = try BackupForgery(of: backup.file, key: key)
         argon.header.opsLimit = 3
         argon.header.memLimit = 1 << 20
         #expect(try restore(argon).error == .corruptHeader("it names Argon2id parameters, but its key is not a passphrase"))
 
-        var fromNowhere = try ForgedBackup(of: backup.file, key: key)
+        var fromNowhere = try BackupForgery(of: backup.file, key: key)
         fromNowhere.header.fromSequence = 5
         #expect(try restore(fromNowhere).error == .corruptHeader("a full backup (zero base ID) must have a zero base hash, from sequence 0 and an empty from vector"))
     }
 
     @Test func framesTheFormatDoesNotAllowAreRefused() throws {
         let (store, backup) = try hardBackup()
-        let original = try ForgedBackup(of: backup.file, key: key, signer: try store.signingKey().1)
+        let original = try BackupForgery(of: backup.file, key: key, signer: try store.signingKey().1)
         let events = original.chunks.flatMap(\.frames).filter { if case .event = $0 { true } else { false } }
 
         var compressed = original
@@ -170,7 +114,7 @@ struct ForgedBackup {
 
     @Test func aFullHardBackupMustHoldItsSignersKeys() throws {
         let (store, backup) = try hardBackup()
-        var keyless = try ForgedBackup(of: backup.file, key: key, signer: try store.signingKey().1)
+        var keyless = try BackupForgery(of: backup.file, key: key, signer: try store.signingKey().1)
         keyless.chunks = keyless.chunks.map { chunk in
             (chunk.frames.filter { if case let .event(draft) = $0 { draft.kind != 13 } else { true } }, chunk.compressed)
         }
@@ -202,7 +146,7 @@ struct ForgedBackup {
 
     /// The installation-keys event in `file`: its chunk and ID.
     private func keysEvent(_ file: URL) throws -> (chunk: Int, id: EventID) {
-        for (chunk, frames) in try ForgedBackup.frames(of: file, key: key).enumerated() {
+        for (chunk, frames) in try BackupForgery.frames(of: file, key: key).enumerated() {
             for case let .event(draft) in frames where draft.kind == 13 { return (chunk, draft.id!) }
         }
         throw BackupError.notABackup

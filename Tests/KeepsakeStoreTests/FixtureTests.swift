@@ -70,8 +70,8 @@ import Testing
         let root = Self.fixtures.deletingLastPathComponent().deletingLastPathComponent()
         let fixture = Self.fixtures.appendingPathComponent("backup-v1")
         func read(_ name: String) throws -> (status: Int32, output: String) {
-            try Self.run("/usr/bin/env", ["python3", root.appendingPathComponent("scripts/read-backup.py").path,
-                                          fixture.appendingPathComponent("backup.key").path, fixture.appendingPathComponent(name).path])
+            try CLI.runTool("/usr/bin/env", "python3", root.appendingPathComponent("scripts/read-backup.py").path,
+                            fixture.appendingPathComponent("backup.key").path, fixture.appendingPathComponent(name).path)
         }
         let full = try read("full.ksbak")
         #expect(full.status == 0)
@@ -82,20 +82,7 @@ import Testing
     }
 
     static var independentReaderAvailable: Bool {
-        ((try? run("/usr/bin/env", ["python3", "-c", "import cryptography"]))?.status == 0)
-            && ((try? run("/usr/bin/env", ["zstd", "--version"]))?.status == 0)
-    }
-
-    private static func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        ((try? CLI.runTool("/usr/bin/env", "python3", "-c", "import cryptography"))?.status == 0)
+            && ((try? CLI.runTool("/usr/bin/env", "zstd", "--version"))?.status == 0)
     }
 }

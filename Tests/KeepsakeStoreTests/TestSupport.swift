@@ -29,6 +29,22 @@ enum CLI {
     }
 }
 
+extension CLI {
+    /// Runs any tool to completion; returns its exit status and its output (standard error included).
+    static func runTool(_ tool: String, _ arguments: String...) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
+
 final class TemporaryDirectory {
     let url: URL
 

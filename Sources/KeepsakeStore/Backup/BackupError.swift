@@ -91,6 +91,45 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
         errno == ENOSPC || errno == EDQUOT ? .diskFull(path: path) : .io(operation: operation, path: path, errno: errno)
     }
 
+    /// The case's name (`wrongKey`), stable across releases: for scripts, logs
+    /// and the conformance corpus's manifest, where the message may change.
+    public var code: String {
+        switch self {
+        case .notABackup: "notABackup"
+        case .unsupportedVersion: "unsupportedVersion"
+        case .truncatedHeader: "truncatedHeader"
+        case .corruptHeader: "corruptHeader"
+        case .tooLarge: "tooLarge"
+        case .badSignature: "badSignature"
+        case .untrustedSigner: "untrustedSigner"
+        case .invalidCredential: "invalidCredential"
+        case .otherAccount: "otherAccount"
+        case .invalidContent: "invalidContent"
+        case .repeatedEvent: "repeatedEvent"
+        case .chainKeySource: "chainKeySource"
+        case .keySourceMismatch: "keySourceMismatch"
+        case .wrongKey: "wrongKey"
+        case .corruptChunk: "corruptChunk"
+        case .truncated: "truncated"
+        case .missingBase: "missingBase"
+        case .baseMismatch: "baseMismatch"
+        case .noBaseForIncremental: "noBaseForIncremental"
+        case .busy: "busy"
+        case .cancelled: "cancelled"
+        case .storeHasInstallation: "storeHasInstallation"
+        case .badKeyFile: "badKeyFile"
+        case .emptyPassphrase: "emptyPassphrase"
+        case .invalidChunkSize: "invalidChunkSize"
+        case .eventTooLarge: "eventTooLarge"
+        case .cipherUnavailable: "cipherUnavailable"
+        case .diskFull: "diskFull"
+        case .io: "io"
+        case .store: "store"
+        case .noBackupForKey: "noBackupForKey"
+        case .keyHasNoLocator: "keyHasNoLocator"
+        }
+    }
+
     /// What happened, and what to do.
     public var description: String {
         switch self {

@@ -48,7 +48,7 @@ enum BackupFile {
 }
 
 /// One unit of a backup's plaintext stream. Frames never span chunks.
-enum BackupFrame: Equatable {
+package enum BackupFrame: Equatable, Sendable {
     /// An event with its ID; erased events keep their ID but carry no payload.
     case event(RecordDraft)
     /// The events before this frame are the head: the conversation list and the
