@@ -5,7 +5,7 @@ SHELL := /bin/bash
 APT_PACKAGES := liblmdb-dev libsodium-dev libsqlite3-dev libzstd-dev pkg-config
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: demo test test-deps build release deps benchmarks protos migrations clean fuzz fuzz-seeds backup-corpus
+.PHONY: demo test test-deps build release deps benchmarks protos migrations clean fuzz fuzz-seeds backup-corpus test-large
 
 # Installs the system libraries that are missing (apt-get as root; otherwise says what to install).
 deps:
@@ -79,3 +79,7 @@ clean:
 # files are committed fixtures: rewrite them only for a new format version.
 backup-corpus: deps
 	KEEPSAKE_WRITE_BACKUP_CORPUS=1 swift test --filter BackupCorpusTests/writeTheCorpus
+
+# The slow tests make test leaves out (the 100k-message export round trip).
+test-large: deps
+	KEEPSAKE_LARGE_TESTS=1 swift test --filter CanonicalExportTests

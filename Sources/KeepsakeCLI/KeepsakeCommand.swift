@@ -17,7 +17,9 @@ struct KeepsakeCommand: AsyncParsableCommand {
                 Init.self, Append.self, Conversations.self, Messages.self, Search.self, Log.self,
                 CursorCommand.self, Rebuild.self, Check.self, Generate.self, Demo.self,
             ]),
-            CommandGroup(name: "Backups", subcommands: [BackupCommand.self, RestoreCommand.self, VerifyCommand.self, BackupsCommand.self]),
+            CommandGroup(name: "Backups", subcommands: [
+                BackupCommand.self, RestoreCommand.self, VerifyCommand.self, BackupsCommand.self, Export.self,
+            ]),
             CommandGroup(name: "Messaging", subcommands: [
                 AccountCommand.self, InstallationCommand.self, Send.self, Sync.self, GroupCommand.self, HistoryCommand.self,
             ]),
