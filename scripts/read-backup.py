@@ -128,6 +128,9 @@ def parse_header(data):
     h["conversations"] = [r.take(16).hex() for _ in range(r.u(4))]
     if h["conversations"] != sorted(set(h["conversations"])):
         fail("conversation IDs not strictly ascending")
+    h["conversation_kinds"] = r.u(1) if version == 2 else 0
+    if h["conversation_kinds"] & ~0x03:
+        fail("conversation kinds out of range")
     for name in ("from_vector", "to_vector"):
         h[name] = {}
         for _ in range(r.u(4)):

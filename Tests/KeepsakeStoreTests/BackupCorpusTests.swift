@@ -148,6 +148,9 @@ struct CorpusWriter {
         selection.elements = [.conversations, .messages]
         selection.conversations = [try #require(try store.conversations().first).id]
         _ = try valid("selection-one-conversation", store, selection)
+        var groups = try options(.soft, "raw")
+        groups.conversationKinds = [.group]
+        _ = try valid("selection-group-conversations", store, groups)
         _ = try valid("no-account-credential", plain, options(.soft, "raw"))
 
         // A chain: the full soft backup above, then two incrementals.

@@ -250,6 +250,33 @@ final class BackupFixture {
         #expect(try Backup.verify([again.file], key: rawKey(), eventKinds: MessagingExtension().eventKinds).map(\.events) == [again.events])
     }
 
+    /// "Direct conversations only" is a selection by kind: the chain's
+    /// incrementals carry direct conversations started after the full backup.
+    @Test func aSelectionByConversationKindCoversLaterConversations() throws {
+        let f = BackupFixture()
+        let source = try f.store("source")
+        let direct = ConversationStart(kind: .direct, title: "Bob", members: ["me", "bob"], createdBy: "me")
+        let group = ConversationStart(kind: .group, title: "Team", members: ["me", "bob", "carol"], createdBy: "me")
+        try source.append(contentsOf: [.conversationCreated(direct), .conversationCreated(group)].map { EventDraft($0) })
+        try source.append(.messageReceived(MessagePost(conversation: group.id, sender: "carol", text: "group words")))
+        var options = f.options(.soft)
+        options.conversationKinds = [.direct]
+        let full = try source.backup(into: f.backups, options: options)
+        #expect(full.header.conversationKinds == [.direct])
+
+        let later = ConversationStart(kind: .direct, title: "Dave", members: ["me", "dave"], createdBy: "me")
+        try source.append(.conversationCreated(later))
+        try source.append(.messageReceived(MessagePost(conversation: later.id, sender: "dave", text: "direct words")))
+        options.incremental = true
+        let increment = try source.backup(into: f.backups, options: options)
+        #expect(increment.events == 2)
+
+        let target = try f.store("target")
+        _ = try target.restore(from: [full.file, increment.file], options: RestoreOptions(key: rawKey()))
+        #expect(Set(try target.conversations().map(\.title)) == ["Bob", "Dave"])
+        #expect(try target.search("words").map(\.text) == ["direct words"])
+    }
+
     @Test func softBackupsCarryNoKeysAndSelectionsNarrowThem() throws {
         let f = BackupFixture()
         let source = try f.store("source")

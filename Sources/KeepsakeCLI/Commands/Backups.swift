@@ -84,6 +84,11 @@ struct BackupCommand: ParsableCommand {
         valueName: "kinds"))
     var only: String?
     @Option(name: .customLong("conversation"), help: "Only this conversation (repeatable).") var conversations: [ConversationID] = []
+    @Option(name: .customLong("conversation-kind"), help: ArgumentHelp("""
+        Only conversations of this kind, direct or group (repeatable); also covers conversations \
+        created later, in incremental backups.
+        """, valueName: "kind"))
+    var conversationKinds: [ConversationKindOption] = []
     @Option(help: ArgumentHelp("Directory to write the backup file into.", valueName: "dir")) var to = "."
     @Option(help: ArgumentHelp("Plaintext bytes per encrypted chunk (1024 to 16777216).", valueName: "bytes"), transform: bounded(1024...(16 << 20)))
     var chunkSize = 1 << 20
@@ -102,6 +107,7 @@ struct BackupCommand: ParsableCommand {
             options.elements = elements
         }
         options.conversations = conversations
+        options.conversationKinds = Set(conversationKinds.map(\.kind))
         options.chunkSize = chunkSize
         try FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true)
         let summary = try store.backup(into: URL(fileURLWithPath: to), options: options)
@@ -325,4 +331,11 @@ struct PullBackups: AsyncParsableCommand {
         let files = try await ProviderBackups.download(key: key, from: try relay.client(), into: URL(fileURLWithPath: to))
         for file in files { print(file.path) }
     }
+}
+
+/// `--conversation-kind direct|group`.
+enum ConversationKindOption: String, ExpressibleByArgument, CaseIterable {
+    case direct, group
+
+    var kind: ConversationKind { self == .direct ? .direct : .group }
 }

@@ -160,7 +160,8 @@ struct BackupChain {
         guard Hex.encode(base.hash) == hash else { throw fail("backup \(base.id) has a different hash than the one recorded") }
         guard let parent else { return }
         guard parent.sourceLog == header.sourceLog else { throw fail("it comes from another store") }
-        guard parent.kind == header.kind, parent.elements == header.elements, parent.conversations == header.conversations else {
+        guard parent.kind == header.kind, parent.elements == header.elements, parent.conversations == header.conversations,
+              parent.conversationKinds == header.conversationKinds else {
             throw fail("it selects other events than its base")
         }
         guard parent.keySource == header.keySource else {

@@ -8,12 +8,12 @@ import KeepsakeLog
 /// `finish` checks what only the whole file shows.
 struct BackupContentRules: Sendable {
     let header: BackupHeader
-    /// Which element each event kind belongs to (the store's kinds, and those of the extensions the reader knows).
-    let selection: BackupSelection
+    /// The elements of the event kinds of the extensions the reader knows (the format names the rest).
+    let extensionElements: [UInt32: BackupElements]
 
     init(header: BackupHeader, extensionKinds: [UInt32: ExtensionEventKind]) {
         self.header = header
-        selection = BackupSelection(kind: header.kind, elements: header.elements, conversations: [], extensionKinds: extensionKinds)
+        extensionElements = extensionKinds.mapValues(\.element)
     }
 
     /// Checks chunk `chunk` (`final` when it ends the file) and adds its frames to `tally`.
@@ -38,7 +38,7 @@ struct BackupContentRules: Sendable {
 
     private func check(_ draft: RecordDraft, into tally: inout ContentTally, _ broken: (String) -> BackupError) throws(BackupError) {
         guard let id = draft.id else { return }
-        let element = selection.element(ofKind: draft.kind)
+        let element = BackupSelection.element(ofKind: draft.kind, extensionElements: extensionElements)
         guard header.elements.contains(element) else {
             let name = element.names.first ?? "unknown"
             throw broken("event \(id) is of kind \(EventKind(rawValue: draft.kind)), element \(name), which the header does not select")

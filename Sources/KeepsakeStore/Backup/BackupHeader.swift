@@ -141,6 +141,8 @@ public struct BackupHeader: Sendable, Equatable {
     public var elements: BackupElements
     /// Only these conversations (empty: all of them).
     public var conversations: [ConversationID]
+    /// Only conversations of these kinds (empty: every kind). Version 2.
+    public var conversationKinds: Set<ConversationKind> = []
     /// The source's version vector at `fromSequence` (the base's `to`) and at `toSequence`.
     public var from: VersionVector
     /// The source's version vector at `toSequence`.
@@ -190,7 +192,7 @@ public struct BackupHeader: Sendable, Equatable {
         out.bytes(Self.magic)
         out.u16(version)
         let vectorBytes = 8 + 24 * (from.entries.count + to.entries.count)
-        let credentialBytes = version >= 2 ? 4 + (credential.map { $0.bundle.count + AccountCredential.signatureSize } ?? 0) : 0
+        let credentialBytes = version >= 2 ? 1 + 4 + (credential.map { $0.bundle.count + AccountCredential.signatureSize } ?? 0) : 0
         out.u32(UInt32(Self.fixedSize + 16 * conversations.count + vectorBytes + credentialBytes + Self.signatureSize))
         out.u8(kind.rawValue)
         out.u8(cipher.rawValue)
@@ -213,6 +215,7 @@ public struct BackupHeader: Sendable, Equatable {
         out.u16(elements.rawValue)
         out.u32(UInt32(conversations.count))
         for conversation in conversations { out.bytes(conversation.bytes) }
+        if version >= 2 { out.u8(Self.kindBits(conversationKinds)) }
         for vector in [from, to] {
             out.u32(UInt32(vector.entries.count))
             for (log, sequence) in vector.entries.sorted(by: { $0.key < $1.key }) {
@@ -270,6 +273,11 @@ public struct BackupHeader: Sendable, Equatable {
             guard conversations.last.map({ $0 < conversation }) ?? true else { throw .corruptHeader("the conversation IDs are not in ascending order, or repeat") }
             conversations.append(conversation)
         }
+        var conversationKinds: Set<ConversationKind> = []
+        if version >= 2 {
+            let bits = try field("conversation kinds", r.u8Checked().flatMap { $0 & ~0x03 == 0 ? $0 : nil })
+            conversationKinds = Set([ConversationKind.direct, .group].filter { bits & kindBits([$0]) != 0 })
+        }
         var vectors: [VersionVector] = []
         for name in ["from vector", "to vector"] {
             let entries = try field(name, r.u32Checked().flatMap { Int($0) <= bytes.count / 24 ? Int($0) : nil })
@@ -303,8 +311,14 @@ public struct BackupHeader: Sendable, Equatable {
             fromSequence: fromSequence, toSequence: toSequence, elements: elements, conversations: conversations,
             from: vectors[0], to: vectors[1])
         header.version = version
+        header.conversationKinds = conversationKinds
         try header.checkRules(baseHash: baseHash)
         return (header, signature)
+    }
+
+    /// The conversation-kinds byte: bit 0 direct, bit 1 group; 0 for every kind.
+    static func kindBits(_ kinds: Set<ConversationKind>) -> UInt8 {
+        kinds.reduce(0) { bits, kind in kind == .unspecified ? bits : bits | UInt8(1 << (kind.rawValue - 1)) }
     }
 
     /// The rules between fields that every header keeps (docs/BACKUP-FORMAT.md, "Header rules").

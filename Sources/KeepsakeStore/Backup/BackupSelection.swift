@@ -1,11 +1,16 @@
 import Foundation
 import KeepsakeLog
 
-/// Which events of a log go into a backup: by element kind, by conversation,
-/// and never more than the backup's kind allows (soft backups carry no secrets).
+/// Which events of a log go into a backup: by element kind, by conversation
+/// and conversation kind, and never more than the backup's kind allows (soft
+/// backups carry no secrets).
 struct BackupSelection {
     let elements: BackupElements
     let conversations: Set<Data>
+    /// Only conversations of these kinds (empty: every kind).
+    var conversationKinds: Set<ConversationKind> = []
+    /// The kind of a conversation, by ID (from the projections); nil when unknown.
+    var kindOfConversation: (Data) -> ConversationKind? = { _ in nil }
     /// The elements of the event kinds installed extensions declare.
     let extensionElements: [UInt32: BackupElements]
 
@@ -18,7 +23,11 @@ struct BackupSelection {
     /// The element an event kind belongs to: as the backup format assigns it
     /// (`formatElements`), else as an installed extension declares it, else `.unknownKinds`.
     func element(ofKind kind: UInt32) -> BackupElements {
-        Self.formatElements[kind] ?? extensionElements[kind] ?? .unknownKinds
+        Self.element(ofKind: kind, extensionElements: extensionElements)
+    }
+
+    static func element(ofKind kind: UInt32, extensionElements: [UInt32: BackupElements]) -> BackupElements {
+        formatElements[kind] ?? extensionElements[kind] ?? .unknownKinds
     }
 
     /// The element of every kind the backup format names (docs/BACKUP-FORMAT.md,
@@ -42,13 +51,17 @@ struct BackupSelection {
     /// conversation is unreadable, are left out).
     func includes(_ record: LogRecord) throws(KeepsakeError) -> Bool {
         guard includes(kind: record.kind) else { return false }
-        guard !conversations.isEmpty, [.conversations, .messages].contains(element(ofKind: record.kind)) else { return true }
+        guard !conversations.isEmpty || !conversationKinds.isEmpty, [.conversations, .messages].contains(element(ofKind: record.kind)) else {
+            return true
+        }
         guard let payload = record.payload else { return false }
         let decoded: EventPayload
         do { decoded = try EventPayload(kind: record.kind, bytes: payload) } catch {
             throw .corruptEventPayload(id: record.id, kind: record.kind)
         }
-        return decoded.conversationID.map(conversations.contains) ?? true
+        guard let conversation = decoded.conversationID else { return true }
+        if !conversations.isEmpty && !conversations.contains(conversation) { return false }
+        return conversationKinds.isEmpty || kindOfConversation(conversation).map(conversationKinds.contains) == true
     }
 }
 

@@ -16,6 +16,10 @@ public struct BackupOptions: Sendable {
     public var elements: BackupElements = .hard
     /// Only these conversations' events (contacts, consent and preferences are kept); empty: all.
     public var conversations: [ConversationID] = []
+    /// Only conversations of these kinds (empty: every kind). A selection by kind
+    /// also covers conversations created later: incrementals of a direct-only
+    /// chain carry the direct conversations started since.
+    public var conversationKinds: Set<ConversationKind> = []
     /// Plaintext bytes per chunk before compression.
     public var chunkSize = 1 << 20
     /// The chunk cipher; AES-256-GCM where the CPU has it, else XChaCha20-Poly1305.
@@ -63,7 +67,9 @@ extension Store {
     public func backup(into directory: URL, options: BackupOptions) throws(BackupError) -> BackupSummary {
         let lock = try BackupLock(store: self.directory)
         defer { withExtendedLifetime(lock) {} }
-        let selection = BackupSelection(kind: options.kind, elements: options.elements, conversations: options.conversations, extensionKinds: extensionKinds)
+        var selection = BackupSelection(kind: options.kind, elements: options.elements, conversations: options.conversations, extensionKinds: extensionKinds)
+        selection.conversationKinds = options.conversationKinds
+        selection.kindOfConversation = conversationKinds()
         let recordKey = Self.lastBackupKey(options.kind, selection)
         let base: BackupRecord?
         if options.incremental {
@@ -86,7 +92,7 @@ extension Store {
         do { secret = try options.key.keyForWriting() } catch let error as BackupError { throw error } catch { throw .store(.crypto("\(error)")) }
 
         let now = Date()
-        let header = BackupHeader(
+        var header = BackupHeader(
             kind: options.kind, cipher: options.cipher, compressed: options.compress, keySource: options.key.source,
             id: .generate(at: now), createdAt: now, sourceLog: logID, signer: signer.publicKey, credential: credential,
             base: base.map { (BackupID($0.id)!, Hex.decode($0.hash)!) }, chunkSize: UInt32(options.chunkSize),
@@ -94,6 +100,7 @@ extension Store {
             opsLimit: secret.ops, memLimit: secret.mem, fromSequence: base?.toSequence ?? 0, toSequence: head,
             elements: selection.elements, conversations: options.conversations.sorted(),
             from: base?.vector ?? VersionVector(), to: to)
+        header.conversationKinds = options.conversationKinds
         let name = options.fileName ?? Self.defaultFileName(kind: options.kind, at: now, installation: installation.id)
         let writer = try BackupWriter(url: Self.unusedURL(directory, name), header: header, signer: signer, key: secret.key)
 
@@ -126,9 +133,12 @@ extension Store {
         let sequences = try wrap {
             try read { db -> [UInt64] in
                 let conversations = try Row.fetchAll(
-                    db, sql: "SELECT id, created_sequence FROM conversations ORDER BY last_activity_at DESC, id DESC LIMIT ?",
+                    db, sql: "SELECT id, kind, created_sequence FROM conversations ORDER BY last_activity_at DESC, id DESC LIMIT ?",
                     arguments: [options.headConversations])
-                return try conversations.filter { selection.conversations.isEmpty || selection.conversations.contains($0["id"]) }.flatMap { row in
+                return try conversations.filter { row in
+                    (selection.conversations.isEmpty || selection.conversations.contains(row["id"]))
+                        && (selection.conversationKinds.isEmpty || ConversationKind(rawValue: row["kind"]).map(selection.conversationKinds.contains) == true)
+                }.flatMap { row in
                     let messages = withMessages ? try Int64.fetchAll(
                         db, sql: "SELECT sequence FROM messages WHERE conversation_id = ? ORDER BY sent_at DESC, id DESC LIMIT ?",
                         arguments: [row["id"] as Data, options.headMessages]) : []
@@ -182,7 +192,21 @@ extension Store {
 
     static func lastBackupKey(_ kind: BackupKind, _ selection: BackupSelection) -> String {
         let conversations = selection.conversations.sorted { $0.lexicographicallyPrecedes($1) }.reduce(into: [UInt8]()) { $0 += $1 }
-        return "\(kind).\(selection.elements.rawValue).\(Hex.encode(Blake2b.hash(conversations, length: 16)))"
+        let key = "\(kind).\(selection.elements.rawValue).\(Hex.encode(Blake2b.hash(conversations, length: 16)))"
+        return selection.conversationKinds.isEmpty ? key : key + ".kinds-\(BackupHeader.kindBits(selection.conversationKinds))"
+    }
+
+    /// Looks up conversations' kinds in the projections, each once per backup.
+    private func conversationKinds() -> (Data) -> ConversationKind? {
+        let cache = KindCache()
+        return { id in
+            if let known = cache.kinds[id] { return known }
+            let kind: ConversationKind? = (try? self.read { db in
+                try Int.fetchOne(db, sql: "SELECT kind FROM conversations WHERE id = ?", arguments: [id])
+            })?.flatMap(ConversationKind.init(rawValue:))
+            cache.kinds[id] = kind
+            return kind
+        }
     }
 
     /// Runs a store or log operation, reporting its failure as a backup error.
@@ -212,4 +236,9 @@ struct BackupRecord: Codable, Sendable {
     var vector: VersionVector {
         VersionVector(Dictionary(uniqueKeysWithValues: entries.compactMap { key, value in LogID(hex: key).map { ($0, value) } }))
     }
+}
+
+/// Conversation kinds looked up during one backup (the backup runs on one thread).
+private final class KindCache {
+    var kinds: [Data: ConversationKind?] = [:]
 }
