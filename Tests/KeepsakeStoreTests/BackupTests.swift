@@ -250,6 +250,25 @@ final class BackupFixture {
         #expect(try Backup.verify([again.file], key: rawKey(), eventKinds: MessagingExtension().eventKinds).map(\.events) == [again.events])
     }
 
+    /// A dry run says exactly what the backup would write, and writes nothing:
+    /// no file, and no change to the chain the next incremental extends.
+    @Test func anEstimateMatchesTheBackupAndWritesNothing() throws {
+        let f = BackupFixture()
+        let source = try f.store("source")
+        try source.appendGenerated(messages: 400, conversations: 6)
+        let options = f.options(.soft, chunkSize: 2048)
+        let full = try source.backup(into: f.backups, options: options)
+        try source.appendGenerated(messages: 50, conversations: 6, seed: 9)
+        var incremental = options
+        incremental.incremental = true
+        let estimate = try source.estimateBackup(options: incremental)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.backups.path) == [full.file.lastPathComponent])
+        let written = try source.backup(into: f.backups, options: incremental)
+        #expect(estimate.base == full.header.id && written.header.base?.id == full.header.id, "the dry run did not move the chain")
+        #expect(estimate.events == written.events && estimate.fileBytes == written.fileBytes && estimate.plaintextBytes == written.plaintextBytes)
+        #expect(estimate.eventsByElement.values.reduce(0, +) == estimate.events && estimate.eventsByElement["messages"] ?? 0 > 0)
+    }
+
     /// "Direct conversations only" is a selection by kind: the chain's
     /// incrementals carry direct conversations started after the full backup.
     @Test func aSelectionByConversationKindCoversLaterConversations() throws {

@@ -27,6 +27,15 @@ struct KeyOptions: ParsableArguments {
     }
 
     /// The key; `generating` lets --mnemonic make a new phrase (printed to standard error) when none is given.
+    /// A key of the kind the options name, for a dry run: what a backup would be
+    /// sealed with matters (a chain keeps one kind of key), the key itself does not.
+    func kindOfKey() throws -> BackupKey {
+        if keyFile != nil { return try key(generating: false) }
+        if passphrase { return .passphrase("dry run") }
+        if let words = ProcessInfo.processInfo.environment["KEEPSAKE_MNEMONIC"] { return .mnemonic(try Mnemonic(parsing: words)) }
+        return .mnemonic(try BackupKey.generateMnemonic())
+    }
+
     func key(generating: Bool) throws -> BackupKey {
         let environment = ProcessInfo.processInfo.environment
         if let keyFile { return try BackupKey.fromFile(URL(fileURLWithPath: keyFile)) }
@@ -79,6 +88,7 @@ struct BackupCommand: ParsableCommand {
     @OptionGroup var keyOptions: KeyOptions
     @Flag(help: "Soft backup (default) or hard backup.") var kind: Kind = .soft
     @Flag(help: "Only the events since the last backup of the same kind and selection.") var incremental = false
+    @Flag(help: "Say what the backup would hold and how large its file would be; write nothing.") var dryRun = false
     @Option(help: ArgumentHelp(
         "Element kinds to include: conversations,messages,contacts,consent,preferences (hard also: sessions,identity).",
         valueName: "kinds"))
@@ -100,7 +110,7 @@ struct BackupCommand: ParsableCommand {
 
     func run() throws {
         let store = try location.open()
-        var options = BackupOptions(kind: kind == .hard ? .hard : .soft, key: try keyOptions.key(generating: true))
+        var options = BackupOptions(kind: kind == .hard ? .hard : .soft, key: try dryRun ? keyOptions.kindOfKey() : keyOptions.key(generating: true))
         options.incremental = incremental
         if let only {
             guard let elements = BackupElements(names: only) else { throw ValidationError("unknown element kind in --only \(only)") }
@@ -109,6 +119,7 @@ struct BackupCommand: ParsableCommand {
         options.conversations = conversations
         options.conversationKinds = Set(conversationKinds.map(\.kind))
         options.chunkSize = chunkSize
+        if dryRun { return try report(store.estimateBackup(options: options)) }
         try FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true)
         let summary = try store.backup(into: URL(fileURLWithPath: to), options: options)
         if output.json {
@@ -118,6 +129,21 @@ struct BackupCommand: ParsableCommand {
             print("wrote \(summary.file.path): \(summary.header.kind) backup \(summary.header.id)\(base)")
             print("\(summary.events) events, sequences \(summary.header.fromSequence + 1)...\(summary.header.toSequence), \(summary.fileBytes) bytes (\(summary.plaintextBytes) before compression and encryption)")
         }
+    }
+
+    private func report(_ estimate: BackupEstimate) {
+        if output.json {
+            printJSON([
+                "dryRun": true, "kind": "\(estimate.kind)", "base": estimate.base?.description as Any, "from": estimate.fromSequence,
+                "to": estimate.toSequence, "events": estimate.events, "eventsByElement": estimate.eventsByElement,
+                "chunks": estimate.chunks, "plaintextBytes": estimate.plaintextBytes, "bytes": estimate.fileBytes,
+            ])
+            return
+        }
+        let base = estimate.base.map { "incremental backup extending \($0)" } ?? "full backup"
+        print("would write a \(estimate.kind) \(base): \(estimate.events) events, sequences \(estimate.fromSequence + 1)...\(estimate.toSequence)")
+        for (element, count) in estimate.eventsByElement.sorted(by: { $0.key < $1.key }) { print("  \(element): \(count)") }
+        print("\(estimate.fileBytes) bytes in \(estimate.chunks) chunks (\(estimate.plaintextBytes) before compression and encryption); nothing was written")
     }
 }
 

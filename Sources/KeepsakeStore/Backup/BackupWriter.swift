@@ -6,17 +6,25 @@ import KeepsakeLog
 /// each compressed when that pays and sealed with its own nonce.
 ///
 /// The file is written as `<name>.partial` and renamed when complete, so a
-/// backup file that exists is whole. Memory holds one chunk at a time.
+/// backup file that exists is whole. Memory holds one chunk at a time. A
+/// writer made with `init(estimating:)` writes nothing: it packs and
+/// compresses chunks as a real one would, to count the file's bytes.
 final class BackupWriter {
     let url: URL
     let header: BackupHeader
     private let partial: URL
+    /// -1 when estimating.
     private let descriptor: Int32
     private let associatedData: [UInt8]
-    private let fileKey: SecureBytes
+    /// Nil when estimating.
+    private let fileKey: SecureBytes?
     private let compressor: ChunkCompressor?
+    /// Events added, by kind.
+    private(set) var eventsByKind: [UInt32: UInt64] = [:]
     private var buffer: [UInt8] = []
     private var chunkIndex = 0
+    /// Chunks sealed so far.
+    var chunks: Int { chunkIndex }
     private let hash = Blake2b()
     private var finished = false
     private(set) var events: UInt64 = 0
@@ -40,8 +48,22 @@ final class BackupWriter {
         try write(signed)
     }
 
+    /// A writer that writes nothing, for an estimate of a file with `header`.
+    init(estimating header: BackupHeader) {
+        url = URL(fileURLWithPath: "/dev/null")
+        self.header = header
+        partial = url
+        let headerBytes = header.encoded(signature: [UInt8](repeating: 0, count: BackupHeader.signatureSize))
+        associatedData = []
+        fileKey = nil
+        compressor = header.compressed ? ChunkCompressor() : nil
+        descriptor = -1
+        fileBytes = headerBytes.count
+    }
+
     deinit {
-        if descriptor >= 0 { SystemCalls.close(descriptor) }
+        guard descriptor >= 0 else { return }
+        SystemCalls.close(descriptor)
         if !finished { unlink(partial.path) }
     }
 
@@ -53,6 +75,7 @@ final class BackupWriter {
         if case let .event(draft) = frame {
             guard size <= BackupFile.maxFrame else { throw .eventTooLarge(draft.id!, bytes: size) }
             events += 1
+            eventsByKind[draft.kind, default: 0] += 1
         }
         plaintextBytes += size
         if before > 0 && buffer.count > Int(header.chunkSize) {
@@ -74,6 +97,7 @@ final class BackupWriter {
     func finish() throws(BackupError) -> [UInt8] {
         try add(.trailer(events: events))
         try sealChunk(final: true)
+        guard descriptor >= 0 else { return [] }
         guard fsync(descriptor) == 0 else { throw BackupError.failed("sync", partial.path) }
         guard rename(partial.path, url.path) == 0 else { throw BackupError.failed("rename", url.path) }
         finished = true
@@ -92,6 +116,12 @@ final class BackupWriter {
         } else {
             plaintext = [BackupFile.ChunkEncoding.raw.rawValue] + buffer
         }
+        defer { chunkIndex += 1 }
+        guard let fileKey else {
+            fileBytes += 4 + plaintext.count + NoncedAEAD.tagBytes
+            buffer.removeAll(keepingCapacity: true)
+            return
+        }
         var sealed: [UInt8] = []
         sealed.reserveCapacity(4 + plaintext.count + NoncedAEAD.tagBytes)
         sealed.appendLE(UInt32(plaintext.count + NoncedAEAD.tagBytes))
@@ -108,7 +138,6 @@ final class BackupWriter {
         buffer.withUnsafeMutableBytes { secureZero($0) }
         buffer.removeAll(keepingCapacity: true)
         try write(sealed)
-        chunkIndex += 1
     }
 
     private func write(_ bytes: [UInt8]) throws(BackupError) {

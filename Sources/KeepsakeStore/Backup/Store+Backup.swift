@@ -44,6 +44,55 @@ public struct BackupOptions: Sendable {
     }
 }
 
+/// What `Store.estimateBackup` found: what a backup with the same options would write now.
+public struct BackupEstimate: Sendable {
+    /// Soft or hard.
+    public let kind: BackupKind
+    /// The backup an incremental would extend; nil for a full one.
+    public let base: BackupID?
+    /// The source log's position it would start after.
+    public let fromSequence: UInt64
+    /// The source log's position it would go up to.
+    public let toSequence: UInt64
+    /// Events it would hold.
+    public let events: UInt64
+    /// Those events by element name (`messages`, `contacts`, ...).
+    public let eventsByElement: [String: UInt64]
+    /// Encrypted chunks it would have.
+    public let chunks: Int
+    /// Bytes of event frames before compression and encryption.
+    public let plaintextBytes: Int
+    /// The file's size in bytes.
+    public let fileBytes: Int
+}
+
+/// What a backup decided before writing (see `Store.plan`).
+private struct BackupPlan {
+    let selection: BackupSelection
+    let recordKey: String
+    let base: BackupRecord?
+    let installation: Installation
+    let signer: SigningKey
+    let credential: AccountCredential?
+    let logID: LogID
+    let head: UInt64
+    let to: VersionVector
+
+    /// The header of a file written now under this plan.
+    func header(_ options: BackupOptions, keyCheck: [UInt8], salt: [UInt8], ops: UInt64, mem: UInt64) -> BackupHeader {
+        let now = Date()
+        var header = BackupHeader(
+            kind: options.kind, cipher: options.cipher, compressed: options.compress, keySource: options.key.source,
+            id: .generate(at: now), createdAt: now, sourceLog: logID, signer: signer.publicKey, credential: credential,
+            base: base.map { (BackupID($0.id)!, Hex.decode($0.hash)!) }, chunkSize: UInt32(options.chunkSize),
+            fileSalt: Random.bytes(32), keyCheck: keyCheck, passphraseSalt: salt, opsLimit: ops, memLimit: mem,
+            fromSequence: base?.toSequence ?? 0, toSequence: head, elements: selection.elements,
+            conversations: options.conversations.sorted(), from: base?.vector ?? VersionVector(), to: to)
+        header.conversationKinds = options.conversationKinds
+        return header
+    }
+}
+
 /// What `Store.backup` wrote.
 public struct BackupSummary: Sendable {
     /// The file written.
@@ -67,60 +116,82 @@ extension Store {
     public func backup(into directory: URL, options: BackupOptions) throws(BackupError) -> BackupSummary {
         let lock = try BackupLock(store: self.directory)
         defer { withExtendedLifetime(lock) {} }
+        let plan = try plan(options)
+        let secret: (key: SecureBytes, salt: [UInt8], ops: UInt64, mem: UInt64)
+        do { secret = try options.key.keyForWriting() } catch let error as BackupError { throw error } catch { throw .store(.crypto("\(error)")) }
+        let header = plan.header(options, keyCheck: BackupFile.keyCheck(secret.key), salt: secret.salt, ops: secret.ops, mem: secret.mem)
+        let name = options.fileName ?? Self.defaultFileName(kind: options.kind, at: header.createdAt, installation: plan.installation.id)
+        let writer = try BackupWriter(url: Self.unusedURL(directory, name), header: header, signer: plan.signer, key: secret.key)
+        try writeSelected(writer, plan: plan, options: options)
+        let hash = try writer.finish()
+        if options.startsChain {
+            let record = BackupRecord(
+                id: header.id.description, hash: Hex.encode(hash), toSequence: plan.head, vector: plan.to, keySource: options.key.source)
+            try wrap { try setRecord(record, for: plan.recordKey, in: .lastBackups) }
+        }
+        return BackupSummary(
+            file: writer.url, header: header, hash: Hex.encode(hash), events: writer.events,
+            fileBytes: writer.fileBytes, plaintextBytes: writer.plaintextBytes)
+    }
+
+    /// What `backup(into:options:)` would write now, without writing, uploading
+    /// or deriving a key: the events by element and the file's size. Chunks are
+    /// packed and compressed as the real backup would, so the size is exact
+    /// unless the store changes before the backup runs.
+    public func estimateBackup(options: BackupOptions) throws(BackupError) -> BackupEstimate {
+        let plan = try plan(options)
+        let zeros = [UInt8](repeating: 0, count: 16)
+        let header = plan.header(options, keyCheck: zeros, salt: zeros, ops: options.key.source == .passphrase ? PasswordKey.defaultOpsLimit : 0,
+                                 mem: options.key.source == .passphrase ? PasswordKey.defaultMemLimit : 0)
+        let estimator = BackupWriter(estimating: header)
+        try writeSelected(estimator, plan: plan, options: options)
+        _ = try estimator.finish()
+        var byElement: [String: UInt64] = [:]
+        for (kind, count) in estimator.eventsByKind {
+            byElement[plan.selection.element(ofKind: kind).names.first ?? "unknown-kinds", default: 0] += count
+        }
+        return BackupEstimate(
+            kind: options.kind, base: header.base?.id, fromSequence: header.fromSequence, toSequence: header.toSequence,
+            events: estimator.events, eventsByElement: byElement, chunks: estimator.chunks,
+            plaintextBytes: estimator.plaintextBytes, fileBytes: estimator.fileBytes)
+    }
+
+    /// Everything a backup decides before it writes: the selection, the base it
+    /// extends, the signer and the log position it goes up to.
+    private func plan(_ options: BackupOptions) throws(BackupError) -> BackupPlan {
+        guard options.chunkSize >= 1024, options.chunkSize <= Int(BackupFile.maxChunkPlaintext) else {
+            throw .invalidChunkSize(options.chunkSize)
+        }
         var selection = BackupSelection(kind: options.kind, elements: options.elements, conversations: options.conversations, extensionKinds: extensionKinds)
         selection.conversationKinds = options.conversationKinds
         selection.kindOfConversation = conversationKinds()
         let recordKey = Self.lastBackupKey(options.kind, selection)
-        let base: BackupRecord?
+        var base: BackupRecord?
         if options.incremental {
             guard let last = try wrap({ try record(recordKey, in: .lastBackups) }) else { throw .noBaseForIncremental }
             base = last
-        } else {
-            base = nil
         }
         if let base, let baseSource = base.keySource.flatMap(BackupKeySource.init(rawValue:)), baseSource != options.key.source {
             throw .chainKeySource(base: baseSource, given: options.key.source)
         }
         let (installation, signer) = try wrap { try signingKey() }
-        let credential = try wrap { try accountCredential() }
-        let head = try wrap { try cursor().sequence }
-        let to = try wrap { try versionVector() }
-        let secret: (key: SecureBytes, salt: [UInt8], ops: UInt64, mem: UInt64)
-        guard options.chunkSize >= 1024, options.chunkSize <= Int(BackupFile.maxChunkPlaintext) else {
-            throw .invalidChunkSize(options.chunkSize)
-        }
-        do { secret = try options.key.keyForWriting() } catch let error as BackupError { throw error } catch { throw .store(.crypto("\(error)")) }
+        return BackupPlan(
+            selection: selection, recordKey: recordKey, base: base, installation: installation, signer: signer,
+            credential: try wrap { try accountCredential() }, logID: logID,
+            head: try wrap { try cursor().sequence }, to: try wrap { try versionVector() })
+    }
 
-        let now = Date()
-        var header = BackupHeader(
-            kind: options.kind, cipher: options.cipher, compressed: options.compress, keySource: options.key.source,
-            id: .generate(at: now), createdAt: now, sourceLog: logID, signer: signer.publicKey, credential: credential,
-            base: base.map { (BackupID($0.id)!, Hex.decode($0.hash)!) }, chunkSize: UInt32(options.chunkSize),
-            fileSalt: Random.bytes(32), keyCheck: BackupFile.keyCheck(secret.key), passphraseSalt: secret.salt,
-            opsLimit: secret.ops, memLimit: secret.mem, fromSequence: base?.toSequence ?? 0, toSequence: head,
-            elements: selection.elements, conversations: options.conversations.sorted(),
-            from: base?.vector ?? VersionVector(), to: to)
-        header.conversationKinds = options.conversationKinds
-        let name = options.fileName ?? Self.defaultFileName(kind: options.kind, at: now, installation: installation.id)
-        let writer = try BackupWriter(url: Self.unusedURL(directory, name), header: header, signer: signer, key: secret.key)
-
+    /// Writes the selected events: for a full backup the head first, then the rest in log order.
+    private func writeSelected(_ writer: BackupWriter, plan: BackupPlan, options: BackupOptions) throws(BackupError) {
         var headSequences: Set<UInt64> = []
-        if base == nil {
-            headSequences = try writeHead(writer, selection: selection, upTo: head, options: options)
+        if plan.base == nil {
+            headSequences = try writeHead(writer, selection: plan.selection, upTo: plan.head, options: options)
             try writer.add(.headEnd)
             try writer.endChunk()
         }
-        try writeEvents(writer, after: header.fromSequence, upTo: head, selection: selection, skipping: headSequences) {
-            selection.includes(kind: $0)
+        try writeEvents(writer, after: plan.base?.toSequence ?? 0, upTo: plan.head, selection: plan.selection, skipping: headSequences) {
+            plan.selection.includes(kind: $0)
         }
-        let hash = try writer.finish()
-        if options.startsChain {
-            let record = BackupRecord(id: header.id.description, hash: Hex.encode(hash), toSequence: head, vector: to, keySource: options.key.source)
-            try wrap { try setRecord(record, for: recordKey, in: .lastBackups) }
-        }
-        return BackupSummary(
-            file: writer.url, header: header, hash: Hex.encode(hash), events: writer.events,
-            fileBytes: writer.fileBytes, plaintextBytes: writer.plaintextBytes)
     }
 
     /// Writes the head: the most recently active conversations (their creation
