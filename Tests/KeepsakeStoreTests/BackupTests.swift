@@ -250,6 +250,25 @@ final class BackupFixture {
         #expect(try Backup.verify([again.file], key: rawKey(), eventKinds: MessagingExtension().eventKinds).map(\.events) == [again.events])
     }
 
+    /// Backups and restores report how far they have come from their start, and the time left.
+    @Test func progressGrowsToTheWholeWithATimeLeft() throws {
+        let f = BackupFixture()
+        let source = try f.store("source")
+        try source.appendGenerated(messages: 2_000, conversations: 10)
+        var backupProgress: [ProgressEstimate] = []
+        let backup = try source.backup(into: f.backups, options: f.options(.soft, chunkSize: 4096)) { backupProgress.append($0) }
+        #expect(backupProgress.count > 1 && backupProgress.last?.fraction == 1)
+        #expect(zip(backupProgress, backupProgress.dropFirst()).allSatisfy { $0.fraction <= $1.fraction })
+
+        var restoreProgress: [ProgressEstimate] = []
+        _ = try f.store("target").restore(from: [backup.file], options: RestoreOptions(key: rawKey())) {
+            if case let .estimated(estimate) = $0 { restoreProgress.append(estimate) }
+        }
+        #expect(restoreProgress.count > 2 && restoreProgress.last?.fraction == 1)
+        #expect(zip(restoreProgress, restoreProgress.dropFirst()).allSatisfy { $0.fraction <= $1.fraction && $0.elapsed <= $1.elapsed })
+        #expect(restoreProgress.contains { $0.fraction > 0.01 && $0.fraction < 1 && $0.remaining != nil })
+    }
+
     /// A dry run says exactly what the backup would write, and writes nothing:
     /// no file, and no change to the chain the next incremental extends.
     @Test func anEstimateMatchesTheBackupAndWritesNothing() throws {

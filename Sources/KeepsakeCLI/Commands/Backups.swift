@@ -121,7 +121,11 @@ struct BackupCommand: ParsableCommand {
         options.chunkSize = chunkSize
         if dryRun { return try report(store.estimateBackup(options: options)) }
         try FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true)
-        let summary = try store.backup(into: URL(fileURLWithPath: to), options: options)
+        let terminal = isatty(STDERR_FILENO) == 1
+        let summary = try store.backup(into: URL(fileURLWithPath: to), options: options) { estimate in
+            if terminal { FileHandle.standardError.write(Data("\rbacking up: \(estimate.text)   ".utf8)) }
+        }
+        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
         if output.json {
             printJSON(summary.header.json(file: summary.file, hash: summary.hash, events: summary.events, bytes: summary.fileBytes))
         } else {
@@ -179,15 +183,17 @@ struct RestoreCommand: ParsableCommand {
         options.expectedAccount = account.map { AccountID($0) }
         options.sizeLimit = maxSize
         let terminal = isatty(STDERR_FILENO) == 1
+        var stage = ""
         let summary = try store.restore(from: files.map { URL(fileURLWithPath: $0) }, options: options) { progress in
             guard terminal else { return }
             switch progress {
-            case let .verifying(file, chunk): FileHandle.standardError.write(Data("\rverifying file \(file + 1), chunk \(chunk)   ".utf8))
+            case let .verifying(file, chunk): stage = "verifying file \(file + 1), chunk \(chunk)"
             case .headVisible: FileHandle.standardError.write(Data("\rconversation list and newest messages restored\n".utf8))
-            case let .applying(file, chunk, events):
-                FileHandle.standardError.write(Data("\rapplying file \(file + 1), chunk \(chunk): \(events) new events   ".utf8))
+            case let .applying(file, chunk, events): stage = "applying file \(file + 1), chunk \(chunk): \(events) new events"
+            case let .estimated(estimate): FileHandle.standardError.write(Data("\r\(stage); \(estimate.text)   ".utf8))
             }
         }
+        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
         if output.json {
             printJSON([
                 "appended": summary.appended, "duplicates": summary.duplicates, "nothingNew": summary.nothingNew,
@@ -304,6 +310,15 @@ extension BackupHeader {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+extension ProgressEstimate {
+    /// `45% done, about 12 s left`, for a progress line.
+    var text: String {
+        let done = "\(Int(fraction * 100))% done"
+        guard let remaining, fraction < 1 else { return done }
+        return done + ", about \(Int(remaining.seconds.rounded(.up))) s left"
+    }
 }
 
 struct PushBackups: AsyncParsableCommand {

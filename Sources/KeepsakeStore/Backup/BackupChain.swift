@@ -102,7 +102,7 @@ struct BackupChain {
     /// `shouldStop` is asked between chunks, and a yes throws `cancelled`.
     func verify(
         key: BackupKey, extensionKinds: [UInt32: ExtensionEventKind], decode: Bool = true,
-        stoppingWhen shouldStop: @escaping @Sendable () -> Bool = { false }, progress: (Int, Int) -> Void = { _, _ in }
+        stoppingWhen shouldStop: @escaping @Sendable () -> Bool = { false }, progress: (_ file: Int, _ chunk: Int, _ bytes: Int) -> Void = { _, _, _ in }
     ) throws(BackupError) -> [VerifiedBackup] {
         let bases = Set(readers.compactMap { $0.header.base?.id })
         var verified: [VerifiedBackup] = []
@@ -116,14 +116,14 @@ struct BackupChain {
                 reader.rules = rules
                 while try reader.nextChunk() != nil {
                     guard !shouldStop() else { throw .cancelled }
-                    progress(index, reader.chunkIndex)
+                    progress(index, reader.chunkIndex, reader.bytesRead)
                 }
                 hash = Hex.encode(reader.fileHash())
                 chunks = reader.chunkIndex
                 events = reader.events
             } else {
                 (chunks, events) = try reader.verifyAll(rules: rules, stoppingWhen: shouldStop)
-                progress(index, chunks)
+                progress(index, chunks, reader.fileSize)
             }
             var baseChecked: Bool?
             if let base = reader.header.base {

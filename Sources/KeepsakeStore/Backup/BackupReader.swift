@@ -15,6 +15,8 @@ final class BackupReader {
     /// Set by `unlock`: what decrypts chunks, shareable across threads.
     private var opener: ChunkOpener?
     private var offset: Int
+    /// Bytes of the file read so far (header and chunks).
+    var bytesRead: Int { offset }
     private(set) var chunkIndex = 0
     private var finished = false
     private let hash = Blake2b()

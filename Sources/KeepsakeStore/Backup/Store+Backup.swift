@@ -113,7 +113,10 @@ extension Store {
     /// Writes a backup of this store's log into `directory` (a snapshot up to the
     /// current head, or with `incremental` the events since the last backup of the
     /// same selection) and returns what it wrote. One backup or restore runs at a time.
-    public func backup(into directory: URL, options: BackupOptions) throws(BackupError) -> BackupSummary {
+    /// `progress` hears, as the log is read, how far the backup has come and the time it may still take.
+    public func backup(
+        into directory: URL, options: BackupOptions, progress: (ProgressEstimate) -> Void = { _ in }
+    ) throws(BackupError) -> BackupSummary {
         let lock = try BackupLock(store: self.directory)
         defer { withExtendedLifetime(lock) {} }
         let plan = try plan(options)
@@ -122,7 +125,7 @@ extension Store {
         let header = plan.header(options, keyCheck: BackupFile.keyCheck(secret.key), salt: secret.salt, ops: secret.ops, mem: secret.mem)
         let name = options.fileName ?? Self.defaultFileName(kind: options.kind, at: header.createdAt, installation: plan.installation.id)
         let writer = try BackupWriter(url: Self.unusedURL(directory, name), header: header, signer: plan.signer, key: secret.key)
-        try writeSelected(writer, plan: plan, options: options)
+        try writeSelected(writer, plan: plan, options: options, progress: progress)
         let hash = try writer.finish()
         if options.startsChain {
             let record = BackupRecord(
@@ -182,16 +185,20 @@ extension Store {
     }
 
     /// Writes the selected events: for a full backup the head first, then the rest in log order.
-    private func writeSelected(_ writer: BackupWriter, plan: BackupPlan, options: BackupOptions) throws(BackupError) {
+    private func writeSelected(
+        _ writer: BackupWriter, plan: BackupPlan, options: BackupOptions, progress: (ProgressEstimate) -> Void = { _ in }
+    ) throws(BackupError) {
         var headSequences: Set<UInt64> = []
         if plan.base == nil {
             headSequences = try writeHead(writer, selection: plan.selection, upTo: plan.head, options: options)
             try writer.add(.headEnd)
             try writer.endChunk()
         }
-        try writeEvents(writer, after: plan.base?.toSequence ?? 0, upTo: plan.head, selection: plan.selection, skipping: headSequences) {
+        let start = plan.base?.toSequence ?? 0
+        let clock = ProgressClock(total: Int(plan.head - start))
+        try writeEvents(writer, after: start, upTo: plan.head, selection: plan.selection, skipping: headSequences, kinds: {
             plan.selection.includes(kind: $0)
-        }
+        }, progress: { position in progress(clock.estimate(done: Int(position - start))) })
     }
 
     /// Writes the head: the most recently active conversations (their creation
@@ -228,17 +235,20 @@ extension Store {
     /// whose kind `kinds` accepts (checked before unsealing), except `skipping`.
     private func writeEvents(
         _ writer: BackupWriter, after start: UInt64, upTo head: UInt64, selection: BackupSelection,
-        skipping: Set<UInt64> = [], kinds: (UInt32) -> Bool
+        skipping: Set<UInt64> = [], kinds: (UInt32) -> Bool, progress: (_ position: UInt64) -> Void
     ) throws(BackupError) {
         var position = start
+        progress(start)
         while position < head {
             let records = try wrap { try log.records(after: position, limit: 4096, including: kinds) }
-            guard let last = records.last else { return }
+            guard let last = records.last else { break }
             for record in records where record.sequence <= head && !skipping.contains(record.sequence) {
                 if try wrap({ try selection.includes(record) }) { try writer.add(.event(record.draft)) }
             }
             position = last.sequence
+            if position < head { progress(position) }
         }
+        progress(head)
     }
 
     static func defaultFileName(kind: BackupKind, at date: Date, installation: InstallationID) -> String {

@@ -32,6 +32,9 @@ public enum RestoreProgress: Sendable, Equatable {
     case headVisible
     /// Applying `file`: `chunk` chunks and `events` new events so far.
     case applying(file: Int, chunk: Int, events: Int)
+    /// The whole restore's progress and time left, after each step above
+    /// (verifying and applying each count for half of every file's bytes).
+    case estimated(ProgressEstimate)
 }
 
 /// What `Store.restore` did.
@@ -91,11 +94,17 @@ extension Store {
         let hardSigner = chain.readers.first(where: { $0.header.kind == .hard })?.header.signer
         let replaced = try wrap { try installation() }.flatMap { current in hardSigner.map { current.publicKey != $0 } == true ? current : nil }
         if let replaced, !options.force { throw .storeHasInstallation(replaced.id) }
+        let clock = ProgressClock(total: 2 * chain.readers.reduce(0) { $0 + $1.fileSize })
+        var verifiedBytes = 0
         let verified = try chain.verify(
             key: options.key, extensionKinds: extensionKinds, decode: false, stoppingWhen: shouldStop
-        ) { file, chunk in
+        ) { file, chunk, bytes in
             progress(.verifying(file: file, chunk: chunk))
+            verifiedBytes = chain.readers[..<file].reduce(0) { $0 + $1.fileSize } + bytes
+            progress(.estimated(clock.estimate(done: verifiedBytes)))
         }
+        verifiedBytes = clock.total / 2
+        var appliedBytes = 0
 
         // Into an empty store, everything after the head is projected in one bulk
         // transaction, straight from the decoded events, while another thread
@@ -112,6 +121,7 @@ extension Store {
             let header = Hex.encode(reader.headerHash)
             var record = try wrap { try self.record(key, in: .restores) }.flatMap { $0.header == header ? $0 : nil } ?? RestoreRecord(header: header)
             if let hash = record.fileHash {
+                appliedBytes += reader.fileSize
                 hashes[backup.header.id] = hash
                 continue
             }
@@ -128,12 +138,14 @@ extension Store {
                     progress(.headVisible)
                 }
                 progress(.applying(file: index, chunk: chunk.index, events: tally.appended))
+                progress(.estimated(clock.estimate(done: verifiedBytes + appliedBytes + chunk.bytesRead)))
             }
             while !(fresh && !inHead), let frames = try reader.nextChunk() {
                 guard !shouldStop() else { throw .cancelled }
                 let skip = reader.chunkIndex <= record.chunksApplied
                 let outcomes = skip ? nil : try wrap { try importDrafts(Self.drafts(in: frames)) }
-                try account(LoggedChunk(index: reader.chunkIndex, outcomes: outcomes, events: [], endsHead: frames.contains(.headEnd)))
+                try account(LoggedChunk(
+                    index: reader.chunkIndex, outcomes: outcomes, events: [], endsHead: frames.contains(.headEnd), bytesRead: reader.bytesRead))
             }
             if fresh && !inHead {
                 let chunks = logChunks(from: reader, after: record.chunksApplied)
@@ -151,6 +163,7 @@ extension Store {
                     throw .cancelled
                 }
             }
+            appliedBytes += reader.fileSize
             events[backup.header.id] = reader.events
             record.fileHash = Hex.encode(reader.fileHash())
             hashes[backup.header.id] = record.fileHash
@@ -212,7 +225,8 @@ extension Store {
             do {
                 while let frames = try source.reader.nextChunk() {
                     let index = source.reader.chunkIndex
-                    var chunk = LoggedChunk(index: index, outcomes: nil, events: [], endsHead: frames.contains(.headEnd))
+                    var chunk = LoggedChunk(
+                        index: index, outcomes: nil, events: [], endsHead: frames.contains(.headEnd), bytesRead: source.reader.bytesRead)
                     if index > applied {
                         let logged = try self.logCopies(Self.drafts(in: frames))
                         chunk.outcomes = logged.outcomes
@@ -256,6 +270,8 @@ struct LoggedChunk: Sendable {
     var outcomes: [AppendOutcome]?
     var events: [Event]
     let endsHead: Bool
+    /// Bytes of the file read up to the end of this chunk.
+    let bytesRead: Int
 }
 
 /// Hands a reader to the thread that owns it from then on.
