@@ -250,6 +250,28 @@ final class BackupFixture {
         #expect(try Backup.verify([again.file], key: rawKey(), eventKinds: MessagingExtension().eventKinds).map(\.events) == [again.events])
     }
 
+    /// One archive per conversation: each restores its conversation alone, and
+    /// each extends its own chain.
+    @Test func eachConversationGetsAnArchiveOfItsOwn() throws {
+        let f = BackupFixture()
+        let source = try f.store("source")
+        let chats = (0..<3).map { ConversationStart(title: "Chat \($0)", members: ["me", "bob"], createdBy: "me") }
+        try source.append(contentsOf: chats.map { EventDraft(.conversationCreated($0)) })
+        for chat in chats { try source.append(.messageReceived(MessagePost(conversation: chat.id, sender: "bob", text: "in \(chat.title)"))) }
+        let archives = try source.backupEachConversation(into: f.backups, options: f.options(.soft))
+        #expect(archives.map(\.header.conversations) == chats.map(\.id).sorted().map { [$0] })
+        for archive in archives {
+            let target = try f.store("target-\(archive.header.id)")
+            _ = try target.restore(from: [archive.file], options: RestoreOptions(key: rawKey()))
+            #expect(try target.conversations().map(\.id) == archive.header.conversations)
+        }
+
+        try source.append(.messageReceived(MessagePost(conversation: chats[0].id, sender: "bob", text: "later")))
+        let increments = try source.backupEachConversation(into: f.backups, options: f.options(.soft, incremental: true))
+        #expect(increments.map { $0.header.base?.id } == archives.map(\.header.id))
+        #expect(increments.map(\.events).reduce(0, +) == 1)
+    }
+
     /// Backups and restores report how far they have come from their start, and the time left.
     @Test func progressGrowsToTheWholeWithATimeLeft() throws {
         let f = BackupFixture()

@@ -89,6 +89,8 @@ struct BackupCommand: ParsableCommand {
     @Flag(help: "Soft backup (default) or hard backup.") var kind: Kind = .soft
     @Flag(help: "Only the events since the last backup of the same kind and selection.") var incremental = false
     @Flag(help: "Say what the backup would hold and how large its file would be; write nothing.") var dryRun = false
+    @Flag(help: "Write one archive per conversation, each its own chain (with --incremental, each extends its last).")
+    var eachConversation = false
     @Option(help: ArgumentHelp(
         "Element kinds to include: conversations,messages,contacts,consent,preferences (hard also: sessions,identity).",
         valueName: "kinds"))
@@ -121,6 +123,16 @@ struct BackupCommand: ParsableCommand {
         options.chunkSize = chunkSize
         if dryRun { return try report(store.estimateBackup(options: options)) }
         try FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true)
+        if eachConversation {
+            let archives = try store.backupEachConversation(into: URL(fileURLWithPath: to), options: options)
+            if output.json {
+                printJSON(archives.map { $0.header.json(file: $0.file, hash: $0.hash, events: $0.events, bytes: $0.fileBytes) })
+            } else {
+                for archive in archives { print("wrote \(archive.file.path): \(archive.events) events, \(archive.fileBytes) bytes") }
+                print("\(archives.count) conversation archive(s)")
+            }
+            return
+        }
         let terminal = isatty(STDERR_FILENO) == 1
         let summary = try store.backup(into: URL(fileURLWithPath: to), options: options) { estimate in
             if terminal { FileHandle.standardError.write(Data("\rbacking up: \(estimate.text)   ".utf8)) }

@@ -137,6 +137,34 @@ extension Store {
             fileBytes: writer.fileBytes, plaintextBytes: writer.plaintextBytes)
     }
 
+    /// Writes one archive per conversation: a backup of each conversation alone
+    /// (its creation, members, messages and read markers, with the contacts,
+    /// consent and preferences every selection keeps), each its own chain. With
+    /// `incremental`, each extends the conversation's last archive, or is full
+    /// when it has none. `options.conversations` and `fileName` are set for each.
+    public func backupEachConversation(into directory: URL, options: BackupOptions) throws(BackupError) -> [BackupSummary] {
+        let conversations = try wrap { try read { db in try Data.fetchAll(db, sql: "SELECT id FROM conversations ORDER BY id") } }
+        let installation = try wrap { try signingKey() }.0.id
+        var summaries: [BackupSummary] = []
+        for id in conversations.compactMap({ ConversationID(bytes: $0) }) {
+            var each = options
+            each.conversations = [id]
+            if !options.conversationKinds.isEmpty, let kind = try wrap({ try conversation(id) })?.kind,
+               !options.conversationKinds.contains(kind) {
+                continue
+            }
+            let name = options.fileName ?? Self.defaultFileName(kind: options.kind, at: Date(), installation: installation)
+            each.fileName = (name as NSString).deletingPathExtension + "-conversation-\(id.description.prefix(12)).ksbak"
+            do {
+                summaries.append(try backup(into: directory, options: each))
+            } catch .noBaseForIncremental {
+                each.incremental = false
+                summaries.append(try backup(into: directory, options: each))
+            }
+        }
+        return summaries
+    }
+
     /// What `backup(into:options:)` would write now, without writing, uploading
     /// or deriving a key: the events by element and the file's size. Chunks are
     /// packed and compressed as the real backup would, so the size is exact
