@@ -17,8 +17,13 @@ let keepsakeExecutable = URL(fileURLWithPath: CommandLine.arguments[0]).deleting
 
 /// Runs the CLI to completion with `environment` added; returns its status and output.
 func keepsake(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
+    try runProcess(keepsakeExecutable, arguments, environment: environment)
+}
+
+/// Runs `executable` to completion with `environment` added; returns its status, output and errors.
+func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
     let process = Process()
-    process.executableURL = keepsakeExecutable
+    process.executableURL = executable
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let output = Pipe(), error = Pipe()

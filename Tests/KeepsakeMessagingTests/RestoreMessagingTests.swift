@@ -97,22 +97,10 @@ import KeepsakeCrypto
         let keyFile = scratch.path("python.key")
         try Data(secret.withUnsafeBytes { Array($0) }).write(to: keyFile)
         let script = URL(fileURLWithPath: #filePath).appendingPathComponent("../../../scripts/read-backup.py").standardized
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import cryptography"]
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BackupError.notABackup }
-        let reader = Process()
-        reader.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        reader.arguments = ["python3", script.path, keyFile.path, file.path]
-        let output = Pipe()
-        reader.standardOutput = output
-        reader.standardError = output
-        try reader.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        reader.waitUntilExit()
-        return (reader.terminationStatus, String(decoding: data, as: UTF8.self))
+        let env = URL(fileURLWithPath: "/usr/bin/env")
+        guard try runProcess(env, ["python3", "-c", "import cryptography"]).status == 0 else { throw BackupError.notABackup }
+        let reader = try runProcess(env, ["python3", script.path, keyFile.path, file.path])
+        return (reader.status, reader.output + reader.error)
     }
 
     @Test func aSoftRestoreIsReadOnlyUntilAMemberReachesTheNewInstallation() async throws {
