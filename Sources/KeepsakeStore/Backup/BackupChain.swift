@@ -43,9 +43,9 @@ public enum Backup {
     /// - Parameters:
     ///   - expectedAccount: when set, every file must carry a credential of this
     ///     account (`otherAccount` otherwise).
-    ///   - eventKinds: the event kinds of the extensions whose events the files
-    ///     may hold (for messaging backups, `MessagingExtension().eventKinds`);
-    ///     other kinds count as unknown, which soft backups never carry.
+    ///   - eventKinds: event kinds of extensions beyond those the format names
+    ///     (the store's and messaging's are in its table); other kinds count as
+    ///     unknown, which soft backups never carry.
     public static func verify(
         _ files: [URL], key: BackupKey, sizeLimit: Int? = nil, expectedAccount: AccountID? = nil,
         eventKinds: [ExtensionEventKind] = []
