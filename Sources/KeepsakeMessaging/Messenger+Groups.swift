@@ -18,7 +18,7 @@ extension Messenger {
             for account in members where AccountIdentity.publicKey(of: account.rawValue) == nil { throw MessagingError.badAccountID(account) }
             let everyone = Array(Set(members + [me.account])).sorted()
             guard everyone.count > 1 else { throw MessagingError.invalidChange("a group needs at least one other account") }
-            let id = ConversationID.generate()
+            let id = ConversationID.random()
             let body = CommitBody.with {
                 $0.conversationID = Data(id.bytes)
                 $0.epoch = 0

@@ -62,6 +62,17 @@ import KeepsakeWire
         #expect(try aliceLaptop.texts(in: group) == ["hello all", "just us"])
     }
 
+    /// IDs the relay sees (installations in topic names, groups through their
+    /// commit topics) carry no creation time, unlike time-ordered message IDs.
+    @Test func idsTheRelaySeesSayNothingOfWhenTheyWereMade() async throws {
+        let now = MessageID.generate()
+        let group = try await alicePhone.messenger.createGroup(title: "Secret", members: [bob.id])
+        let installation = try #require(try alicePhone.store.installation()).id
+        for id in [group.bytes, installation.bytes] {
+            #expect(Array(id.prefix(4)) != Array(now.bytes.prefix(4)), "the first bytes are not the creation time in milliseconds")
+        }
+    }
+
     @Test func aSecondCommitForTheSameEpochIsRefusedEverywhere() async throws {
         let group = try await alicePhone.messenger.createGroup(title: "Race", members: [bob.id])
         _ = try await bobPhone.messenger.sync()

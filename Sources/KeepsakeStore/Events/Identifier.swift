@@ -23,7 +23,15 @@ public struct Identifier<Tag>: Hashable, Comparable, Sendable, CustomStringConve
         self.bytes = bytes
     }
 
-    /// A new time-ordered random identifier.
+    /// A new identifier of 16 random bytes that say nothing of when it was made:
+    /// for IDs others see (installations, groups), so they cannot learn creation times.
+    public static func random() -> Self {
+        Self(bytes: Random.bytes(16))!
+    }
+
+    /// A new time-ordered random identifier (UUIDv7 layout: the first 48 bits
+    /// are the creation time in milliseconds), for IDs that sort by creation
+    /// where only their holders see them (messages inside encrypted payloads, backups).
     public static func generate(at date: Date = Date()) -> Self {
         var bytes = Random.bytes(16)
         let millis = UInt64(max(0, date.timeIntervalSince1970 * 1000))

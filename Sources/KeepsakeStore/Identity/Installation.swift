@@ -69,7 +69,7 @@ extension Store {
         } catch {
             throw .crypto("\(error)")
         }
-        keys.installationID = Data(InstallationID.generate().bytes)
+        keys.installationID = Data(InstallationID.random().bytes)
         keys.signingPublicKey = Data(key.publicKey)
         try append(.installationKeys(keys))
         keys.signingSeed.resetBytes(in: 0..<keys.signingSeed.count)

@@ -378,9 +378,10 @@ package nonisolated struct Keepsake_Wire_V1_Text: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// 16 bytes, unique across devices
+  /// 16 bytes, unique across devices; time-ordered (UUIDv7 layout: the first
   package var messageID: Data = Data()
 
+  /// 48 bits are the send time in ms). It travels only inside encrypted content.
   package var text: String = String()
 
   package var contentType: String = String()
