@@ -39,8 +39,9 @@ struct RelayTopics: Sendable {
             try storage.revoke(installation: Array(revocation.installationID), account: account, at: revocation.revokedAtMs, db)
         case .message:
             let envelope = try parse(Envelope.self, body, as: "envelope")
-            _ = try parse(EnvelopeHeader.self, envelope.header, as: "envelope header")
+            let header = try parse(EnvelopeHeader.self, envelope.header, as: "envelope header")
             guard !envelope.ciphertext.isEmpty else { throw WireError.malformed("envelope") }
+            try SendTimeWindow.check(header.sentNs, receivedAt: Date())
         case .commits:
             let claim = try parse(CommitClaim.self, body, as: "commit claim")
             guard claim.commitDigest.count == 32 else { throw WireError.malformed("commit claim") }
@@ -84,5 +85,25 @@ extension RelayError {
     /// refuses everything: 403 for a bad signature, 400 otherwise.
     init(_ error: WireError) {
         self.init(error.isSignature ? .forbidden : .badRequest, code: error.code, error.description)
+    }
+}
+
+/// The send times the relay accepts: `sent_ns` is nanoseconds since the Unix
+/// epoch, at most `past` before the relay's clock (an outbox may hold an
+/// envelope that long) and at most `future` after it (clock skew). A time in
+/// another unit (milliseconds are 10^6 too small) lands far outside.
+enum SendTimeWindow {
+    static let past: TimeInterval = 30 * 24 * 3600
+    static let future: TimeInterval = 10 * 60
+
+    static func check(_ sentNs: UInt64, receivedAt now: Date) throws {
+        let sent = Double(sentNs) / 1e9
+        let received = now.timeIntervalSince1970
+        guard sent >= received - past, sent <= received + future else {
+            throw RelayError(.badRequest, code: "sent_time_out_of_range", """
+                the envelope's sent_ns \(sentNs) is not a time in nanoseconds since 1970 within 30 days before \
+                and 10 minutes after the relay's clock (\(UInt64(received * 1e9)))
+                """)
+        }
     }
 }

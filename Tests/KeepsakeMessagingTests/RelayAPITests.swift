@@ -164,10 +164,28 @@ import Testing
         #expect(try await documented("POST", empty, template: "/v1/topics/{topic}/claim").errorCode == "no_prekeys")
     }
 
+    /// `sent_ns` is nanoseconds since 1970, near the relay's clock: a time in
+    /// milliseconds, or one from another month or from the future, is refused
+    /// with its own code, and nothing is stored.
+    @Test func aSendTimeInAnotherUnitOrFarFromNowIsRefused() async throws {
+        let inbox = Topic.message(installation: installation)
+        let now = Date().timeIntervalSince1970
+        func envelope(_ sentNs: UInt64) throws -> [UInt8] {
+            try Envelope.with { $0.header = Data(try EnvelopeHeader.with { $0.sentNs = sentNs }.wireBytes()); $0.ciphertext = Data([1]) }.wireBytes()
+        }
+        for sent in [UInt64(now * 1e3), UInt64((now - 31 * 24 * 3600) * 1e9), UInt64((now + 3600) * 1e9)] {
+            let refused = try await documented("POST", "/v1/topics/\(inbox.name)", template: "/v1/topics/{topic}", body: envelope(sent))
+            #expect(refused.errorCode == "sent_time_out_of_range")
+        }
+        #expect(try await relay.client.items(on: inbox, after: 0, limit: 10).items.isEmpty, "nothing was stored")
+        _ = try await relay.client.publish(envelope(UInt64((now - 7 * 24 * 3600) * 1e9)), to: inbox)
+    }
+
     @Test func followingATopicStreamsStoredThenNewItemsAsServerSentEvents() async throws {
         let inbox = Topic.message(installation: installation)
+        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
         let envelope = { (n: UInt64) in
-            try Envelope.with { $0.header = Data(try EnvelopeHeader.with { $0.sentNs = n }.wireBytes()); $0.ciphertext = Data([1, 2]) }.wireBytes()
+            try Envelope.with { $0.header = Data(try EnvelopeHeader.with { $0.sentNs = now + n }.wireBytes()); $0.ciphertext = Data([1, 2]) }.wireBytes()
         }
         let first = try await relay.client.publish(envelope(1), to: inbox)
         var events = relay.client.watch(inbox, after: 0).makeAsyncIterator()

@@ -44,10 +44,12 @@ struct BenchRelay: AsyncParsableCommand {
         func say(_ line: String) { if !output.json { print(line); flushOutput() } }
         let inboxes = (0..<topics).map { _ in Topic.message(installation: Random.bytes(16)) }
         let payload = Data(Random.bytes(size))
+        // Each envelope's send time is the run's start plus its index in nanoseconds: a time the relay accepts, and the index.
+        let started = UInt64(Date().timeIntervalSince1970 * 1e9)
         // Envelopes are made as they are sent, so memory stays bounded by what is in flight.
         @Sendable func envelope(_ index: Int) throws -> [UInt8] {
             try Envelope.with {
-                $0.header = Data(try EnvelopeHeader.with { $0.sentNs = UInt64(index) }.wireBytes())
+                $0.header = Data(try EnvelopeHeader.with { $0.sentNs = started + UInt64(index) }.wireBytes())
                 $0.ciphertext = payload
             }.wireBytes()
         }
@@ -68,7 +70,7 @@ struct BenchRelay: AsyncParsableCommand {
         let watcher = Task {
             var delays: [Duration] = []
             for try await item in client.watch(followed, after: 0) {
-                let index = (try? EnvelopeHeader(serializedBytes: Envelope(serializedBytes: item.data).header))?.sentNs
+                let index = (try? EnvelopeHeader(serializedBytes: Envelope(serializedBytes: item.data).header))?.sentNs.subtractingReportingOverflow(started).partialValue
                 if let index, let start = sentAt.withLock({ $0.removeValue(forKey: index) }) { delays.append(ContinuousClock.now - start) }
                 if delays.count == expectedFollowed { break }
             }
