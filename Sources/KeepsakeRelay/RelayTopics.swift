@@ -45,7 +45,13 @@ struct RelayTopics: Sendable {
         case .commits:
             let claim = try parse(CommitClaim.self, body, as: "commit claim")
             guard claim.commitDigest.count == 32 else { throw WireError.malformed("commit claim") }
-            if case let .refused(_, next) = try storage.claim(epoch: claim.epoch, digest: Array(claim.commitDigest), on: topic, db) {
+            if case let .refused(holder, next) = try storage.claim(epoch: claim.epoch, digest: Array(claim.commitDigest), on: topic, db) {
+                guard holder != nil else {
+                    throw RelayError(.conflict, code: "epoch_ahead", """
+                        epoch \(claim.epoch) of this group cannot be claimed yet: the group's claims end before it, \
+                        and the next free epoch is \(next); apply the commits before it first
+                        """)
+                }
                 throw RelayError(.conflict, code: "epoch_taken",
                                  "epoch \(claim.epoch) of this group is already claimed by another commit; the next free epoch is \(next)")
             }

@@ -153,7 +153,12 @@ import Testing
         #expect(try await documented("GET", contact + "?limit=0", template: "/v1/topics/{topic}").errorCode == "bad_parameter")
         let claim = try CommitClaim.with { $0.epoch = 2; $0.commitDigest = Data(Random.bytes(32)) }.wireBytes()
         let commits = "/v1/topics/\(Topic.commits(group: Random.bytes(32)).name)"
-        #expect(try await documented("POST", commits, template: "/v1/topics/{topic}", body: claim).errorCode == "epoch_taken")
+        let ahead = try await documented("POST", commits, template: "/v1/topics/{topic}", body: claim)
+        #expect(ahead.errorCode == "epoch_ahead", "epoch 2 before any claim is ahead, not taken")
+        let first = try CommitClaim.with { $0.epoch = 1; $0.commitDigest = Data(Random.bytes(32)) }.wireBytes()
+        #expect(try await documented("POST", commits, template: "/v1/topics/{topic}", body: first).status == 201)
+        let rival = try CommitClaim.with { $0.epoch = 1; $0.commitDigest = Data(Random.bytes(32)) }.wireBytes()
+        #expect(try await documented("POST", commits, template: "/v1/topics/{topic}", body: rival).errorCode == "epoch_taken")
         #expect(try await documented("GET", prekeys + "/events", template: "/v1/topics/{topic}/events").errorCode == "not_subscribable")
         #expect(try await documented("GET", "/v1/backups?locator=\(Hex.encode(Random.bytes(32)))", template: "/v1/backups").status == 200)
         #expect(try await documented("GET", "/v1/backups?locator=xyz", template: "/v1/backups").errorCode == "bad_locator")
