@@ -300,6 +300,9 @@ extension Messenger {
         guard SignaturePurpose.envelopeHeader.verify(Array(payload.headerSignature), of: Array(envelope.header), publicKey: sender.signingKey) else {
             throw EnvelopeRejection.badHeaderSignature
         }
+        guard payload.version == Messenger.payloadVersion else {
+            throw EnvelopeRejection.malformed("payload version \(payload.version); this installation reads version \(Messenger.payloadVersion)")
+        }
 
         // 6. Both accounts are members of the conversation; then the content.
         var drafts = [EventDraft(try session.nextStep())]

@@ -189,7 +189,7 @@ extension Messenger {
     /// session. Session-level requests (retransmission) belong to no conversation.
     static func seal(
         _ content: Content, convo: ConvoID?, session: inout Session, from me: Membership, signing: SigningKey, to target: KnownInstallation,
-        at time: Date = Date()
+        at time: Date = Date(), payloadVersion: UInt32 = Messenger.payloadVersion
     ) throws -> [UInt8] {
         let metadata = try SealedMetadata.with {
             $0.senderAccount = me.account.rawValue
@@ -203,7 +203,7 @@ extension Messenger {
             $0.sealedMetadata = Data(try SealedBox.seal(metadata, to: target.identityKey))
         }.wireBytes()
         let payload = try Payload.with {
-            $0.version = 1
+            $0.version = payloadVersion
             $0.headerSignature = Data(SignaturePurpose.envelopeHeader.sign(header, with: signing))
             $0.convoID = convo?.text ?? ""
             $0.content = content

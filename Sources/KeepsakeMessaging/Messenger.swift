@@ -17,6 +17,9 @@ import KeepsakeWire
 /// A messenger runs its public operations one at a time (sessions are read,
 /// stepped and logged without interleaving); share one messenger per store.
 public actor Messenger {
+    /// The `Payload.version` this messenger writes and reads; others are refused as malformed.
+    static let payloadVersion: UInt32 = 1
+
     /// How a messenger manages prekeys, sessions, paging and history requests.
     public struct Options: Sendable {
         /// One-time prekeys made per batch.

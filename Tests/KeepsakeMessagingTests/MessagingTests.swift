@@ -128,6 +128,15 @@ import KeepsakeWire
             convo: .direct(between: alice.id, and: bob.id), session: &session, from: me, signing: SigningKey.generate(), to: target)
         let beforeForged = try bobPhone.store.cursor()
         await #expect(throws: EnvelopeRejection.badHeaderSignature) { try await receive(forged, at: bobPhone) }
+
+        // A payload of a version this installation does not read.
+        let signing = try alicePhone.store.signingKey().1
+        let newer = try Messenger.seal(
+            Content.with { $0.text = .with { $0.messageID = Data(MessageID.generate().bytes); $0.text = "from the future" } },
+            convo: .direct(between: alice.id, and: bob.id), session: &session, from: me, signing: signing, to: target, payloadVersion: 2)
+        await #expect(throws: EnvelopeRejection.malformed("payload version 2; this installation reads version 1")) {
+            try await receive(newer, at: bobPhone)
+        }
         #expect(try bobPhone.store.cursor() == beforeForged)
     }
 

@@ -47,7 +47,12 @@ public enum LMDBFileCheck {
         }
         let newer = metas[0].transaction >= metas[1].transaction ? metas[0] : metas[1]
         let needed = (newer.lastPage + 1) * UInt64(pageSize)
-        return size >= needed ? nil : .truncated(size: size, needed: needed)
+        // The size again, after the metas: a writer in another process writes a
+        // transaction's pages before its meta, so a file that grew since the
+        // first look holds every page the meta read names.
+        guard fstat(fd, &info) == 0 else { return .unreadable(errno: errno) }
+        let grown = UInt64(info.st_size)
+        return grown >= needed ? nil : .truncated(size: grown, needed: needed)
     }
 
     private static func parse(_ bytes: [UInt8], page: Int, pageSize: Int) -> Result<Meta, Damage> {
