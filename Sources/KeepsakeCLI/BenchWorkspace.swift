@@ -56,16 +56,20 @@ final class BenchWorkspace: Sendable {
     }
 
     /// Stops the child (if any; SIGTERM, then SIGKILL after five seconds) and
-    /// removes the folder. Safe to call more than once.
+    /// removes the folder. Safe to call more than once, from any thread: a
+    /// second call (the signal handler and the failing benchmark both closing)
+    /// waits for the first, so the folder is never removed under a live child.
     func close() {
-        if let process = child.withLock({ $0.take() }) {
-            process.terminate()
-            let deadline = Date(timeIntervalSinceNow: 5)
-            while process.isRunning && Date() < deadline { usleep(20_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+        child.withLock { child in
+            if let process = child.take() {
+                process.terminate()
+                let deadline = Date(timeIntervalSinceNow: 5)
+                while process.isRunning && Date() < deadline { usleep(20_000) }
+                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                process.waitUntilExit()
+            }
+            try? FileManager.default.removeItem(at: folder)
         }
-        try? FileManager.default.removeItem(at: folder)
     }
 
     /// For the child: when standard input reaches its end (the benchmark that
