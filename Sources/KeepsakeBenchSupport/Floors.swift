@@ -21,7 +21,7 @@ public enum Floors {
     /// The records the log would store for `drafts` (messaging's kinds
     /// included), for the raw LMDB floor.
     public static func records(of drafts: [EventDraft]) throws -> [RecordDraft] {
-        let declared = Dictionary(MessagingExtension().eventKinds.map { ($0.kind.rawValue, $0) }, uniquingKeysWith: { first, _ in first })
+        let declared = ExtensionEventKind.byNumber(MessagingExtension().eventKinds)
         return try drafts.map { try $0.recordDraft(declared: declared) }
     }
 

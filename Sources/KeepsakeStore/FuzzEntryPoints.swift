@@ -32,8 +32,7 @@ package enum FuzzEntryPoints {
     /// kinds by `declared`) and encoded again.
     package static func eventPayload(_ bytes: [UInt8], declared: [ExtensionEventKind] = []) {
         guard let kind = bytes.first, let payload = try? EventPayload(kind: UInt32(kind), bytes: Array(bytes.dropFirst())) else { return }
-        let declarations = Dictionary(declared.map { ($0.kind.rawValue, $0) }, uniquingKeysWith: { first, _ in first })
-        _ = try? EventDraft(payload).recordDraft(declared: declarations)
+        _ = try? EventDraft(payload).recordDraft(declared: ExtensionEventKind.byNumber(declared))
     }
 
     /// Seed inputs made from a history (a generated one): every event payload,

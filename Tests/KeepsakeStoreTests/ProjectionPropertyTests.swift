@@ -99,7 +99,7 @@ struct RandomHistory {
         return batch
     }
 
-    static let messagingKinds = Dictionary(uniqueKeysWithValues: MessagingExtension().eventKinds.map { ($0.kind.rawValue, $0) })
+    static let messagingKinds = ExtensionEventKind.byNumber(MessagingExtension().eventKinds)
 
     /// An event of another log, as a copy carries it (sometimes already erased by its origin).
     private mutating func nextCopy() throws -> RecordDraft {

@@ -52,8 +52,7 @@ public enum Backup {
     ) throws(BackupError) -> [VerifiedBackup] {
         let chain = try BackupChain(files: files, sizeLimit: sizeLimit, known: { _ in nil })
         if let expectedAccount { try chain.check(account: expectedAccount) }
-        let kinds = Dictionary(eventKinds.map { ($0.kind.rawValue, $0) }, uniquingKeysWith: { first, _ in first })
-        return try chain.verify(key: key, extensionKinds: kinds)
+        return try chain.verify(key: key, extensionKinds: ExtensionEventKind.byNumber(eventKinds))
     }
 }
 

@@ -87,9 +87,11 @@ extension Store {
            let stranger = chain.readers.first(where: { reader in !trusted.contains(reader.header.signer) }) {
             throw .untrustedSigner(publicKey: Hex.encode(stranger.header.signer))
         }
-        let storeAccount = try wrap { try accountCredential()?.account }
-        if !options.force, let account = options.expectedAccount ?? storeAccount {
-            try chain.check(account: account)
+        if !options.force {
+            // The account the caller names, else the store's own (read only when needed).
+            var expected = options.expectedAccount
+            if expected == nil { expected = try wrap { try accountCredential()?.account } }
+            if let expected { try chain.check(account: expected) }
         }
         let hardSigner = chain.readers.first(where: { $0.header.kind == .hard })?.header.signer
         let replaced = try wrap { try installation() }.flatMap { current in hardSigner.map { current.publicKey != $0 } == true ? current : nil }

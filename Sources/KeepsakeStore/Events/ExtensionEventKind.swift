@@ -29,6 +29,11 @@ public struct ExtensionEventKind: Sendable {
         self.placement = placement
     }
 
+    /// `kinds` by number (the first declaration of a number wins; `Store` refuses repeats).
+    package static func byNumber(_ kinds: [ExtensionEventKind]) -> [UInt32: ExtensionEventKind] {
+        Dictionary(kinds.map { ($0.kind.rawValue, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
     /// Names of the kinds installed extensions declared, for `EventKind.description`
     /// anywhere in the process. Kind numbers are one space, so a number has one name.
     private static let registeredNames = Mutex<[UInt32: String]>([:])

@@ -142,7 +142,7 @@ public final class Store: Sendable {
     private static func kinds(of extensions: [any StoreExtension]) -> [UInt32: ExtensionEventKind] {
         let declared = extensions.flatMap(\.eventKinds)
         ExtensionEventKind.register(declared)
-        return Dictionary(declared.map { ($0.kind.rawValue, $0) }, uniquingKeysWith: { first, _ in first })
+        return ExtensionEventKind.byNumber(declared)
     }
 
     /// Opens the store's log: the one its marker names, never a new one in its
