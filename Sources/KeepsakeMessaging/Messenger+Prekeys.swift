@@ -46,16 +46,19 @@ extension Messenger {
     }
 
     /// Keeps the relay stocked: a new batch of one-time prekeys when it holds
-    /// fewer than `replenishBelow`, and a new fallback once the current one is
-    /// older than `fallbackLifetime` (the one before it is then erased; the
-    /// newest previous fallback stays for prekey messages still in flight).
-    func maintainPrekeys(_ membership: Membership) async throws {
-        let stock = try await relayCall { try await $0.prekeyStock(of: membership.installation.bytes) }
+    /// fewer than `replenishBelow`, or fewer than were served in the last hour
+    /// (so a stock in heavy use does not run out before the next sync); and a
+    /// new fallback once the current one is older than `fallbackLifetime` (the
+    /// one before it is then erased; the newest previous fallback stays for
+    /// prekey messages still in flight). Returns the stock the relay reports afterwards.
+    func maintainPrekeys(_ membership: Membership) async throws -> PrekeyStock {
+        let stock = try await prekeyStock(membership)
         let fallbacks = try store.fallbackPrekeys(membership.installation)
         let lifetime = Double(options.fallbackLifetime.components.seconds)
         let rotate = fallbacks.first.map { Date().timeIntervalSince($0.createdAt) > lifetime } ?? true
-        let oneTime = stock < options.replenishBelow ? options.prekeyBatch : 0
-        guard oneTime > 0 || rotate else { return }
+        let low = stock.oneTimeRemaining < max(options.replenishBelow, stock.oneTimeServedLastHour)
+        let oneTime = low ? options.prekeyBatch : 0
+        guard oneTime > 0 || rotate else { return stock }
         let (_, signing) = try store.signingKey()
         var drafts = try prekeyEvents(for: membership.installation, signing: signing, oneTime: oneTime, fallback: rotate)
         if rotate {
@@ -68,6 +71,14 @@ extension Messenger {
         }
         try store.append(contentsOf: drafts)
         try await uploadPrekeys(membership, store.unpublishedPrekeys(membership.installation))
+        return try await prekeyStock(membership)
+    }
+
+    /// The relay's count of this installation's one-time prekeys and how fast they went in the last hour (a signed read).
+    private func prekeyStock(_ membership: Membership) async throws -> PrekeyStock {
+        let path = Topic.prekey(installation: membership.installation.bytes).path
+        let authentication = try store.authenticateRequest(method: "GET", path: path, contentDigest: RequestAuthentication.emptyBodyDigest)
+        return try await relayCall { try await $0.prekeyStock(of: membership.installation.bytes, authentication: authentication) }
     }
 }
 

@@ -27,9 +27,16 @@ public struct SyncReport: Sendable, Equatable {
     public var historyApplied: [HistoryRequestID] = []
     /// History answers that failed a check, with why.
     public var historyFailures: [HistorySyncError] = []
+    /// This installation's prekeys on the relay after the sync's upkeep: how
+    /// many one-time prekeys are left and how many were served in the last hour.
+    public var prekeys: PrekeyStock?
 
-    /// Whether the sync brought or did nothing.
-    public var isEmpty: Bool { self == SyncReport() }
+    /// Whether the sync brought or did nothing (the prekey stock aside).
+    public var isEmpty: Bool {
+        var bare = self
+        bare.prekeys = nil
+        return bare == SyncReport()
+    }
 
     /// An envelope the sync refused, and why.
     public struct Rejected: Sendable, Equatable {
@@ -98,7 +105,7 @@ extension Messenger {
                 progress = true
             }
         }
-        try await maintainPrekeys(me)
+        report.prekeys = try await maintainPrekeys(me)
         try closeIdleSupersededSessions()
         try expireHistoryRequests()
         return report

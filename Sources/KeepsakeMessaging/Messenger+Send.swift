@@ -14,7 +14,8 @@ public struct SendReceipt: Sendable, Equatable {
     public let envelopes: Int
     /// Envelopes not yet accepted by the relay; `sync()` publishes them again.
     public let pending: Int
-    /// Recipient installations without a session or a prekey to start one.
+    /// Recipient installations without a session or a prekey to start one (none
+    /// served, or the relay's prekey claim limits reached: try again later).
     public let unreachable: Int
 }
 
@@ -157,9 +158,17 @@ extension Messenger {
         return EventDraft(.sessionClosed(closed))
     }
 
-    /// Takes a prekey of `target` from the relay and checks that its installation signed it.
+    /// Takes a prekey of `target` from the relay (a claim signed by this
+    /// installation) and checks that its installation signed it. Nil when the
+    /// relay has none for it, or will not serve more now (its rate limits): the
+    /// target is then unreachable this time.
     private func claimPrekey(of target: KnownInstallation) async throws -> Prekey? {
-        guard let claimed = try await relayCall({ try await $0.claimPrekey(of: target.id.bytes) }) else { return nil }
+        let path = Topic.prekey(installation: target.id.bytes).path + "/claim"
+        let authentication = try store.authenticateRequest(method: "POST", path: path, contentDigest: RequestAuthentication.emptyBodyDigest)
+        let served = try await relayCall { relay -> ClaimedPrekey? in
+            do { return try await relay.claimPrekey(of: target.id.bytes, authentication: authentication) } catch is PrekeyClaimLimited { return nil }
+        }
+        guard let claimed = served else { return nil }
         let bundle = ContactBundle.with {
             $0.installationID = Data(target.id.bytes)
             $0.signingKey = Data(target.signingKey)

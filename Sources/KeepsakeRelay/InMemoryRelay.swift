@@ -56,14 +56,20 @@ public final class InMemoryRelay: RelayTransport {
         return RelayPage(items: items.map(RelayItem.init), next: items.last?.cursor ?? cursor)
     }
 
-    /// Takes one prekey of an installation: a one-time prekey, or the fallback; nil when it has none.
-    public func claimPrekey(of installation: [UInt8]) async throws -> ClaimedPrekey? {
-        try relay.storage.claimPrekey(of: installation).map { ClaimedPrekey(data: Array($0.data), fallback: $0.fallback) }
+    /// Takes one prekey of an installation for the signing installation, within
+    /// the relay's rate limits: a one-time prekey, or the fallback; nil when it has none.
+    public func claimPrekey(of installation: [UInt8], authentication: RequestAuthentication) async throws -> ClaimedPrekey? {
+        do {
+            return try relay.prekeyClaims.claim(of: installation, authentication: authentication, now: .nowMillis)
+                .map { ClaimedPrekey(data: Array($0.data), fallback: $0.fallback) }
+        } catch let error as RelayError where error.status == .tooManyRequests {
+            throw PrekeyClaimLimited(message: error.message)
+        }
     }
 
-    /// How many one-time prekeys the relay still holds for an installation.
-    public func prekeyStock(of installation: [UInt8]) async throws -> Int {
-        try relay.storage.oneTimePrekeys(of: installation)
+    /// How many one-time prekeys the relay still holds for an installation, and how fast they go.
+    public func prekeyStock(of installation: [UInt8], authentication: RequestAuthentication) async throws -> PrekeyStock {
+        PrekeyStock(try relay.prekeyClaims.stock(of: installation, authentication: authentication, now: .nowMillis))
     }
 
     /// The items of a topic after `cursor`, then each new one as it is published, until the stream is dropped.
@@ -155,6 +161,13 @@ public final class InMemoryRelay: RelayTransport {
             try storage.checkSignature(auth, method: "POST", path: path, now: Int64(Date().timeIntervalSince1970 * 1000), db)
         }
         guard seenNonces.withLock({ $0.insert(auth.nonce).inserted }) else { throw RelayError.replayedRequest }
+    }
+}
+
+extension PrekeyStock {
+    init(_ stock: Relay.PrekeyStock) {
+        self.init(oneTimeRemaining: stock.oneTimeRemaining, oneTimeServedLastHour: stock.oneTimeServedLastHour,
+                  fallbackServedLastHour: stock.fallbackServedLastHour)
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HTTPTypes
 import Hummingbird
 import KeepsakeCrypto
 import KeepsakeWire
@@ -12,10 +13,12 @@ import ServiceLifecycle
 /// Endpoints (docs/relay-openapi.json):
 /// - `POST /v1/topics/{topic}`: publish the request body (a wire message) to the topic.
 /// - `GET /v1/topics/{topic}?after=<cursor>&limit=<n>`: items after a cursor, oldest first
-///   (for a prekey topic: how many one-time prekeys are left; prekeys themselves are only claimed).
+///   (for a prekey topic, a request signed by that installation: how many one-time prekeys are left
+///   and how fast they go; prekeys themselves are only claimed).
 /// - `GET /v1/topics/{topic}/events?after=<cursor>`: the items after a cursor, then each new
 ///   one as it is published (server-sent events: `id` the cursor, `data` the item in base64).
-/// - `POST /v1/topics/prekey-{installation}/claim`: a one-time prekey (then deleted) or the fallback.
+/// - `POST /v1/topics/prekey-{installation}/claim`, signed by a known installation and rate limited
+///   (`PrekeyClaims`): a one-time prekey (then deleted) or the fallback.
 /// - `GET /v1/health`.
 ///
 /// Publishing is checked where the relay can check: contact bundles, revocations
@@ -30,6 +33,14 @@ public struct Relay: Sendable {
         public var maxQueryItems = 1_000
         /// Most prekeys one upload may carry.
         public var maxPrekeysPerUpload = 200
+        /// Prekeys one installation may claim per hour, of all installations together.
+        public var prekeyClaimsPerRequester = 600
+        /// Prekeys one installation may claim of one other installation per hour.
+        public var prekeyClaimsPerPair = 6
+        /// Times one installation's prekeys may be served per hour, to all requesters together.
+        public var prekeyClaimsPerTarget = 3_600
+        /// One-time prekeys of one installation served per hour; further claims get its fallback prekey.
+        public var oneTimePrekeysPerTarget = 30
         /// Most live subscriptions open at once; more are refused with 503.
         public var maxSubscribers = 10_000
         /// Most connections open at once; more get a 503 at once and are closed.
@@ -106,11 +117,12 @@ public struct Relay: Sendable {
         router.post("v1/topics/:topic") { request, context in try await self.publish(request, context) }
         router.get("v1/topics/:topic") { request, context -> Response in
             if case let .prekey(installation) = try self.topic(context) {
-                return try PrekeyStock(oneTimeRemaining: try self.storage.oneTimePrekeys(of: installation)).response(from: request, context: context)
+                return try self.topics.prekeyClaims.stock(of: installation, authentication: try Self.authentication(of: request), now: .nowMillis)
+                    .response(from: request, context: context)
             }
             return try self.query(request, context).response(from: request, context: context)
         }
-        router.post("v1/topics/:topic/claim") { _, context in try self.claim(context) }
+        router.post("v1/topics/:topic/claim") { request, context in try self.claim(request, context) }
         router.get("v1/topics/:topic/events") { request, context in try self.subscribe(request, context) }
         backups.routes(router)
         return router
@@ -136,7 +148,11 @@ public struct Relay: Sendable {
         let next: Int64
     }
 
-    struct PrekeyStock: ResponseEncodable { let oneTimeRemaining: Int }
+    struct PrekeyStock: ResponseEncodable, Equatable {
+        let oneTimeRemaining: Int
+        let oneTimeServedLastHour: Int
+        let fallbackServedLastHour: Int
+    }
 
     struct ClaimedPrekey: ResponseEncodable {
         let data: Data
@@ -220,15 +236,31 @@ public struct Relay: Sendable {
         return number
     }
 
-    private func claim(_ context: BasicRequestContext) throws -> ClaimedPrekey {
+    private func claim(_ request: Request, _ context: BasicRequestContext) throws -> ClaimedPrekey {
         guard case let .prekey(installation) = try topic(context) else {
             throw RelayError(.badRequest, code: "not_a_prekey_topic", "only prekey topics serve claims")
         }
-        guard let prekey = try storage.claimPrekey(of: installation) else {
+        let authentication = try Self.authentication(of: request)
+        guard let prekey = try topics.prekeyClaims.claim(of: installation, authentication: authentication, now: .nowMillis) else {
             throw RelayError(.notFound, code: "no_prekeys", "the installation has published no prekeys (or was revoked)")
         }
         return ClaimedPrekey(data: prekey.data, fallback: prekey.fallback)
     }
+}
+
+extension Relay {
+    /// The request's signature headers (docs/PROTOCOL.md §8), or 401 `unauthenticated`.
+    static func authentication(of request: Request) throws -> RequestAuthentication {
+        guard let auth = RequestAuthentication(header: { name in HTTPField.Name(name).flatMap { request.headers[$0] } }) else {
+            throw RelayError(.unauthorized, code: "unauthenticated", "sign the request as an installation (Keepsake-* headers; docs/PROTOCOL.md)")
+        }
+        return auth
+    }
+}
+
+extension Int64 {
+    /// The relay's clock in milliseconds since 1970.
+    static var nowMillis: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 }
 
 extension RelayError {

@@ -30,6 +30,7 @@ final class RelayStorage: Sendable {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("0001_relay") { db in try db.execute(sql: Self.schema) }
         migrator.registerMigration("0002_backups") { db in try db.execute(sql: Self.backupSchema) }
+        migrator.registerMigration("0003_prekey_claims") { db in try db.execute(sql: Self.prekeyClaimSchema) }
         try migrator.migrate(database)
     }
 
@@ -84,6 +85,21 @@ final class RelayStorage: Sendable {
         CREATE TABLE request_nonces (nonce BLOB PRIMARY KEY, seen_at INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE uploads (installation BLOB NOT NULL, at INTEGER NOT NULL);
         CREATE INDEX uploads_by_installation ON uploads (installation, at);
+        """
+
+    /// Served prekey claims, kept an hour: the rate limits count them and the
+    /// target installation reads how fast its prekeys go.
+    static let prekeyClaimSchema = """
+        CREATE TABLE prekey_claims (
+            requester BLOB NOT NULL,                 -- the signing installation
+            target BLOB NOT NULL,                    -- the installation whose prekey was served
+            at INTEGER NOT NULL,                     -- milliseconds since 1970, relay clock
+            fallback INTEGER NOT NULL                -- 1: the fallback prekey was served
+        );
+        CREATE INDEX prekey_claims_by_requester ON prekey_claims (requester, target, at);
+        CREATE INDEX prekey_claims_by_target ON prekey_claims (target, at);
+        CREATE INDEX prekey_claims_by_time ON prekey_claims (at);
+        CREATE INDEX request_nonces_by_time ON request_nonces (seen_at);
         """
 
     struct Item: Sendable {
@@ -185,30 +201,20 @@ final class RelayStorage: Sendable {
         }
     }
 
-    /// Serves a one-time prekey and forgets its key (its ID stays, served), or
-    /// else the newest fallback prekey (kept).
-    func claimPrekey(of installation: [UInt8]) throws -> (data: Data, fallback: Bool)? {
-        try database.write { db in
-            if let oneTime = try Row.fetchOne(db, sql: """
-                SELECT prekey_id, data FROM prekeys WHERE installation = ? AND fallback = 0 AND data IS NOT NULL
-                ORDER BY uploaded LIMIT 1
-                """, arguments: [Data(installation)]) {
-                try db.execute(sql: "UPDATE prekeys SET data = NULL WHERE installation = ? AND prekey_id = ?",
-                               arguments: [Data(installation), oneTime["prekey_id"] as Int64])
-                return (oneTime["data"], false)
-            }
-            return try Data.fetchOne(db, sql: """
-                SELECT data FROM prekeys WHERE installation = ? AND fallback = 1 AND data IS NOT NULL ORDER BY uploaded DESC LIMIT 1
-                """, arguments: [Data(installation)]).map { ($0, true) }
-        }
+    /// How many one-time prekeys of the installation are left.
+    func oneTimePrekeys(of installation: [UInt8], _ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM prekeys WHERE installation = ? AND fallback = 0 AND data IS NOT NULL",
+                         arguments: [Data(installation)]) ?? 0
     }
 
-    /// How many one-time prekeys of the installation are left.
-    func oneTimePrekeys(of installation: [UInt8]) throws -> Int {
-        try database.read { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM prekeys WHERE installation = ? AND fallback = 0 AND data IS NOT NULL",
-                             arguments: [Data(installation)]) ?? 0
+    /// Accepts a signed request's nonce once, in the caller's transaction (and
+    /// forgets nonces older than twice the timestamp window, which can no longer verify).
+    func use(nonce: [UInt8], now: Int64, _ db: Database) throws {
+        try db.execute(sql: "DELETE FROM request_nonces WHERE seen_at < ?", arguments: [now - 2 * RequestAuthentication.window])
+        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM request_nonces WHERE nonce = ?", arguments: [Data(nonce)]) == nil else {
+            throw RelayError.replayedRequest
         }
+        try db.execute(sql: "INSERT INTO request_nonces (nonce, seen_at) VALUES (?, ?)", arguments: [Data(nonce), now])
     }
 
     enum ClaimOutcome: Equatable {

@@ -9,6 +9,9 @@ struct RelayTopics: Sendable {
     let limits: Relay.Limits
     let notifier = TopicNotifier()
 
+    /// Prekey claims and stock reads, signed and rate limited.
+    var prekeyClaims: PrekeyClaims { PrekeyClaims(storage: storage, limits: limits) }
+
     /// Stores a wire message on `topic` after the topic's checks (in the same
     /// transaction) and wakes the topic's followers; returns its cursor.
     /// Prekey topics take uploads through `storePrekeys` instead.
@@ -76,13 +79,14 @@ struct RelayTopics: Sendable {
         } catch let error as WireError {
             throw RelayError(error)
         }
-        try await storage.database.write { db in
+        let remaining = try await storage.database.write { db in
             guard try !storage.isRevoked(installation, db) else { throw RelayError.revoked }
             try storage.learn(bundle, db)
             try storage.store(prekeys: prekeys.map { (id: $0.0.prekeyID, fallback: $0.0.fallback, signed: try $0.1.wireBytes()) },
                               for: installation, db)
+            return try storage.oneTimePrekeys(of: installation, db)
         }
-        return Relay.PrekeysStored(stored: prekeys.count, oneTimeRemaining: try storage.oneTimePrekeys(of: installation))
+        return Relay.PrekeysStored(stored: prekeys.count, oneTimeRemaining: remaining)
     }
 }
 

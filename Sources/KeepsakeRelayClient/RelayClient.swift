@@ -81,24 +81,28 @@ public struct RelayClient: RelayTransport {
         }, next: page.next)
     }
 
-    /// Takes one prekey of an installation: a one-time prekey, or the fallback; nil when it has none.
-    public func claimPrekey(of installation: [UInt8]) async throws -> ClaimedPrekey? {
+    /// Takes one prekey of an installation, signed by the claiming installation:
+    /// a one-time prekey, or the fallback; nil when it has none.
+    public func claimPrekey(of installation: [UInt8], authentication: RequestAuthentication) async throws -> ClaimedPrekey? {
         struct Claimed: Decodable {
             let data: Data
             let fallback: Bool
         }
         do {
-            let claimed = try await call(post: true, "v1/topics/\(Topic.prekey(installation: installation).name)/claim", decoding: Claimed.self)
+            let claimed = try await call(post: true, "v1/topics/\(Topic.prekey(installation: installation).name)/claim",
+                                         authentication: authentication, decoding: Claimed.self)
             return ClaimedPrekey(data: Array(claimed.data), fallback: claimed.fallback)
         } catch let failure as Failure where failure.code == "no_prekeys" {
             return nil
+        } catch let Failure.refused(status, _, message) where status == 429 {
+            throw PrekeyClaimLimited(message: message)
         }
     }
 
-    /// How many one-time prekeys the relay still holds for an installation.
-    public func prekeyStock(of installation: [UInt8]) async throws -> Int {
-        struct Stock: Decodable { let oneTimeRemaining: Int }
-        return try await call(post: false, "v1/topics/\(Topic.prekey(installation: installation).name)", decoding: Stock.self).oneTimeRemaining
+    /// How many one-time prekeys the relay still holds for an installation and how fast they go (signed by it).
+    public func prekeyStock(of installation: [UInt8], authentication: RequestAuthentication) async throws -> PrekeyStock {
+        try await call(post: false, "v1/topics/\(Topic.prekey(installation: installation).name)", authentication: authentication,
+                       decoding: PrekeyStock.self)
     }
 
     /// The items of a topic after `cursor`, then each new one as it is published, until the stream is dropped.
@@ -228,9 +232,12 @@ public struct RelayClient: RelayTransport {
         return .refused(status: status, code: error.error.code, message: error.error.message)
     }
 
-    private func call<T: Decodable>(post: Bool, _ path: String, body: [UInt8]? = nil, decoding type: T.Type) async throws -> T {
+    private func call<T: Decodable>(
+        post: Bool, _ path: String, body: [UInt8]? = nil, authentication: RequestAuthentication? = nil, decoding type: T.Type
+    ) async throws -> T {
         var request = HTTPClientRequest(url: url(path))
         request.method = post ? .POST : .GET
+        for (name, value) in authentication?.headers ?? [] { request.headers.add(name: name, value: value) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/octet-stream")
             request.body = .bytes(ByteBuffer(bytes: body))

@@ -11,9 +11,12 @@ public protocol RelayTransport: BackupProviderTransport {
     func items(on topic: Topic, after cursor: Int64, limit: Int) async throws -> RelayPage
     /// Takes one prekey of an installation: a one-time prekey (the relay deletes
     /// it) or, when none is left, the fallback. Nil when the installation has none.
-    func claimPrekey(of installation: [UInt8]) async throws -> ClaimedPrekey?
-    /// How many one-time prekeys the relay still holds for an installation.
-    func prekeyStock(of installation: [UInt8]) async throws -> Int
+    /// `authentication` signs `POST <prekey topic path>/claim` with `RequestAuthentication.emptyBodyDigest`;
+    /// a claim over the relay's rate limits throws `PrekeyClaimLimited`.
+    func claimPrekey(of installation: [UInt8], authentication: RequestAuthentication) async throws -> ClaimedPrekey?
+    /// How many one-time prekeys the relay still holds for an installation and
+    /// how fast they go; `authentication` is that installation's signature of `GET <prekey topic path>`.
+    func prekeyStock(of installation: [UInt8], authentication: RequestAuthentication) async throws -> PrekeyStock
     /// The items of a topic after `cursor` and then each new one as it is
     /// published, until the stream is dropped or the connection ends.
     func watch(_ topic: Topic, after cursor: Int64) -> AsyncThrowingStream<RelayItem, any Error>
@@ -88,6 +91,36 @@ public struct ClaimedPrekey: Sendable, Equatable {
     public init(data: [UInt8], fallback: Bool) {
         self.data = data
         self.fallback = fallback
+    }
+}
+
+/// A relay refused a prekey claim because the requester, or everyone together
+/// for the target, claimed too many in the last hour (429 `rate_limited` or `target_rate_limited`).
+public struct PrekeyClaimLimited: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The relay's explanation.
+    public let message: String
+
+    /// A refusal with the relay's explanation.
+    public init(message: String) { self.message = message }
+
+    /// What happened.
+    public var description: String { "the relay refused the prekey claim: \(message)" }
+}
+
+/// An installation's prekeys as the relay holds them: what is left and how fast it goes.
+public struct PrekeyStock: Sendable, Equatable, Codable {
+    /// One-time prekeys not served yet.
+    public let oneTimeRemaining: Int
+    /// One-time prekeys served in the last hour.
+    public let oneTimeServedLastHour: Int
+    /// Times the fallback prekey was served in the last hour (no one-time prekey left, or over the relay's one-time budget).
+    public let fallbackServedLastHour: Int
+
+    /// A stock as the relay reported it.
+    public init(oneTimeRemaining: Int, oneTimeServedLastHour: Int, fallbackServedLastHour: Int) {
+        self.oneTimeRemaining = oneTimeRemaining
+        self.oneTimeServedLastHour = oneTimeServedLastHour
+        self.fallbackServedLastHour = fallbackServedLastHour
     }
 }
 

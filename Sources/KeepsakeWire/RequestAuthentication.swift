@@ -1,12 +1,13 @@
 import Foundation
 import KeepsakeCrypto
 
-/// How an installation signs an HTTP request to the relay's backup provider.
+/// How an installation signs an HTTP request to the relay: backup uploads,
+/// prekey claims and prekey stock reads.
 ///
 /// Headers: `Keepsake-Installation` (installation ID, hex), `Keepsake-Timestamp`
 /// (milliseconds since 1970), `Keepsake-Nonce` (16 random bytes, hex),
-/// `Keepsake-Content-Digest` (BLAKE2b-256 of the uploaded file, hex; empty
-/// without one) and `Keepsake-Signature` (base64 Ed25519, purpose
+/// `Keepsake-Content-Digest` (BLAKE2b-256 of the uploaded file, hex; of the
+/// empty string for requests without a body) and `Keepsake-Signature` (base64 Ed25519, purpose
 /// `keepsake/request/v1`) over the lines
 /// `method \n path \n installation \n timestamp \n nonce \n digest`.
 /// The relay accepts a timestamp within `RequestAuthentication.window` of its
@@ -22,6 +23,9 @@ public struct RequestAuthentication: Sendable, Equatable {
     public let contentDigest: [UInt8]
     /// Ed25519 signature over method, path, installation, timestamp, nonce and digest.
     public let signature: [UInt8]
+
+    /// The content digest of a request without a body: BLAKE2b-256 of the empty string.
+    public static let emptyBodyDigest = Blake2b.hash([])
 
     /// How far a request's timestamp may be from the relay's clock.
     public static let window: Int64 = 5 * 60 * 1000

@@ -34,6 +34,9 @@ public enum Topic: Hashable, Sendable, CustomStringConvertible {
     /// The topic's name.
     public var description: String { name }
 
+    /// The topic's path on the relay's HTTP API, `/v1/topics/<name>`, as signed requests sign it.
+    public var path: String { "/v1/topics/\(name)" }
+
     /// Parses a topic name; nil for anything that is not exactly one of the forms above.
     public init?(name: some StringProtocol) {
         guard let dash = name.firstIndex(of: "-") else { return nil }

@@ -5,6 +5,7 @@ import KeepsakeRelay
 @testable import KeepsakeStore
 import KeepsakeCrypto
 import KeepsakeRelayClient
+import KeepsakeTransport
 import KeepsakeWire
 
 /// End to end over a relay process on loopback: two accounts, three installations.
@@ -176,20 +177,28 @@ import KeepsakeWire
         let bundle = try SignedContactBundle(serializedBytes: try #require(try bobPhone.store.membership()).signedBundle).verified()
         var served: [UInt32] = []
         var fallbacks: [UInt32] = []
+        // Three claimants, each within the relay's limit of claims of one installation per hour.
+        let claimants = [alicePhone.store, aliceLaptop.store, bobPhone.store]
+        var claims = 0
+        func claim() async throws -> ClaimedPrekey? {
+            claims += 1
+            return try await relay.client.claimPrekey(of: installation.bytes, as: claimants[claims % claimants.count])
+        }
         for _ in 0..<7 {
-            let claimed = try #require(try await relay.client.claimPrekey(of: installation.bytes))
+            let claimed = try #require(try await claim())
             let prekey = try SignedPrekey(serializedBytes: claimed.data).verified(by: bundle)
             #expect(prekey.fallback == claimed.fallback)
             if claimed.fallback { fallbacks.append(prekey.prekeyID) } else { served.append(prekey.prekeyID) }
         }
         #expect(served.count == 5 && Set(served).count == 5, "each one-time prekey once")
         #expect(fallbacks.count == 2 && Set(fallbacks).count == 1, "then the fallback, again and again")
-        #expect(try await relay.client.prekeyStock(of: installation.bytes) == 0)
+        let stock = try await relay.client.prekeyStock(of: bobPhone.store)
+        #expect(stock == PrekeyStock(oneTimeRemaining: 0, oneTimeServedLastHour: 5, fallbackServedLastHour: 2), "bob sees how fast his prekeys went")
 
         // A sync notices the empty stock and uploads a new batch, never one already served.
         _ = try await bobPhone.messenger.sync()
         var replenished: [UInt32] = []
-        while let claimed = try await relay.client.claimPrekey(of: installation.bytes), !claimed.fallback {
+        while let claimed = try await claim(), !claimed.fallback {
             replenished.append(try SignedPrekey(serializedBytes: claimed.data).verified(by: bundle).prekeyID)
         }
         #expect(replenished.count == 5 && Set(replenished).isDisjoint(with: served))
@@ -335,7 +344,7 @@ extension DirectMessagingTests {
             try await receive(try craft(.direct(between: bob.id, and: carol.id), to: bobTarget, from: me), at: bobPhone)
         }
 
-        let prekey = try SignedPrekey(serializedBytes: try #require(try await relay.client.claimPrekey(of: bobTarget.id.bytes)).data)
+        let prekey = try SignedPrekey(serializedBytes: try #require(try await relay.client.claimPrekey(of: bobTarget.id.bytes, as: alicePhone.store)).data)
             .verified(by: ContactBundle.with { $0.installationID = Data(bobTarget.id.bytes); $0.signingKey = Data(bobTarget.signingKey) })
         let impostor = try Messenger.outboundSession(to: bobTarget, prekey: prekey, identity: KeyAgreementKey.generate())
         await #expect(throws: EnvelopeRejection.identityKeyMismatch, "a prekey message whose identity key is not the sender's") {
@@ -357,7 +366,9 @@ extension DirectMessagingTests {
 
 @Suite struct PrekeyRotationTests {
     @Test func anOldFallbackIsReplacedAndTheOneBeforeItErased() async throws {
-        let relay = try InMemoryRelay()
+        var limits = Relay.Limits()
+        limits.prekeyClaimsPerPair = 100
+        let relay = try InMemoryRelay(limits: limits)
         let scratch = Scratch()
         var options = Messenger.Options()
         options.prekeyBatch = 2
@@ -368,7 +379,7 @@ extension DirectMessagingTests {
         let bundle = try SignedContactBundle(serializedBytes: me.signedBundle).verified()
         func servedFallback() async throws -> UInt32 {
             while true {
-                let claimed = try #require(try await relay.client.claimPrekey(of: me.installation.bytes))
+                let claimed = try #require(try await relay.client.claimPrekey(of: me.installation.bytes, as: device.store))
                 if claimed.fallback { return try SignedPrekey(serializedBytes: claimed.data).verified(by: bundle).prekeyID }
             }
         }

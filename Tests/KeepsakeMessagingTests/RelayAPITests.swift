@@ -43,9 +43,10 @@ import Testing
         var errorCode: String? { if case let .string(code)? = json?["error"]?["code"] { code } else { nil } }
     }
 
-    func request(_ method: String, _ path: String, body: [UInt8]? = nil) async throws -> Answer {
+    func request(_ method: String, _ path: String, body: [UInt8]? = nil, headers: [(String, String)] = []) async throws -> Answer {
         var request = HTTPClientRequest(url: relay.url.absoluteString + path)
         request.method = .init(rawValue: method)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         var buffer = try await response.body.collect(upTo: 16 << 20)
@@ -94,8 +95,10 @@ import Testing
 
     /// Sends a request, checks its status is documented and its body matches the documented schema.
     @discardableResult
-    func documented(_ method: String, _ path: String, template: String, body: [UInt8]? = nil) async throws -> Answer {
-        let answer = try await request(method, path, body: body)
+    func documented(
+        _ method: String, _ path: String, template: String, body: [UInt8]? = nil, headers: [(String, String)] = []
+    ) async throws -> Answer {
+        let answer = try await request(method, path, body: body, headers: headers)
         let schema = responseSchema(template, method.lowercased(), answer.status)
         #expect(schema != nil, "\(method) \(path) answered \(answer.status), which the document does not list")
         if let schema { #expect(matches(answer.json, schema), "\(method) \(path) \(answer.status): \(String(describing: answer.json))") }
@@ -120,6 +123,12 @@ import Testing
         var signed = try SignedContactBundle.signing(bundle, with: account)
         if let signer { signed.signature = Data(SignaturePurpose.contactBundle.sign(try bundle.wireBytes(), with: signer)) }
         return try signed.wireBytes()
+    }
+
+    /// Signature headers for a request without a body, by `key` as `installation` (the fixture's by default).
+    func signed(_ method: String, _ path: String, by key: SigningKey? = nil, as installation: [UInt8]? = nil) -> [(String, String)] {
+        RequestAuthentication.sign(method: method, path: path, installation: installation ?? self.installation,
+                                   contentDigest: RequestAuthentication.emptyBodyDigest, with: key ?? installationKey).headers
     }
 
     func prekeyUpload(count: Int, fallback: Bool = true) throws -> [UInt8] {
@@ -147,8 +156,12 @@ import Testing
         let page = try await documented("GET", contact + "?after=0&limit=10", template: "/v1/topics/{topic}")
         #expect(page.json?["items"]?.count == 1)
         #expect(try await documented("POST", prekeys, template: "/v1/topics/{topic}", body: prekeyUpload(count: 3)).status == 200)
-        try await documented("GET", prekeys, template: "/v1/topics/{topic}")
-        #expect(try await documented("POST", prekeys + "/claim", template: "/v1/topics/{topic}/claim").status == 200)
+        let stock = try await documented("GET", prekeys, template: "/v1/topics/{topic}", headers: signed("GET", prekeys))
+        #expect(stock.json?["oneTimeRemaining"] == .integer(2))
+        #expect(try await documented("GET", prekeys, template: "/v1/topics/{topic}").errorCode == "unauthenticated")
+        #expect(try await documented("POST", prekeys + "/claim", template: "/v1/topics/{topic}/claim",
+                                     headers: signed("POST", prekeys + "/claim")).status == 200)
+        #expect(try await documented("POST", prekeys + "/claim", template: "/v1/topics/{topic}/claim").errorCode == "unauthenticated")
         #expect(try await documented("POST", inbox + "/claim", template: "/v1/topics/{topic}/claim").status == 400)
         #expect(try await documented("GET", contact + "?limit=0", template: "/v1/topics/{topic}").errorCode == "bad_parameter")
         let claim = try CommitClaim.with { $0.epoch = 2; $0.commitDigest = Data(Random.bytes(32)) }.wireBytes()
@@ -166,7 +179,24 @@ import Testing
         #expect(try await documented("GET", "/v1/backups/\(Hex.encode(Random.bytes(32)))", template: "/v1/backups/{id}").errorCode == "no_backup")
         #expect(try await documented("GET", "/v1/backups/nope", template: "/v1/backups/{id}").errorCode == "bad_id")
         let empty = "/v1/topics/\(Topic.prekey(installation: Random.bytes(16)).name)/claim"
-        #expect(try await documented("POST", empty, template: "/v1/topics/{topic}/claim").errorCode == "no_prekeys")
+        #expect(try await documented("POST", empty, template: "/v1/topics/{topic}/claim", headers: signed("POST", empty)).errorCode == "no_prekeys")
+    }
+
+    /// Over HTTP, a requester's seventh claim of one installation within the
+    /// hour gets 429 (the client's `PrekeyClaimLimited`) and takes nothing.
+    @Test func claimsOverTheLimitAre429AndTakeNothing() async throws {
+        let prekeys = "/v1/topics/\(Topic.prekey(installation: installation).name)"
+        #expect(try await request("POST", prekeys, body: prekeyUpload(count: 10)).status == 200)
+        for _ in 0..<6 {
+            #expect(try await request("POST", prekeys + "/claim", headers: signed("POST", prekeys + "/claim")).status == 200)
+        }
+        let refused = try await documented("POST", prekeys + "/claim", template: "/v1/topics/{topic}/claim", headers: signed("POST", prekeys + "/claim"))
+        #expect(refused.status == 429 && refused.errorCode == "rate_limited")
+        let authentication = RequestAuthentication.sign(method: "POST", path: prekeys + "/claim", installation: installation,
+                                                        contentDigest: RequestAuthentication.emptyBodyDigest, with: installationKey)
+        await #expect(throws: PrekeyClaimLimited.self) { _ = try await relay.client.claimPrekey(of: installation, authentication: authentication) }
+        let stock = try await request("GET", prekeys, headers: signed("GET", prekeys))
+        #expect(stock.json?["oneTimeRemaining"] == .integer(3) && stock.json?["oneTimeServedLastHour"] == .integer(6))
     }
 
     /// `sent_ns` is nanoseconds since 1970, near the relay's clock: a time in
@@ -229,6 +259,7 @@ import Testing
     }
 
     @Test func aRevokedInstallationCannotPublishItsBundleOrPrekeys() async throws {
+        #expect(try await request("POST", "/v1/topics/contact-\(accountID)", body: bundle()).status == 201)
         let revocation = try SignedRevocation.signing(Revocation.with {
             $0.accountKey = Data(account.publicKey)
             $0.installationID = Data(installation)
@@ -238,6 +269,7 @@ import Testing
         #expect(try await request("POST", "/v1/topics/contact-\(accountID)", body: bundle()).errorCode == "revoked")
         let prekeys = "/v1/topics/\(Topic.prekey(installation: installation).name)"
         #expect(try await request("POST", prekeys, body: prekeyUpload(count: 2)).errorCode == "revoked")
-        #expect(try await request("POST", prekeys + "/claim").errorCode == "no_prekeys")
+        #expect(try await request("POST", prekeys + "/claim", headers: signed("POST", prekeys + "/claim")).errorCode == "revoked",
+                "a revoked installation claims nothing")
     }
 }

@@ -2,6 +2,8 @@ import Foundation
 import Keepsake
 import KeepsakeRelay
 import KeepsakeRelayClient
+import KeepsakeWire
+import Testing
 
 /// A temporary directory removed when the value is released.
 final class Scratch {
@@ -107,5 +109,24 @@ struct Device {
     /// Texts of a conversation, oldest first.
     func texts(in conversation: ConversationID) throws -> [String] {
         try store.messages(in: conversation, limit: 1_000).messages.reversed().map(\.text)
+    }
+}
+
+extension RelayTransport {
+    /// Claims a prekey of `installation`, signed as `claimant`'s installation.
+    func claimPrekey(of installation: [UInt8], as claimant: Store) async throws -> ClaimedPrekey? {
+        let path = Topic.prekey(installation: installation).path + "/claim"
+        return try await claimPrekey(
+            of: installation,
+            authentication: claimant.authenticateRequest(method: "POST", path: path, contentDigest: RequestAuthentication.emptyBodyDigest))
+    }
+
+    /// The prekey stock of `owner`'s installation, read as the relay allows: signed by it.
+    func prekeyStock(of owner: Store) async throws -> PrekeyStock {
+        let installation = try #require(try owner.membership()).installation.bytes
+        return try await prekeyStock(
+            of: installation,
+            authentication: owner.authenticateRequest(
+                method: "GET", path: Topic.prekey(installation: installation).path, contentDigest: RequestAuthentication.emptyBodyDigest))
     }
 }

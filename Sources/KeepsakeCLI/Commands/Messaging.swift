@@ -174,7 +174,11 @@ struct Sync: AsyncParsableCommand {
                        "historyRequests": report.historyRequests.map(\.description), "historyApplied": report.historyApplied.map(\.description),
                        "historyFailures": report.historyFailures.map(\.description),
                        "commits": report.commits, "retransmissionsRequested": report.retransmissionsRequested, "resent": report.resent,
-                       "rejected": report.rejected.map { ["cursor": $0.cursor, "reason": $0.reason.description] }])
+                       "rejected": report.rejected.map { ["cursor": $0.cursor, "reason": $0.reason.description] },
+                       "prekeys": report.prekeys.map {
+                           ["oneTimeRemaining": $0.oneTimeRemaining, "oneTimeServedLastHour": $0.oneTimeServedLastHour,
+                            "fallbackServedLastHour": $0.fallbackServedLastHour] as Any
+                       } ?? NSNull()])
         } else {
             print("received \(report.received.count), commits \(report.commits), duplicates \(report.duplicates), rejected \(report.rejected.count)"
                   + (report.retransmissionsRequested > 0 ? ", asked \(report.retransmissionsRequested) sender(s) to resend" : "")
@@ -183,6 +187,10 @@ struct Sync: AsyncParsableCommand {
             for id in report.historyApplied { print("  history imported (request \(id))") }
             for failure in report.historyFailures { print("  history answer refused: \(failure)") }
             for rejected in report.rejected { print("  envelope \(rejected.cursor): \(rejected.reason)") }
+            if let stock = report.prekeys, stock.oneTimeServedLastHour + stock.fallbackServedLastHour > 0 {
+                print("  prekeys on the relay: \(stock.oneTimeRemaining) one-time left; served in the last hour: "
+                      + "\(stock.oneTimeServedLastHour) one-time, \(stock.fallbackServedLastHour) fallback")
+            }
         }
     }
 }

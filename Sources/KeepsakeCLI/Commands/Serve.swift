@@ -32,6 +32,22 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Backup uploads allowed per installation per hour (1 to 1000000000).", transform: bounded(1...1_000_000_000))
     var uploadsPerHour = Relay.BackupLimits().uploadsPerHour
 
+    @Option(help: "Prekeys one installation may claim per hour, of all installations together (1 to 1000000000).",
+            transform: bounded(1...1_000_000_000))
+    var prekeyClaimsPerRequester = Relay.Limits().prekeyClaimsPerRequester
+
+    @Option(help: "Prekeys one installation may claim of one other installation per hour (1 to 1000000000).",
+            transform: bounded(1...1_000_000_000))
+    var prekeyClaimsPerPair = Relay.Limits().prekeyClaimsPerPair
+
+    @Option(help: "Times one installation's prekeys may be served per hour, to everyone together (1 to 1000000000).",
+            transform: bounded(1...1_000_000_000))
+    var prekeyClaimsPerTarget = Relay.Limits().prekeyClaimsPerTarget
+
+    @Option(help: "One-time prekeys of one installation served per hour; later claims get its fallback prekey (0 to 1000000000).",
+            transform: bounded(0...1_000_000_000))
+    var oneTimePrekeysPerTarget = Relay.Limits().oneTimePrekeysPerTarget
+
     @Option(help: "Close a connection that sends no complete request head for this many seconds (1 to 3600).",
             transform: bounded(1...3600))
     var idleTimeout = 30
@@ -54,6 +70,10 @@ struct Serve: AsyncParsableCommand {
         limits.maxBodyBytes = maxBody
         limits.idleTimeout = .seconds(idleTimeout)
         if let maxConnections { limits.maxConnections = maxConnections }
+        limits.prekeyClaimsPerRequester = prekeyClaimsPerRequester
+        limits.prekeyClaimsPerPair = prekeyClaimsPerPair
+        limits.prekeyClaimsPerTarget = prekeyClaimsPerTarget
+        limits.oneTimePrekeysPerTarget = oneTimePrekeysPerTarget
         var backupLimits = Relay.BackupLimits()
         backupLimits.maxFileBytes = maxBackupBytes
         backupLimits.uploadsPerHour = uploadsPerHour

@@ -76,15 +76,12 @@ public struct BackupProvider: Sendable {
         text.utf8.count == 64 && text.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 
-    private static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
-
     /// Deletes expired files (metadata first, so a crash leaves at most a stray file, removed at the next start).
     func sweep() throws {
         let expired = try storage.database.write { db in
-            let ids = try String.fetchAll(db, sql: "SELECT id FROM backups WHERE expires_at <= ?", arguments: [Self.now()])
-            try db.execute(sql: "DELETE FROM backups WHERE expires_at <= ?", arguments: [Self.now()])
-            try db.execute(sql: "DELETE FROM request_nonces WHERE seen_at < ?", arguments: [Self.now() - 2 * RequestAuthentication.window])
-            try db.execute(sql: "DELETE FROM uploads WHERE at < ?", arguments: [Self.now() - 3_600_000])
+            let ids = try String.fetchAll(db, sql: "SELECT id FROM backups WHERE expires_at <= ?", arguments: [Int64.nowMillis])
+            try db.execute(sql: "DELETE FROM backups WHERE expires_at <= ?", arguments: [Int64.nowMillis])
+            try db.execute(sql: "DELETE FROM uploads WHERE at < ?", arguments: [Int64.nowMillis - 3_600_000])
             return ids
         }
         for id in expired { try blobs.remove(id) }
@@ -116,7 +113,7 @@ public struct BackupProvider: Sendable {
             throw error
         }
         let deleteAfterDownload = form.fields["deleteAfterDownload"] == "true"
-        let now = Self.now()
+        let now = Int64.nowMillis
         let expiresAt = now + lifetime
         let (size, digest) = (form.size, Hex.encode(form.digest))
         do {
@@ -153,16 +150,11 @@ public struct BackupProvider: Sendable {
     /// Checks the request's signature: a known, unrevoked installation, a fresh
     /// timestamp, a nonce not seen before, and the upload rate limit.
     private func authenticate(_ request: Request, path: String) throws -> RequestAuthentication {
-        guard let auth = RequestAuthentication(header: { name in HTTPField.Name(name).flatMap { request.headers[$0] } }) else {
-            throw RelayError(.unauthorized, code: "unauthenticated", "sign the request as an installation (Keepsake-* headers; docs/PROTOCOL.md)")
-        }
-        let now = Self.now()
+        let auth = try Relay.authentication(of: request)
+        let now = Int64.nowMillis
         return try storage.database.write { db in
             try storage.checkSignature(auth, method: "POST", path: path, now: now, db)
-            guard try !Bool.fetchOne(db, sql: "SELECT 1 FROM request_nonces WHERE nonce = ?", arguments: [Data(auth.nonce)]).isTrue else {
-                throw RelayError.replayedRequest
-            }
-            try db.execute(sql: "INSERT INTO request_nonces (nonce, seen_at) VALUES (?, ?)", arguments: [Data(auth.nonce), now])
+            try storage.use(nonce: auth.nonce, now: now, db)
             let recent = try Int.fetchOne(db, sql: "SELECT count(*) FROM uploads WHERE installation = ? AND at > ?",
                                           arguments: [Data(auth.installation), now - 3_600_000]) ?? 0
             guard recent < limits.uploadsPerHour else {
