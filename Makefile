@@ -29,12 +29,15 @@ demo: release
 	./.build/release/keepsake demo
 	./scripts/demo-messaging.sh ./.build/release/keepsake
 
-# Schemathesis (PyPI) checks the relay against docs/relay-openapi.json after the Swift tests.
+# Schemathesis (PyPI) checks the relay against docs/relay-openapi.json after the Swift tests; Python's
+# cryptography package runs the independent readers the suite calls (scripts/read-backup.py, scripts/protocol-vectors.py).
 SCHEMATHESIS_VERSION := 4.32.5
 test-deps: deps
 	@python3 -c 'import importlib.metadata as m; assert m.version("schemathesis") == "$(SCHEMATHESIS_VERSION)"' 2>/dev/null || \
 		python3 -m pip install -q "schemathesis==$(SCHEMATHESIS_VERSION)" || \
 		python3 -m pip install -q --break-system-packages "schemathesis==$(SCHEMATHESIS_VERSION)"
+	@python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography || \
+		python3 -m pip install -q --break-system-packages cryptography
 
 test: test-deps
 	swift test $(SWIFT_BUILD_FLAGS)

@@ -92,7 +92,11 @@ public struct DoubleRatchet: Sendable {
     /// The initiator's session, from the shared secret of the key agreement and
     /// the responder's ratchet (signed prekey) public key.
     public static func initiator(sharedSecret: SecureBytes, responderRatchetKey: [UInt8]) throws -> DoubleRatchet {
-        let ratchet = try KeyAgreementKey.generate()
+        try initiator(sharedSecret: sharedSecret, responderRatchetKey: responderRatchetKey, ratchet: KeyAgreementKey.generate())
+    }
+
+    /// `initiator` with a given first ratchet key pair (the protocol's test vectors).
+    static func initiator(sharedSecret: SecureBytes, responderRatchetKey: [UInt8], ratchet: KeyAgreementKey) throws -> DoubleRatchet {
         let (root, chain) = try rootStep(sharedSecret, try ratchet.sharedSecret(with: responderRatchetKey))
         var session = DoubleRatchet(sendingRatchet: ratchet, rootKey: root)
         session.receivingRatchetKey = responderRatchetKey
@@ -197,7 +201,7 @@ public struct DoubleRatchet: Sendable {
     }
 
     /// KDF_RK: HKDF-SHA-256 with the root key as salt; 64 bytes: new root key, new chain key.
-    private static func rootStep(_ root: SecureBytes, _ dhOutput: SecureBytes) throws -> (root: SecureBytes, chain: SecureBytes) {
+    static func rootStep(_ root: SecureBytes, _ dhOutput: SecureBytes) throws -> (root: SecureBytes, chain: SecureBytes) {
         let derived = try root.withUnsafeBytes { salt in
             try HKDF.derive(secret: dhOutput, salt: salt, info: Array("Keepsake ratchet root".utf8), length: 64)
         }
@@ -205,7 +209,7 @@ public struct DoubleRatchet: Sendable {
     }
 
     /// KDF_CK: message key = HMAC(chain, 0x01), next chain key = HMAC(chain, 0x02).
-    private static func chainStep(_ chain: SecureBytes) throws -> (chain: SecureBytes, messageKey: SecureBytes) {
+    static func chainStep(_ chain: SecureBytes) throws -> (chain: SecureBytes, messageKey: SecureBytes) {
         let nextChain = try SecureBytes(count: 32), messageKey = try SecureBytes(count: 32)
         chain.withUnsafeBytes { key in
             [UInt8(0x01)].withUnsafeBytes { one in messageKey.withUnsafeMutableBytes { HMACSHA256.mac(key: key, one, into: $0) } }

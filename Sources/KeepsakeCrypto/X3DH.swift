@@ -12,7 +12,14 @@ public enum X3DH {
     public static func initiate(
         identity: KeyAgreementKey, responderIdentity: [UInt8], signedPrekey: [UInt8], oneTimePrekey: [UInt8]?
     ) throws -> (sharedSecret: SecureBytes, ephemeralKey: [UInt8]) {
-        let ephemeral = try KeyAgreementKey.generate()
+        try initiate(identity: identity, responderIdentity: responderIdentity, signedPrekey: signedPrekey, oneTimePrekey: oneTimePrekey,
+                     ephemeral: KeyAgreementKey.generate())
+    }
+
+    /// `initiate` with a given ephemeral key (the protocol's test vectors).
+    static func initiate(
+        identity: KeyAgreementKey, responderIdentity: [UInt8], signedPrekey: [UInt8], oneTimePrekey: [UInt8]?, ephemeral: KeyAgreementKey
+    ) throws -> (sharedSecret: SecureBytes, ephemeralKey: [UInt8]) {
         var outputs = [
             try identity.sharedSecret(with: signedPrekey),
             try ephemeral.sharedSecret(with: responderIdentity),

@@ -30,7 +30,7 @@ final class ConnectionLimiter: ChannelInboundHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         counted = true
         guard count.open.add(1, ordering: .relaxed).newValue > limit else { return }
-        let body = ByteBuffer(string: #"{"error":"too_many_connections","message":"the relay has too many open connections; try again shortly"}"#)
+        let body = ByteBuffer(string: #"{"error":{"code":"too_many_connections","message":"the relay has too many open connections; try again shortly"}}"#)
         let head = HTTPResponse(status: .serviceUnavailable, headerFields: [
             .contentType: "application/json", .contentLength: String(body.readableBytes), .connection: "close", .retryAfter: "1",
         ])

@@ -63,7 +63,7 @@ public final class InMemoryRelay: RelayTransport {
             return try relay.prekeyClaims.claim(of: installation, authentication: authentication, now: .nowMillis)
                 .map { ClaimedPrekey(data: Array($0.data), fallback: $0.fallback) }
         } catch let error as RelayError where error.status == .tooManyRequests {
-            throw PrekeyClaimLimited(message: error.message)
+            throw PrekeyClaimLimited(code: error.code, message: error.message)
         }
     }
 

@@ -94,8 +94,8 @@ public struct RelayClient: RelayTransport {
             return ClaimedPrekey(data: Array(claimed.data), fallback: claimed.fallback)
         } catch let failure as Failure where failure.code == "no_prekeys" {
             return nil
-        } catch let Failure.refused(status, _, message) where status == 429 {
-            throw PrekeyClaimLimited(message: message)
+        } catch let Failure.refused(status, code, message) where status == 429 {
+            throw PrekeyClaimLimited(code: code, message: message)
         }
     }
 

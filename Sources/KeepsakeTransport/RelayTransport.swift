@@ -97,11 +97,16 @@ public struct ClaimedPrekey: Sendable, Equatable {
 /// A relay refused a prekey claim because the requester, or everyone together
 /// for the target, claimed too many in the last hour (429 `rate_limited` or `target_rate_limited`).
 public struct PrekeyClaimLimited: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The relay's error code: `rate_limited` (the requester's limits) or `target_rate_limited` (the target's).
+    public let code: String
     /// The relay's explanation.
     public let message: String
 
-    /// A refusal with the relay's explanation.
-    public init(message: String) { self.message = message }
+    /// A refusal with the relay's code and explanation.
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
 
     /// What happened.
     public var description: String { "the relay refused the prekey claim: \(message)" }

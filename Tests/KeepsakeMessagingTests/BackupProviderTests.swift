@@ -7,6 +7,7 @@ import Testing
 import KeepsakeCrypto
 import KeepsakeRelayClient
 import KeepsakeWire
+import NIOCore
 
 /// The relay's backup provider over HTTP: uploads signed by installations, downloads by capability URL.
 @Suite struct BackupProviderTests {
@@ -96,6 +97,30 @@ import KeepsakeWire
         #expect(await refusal { try await relay.client.downloadBackup(from: URL(string: base + "/v1/backups/" + Hex.encode(Random.bytes(32)))!, to: scratch.path("none")) } == "no_backup")
         let files = try FileManager.default.contentsOfDirectory(atPath: relay.data.path("relay/backups").path)
         #expect(files.count == 1, "only the one accepted upload is stored: \(files)")
+    }
+
+    /// Signed uploads whose form is wrong: each refusal has its own code, and nothing is stored.
+    @Test func uploadFormsThatDoNotParseAreRefusedByWhatIsWrong() async throws {
+        func post(_ contentType: String, _ body: String) async throws -> String? {
+            let auth = try device.store.authenticateRequest(method: "POST", path: "/v1/backups", contentDigest: Blake2b.hash([1, 2, 3]))
+            var request = HTTPClientRequest(url: relay.url.absoluteString + "/v1/backups")
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: contentType)
+            for (name, value) in auth.headers { request.headers.add(name: name, value: value) }
+            request.body = .bytes(ByteBuffer(string: body))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let bytes = try await response.body.collect(upTo: 1 << 20)
+            struct Refusal: Decodable { struct Detail: Decodable { let code: String }; let error: Detail }
+            return try? JSONDecoder().decode(Refusal.self, from: Data(bytes.readableBytesView)).error.code
+        }
+        let form = "multipart/form-data; boundary=XYZ"
+        #expect(try await post("application/octet-stream", "abc") == "not_multipart")
+        #expect(try await post(form, "--XYZ\r\nno header separator here\r\n\r\nabc\r\n--XYZ--\r\n") == "bad_multipart")
+        #expect(try await post(form, "--XYZ\r\nContent-Disposition: form-data; name=\"expiresIn\"\r\n\r\n60\r\n--XYZ--\r\n") == "no_file")
+        let long = String(repeating: "9", count: 2_000)
+        #expect(try await post(form, "--XYZ\r\nContent-Disposition: form-data; name=\"expiresIn\"\r\n\r\n\(long)\r\n--XYZ--\r\n") == "bad_field")
+        let files = try FileManager.default.contentsOfDirectory(atPath: relay.data.path("relay/backups").path)
+        #expect(files.isEmpty, "nothing was stored: \(files)")
     }
 
     @Test func aRevokedInstallationCannotUploadAndUploadsAreRateLimited() async throws {

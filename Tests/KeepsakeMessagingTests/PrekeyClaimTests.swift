@@ -25,15 +25,15 @@ import KeepsakeWire
 
     func installation(_ device: Device) throws -> [UInt8] { try #require(try device.store.membership()).installation.bytes }
 
-    /// What a claim ended as: a one-time prekey, the fallback, or the relay's limit.
-    enum Outcome: Equatable { case oneTime, fallback, limited }
+    /// What a claim ended as: a one-time prekey, the fallback, or the relay's limit (with its code).
+    enum Outcome: Equatable { case oneTime, fallback, limited(String) }
 
     func claim(_ target: Device, by requester: Device, on relay: InMemoryRelay) async throws -> Outcome {
         do {
             let claimed = try #require(try await relay.claimPrekey(of: installation(target), as: requester.store))
             return claimed.fallback ? .fallback : .oneTime
-        } catch is PrekeyClaimLimited {
-            return .limited
+        } catch let limited as PrekeyClaimLimited {
+            return .limited(limited.code)
         }
     }
 
@@ -52,7 +52,7 @@ import KeepsakeWire
         #expect(outcomes.filter { $0 == .oneTime }.count == 5, "the hour's one-time budget, and no more")
         #expect(Array(outcomes.prefix(5)) == Array(repeating: .oneTime, count: 5))
         #expect(outcomes.filter { $0 == .fallback }.count == 15, "everyone after gets the fallback and can still start a session")
-        #expect(outcomes.suffix(4) == [.limited, .limited, .limited, .limited], "20 claims of one installation per hour, then 429")
+        #expect(outcomes.suffix(4) == Array(repeating: .limited("target_rate_limited"), count: 4), "20 claims of one installation per hour, then 429")
 
         let stock = try await relay.prekeyStock(of: target.store)
         #expect(stock == PrekeyStock(oneTimeRemaining: 45, oneTimeServedLastHour: 5, fallbackServedLastHour: 15),
@@ -68,12 +68,12 @@ import KeepsakeWire
         let requester = all[0]
         var outcomes: [Outcome] = []
         for _ in 0..<4 { outcomes.append(try await claim(all[1], by: requester, on: relay)) }
-        #expect(outcomes == [.oneTime, .oneTime, .limited, .limited], "two claims of one installation per hour")
+        #expect(outcomes == [.oneTime, .oneTime, .limited("rate_limited"), .limited("rate_limited")], "two claims of one installation per hour")
         outcomes = []
         for target in all.dropFirst(2) {
             for _ in 0..<2 { outcomes.append(try await claim(target, by: requester, on: relay)) }
         }
-        #expect(outcomes == [.oneTime, .oneTime, .oneTime, .limited], "five served claims per hour in all")
+        #expect(outcomes == [.oneTime, .oneTime, .oneTime, .limited("rate_limited")], "five served claims per hour in all")
         #expect(try await relay.prekeyStock(of: all[1].store).oneTimeRemaining == 48, "refused claims took nothing")
         #expect(try await claim(all[1], by: all[2], on: relay) == .oneTime, "other requesters are not held back")
     }

@@ -162,7 +162,7 @@ import Testing
         #expect(try await documented("POST", prekeys + "/claim", template: "/v1/topics/{topic}/claim",
                                      headers: signed("POST", prekeys + "/claim")).status == 200)
         #expect(try await documented("POST", prekeys + "/claim", template: "/v1/topics/{topic}/claim").errorCode == "unauthenticated")
-        #expect(try await documented("POST", inbox + "/claim", template: "/v1/topics/{topic}/claim").status == 400)
+        #expect(try await documented("POST", inbox + "/claim", template: "/v1/topics/{topic}/claim").errorCode == "not_a_prekey_topic")
         #expect(try await documented("GET", contact + "?limit=0", template: "/v1/topics/{topic}").errorCode == "bad_parameter")
         let claim = try CommitClaim.with { $0.epoch = 2; $0.commitDigest = Data(Random.bytes(32)) }.wireBytes()
         let commits = "/v1/topics/\(Topic.commits(group: Random.bytes(32)).name)"
@@ -247,6 +247,7 @@ import Testing
             ("DELETE", contact, nil, 405, "method_not_allowed"),
             ("GET", "/nowhere", nil, 404, "not_found"),
             ("POST", "/v1/topics/\(Topic.message(installation: installation).name)", [0x0A, 0x01, 0x00], 400, "malformed"),
+            ("POST", "/v1/topics/\(Topic.prekey(installation: installation).name)", try prekeyUpload(count: 201), 413, "too_many_prekeys"),
         ]
         for (method, path, body, status, code) in cases {
             let answer = try await request(method, path, body: body)

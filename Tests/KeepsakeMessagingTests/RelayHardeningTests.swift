@@ -5,6 +5,7 @@ import Testing
 import KeepsakeCrypto
 import KeepsakeRelay
 import KeepsakeRelayClient
+import KeepsakeWire
 
 /// The relay against hostile and heavy clients: floods of idle sockets, bodies
 /// that break HTTP, methods it does not serve, and downloads larger than memory.
@@ -54,14 +55,28 @@ import KeepsakeRelayClient
             if !healthy { Thread.sleep(forTimeInterval: 0.1) }
         }
         #expect(healthy, "a health check is answered once idle connections time out; tries: \(answers.suffix(5))")
-        var refused = 0
+        var refused: [String] = []
         for fd in sockets {
-            var buffer = [UInt8](repeating: 0, count: 64)
-            if recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT)) > 12, String(decoding: buffer.prefix(12), as: UTF8.self) == "HTTP/1.1 503" {
-                refused += 1
-            }
+            var buffer = [UInt8](repeating: 0, count: 512)
+            let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            let answer = String(decoding: buffer.prefix(max(0, count)), as: UTF8.self)
+            if answer.hasPrefix("HTTP/1.1 503") { refused.append(answer) }
         }
-        #expect(refused > 0, "connections over the cap are refused with a 503, not left hanging")
+        #expect(!refused.isEmpty, "connections over the cap are refused with a 503, not left hanging")
+        #expect(refused.allSatisfy { $0.contains(#"{"error":{"code":"too_many_connections","message":"#) }, "the relay's JSON error: \(refused.first ?? "")")
+    }
+
+    @Test func followersBeyondTheSubscriptionCapAreRefused() throws {
+        let relay = try RelayProcess(["--max-subscribers", "1"])
+        let topic = Topic.message(installation: Random.bytes(16)).path
+        let follower = try #require(RelayFuzzHarness.connection(port: relay.url.port!))
+        defer { close(follower) }
+        let request = Array("GET \(topic)/events HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        #expect(send(follower, request, request.count, 0) == request.count)
+        var buffer = [UInt8](repeating: 0, count: 512)
+        #expect(recv(follower, &buffer, buffer.count, 0) > 0, "the first follower is streaming")
+        let second = exchange("GET \(topic)/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", relay)
+        #expect(second.hasPrefix("HTTP/1.1 503") && second.contains("\"too_many_subscribers\""), "\(second)")
     }
 
     @Test func theFuzzCorpusOfRequestsLeavesTheRelayServing() async throws {

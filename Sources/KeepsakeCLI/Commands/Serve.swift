@@ -32,6 +32,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Backup uploads allowed per installation per hour (1 to 1000000000).", transform: bounded(1...1_000_000_000))
     var uploadsPerHour = Relay.BackupLimits().uploadsPerHour
 
+    @Option(help: "Most topic followers (server-sent event streams) at once; more get a 503 (1 to 1000000).",
+            transform: bounded(1...1_000_000))
+    var maxSubscribers = Relay.Limits().maxSubscribers
+
     @Option(help: "Prekeys one installation may claim per hour, of all installations together (1 to 1000000000).",
             transform: bounded(1...1_000_000_000))
     var prekeyClaimsPerRequester = Relay.Limits().prekeyClaimsPerRequester
@@ -70,6 +74,7 @@ struct Serve: AsyncParsableCommand {
         limits.maxBodyBytes = maxBody
         limits.idleTimeout = .seconds(idleTimeout)
         if let maxConnections { limits.maxConnections = maxConnections }
+        limits.maxSubscribers = maxSubscribers
         limits.prekeyClaimsPerRequester = prekeyClaimsPerRequester
         limits.prekeyClaimsPerPair = prekeyClaimsPerPair
         limits.prekeyClaimsPerTarget = prekeyClaimsPerTarget
