@@ -128,6 +128,62 @@ import KeepsakeWire
         let host = try #require(relay.url.host)
         #expect(try await tablet.messenger.sync().historyFailures == [.differentHost(expected: host, found: "127.0.0.2")])
         #expect(try tablet.store.historyRequest(request.id)?.status == .failed)
+
+        try await answer(valid)
+        #expect(try await tablet.messenger.sync().historyFailures == [.notPending(request.id, .failed)], "a request is answered once")
+
+        /// A new request of the tablet's, and a valid-looking answer to it.
+        func fresh() async throws -> (HistoryRequestID, HistoryResponse) {
+            let request = try #require(try await tablet.messenger.requestHistory().first)
+            var response = valid
+            response.requestID = Data(request.id.bytes)
+            return (request.id, response)
+        }
+        var (id, late) = try await fresh()
+        late.expiresAtMs = Date().addingTimeInterval(-60).millis
+        try await answer(late)
+        #expect(try await tablet.messenger.sync().historyFailures == [.expired])
+
+        var broken: HistoryResponse
+        (id, broken) = try await fresh()
+        broken.backupURL = relay.client.backupUploadURL.absoluteString + "/nope"
+        try await answer(broken)
+        let downloadFailure = try await tablet.messenger.sync().historyFailures
+        #expect(downloadFailure.count == 1 && "\(downloadFailure)".contains("bad_id"), "\(downloadFailure)")
+        if case .download? = downloadFailure.first {} else { Issue.record("not a download failure: \(downloadFailure)") }
+
+        // A file that downloads and matches its hash but is no backup.
+        var notABackup: HistoryResponse
+        (id, notABackup) = try await fresh()
+        let junk = Random.bytes(2_000)
+        try FileManager.default.createDirectory(at: scratch.url, withIntermediateDirectories: true)
+        try Data(junk).write(to: scratch.path("junk"))
+        let auth = try phone.store.authenticateRequest(method: "POST", path: "/v1/backups", contentDigest: Blake2b.hash(junk))
+        let stored = try await relay.client.uploadBackup(scratch.path("junk"), to: relay.client.backupUploadURL, authentication: auth, options: .init())
+        notABackup.backupURL = stored.url.absoluteString
+        notABackup.backupFileHash = Data(Blake2b.hash(junk))
+        try await answer(notABackup)
+        let restoreFailure = try await tablet.messenger.sync().historyFailures
+        if case .restore? = restoreFailure.first {} else { Issue.record("not a restore failure: \(restoreFailure)") }
+        #expect(try tablet.store.historyRequest(id)?.status == .failed)
+    }
+
+    @Test func anAnswerFromAnotherInstallationThanTheOneAskedIsRefused() async throws {
+        let laptop = try Device("alice-laptop", in: scratch, relay: relay)
+        try await laptop.messenger.join(alice, role: "laptop")
+        let phoneID = try #require(try phone.store.membership()).installation
+        let asked = try #require(try await tablet.messenger.requestHistory().first { $0.peer == phoneID })
+        let response = HistoryResponse.with {
+            $0.requestID = Data(asked.id.bytes)
+            $0.backupURL = relay.client.backupUploadURL.absoluteString + "/" + Hex.encode(Random.bytes(32))
+            $0.backupKey = Data(Random.bytes(32))
+            $0.backupFileHash = Data(Random.bytes(32))
+            $0.expiresAtMs = Date().addingTimeInterval(3600).millis
+        }
+        let target = try await known(tablet, from: laptop)
+        _ = try await laptop.messenger.deliver(Content.with { $0.historyResponse = response }, in: nil, to: [target], logging: [])
+        #expect(try await tablet.messenger.sync().historyFailures == [.wrongResponder(asked.id)])
+        #expect(try tablet.store.historyRequest(asked.id)?.status == .failed, "like every failed check (PROTOCOL.md §8)")
     }
 
     @Test func aTamperedFileAnExpiredFileAndForeignRequestersAreRefused() async throws {

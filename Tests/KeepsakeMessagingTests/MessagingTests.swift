@@ -393,3 +393,67 @@ extension DirectMessagingTests {
         #expect(try device.store.prekeySecret(installation: me.installation, id: first) == nil, "the one before is erased")
     }
 }
+
+extension DirectMessagingTests {
+    /// Every reason an envelope is `malformed`, each produced by a crafted
+    /// envelope in a real session; none of them logs anything.
+    @Test func eachMalformedReasonIsRefusedWithItsReason() async throws {
+        _ = try await alicePhone.messenger.send("hello", toAccount: bob.id)
+        _ = try await bobPhone.messenger.sync()
+        _ = try await aliceLaptop.messenger.sync()
+        let me = try #require(try alicePhone.store.membership())
+        let (_, signing) = try alicePhone.store.signingKey()
+        let bobTarget = try #require(try alicePhone.store.knownInstallations(of: bob.id).first)
+        let dm = ConvoID.direct(between: alice.id, and: bob.id)
+        func text(id: [UInt8] = MessageID.generate().bytes) -> Content {
+            Content.with { $0.text = .with { $0.messageID = Data(id); $0.text = "crafted" } }
+        }
+        /// An envelope in Alice's current session (not saved: each reuses one message number).
+        func craft(_ content: Content, _ convo: ConvoID?, to target: KnownInstallation? = nil) throws -> [UInt8] {
+            let target = target ?? bobTarget
+            var session = try #require(try alicePhone.store.sessions(with: target.id).first)
+            return try Messenger.seal(content, convo: convo, session: &session, from: me, signing: signing, to: target)
+        }
+        /// The same envelope with its session message changed.
+        func altered(_ envelope: [UInt8], _ change: (inout SessionMessage) -> Void) throws -> [UInt8] {
+            var outer = try Envelope(serializedBytes: envelope)
+            var message = try SessionMessage(serializedBytes: outer.ciphertext)
+            change(&message)
+            outer.ciphertext = Data(try message.wireBytes())
+            return try outer.wireBytes()
+        }
+        let before = try bobPhone.store.cursor()
+        let (lower, higher) = alice.id < bob.id ? (alice.id, bob.id) : (bob.id, alice.id)
+
+        await #expect(throws: EnvelopeRejection.malformed("conversation ID '\("dm:\(higher):\(lower)".prefix(80))'"), "the higher account first") {
+            try await receive(try craft(text(), .direct(higher, lower)), at: bobPhone)
+        }
+        await #expect(throws: EnvelopeRejection.malformed("message ID")) {
+            try await receive(try craft(text(id: [1, 2, 3]), dm), at: bobPhone)
+        }
+        await #expect(throws: EnvelopeRejection.malformed("empty content")) {
+            try await receive(try craft(Content(), dm), at: bobPhone)
+        }
+        let retransmit = Content.with { $0.retransmitRequest = .with { $0.envelopeDigest = Data(Random.bytes(32)) } }
+        await #expect(throws: EnvelopeRejection.malformed("session-level content belongs to no conversation")) {
+            try await receive(try craft(retransmit, dm), at: bobPhone)
+        }
+        let request = Content.with { $0.historyRequest = .with { $0.requestID = Data([1, 2, 3]) } }
+        let laptopID = try #require(try aliceLaptop.store.membership()).installation
+        let laptop = try #require(try alicePhone.store.knownInstallations(of: alice.id).first { $0.id == laptopID })
+        let laptopBefore = try aliceLaptop.store.cursor()
+        await #expect(throws: EnvelopeRejection.malformed("history request"), "from an installation of the same account") {
+            try await receive(try craft(request, nil, to: laptop), at: aliceLaptop)
+        }
+        #expect(try aliceLaptop.store.cursor() == laptopBefore)
+        let genuine = try craft(text(), dm)
+        await #expect(throws: EnvelopeRejection.malformed("ratchet header")) {
+            try await receive(try altered(genuine) { $0.ratchetHeader = Data([1, 2, 3]) }, at: bobPhone)
+        }
+        await #expect(throws: EnvelopeRejection.malformed("the prekey flag disagrees with the message"), "alice's session still sends its setup") {
+            try await receive(try altered(genuine) { $0.clearSetup() }, at: bobPhone)
+        }
+        await #expect(throws: EnvelopeRejection.malformed("envelope")) { try await receive([0xFF, 0x01], at: bobPhone) }
+        #expect(try bobPhone.store.cursor() == before, "no refusal logged anything")
+    }
+}
