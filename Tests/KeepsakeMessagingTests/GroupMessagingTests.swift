@@ -109,6 +109,25 @@ import KeepsakeWire
         await #expect(throws: EnvelopeRejection.conversationMismatch("the commit does not hold the claim of epoch 2")) {
             try await carolPhone.messenger.receive(envelope, as: carolMe, refreshed: &refreshed, sender: &sender)
         }
+
+        /// The rogue commit changed, signed by `key`, sealed to carol in bob's session.
+        func variant(signedBy key: SigningKey? = nil, _ change: (inout CommitBody) -> Void) throws -> [UInt8] {
+            var body = try CommitBody(serializedBytes: rogue.commit)
+            change(&body)
+            var session = try #require(try bobPhone.store.sessions(with: carolInstallation.id).first)
+            let commit = try Commit.signing(body, with: key ?? signing)
+            return try Messenger.seal(Content.with { $0.commit = commit }, convo: .group(group),
+                                      session: &session, from: me, signing: signing, to: carolInstallation)
+        }
+        await #expect(throws: EnvelopeRejection.conversationMismatch("the commit is not signed by its sender installation")) {
+            try await carolPhone.messenger.receive(try variant(signedBy: SigningKey.generate()) { _ in }, as: carolMe, refreshed: &refreshed, sender: &sender)
+        }
+        await #expect(throws: EnvelopeRejection.conversationMismatch("the commit names another group or committer than its envelope")) {
+            try await carolPhone.messenger.receive(try variant { $0.committer = alice.id.rawValue }, as: carolMe, refreshed: &refreshed, sender: &sender)
+        }
+        await #expect(throws: EnvelopeRejection.conversationMismatch("epoch 1 belongs to another commit"), "carol applied alice's epoch 1") {
+            try await carolPhone.messenger.receive(try variant { $0.epoch = 1 }, as: carolMe, refreshed: &refreshed, sender: &sender)
+        }
         #expect(try carolPhone.store.members(of: group) == [alice.id, bob.id, carol.id].sorted())
     }
 

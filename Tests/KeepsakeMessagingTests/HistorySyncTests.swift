@@ -150,7 +150,7 @@ import KeepsakeWire
         try await answer(broken)
         let downloadFailure = try await tablet.messenger.sync().historyFailures
         #expect(downloadFailure.count == 1 && "\(downloadFailure)".contains("bad_id"), "\(downloadFailure)")
-        if case .download? = downloadFailure.first {} else { Issue.record("not a download failure: \(downloadFailure)") }
+        if case .download(_)? = downloadFailure.first {} else { Issue.record("not a download failure: \(downloadFailure)") }
 
         // A file that downloads and matches its hash but is no backup.
         var notABackup: HistoryResponse
@@ -164,7 +164,7 @@ import KeepsakeWire
         notABackup.backupFileHash = Data(Blake2b.hash(junk))
         try await answer(notABackup)
         let restoreFailure = try await tablet.messenger.sync().historyFailures
-        if case .restore? = restoreFailure.first {} else { Issue.record("not a restore failure: \(restoreFailure)") }
+        if case .restore(_)? = restoreFailure.first {} else { Issue.record("not a restore failure: \(restoreFailure)") }
         #expect(try tablet.store.historyRequest(id)?.status == .failed)
     }
 
