@@ -19,6 +19,11 @@ public struct SyncReport: Sendable, Equatable {
     public var retransmissionsRequested = 0
     /// Messages sent again because a recipient asked.
     public var resent = 0
+    /// Texts whose envelopes waited in the outbox longer than `Options.outboxLifetime`,
+    /// sealed again with a new send time (same message ID: still one message).
+    public var resealed = 0
+    /// Other envelopes (commits, requests) that waited that long, dropped: the relay would refuse them.
+    public var expiredEnvelopes = 0
     /// Group commits applied (creations, additions, removals).
     public var commits = 0
     /// History requests other installations of this account made.
@@ -78,6 +83,7 @@ extension Messenger {
         try await heedNotices()
         try await announceGeneration()
         var report = SyncReport()
+        (report.resealed, report.expiredEnvelopes) = try await renewStaleOutbox()
         let waiting = try store.outbox().count
         report.published = waiting - (await flushOutbox())
         let inbox = Topic.message(installation: me.installation.bytes)
@@ -191,7 +197,7 @@ extension Messenger {
     }
 
     /// Sends a message this store sent before again, to one installation, in its newest session.
-    private func resend(_ id: MessageID, to target: KnownInstallation) async throws {
+    func resend(_ id: MessageID, to target: KnownInstallation) async throws {
         guard let message = try store.message(id), message.direction == .sent,
               let summary = try store.conversation(message.conversationID) else { return }
         let members = try store.members(of: message.conversationID)

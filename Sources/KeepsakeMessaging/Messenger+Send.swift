@@ -237,6 +237,28 @@ extension Messenger {
     }
 
     /// Publishes what the outbox holds; returns how many envelopes are still pending.
+    /// Envelopes that waited in the outbox longer than `Options.outboxLifetime`
+    /// (the relay refuses a `sent_ns` older than 30 days): a text is sealed again
+    /// for its recipient in the newest session, with the same message ID; anything
+    /// else is dropped. Returns how many were sealed again and how many dropped.
+    func renewStaleOutbox() async throws -> (resealed: Int, dropped: Int) {
+        let oldest = Date().addingTimeInterval(-Double(options.outboxLifetime.components.seconds))
+        var resealed = 0, dropped = 0
+        for entry in try store.outbox() {
+            let header = try? EnvelopeHeader(serializedBytes: Envelope(serializedBytes: entry.envelope).header)
+            if let header, Date(timeIntervalSince1970: Double(header.sentNs) / 1e9) >= oldest { continue }
+            try store.removeFromOutbox(entry.key)
+            if let sent = try store.sentMessage(envelope: Blake2b.hash(entry.envelope)),
+               let target = try store.knownInstallation(sent.recipient), target.revokedAt == nil {
+                try await resend(sent.message, to: target)
+                resealed += 1
+            } else {
+                dropped += 1
+            }
+        }
+        return (resealed, dropped)
+    }
+
     func flushOutbox() async -> Int {
         guard let entries = try? store.outbox() else { return 0 }
         var pending = 0

@@ -33,6 +33,10 @@ public actor Messenger {
         public var supersededSessionIdleLimit: Duration = .seconds(24 * 3600)
         /// Envelopes pulled per relay request.
         public var pageSize = 200
+        /// An envelope still in the outbox after this long is sealed again with a
+        /// new send time (a text) or dropped (anything else), before the relay's
+        /// 30-day window for `sent_ns` would refuse it.
+        public var outboxLifetime: Duration = .seconds(29 * 24 * 3600)
         /// How long a history sync request waits for an answer, and its file on the provider (XIP-31: 72 hours).
         public var historyLifetime: Duration = .seconds(72 * 3600)
         /// Asked for each history request another installation of this account

@@ -457,3 +457,38 @@ extension DirectMessagingTests {
         #expect(try bobPhone.store.cursor() == before, "no refusal logged anything")
     }
 }
+
+extension DirectMessagingTests {
+    /// A text whose envelope waited in the outbox past `outboxLifetime` (the relay
+    /// would refuse its `sent_ns`) is sealed again with a new send time and
+    /// arrives once; another stale envelope is dropped and counted.
+    @Test func anEnvelopeThatWaitedTooLongIsSealedAgainNotLeftPending() async throws {
+        let hello = try await alicePhone.messenger.send("hello", toAccount: bob.id)
+        _ = try await bobPhone.messenger.sync()
+        // "lost" is logged as sent; bob's inbox skips its envelope, as if it never reached the relay.
+        let lost = try await alicePhone.messenger.send("lost", to: hello.conversation)
+        let bobInbox = Topic.message(installation: try #require(try bobPhone.store.membership()).installation.bytes)
+        let page = try await relay.client.items(on: bobInbox, after: 0, limit: 100)
+        try bobPhone.store.setRecord(page.next, for: bobInbox.name, in: .relayCursors)
+
+        // Its envelope, sealed 31 days ago, still waits in alice's outbox, next to a stale commit-like envelope.
+        let me = try #require(try alicePhone.store.membership())
+        let bobTarget = try #require(try alicePhone.store.knownInstallations(of: bob.id).first)
+        var session = try #require(try alicePhone.store.sessions(with: bobTarget.id).first)
+        let monthAgo = Date().addingTimeInterval(-31 * 24 * 3600)
+        let text = Content.with { $0.text = .with { $0.messageID = Data(lost.message.bytes); $0.text = "lost" } }
+        let stale = try Messenger.seal(text, convo: .direct(between: alice.id, and: bob.id), session: &session, from: me,
+                                       signing: alicePhone.store.signingKey().1, to: bobTarget, at: monthAgo)
+        let request = Content.with { $0.retransmitRequest = .with { $0.envelopeDigest = Data(Random.bytes(32)) } }
+        let staleRequest = try Messenger.seal(request, convo: nil, session: &session, from: me,
+                                              signing: alicePhone.store.signingKey().1, to: bobTarget, at: monthAgo)
+        try alicePhone.store.addToOutbox([(bobInbox, stale), (bobInbox, staleRequest)])
+        try alicePhone.store.rememberSent([(Blake2b.hash(stale), lost.message, bobTarget.id)])
+
+        let report = try await alicePhone.messenger.sync()
+        #expect(report.resealed == 1 && report.expiredEnvelopes == 1)
+        #expect(try alicePhone.store.outbox().isEmpty, "nothing is left pending forever")
+        #expect(try await bobPhone.messenger.sync().received == [lost.message], "the text arrives, sent again")
+        #expect(try bobPhone.texts(in: hello.conversation) == ["hello", "lost"])
+    }
+}

@@ -174,6 +174,7 @@ struct Sync: AsyncParsableCommand {
                        "historyRequests": report.historyRequests.map(\.description), "historyApplied": report.historyApplied.map(\.description),
                        "historyFailures": report.historyFailures.map(\.description),
                        "commits": report.commits, "retransmissionsRequested": report.retransmissionsRequested, "resent": report.resent,
+                       "resealed": report.resealed, "expiredEnvelopes": report.expiredEnvelopes,
                        "rejected": report.rejected.map { ["cursor": $0.cursor, "reason": $0.reason.description] },
                        "prekeys": report.prekeys.map {
                            ["oneTimeRemaining": $0.oneTimeRemaining, "oneTimeServedLastHour": $0.oneTimeServedLastHour,
@@ -182,7 +183,9 @@ struct Sync: AsyncParsableCommand {
         } else {
             print("received \(report.received.count), commits \(report.commits), duplicates \(report.duplicates), rejected \(report.rejected.count)"
                   + (report.retransmissionsRequested > 0 ? ", asked \(report.retransmissionsRequested) sender(s) to resend" : "")
-                  + (report.resent > 0 ? ", resent \(report.resent)" : ""))
+                  + (report.resent > 0 ? ", resent \(report.resent)" : "")
+                  + (report.resealed > 0 ? ", sealed again \(report.resealed) text(s) that waited too long to send" : "")
+                  + (report.expiredEnvelopes > 0 ? ", dropped \(report.expiredEnvelopes) envelope(s) that waited too long to send" : ""))
             for id in report.historyRequests { print("  history request \(id): approve with `keepsake history approve \(id) --pin <PIN>`") }
             for id in report.historyApplied { print("  history imported (request \(id))") }
             for failure in report.historyFailures { print("  history answer refused: \(failure)") }
