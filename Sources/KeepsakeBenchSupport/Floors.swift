@@ -25,10 +25,19 @@ public enum Floors {
         return try drafts.map { try $0.recordDraft(declared: declared) }
     }
 
+    /// How a SQLite floor loads message rows.
+    public enum InsertStrategy: Sendable {
+        /// Every index and the full-text index kept up row by row.
+        case liveIndexes
+        /// Rows first (only the primary key and the message ID's uniqueness kept
+        /// live), then the secondary indexes, then the full-text index in one pass.
+        case bulk
+    }
+
     /// Inserts `rows` with prepared statements into the projection schema (message
     /// rows and their full-text index), in one transaction, with the store's
-    /// pragmas, into a new database at `path`. Returns the time taken.
-    public static func sqliteInserts(_ rows: [MessagePost], at path: String) throws -> Duration {
+    /// pragmas, into a new database at `path`, the way `strategy` says. Returns the time taken.
+    public static func sqliteInserts(_ rows: [MessagePost], at path: String, strategy: InsertStrategy = .liveIndexes) throws -> Duration {
         var db: OpaquePointer?
         guard sqlite3_open(path, &db) == SQLITE_OK else { throw FloorError("cannot open \(path)") }
         defer { sqlite3_close(db) }
@@ -36,6 +45,13 @@ public enum Floors {
         try exec(db, ProjectionDatabase.storeMigrations[0].sql)
         let started = ContinuousClock.now
         try exec(db, "BEGIN")
+        var deferred: [String] = []
+        if strategy == .bulk {
+            deferred = try column(db, "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages' AND sql IS NOT NULL")
+            for name in try column(db, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages' AND sql IS NOT NULL") {
+                try exec(db, "DROP INDEX \(name)")
+            }
+        }
         let message = try prepare(db, "INSERT INTO messages (sequence, id, conversation_id, sender, direction, text, content_type, sent_at) VALUES (?, ?, ?, ?, 2, ?, ?, ?)")
         let search = try prepare(db, "INSERT INTO message_search (rowid, text) VALUES (?, ?)")
         defer { sqlite3_finalize(message); sqlite3_finalize(search) }
@@ -49,9 +65,14 @@ public enum Floors {
             sqlite3_bind_text(message, 6, row.contentType, -1, transient)
             sqlite3_bind_int64(message, 7, row.sentAt.millis)
             try step(db, message)
+            guard strategy == .liveIndexes else { continue }
             sqlite3_bind_int64(search, 1, sequence)
             sqlite3_bind_text(search, 2, row.text, -1, transient)
             try step(db, search)
+        }
+        if strategy == .bulk {
+            for sql in deferred { try exec(db, sql) }
+            try exec(db, "INSERT INTO message_search (message_search) VALUES ('rebuild')")
         }
         try exec(db, "COMMIT")
         return ContinuousClock.now - started
@@ -77,6 +98,15 @@ public enum Floors {
 
     private static func exec(_ db: OpaquePointer?, _ sql: String) throws {
         guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else { throw FloorError(String(cString: sqlite3_errmsg(db))) }
+    }
+
+    /// The first column of every row `sql` returns, as text.
+    private static func column(_ db: OpaquePointer?, _ sql: String) throws -> [String] {
+        let statement = try prepare(db, sql)
+        defer { sqlite3_finalize(statement) }
+        var values: [String] = []
+        while sqlite3_step(statement) == SQLITE_ROW { values.append(String(cString: sqlite3_column_text(statement, 0))) }
+        return values
     }
 
     private static func prepare(_ db: OpaquePointer?, _ sql: String) throws -> OpaquePointer? {

@@ -253,7 +253,7 @@ extension Store {
     private func bulkProjection(_ body: (inout ProjectorGroup) throws(BackupError) -> Void) throws(BackupError) {
         do {
             try pool.write { db in
-                var group = ProjectorGroup(db, bulk: true, members: try standings(db), extensions: extensions)
+                var group = try ProjectorGroup(db, bulk: true, members: try standings(db), extensions: extensions)
                 try body(&group)
                 _ = try group.finish(appliedUpTo: try cursor())
             }

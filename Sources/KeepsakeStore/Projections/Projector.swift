@@ -17,10 +17,18 @@ public struct ProjectionChange: Sendable {
 ///
 /// Every rule here depends only on the events and their order, so replaying the
 /// whole log (`rebuild`) gives the same rows as applying it piece by piece.
+///
+/// In bulk mode (a rebuild, or a restore into a fresh store) the projector loads
+/// rows the fastest way SQLite allows: the secondary indexes of `messages` are
+/// dropped first and created again by `finish`, the full-text index is built in
+/// one pass at the end, and conversation summaries (newest message, activity,
+/// unread count) are computed once for every conversation from the final rows,
+/// which is what applying each event would have left.
 struct Projector {
     let db: Database
-    /// In bulk mode the full-text index is built once by `finish`, not row by row.
     let bulk: Bool
+    /// In bulk mode, the statements that create the indexes dropped for the load.
+    private var droppedIndexes: [String] = []
     private(set) var tables: Set<ProjectedTable> = []
     private var touchedConversations: Set<Data> = []
     /// Conversations whose list entry or messages changed.
@@ -41,9 +49,15 @@ struct Projector {
         static func < (a: Self, b: Self) -> Bool { a.at != b.at ? a.at < b.at : a.id.lexicographicallyPrecedes(b.id) }
     }
 
-    init(_ db: Database, bulk: Bool = false) {
+    init(_ db: Database, bulk: Bool = false) throws {
         self.db = db
         self.bulk = bulk
+        guard bulk else { return }
+        let indexes = try Row.fetchAll(db, sql: """
+            SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages' AND sql IS NOT NULL ORDER BY name
+            """)
+        for index in indexes { try db.execute(sql: "DROP INDEX \((index["name"] as String).quotedDatabaseIdentifier)") }
+        droppedIndexes = indexes.map { $0["sql"] }
     }
 
     /// The name under which the store's own tables record their applied position.
@@ -60,11 +74,28 @@ struct Projector {
         try db.cachedStatement(sql: sql).execute(arguments: arguments)
     }
 
-    /// Applies what is still pending, in the caller's transaction.
+    /// Applies what is still pending, in the caller's transaction; in bulk mode,
+    /// creates the dropped indexes, every conversation's summary and the full-text index.
     mutating func finish() throws {
         for conversation in Array(pendingSummaries.keys) { try flushSummary(conversation) }
-        if bulk { try db.execute(sql: "INSERT INTO message_search (message_search) VALUES ('rebuild')") }
+        guard bulk else { return }
+        for sql in droppedIndexes { try db.execute(sql: sql) }
+        droppedIndexes = []
+        try db.execute(sql: Self.allSummaries)
+        try db.execute(sql: "INSERT INTO message_search (message_search) VALUES ('rebuild')")
     }
+
+    /// Every conversation's summary from its rows: the newest message by (sent
+    /// time, ID), the activity time (creation or newest message, whichever is
+    /// later), and the received messages after the read marker.
+    private static let allSummaries = """
+        UPDATE conversations SET (last_message_at, last_message_id) = (
+                SELECT sent_at, id FROM messages WHERE conversation_id = conversations.id ORDER BY sent_at DESC, id DESC LIMIT 1),
+            unread_count = (
+                SELECT count(*) FROM messages WHERE conversation_id = conversations.id AND direction = \(Direction.received.rawValue)
+                AND (conversations.read_up_to_at IS NULL OR (sent_at, id) > (conversations.read_up_to_at, conversations.read_up_to_id)));
+        UPDATE conversations SET last_activity_at = max(created_at, coalesce(last_message_at, created_at));
+        """
 
     mutating func apply(_ event: Event) throws {
         switch event.payload {
@@ -100,7 +131,7 @@ struct Projector {
         guard db.changesCount > 0 else { return }
         pendingSummaries[c.conversationID] = nil
         for member in c.members { try addMember(member, to: c.conversationID) }
-        try refreshSummary(c.conversationID)
+        if !bulk { try refreshSummary(c.conversationID) }
         touch(.conversations, c.conversationID)
         tables.insert(.members)
     }
@@ -143,13 +174,14 @@ struct Projector {
         insert.bind(8, m.sentAtMs)
         try insert.run()
         guard db.changesCount > 0 else { return }
+        touch(.messages, m.conversationID)
+        guard !bulk else { return }
         try index(sequence: Int64(event.sequence), text: m.text)
         let key = MessageKey(at: m.sentAtMs, id: m.messageID)
         var delta = pendingSummaries[m.conversationID] ?? SummaryDelta(newest: key)
         delta.newest = max(delta.newest, key)
         if direction == .received { delta.received.append(key) }
         pendingSummaries[m.conversationID] = delta
-        touch(.messages, m.conversationID)
     }
 
     /// Applies a conversation's pending summary change: newest message,
@@ -201,6 +233,8 @@ struct Projector {
         let conversation: Data = deleted["conversation_id"]
         try flushSummary(conversation)
         try run(sql: "DELETE FROM messages WHERE id = ?", arguments: [d.messageID])
+        touch(.messages, conversation)
+        guard !bulk else { return }
         try unindex(sequence: deleted["sequence"], text: deleted["text"])
         let key = MessageKey(at: deleted["sent_at"], id: d.messageID)
         guard let summary = try summary(of: conversation) else { return }
@@ -208,7 +242,6 @@ struct Projector {
         try run(sql: "UPDATE conversations SET unread_count = unread_count - ? WHERE id = ?",
                 arguments: [wasUnread ? 1 : 0, conversation])
         if summary.lastMessage?.id == d.messageID { try refreshNewest(conversation) }
-        touch(.messages, conversation)
     }
 
     /// Moves the read marker forward to the position the event names (its
@@ -216,6 +249,11 @@ struct Projector {
     private mutating func conversationRead(_ r: ConversationRead) throws {
         try flushSummary(r.conversationID)
         guard let marker = try readMarker(r), let summary = try summary(of: r.conversationID), summary.isUnread(marker) else { return }
+        touch(.conversations, r.conversationID)
+        guard !bulk else {
+            return try run(sql: "UPDATE conversations SET read_up_to_at = ?, read_up_to_id = ? WHERE id = ?",
+                           arguments: [marker.at, marker.id, r.conversationID])
+        }
         let unread = try Int.fetchOne(
             db.cachedStatement(sql: """
                 SELECT count(*) FROM messages
@@ -224,7 +262,6 @@ struct Projector {
             arguments: [r.conversationID, marker.at, marker.id]) ?? 0
         try run(sql: "UPDATE conversations SET read_up_to_at = ?, read_up_to_id = ?, unread_count = ? WHERE id = ?",
                 arguments: [marker.at, marker.id, unread, r.conversationID])
-        touch(.conversations, r.conversationID)
     }
 
     /// The position a read event names: carried by the event, or for events

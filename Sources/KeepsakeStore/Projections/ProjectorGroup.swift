@@ -34,10 +34,10 @@ struct ProjectorGroup {
     private let db: Database
 
     /// `members`: the projections taking part, with the sequence each stands at.
-    init(_ db: Database, bulk: Bool, members: [String: UInt64], extensions available: [any StoreExtension]) {
+    init(_ db: Database, bulk: Bool, members: [String: UInt64], extensions available: [any StoreExtension]) throws {
         self.db = db
         applied = members
-        if members[Projector.name] != nil { store = Projector(db, bulk: bulk) }
+        if members[Projector.name] != nil { store = try Projector(db, bulk: bulk) }
         for ext in available where members[ext.name] != nil {
             extensions.append((ext.name, ext.projector(for: db, bulk: bulk)))
         }

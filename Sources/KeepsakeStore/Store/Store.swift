@@ -285,7 +285,7 @@ public final class Store: Sendable {
                     let standing = try standings(db)
                     let ready = standing.filter { $0.value == first.sequence - 1 }
                     guard !ready.isEmpty else { return (nil, false) }
-                    var group = ProjectorGroup(db, bulk: false, members: ready, extensions: extensions)
+                    var group = try ProjectorGroup(db, bulk: false, members: ready, extensions: extensions)
                     for event in logged.events { try group.apply(event) }
                     return (try group.finish(appliedUpTo: Cursor(log: log.id, sequence: last.sequence)), ready.count == standing.count)
                 }
@@ -506,7 +506,7 @@ public final class Store: Sendable {
             let from = standing.values.min() ?? 0
             let events = try readEvents(after: from, limit: batchSize)
             guard let last = events.last else { return nil }
-            var group = ProjectorGroup(db, bulk: false, members: standing.filter { $0.value < last.sequence }, extensions: extensions)
+            var group = try ProjectorGroup(db, bulk: false, members: standing.filter { $0.value < last.sequence }, extensions: extensions)
             for event in events { try group.apply(event) }
             return try group.finish(appliedUpTo: Cursor(log: log.id, sequence: last.sequence))
         }
@@ -540,7 +540,7 @@ public final class Store: Sendable {
     /// empty tables of `db` (the store's and its extensions'), in the caller's transaction.
     func replayLog(into db: Database, upTo end: UInt64 = .max) throws {
         var position: UInt64 = 0
-        var group = bulkGroup(db)
+        var group = try bulkGroup(db)
         while position < end {
             let events = try readEvents(after: position, limit: Int(min(UInt64(batchSize), end - position)))
             guard let last = events.last else { break }
@@ -551,9 +551,9 @@ public final class Store: Sendable {
     }
 
     /// A bulk projector group for every projection, all standing at the log's start.
-    func bulkGroup(_ db: Database) -> ProjectorGroup {
+    func bulkGroup(_ db: Database) throws -> ProjectorGroup {
         let members = Dictionary(uniqueKeysWithValues: ([Projector.name] + extensions.map(\.name)).map { ($0, UInt64(0)) })
-        return ProjectorGroup(db, bulk: true, members: members, extensions: extensions)
+        return try ProjectorGroup(db, bulk: true, members: members, extensions: extensions)
     }
 }
 
