@@ -47,7 +47,7 @@ public final class InMemoryRelay: RelayTransport {
             _ = try await relay.storePrekeys(data, for: installation)
             return 0
         }
-        return try relay.accept(data, on: topic)
+        return try await relay.accept(data, on: topic)
     }
 
     /// Items of a topic after `cursor`, oldest first.
@@ -99,7 +99,7 @@ public final class InMemoryRelay: RelayTransport {
     /// Claims the next epoch of a group for a commit; false when another commit holds it.
     public func claimEpoch(_ claim: EpochClaim, group topicID: [UInt8]) async throws -> Bool {
         do {
-            _ = try relay.accept(try claim.wireBytes(), on: .commits(group: topicID))
+            _ = try await relay.accept(try claim.wireBytes(), on: .commits(group: topicID))
             return true
         } catch let error as RelayError where error.code == "epoch_taken" {
             return false

@@ -182,7 +182,7 @@ public struct Relay: Sendable {
         if case let .prekey(installation) = topic {
             return try await topics.storePrekeys(body, for: installation).response(from: request, context: context)
         }
-        let cursor = try topics.accept(body, on: topic)
+        let cursor = try await topics.accept(body, on: topic)
         var response = try Published(cursor: cursor).response(from: request, context: context)
         response.status = .created
         return response

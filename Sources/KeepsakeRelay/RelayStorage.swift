@@ -6,11 +6,13 @@ import KeepsakeWire
 /// The relay's data: topic items, prekeys, known installations and revocations,
 /// and group epoch claims, in one SQLite database in the data folder.
 ///
-/// Every publish is one transaction, so a crash never leaves half an upload.
-/// Publishing the same bytes to the same topic twice stores them once (a
-/// client retry is not a duplicate).
+/// Every publish commits whole or not at all (concurrent ones share a
+/// transaction, each in its own savepoint), so a crash never leaves half an
+/// upload. Publishing the same bytes to the same topic twice stores them once
+/// (a client retry is not a duplicate).
 final class RelayStorage: Sendable {
     let database: any DatabaseWriter
+    let groupCommit: GroupCommit
 
     /// Opens (creating when needed) `relay.sqlite` in `directory`.
     convenience init(directory: URL) throws {
@@ -27,6 +29,7 @@ final class RelayStorage: Sendable {
 
     private init(database: any DatabaseWriter) throws {
         self.database = database
+        groupCommit = GroupCommit(database: database)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("0001_relay") { db in try db.execute(sql: Self.schema) }
         migrator.registerMigration("0002_backups") { db in try db.execute(sql: Self.backupSchema) }
@@ -109,17 +112,18 @@ final class RelayStorage: Sendable {
     }
 
     /// Stores `data` on `topic` (or finds it there already); returns its cursor.
-    /// `check` runs inside the write transaction, before the insert.
-    func publish(_ data: [UInt8], on topic: Topic, check: (Database) throws -> Void = { _ in }) throws -> Int64 {
+    /// `check` runs inside the write transaction, before the insert. Concurrent
+    /// publishes share transactions (`GroupCommit`); each is answered once its transaction committed.
+    func publish(_ data: [UInt8], on topic: Topic, check: @escaping @Sendable (Database) throws -> Void = { _ in }) async throws -> Int64 {
         let digest = Data(Blake2b.hash(data))
-        return try database.write { db in
-            if let existing = try Int64.fetchOne(db, sql: "SELECT cursor FROM items WHERE topic = ? AND digest = ?",
+        return try await groupCommit.write { db in
+            if let existing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT cursor FROM items WHERE topic = ? AND digest = ?"),
                                                   arguments: [topic.name, digest]) {
                 return existing
             }
             try check(db)
-            try db.execute(sql: "INSERT INTO items (topic, digest, data, received_at) VALUES (?, ?, ?, ?)",
-                           arguments: [topic.name, digest, Data(data), Int64(Date().timeIntervalSince1970 * 1000)])
+            try db.cachedStatement(sql: "INSERT INTO items (topic, digest, data, received_at) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [topic.name, digest, Data(data), Int64(Date().timeIntervalSince1970 * 1000)])
             return db.lastInsertedRowID
         }
     }

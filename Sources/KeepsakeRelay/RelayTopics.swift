@@ -15,10 +15,10 @@ struct RelayTopics: Sendable {
     /// Stores a wire message on `topic` after the topic's checks (in the same
     /// transaction) and wakes the topic's followers; returns its cursor.
     /// Prekey topics take uploads through `storePrekeys` instead.
-    func accept(_ body: [UInt8], on topic: Topic) throws -> Int64 {
+    func accept(_ body: [UInt8], on topic: Topic) async throws -> Int64 {
         let cursor: Int64
         do {
-            cursor = try storage.publish(body, on: topic) { db in try check(body, on: topic, db) }
+            cursor = try await storage.publish(body, on: topic) { db in try check(body, on: topic, db) }
         } catch let error as WireError {
             throw RelayError(error)
         }

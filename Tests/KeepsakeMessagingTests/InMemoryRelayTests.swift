@@ -73,3 +73,41 @@ import KeepsakeWire
         #expect(await code { _ = try await relay.publish([1, 2, 3], to: inbox) } == "malformed", "the relay's own checks")
     }
 }
+
+/// Concurrent publishes share transactions (group commit) and keep their own
+/// outcomes: each valid one stored once, a duplicate answered with the first
+/// cursor, a refused one refused alone.
+@Suite struct GroupCommitTests {
+    @Test func concurrentPublishesKeepTheirOwnOutcomes() async throws {
+        let relay = try InMemoryRelay()
+        let inbox = Topic.message(installation: Random.bytes(16))
+        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+        func envelope(_ n: Int, sentNs: UInt64? = nil) throws -> [UInt8] {
+            try Envelope.with {
+                $0.header = Data(try EnvelopeHeader.with { $0.sentNs = sentNs ?? now + UInt64(n) }.wireBytes())
+                $0.ciphertext = Data([UInt8(n & 0xFF), UInt8(n >> 8)])
+            }.wireBytes()
+        }
+        // 300 publishes at once: 0..<200 valid, 200..<250 repeat 0..<50, 250..<300 sent in milliseconds (refused).
+        let outcomes = try await withThrowingTaskGroup(of: (Int, Result<Int64, RelayError>).self) { group in
+            for index in 0..<300 {
+                let body = index < 200 ? try envelope(index) : index < 250 ? try envelope(index - 200) : try envelope(index, sentNs: now / 1_000_000)
+                group.addTask {
+                    do { return (index, .success(try await relay.publish(body, to: inbox))) } catch let error as RelayError { return (index, .failure(error)) }
+                }
+            }
+            var outcomes: [Int: Result<Int64, RelayError>] = [:]
+            for try await (index, outcome) in group { outcomes[index] = outcome }
+            return outcomes
+        }
+        let cursors = (0..<200).compactMap { try? outcomes[$0]?.get() }
+        #expect(cursors.count == 200 && Set(cursors).count == 200, "every valid publish stored, each with its own cursor")
+        #expect((200..<250).allSatisfy { index in
+            guard let repeated = try? outcomes[index]?.get() else { return false }
+            return repeated == (try? outcomes[index - 200]?.get())
+        }, "a repeat gets the first cursor")
+        #expect((250..<300).allSatisfy { if case .failure(let error)? = outcomes[$0] { error.code == "sent_time_out_of_range" } else { false } })
+        let stored = try await relay.items(on: inbox, after: 0, limit: 1_000).items
+        #expect(stored.count == 200 && stored.map(\.cursor) == cursors.sorted(), "nothing refused or repeated was stored")
+    }
+}
