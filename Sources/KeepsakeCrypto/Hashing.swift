@@ -1,4 +1,5 @@
 import CSodium
+import Foundation
 
 /// BLAKE2b (libsodium's generic hash), streaming, with an optional key.
 /// Feed it with `update`, then call `finalize` once.
@@ -46,6 +47,17 @@ public final class Blake2b {
     public static func hash(_ bytes: [UInt8], length: Int = defaultLength) -> [UInt8] {
         let h = Blake2b(length: length)
         h.update(bytes)
+        return h.finalize()
+    }
+
+    /// The hash of a file's contents, read 1 MiB at a time (a file of any size takes no more memory).
+    public static func hash(contentsOf file: URL, length: Int = defaultLength) throws -> [UInt8] {
+        let handle = try FileHandle(forReadingFrom: file)
+        defer { try? handle.close() }
+        let h = Blake2b(length: length)
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            chunk.withUnsafeBytes { h.update($0) }
+        }
         return h.finalize()
     }
 }

@@ -79,7 +79,7 @@ extension Messenger {
         options.elements = [.messages, .conversations, .consent, .preferences]
         options.startsChain = false
         let summary = try store.backup(into: folder, options: options)
-        let digest = Blake2b.hash(Array(try Data(contentsOf: summary.file)))
+        let digest = try Blake2b.hash(contentsOf: summary.file)
         let authentication = try store.authenticateRequest(method: "POST", path: request.uploadURL.path, contentDigest: digest)
         let stored: StoredBackup
         do {
@@ -121,7 +121,7 @@ extension Messenger {
             do { try await relay.downloadBackup(from: url, to: file) } catch {
                 throw "\(error)".contains("no_backup") ? HistorySyncError.expired : HistorySyncError.download("\(error)")
             }
-            guard Blake2b.hash(Array(try Data(contentsOf: file))) == Array(response.backupFileHash) else { throw HistorySyncError.hashMismatch }
+            guard try Blake2b.hash(contentsOf: file) == Array(response.backupFileHash) else { throw HistorySyncError.hashMismatch }
             let key = try SecureBytes(copying: response.backupKey)
             do { _ = try store.restore(from: [file], options: RestoreOptions(key: .raw(key))) } catch {
                 throw HistorySyncError.restore("\(error)")

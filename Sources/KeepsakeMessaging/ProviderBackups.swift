@@ -12,7 +12,7 @@ public enum ProviderBackups {
         _ file: URL, key: BackupKey, store: Store, provider: any BackupProviderTransport, lifetime: Duration? = nil
     ) async throws -> StoredBackup {
         guard let locator = try key.locator() else { throw BackupError.keyHasNoLocator }
-        let digest = Blake2b.hash(Array(try Data(contentsOf: file)))
+        let digest = try Blake2b.hash(contentsOf: file)
         let uploadURL = provider.backupUploadURL
         let authentication = try store.authenticateRequest(method: "POST", path: uploadURL.path, contentDigest: digest)
         return try await provider.uploadBackup(
@@ -33,7 +33,7 @@ public enum ProviderBackups {
                 let partial = file.appendingPathExtension("partial")
                 try? FileManager.default.removeItem(at: partial)
                 try await provider.downloadBackup(from: backup.url, to: partial)
-                guard Blake2b.hash(Array(try Data(contentsOf: partial))) == backup.digest else {
+                guard try Blake2b.hash(contentsOf: partial) == backup.digest else {
                     try? FileManager.default.removeItem(at: partial)
                     throw BackupError.corruptHeader("the provider's copy of \(backup.id) does not match its digest")
                 }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import KeepsakeCrypto
 
@@ -73,5 +74,19 @@ import Testing
         #expect(zero.withUnsafeBytes { Array($0) } == [UInt8](repeating: 0, count: 32))
         let a = try SecureBytes.random(count: 32), b = try SecureBytes.random(count: 32)
         #expect(a.withUnsafeBytes { Array($0) } != b.withUnsafeBytes { Array($0) })
+    }
+}
+
+@Suite struct FileHashTests {
+    /// A file is hashed a mebibyte at a time, to the same digest as its bytes in one piece.
+    @Test func aFileHashesAsItsBytesDo() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("keepsake-hash-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: file) }
+        for size in [0, 1, (1 << 20) - 1, 3 * (1 << 20) + 17] {
+            let bytes = Random.bytes(size)
+            try Data(bytes).write(to: file)
+            #expect(try Blake2b.hash(contentsOf: file) == Blake2b.hash(bytes), "\(size) bytes")
+        }
+        #expect(throws: (any Error).self) { try Blake2b.hash(contentsOf: file.appendingPathExtension("missing")) }
     }
 }

@@ -356,7 +356,7 @@ struct PushBackups: AsyncParsableCommand {
         let held = Set(try await provider.listBackups(locator: try key.locator() ?? []).map(\.digest))
         for path in files {
             let file = URL(fileURLWithPath: path)
-            if held.contains(Blake2b.hash(Array(try Data(contentsOf: file)))) {
+            if held.contains(try Blake2b.hash(contentsOf: file)) {
                 print("\(file.lastPathComponent): already on the provider")
                 continue
             }

@@ -75,7 +75,7 @@ struct BenchProvider: AsyncParsableCommand {
             guard let backup = uploaded[index] else { return }
             let copy = work.appendingPathComponent("downloads/\(index)")
             try await provider.downloadBackup(from: backup.url, to: copy)
-            if Blake2b.hash(Array(try Data(contentsOf: copy))) != digests[index] || backup.digest != digests[index] { corrupted.withLock { $0 += 1 } }
+            if try Blake2b.hash(contentsOf: copy) != digests[index] || backup.digest != digests[index] { corrupted.withLock { $0 += 1 } }
             try FileManager.default.removeItem(at: copy)
         }
         let lost = files - uploaded.count, damaged = corrupted.withLock { $0 }
