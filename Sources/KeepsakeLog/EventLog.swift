@@ -299,6 +299,11 @@ public final class EventLog: Sendable {
         }
     }
 
+    /// Gives back the resident pages of the log's memory map (`LMDBEnvironment.releaseMappedPages`).
+    public func releaseMappedPages() {
+        env.releaseMappedPages()
+    }
+
     /// Flushes appends made in `.unsafeNoSync` mode to disk.
     public func sync() throws(LogError) {
         do {

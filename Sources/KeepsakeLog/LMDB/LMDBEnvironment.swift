@@ -52,6 +52,19 @@ public final class LMDBEnvironment: @unchecked Sendable {
         return info.me_mapsize
     }
 
+    /// Gives back the map's pages this process has touched. They are pages of
+    /// the file (LMDB maps it shared and read-only), read again from the page
+    /// cache on the next access, so nothing changes but resident memory: a long
+    /// import that looks up most of the log would otherwise keep it all resident.
+    public func releaseMappedPages() {
+        gate.lockShared()
+        defer { gate.unlockShared() }
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        guard let address = info.me_mapaddr else { return }
+        _ = madvise(address, info.me_mapsize, MADV_DONTNEED)
+    }
+
     /// Opens a named database, creating it if missing.
     public func openDatabase(_ name: String) throws -> LMDBDatabase {
         try write { txn in try txn.openDatabase(name, create: true) }

@@ -233,6 +233,8 @@ extension Store {
                         let logged = try self.logCopies(Self.drafts(in: frames))
                         chunk.outcomes = logged.outcomes
                         chunk.events = logged.events
+                        // Deduplication looks up event IDs all over the log: keep its map from staying resident.
+                        if index % Self.chunksBetweenPageReleases == 0 { self.log.releaseMappedPages() }
                     }
                     guard queue.put(chunk) else { return }
                 }
@@ -242,6 +244,9 @@ extension Store {
         }
         return queue
     }
+
+    /// How often a long restore gives back the log's mapped pages (`EventLog.releaseMappedPages`).
+    static let chunksBetweenPageReleases = 16
 
     static func drafts(in frames: [BackupFrame]) -> [RecordDraft] {
         frames.compactMap { if case let .event(draft) = $0 { draft } else { nil } }
