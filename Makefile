@@ -5,7 +5,7 @@ SHELL := /bin/bash
 APT_PACKAGES := liblmdb-dev libsodium-dev libsqlite3-dev libzstd-dev pkg-config
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: demo test test-deps build release deps benchmarks protos migrations clean fuzz fuzz-seeds backup-corpus test-large
+.PHONY: demo test test-deps build release deps benchmarks bench-check protos migrations clean fuzz fuzz-seeds backup-corpus test-large
 
 # Installs the system libraries that are missing (apt-get as root; otherwise says what to install).
 deps:
@@ -68,6 +68,14 @@ fuzz-seeds: build
 # Package benchmarks (slow; not part of `make test`). See Benchmarks/README.md.
 benchmarks: deps
 	cd Benchmarks && swift package --allow-writing-to-package-directory benchmark
+
+# Instruction counts of small append, backup, restore and rebuild workloads under
+# callgrind, against Benchmarks/callgrind-baselines.json: fails on a rise of more
+# than 10% (Benchmarks/README.md). Needs a release build and valgrind; not part of
+# `make test`. After an intended change: scripts/bench-check.sh --update.
+bench-check: release
+	@command -v valgrind >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq valgrind >/dev/null; }
+	./scripts/bench-check.sh .build/release/keepsake
 
 # Regenerate committed code from its sources.
 protos:
