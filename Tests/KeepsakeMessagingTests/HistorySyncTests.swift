@@ -43,6 +43,17 @@ import KeepsakeWire
         return try #require(try await observer.messenger.installations(of: alice.id).first { $0.id == id })
     }
 
+    /// An answer to request `id` that looks right: a file on this relay, expiring in an hour (nothing is uploaded).
+    func plausibleAnswer(to id: HistoryRequestID) -> HistoryResponse {
+        HistoryResponse.with {
+            $0.requestID = Data(id.bytes)
+            $0.backupURL = relay.client.backupUploadURL.absoluteString + "/" + Hex.encode(Random.bytes(32))
+            $0.backupKey = Data(Random.bytes(32))
+            $0.backupFileHash = Data(Random.bytes(32))
+            $0.expiresAtMs = Date().addingTimeInterval(3600).millis
+        }
+    }
+
     /// Sends a crafted history answer from the phone to the tablet.
     func answer(_ response: HistoryResponse) async throws {
         let target = try await known(tablet, from: phone)
@@ -110,13 +121,7 @@ import KeepsakeWire
 
     @Test func everyCheckOfTheAnswerHasItsFailure() async throws {
         let request = try #require(try await tablet.messenger.requestHistory().first)
-        let valid = HistoryResponse.with {
-            $0.requestID = Data(request.id.bytes)
-            $0.backupURL = relay.client.backupUploadURL.absoluteString + "/" + Hex.encode(Random.bytes(32))
-            $0.backupKey = Data(Random.bytes(32))
-            $0.backupFileHash = Data(Random.bytes(32))
-            $0.expiresAtMs = Date().addingTimeInterval(3600).millis
-        }
+        let valid = plausibleAnswer(to: request.id)
         var unknown = valid
         unknown.requestID = Data(Random.bytes(16))
         try await answer(unknown)
@@ -173,13 +178,7 @@ import KeepsakeWire
         try await laptop.messenger.join(alice, role: "laptop")
         let phoneID = try #require(try phone.store.membership()).installation
         let asked = try #require(try await tablet.messenger.requestHistory().first { $0.peer == phoneID })
-        let response = HistoryResponse.with {
-            $0.requestID = Data(asked.id.bytes)
-            $0.backupURL = relay.client.backupUploadURL.absoluteString + "/" + Hex.encode(Random.bytes(32))
-            $0.backupKey = Data(Random.bytes(32))
-            $0.backupFileHash = Data(Random.bytes(32))
-            $0.expiresAtMs = Date().addingTimeInterval(3600).millis
-        }
+        let response = plausibleAnswer(to: asked.id)
         let target = try await known(tablet, from: laptop)
         _ = try await laptop.messenger.deliver(Content.with { $0.historyResponse = response }, in: nil, to: [target], logging: [])
         #expect(try await tablet.messenger.sync().historyFailures == [.wrongResponder(asked.id)])
