@@ -319,10 +319,10 @@ public final class Store: Sendable {
     /// `payloads` receives each decoded payload.
     private func checkedCopies(_ copies: [RecordDraft], payloads: inout [EventPayload]) throws(KeepsakeError) -> [RecordDraft] {
         let declared = extensionKinds
-        var drafts: [RecordDraft] = []
-        drafts.reserveCapacity(copies.count)
+        var drafts = copies
         payloads.reserveCapacity(copies.count)
-        for var draft in copies {
+        for index in drafts.indices {
+            let draft = drafts[index]
             let payload: EventPayload
             do { payload = draft.erased ? .erased(kind: draft.kind) : try EventPayload(kind: draft.kind, bytes: draft.payload) } catch {
                 throw .corruptEventPayload(id: draft.id, kind: draft.kind)
@@ -331,23 +331,18 @@ public final class Store: Sendable {
             let placement: EventPlacement
             switch payload {
             case .erased:
-                drafts.append(draft)
                 continue
             case let .unknown(kind, bytes):
-                guard let declaration = declared[kind] else {
-                    drafts.append(draft)
-                    continue
-                }
+                guard let declaration = declared[kind] else { continue }
                 guard let placed = declaration.placement(bytes) else { throw .corruptEventPayload(id: draft.id, kind: kind) }
                 placement = placed
             default:
                 try payload.validate(id: draft.id)
                 placement = EventPlacement(payload)
             }
-            draft.subject = placement.subject
-            draft.effect = placement.recordEffect
-            draft.sealed = placement.sealed
-            drafts.append(draft)
+            drafts[index].subject = placement.subject
+            drafts[index].effect = placement.recordEffect
+            drafts[index].sealed = placement.sealed
         }
         return drafts
     }
