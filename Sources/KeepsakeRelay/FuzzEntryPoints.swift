@@ -76,6 +76,14 @@ package final class RelayFuzzHarness: Sendable {
         return socket
     }
 
+    /// Well-formed signature headers (of an installation the relay does not know), for the signed routes.
+    private static let signatureHeaders = [
+        ("Keepsake-Installation", String(repeating: "0", count: 32)), ("Keepsake-Timestamp", "1764460800000"),
+        ("Keepsake-Nonce", String(repeating: "1", count: 32)),
+        ("Keepsake-Content-Digest", "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8"),
+        ("Keepsake-Signature", String(repeating: "A", count: 86) + "=="),
+    ].map { "\($0.0): \($0.1)\r\n" }.joined()
+
     /// Requests that reach each route, well-formed and not, as seeds.
     package static let seeds: [String] = [
         "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -83,6 +91,8 @@ package final class RelayFuzzHarness: Sendable {
         "POST /v1/topics/message-00000000000000000000000000000000 HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\n\n\u{2}\n\u{0}\u{12}\u{0}",
         "POST /v1/topics/contact-\(String(repeating: "a", count: 64)) HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
         "POST /v1/topics/prekey-00000000000000000000000000000000/claim HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "POST /v1/topics/prekey-00000000000000000000000000000000/claim HTTP/1.1\r\nHost: x\r\n\(signatureHeaders)Content-Length: 0\r\n\r\n",
+        "GET /v1/topics/prekey-00000000000000000000000000000000 HTTP/1.1\r\nHost: x\r\n\(signatureHeaders)\r\n",
         "GET /v1/topics/commits-00000000000000000000000000000000/events?after=0 HTTP/1.1\r\nHost: x\r\n\r\n",
         "POST /v1/backups HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 44\r\n\r\n--b\r\nContent-Disposition: form-data; name=f\r\n\r\n--b--",
         "GET /v1/backups?locator=00 HTTP/1.1\r\nHost: x\r\n\r\n",
