@@ -32,23 +32,23 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Backup uploads allowed per installation per hour (1 to 1000000000).", transform: bounded(1...1_000_000_000))
     var uploadsPerHour = Relay.BackupLimits().uploadsPerHour
 
-    @Option(help: "Most topic followers (server-sent event streams) at once; more get a 503 (1 to 1000000).",
+    @Option(help: "Most topic followers (server-sent event streams) at once; more get a 503 (1 to 1000000; default \(Relay.Limits().maxSubscribers)).",
             transform: bounded(1...1_000_000))
     var maxSubscribers = Relay.Limits().maxSubscribers
 
-    @Option(help: "Prekeys one installation may claim per hour, of all installations together (1 to 1000000000).",
+    @Option(help: "Prekeys one installation may claim per hour, of all installations together (1 to 1000000000; default \(Relay.Limits().prekeyClaimsPerRequester)).",
             transform: bounded(1...1_000_000_000))
     var prekeyClaimsPerRequester = Relay.Limits().prekeyClaimsPerRequester
 
-    @Option(help: "Prekeys one installation may claim of one other installation per hour (1 to 1000000000).",
+    @Option(help: "Prekeys one installation may claim of one other installation per hour (1 to 1000000000; default \(Relay.Limits().prekeyClaimsPerPair)).",
             transform: bounded(1...1_000_000_000))
     var prekeyClaimsPerPair = Relay.Limits().prekeyClaimsPerPair
 
-    @Option(help: "Times one installation's prekeys may be served per hour, to everyone together (1 to 1000000000).",
+    @Option(help: "Times one installation's prekeys may be served per hour, to everyone together (1 to 1000000000; default \(Relay.Limits().prekeyClaimsPerTarget)).",
             transform: bounded(1...1_000_000_000))
     var prekeyClaimsPerTarget = Relay.Limits().prekeyClaimsPerTarget
 
-    @Option(help: "One-time prekeys of one installation served per hour; later claims get its fallback prekey (0 to 1000000000).",
+    @Option(help: "One-time prekeys of one installation served per hour; later claims get its fallback prekey (0 to 1000000000; default \(Relay.Limits().oneTimePrekeysPerTarget)).",
             transform: bounded(0...1_000_000_000))
     var oneTimePrekeysPerTarget = Relay.Limits().oneTimePrekeysPerTarget
 
