@@ -247,7 +247,7 @@ extension Messenger {
         for entry in try store.outbox() {
             let header = try? EnvelopeHeader(serializedBytes: Envelope(serializedBytes: entry.envelope).header)
             if let header, Date(timeIntervalSince1970: Double(header.sentNs) / 1e9) >= oldest { continue }
-            try store.removeFromOutbox(entry.key)
+            // Sealed again before the old envelope leaves the outbox, so a failure keeps it for the next sync.
             if let sent = try store.sentMessage(envelope: Blake2b.hash(entry.envelope)),
                let target = try store.knownInstallation(sent.recipient), target.revokedAt == nil {
                 try await resend(sent.message, to: target)
@@ -255,6 +255,7 @@ extension Messenger {
             } else {
                 dropped += 1
             }
+            try store.removeFromOutbox(entry.key)
         }
         return (resealed, dropped)
     }

@@ -148,7 +148,7 @@ public struct Relay: Sendable {
         let next: Int64
     }
 
-    struct PrekeyStock: ResponseEncodable, Equatable {
+    struct PrekeyStock: ResponseEncodable {
         let oneTimeRemaining: Int
         let oneTimeServedLastHour: Int
         let fallbackServedLastHour: Int
@@ -249,7 +249,7 @@ public struct Relay: Sendable {
 }
 
 extension Relay {
-    /// The request's signature headers (docs/PROTOCOL.md §8), or 401 `unauthenticated`.
+    /// The request's signature headers (docs/PROTOCOL.md §1, signed requests), or 401 `unauthenticated`.
     static func authentication(of request: Request) throws -> RequestAuthentication {
         guard let auth = RequestAuthentication(header: { name in HTTPField.Name(name).flatMap { request.headers[$0] } }) else {
             throw RelayError(.unauthorized, code: "unauthenticated", "sign the request as an installation (Keepsake-* headers; docs/PROTOCOL.md)")
