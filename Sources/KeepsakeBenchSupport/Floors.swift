@@ -47,10 +47,9 @@ public enum Floors {
         try exec(db, "BEGIN")
         var deferred: [String] = []
         if strategy == .bulk {
-            deferred = try column(db, "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages' AND sql IS NOT NULL")
-            for name in try column(db, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages' AND sql IS NOT NULL") {
-                try exec(db, "DROP INDEX \(name)")
-            }
+            let indexes = try resultRows(db, "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages' AND sql IS NOT NULL")
+            for index in indexes { try exec(db, "DROP INDEX \(index[0])") }
+            deferred = indexes.map { $0[1] }
         }
         let message = try prepare(db, "INSERT INTO messages (sequence, id, conversation_id, sender, direction, text, content_type, sent_at) VALUES (?, ?, ?, ?, 2, ?, ?, ?)")
         let search = try prepare(db, "INSERT INTO message_search (rowid, text) VALUES (?, ?)")
@@ -100,12 +99,14 @@ public enum Floors {
         guard sqlite3_exec(db, sql, nil, nil, nil) == SQLITE_OK else { throw FloorError(String(cString: sqlite3_errmsg(db))) }
     }
 
-    /// The first column of every row `sql` returns, as text.
-    private static func column(_ db: OpaquePointer?, _ sql: String) throws -> [String] {
+    /// Every row `sql` returns, its columns as text.
+    private static func resultRows(_ db: OpaquePointer?, _ sql: String) throws -> [[String]] {
         let statement = try prepare(db, sql)
         defer { sqlite3_finalize(statement) }
-        var values: [String] = []
-        while sqlite3_step(statement) == SQLITE_ROW { values.append(String(cString: sqlite3_column_text(statement, 0))) }
+        var values: [[String]] = []
+        while sqlite3_step(statement) == SQLITE_ROW {
+            values.append((0..<sqlite3_column_count(statement)).map { String(cString: sqlite3_column_text(statement, $0)) })
+        }
         return values
     }
 

@@ -63,26 +63,19 @@ final class GroupCommit: Sendable {
     }
 
     private func commit(_ batch: [Waiting]) {
-        var results: [Result<Int64, any Error>] = []
+        var results: [Result<Int64, any Error>]
         do {
-            try database.write { db in
-                results = []
-                for waiting in batch {
-                    var outcome: Result<Int64, any Error> = .failure(CancellationError())
-                    do {
+            results = try database.write { db in
+                batch.map { waiting in
+                    // A savepoint whose work throws is rolled back, and the error is this publish's alone.
+                    Result {
+                        var cursor: Int64 = 0
                         try db.inSavepoint {
-                            do {
-                                outcome = .success(try waiting.work(db))
-                                return .commit
-                            } catch {
-                                outcome = .failure(error)
-                                return .rollback
-                            }
+                            cursor = try waiting.work(db)
+                            return .commit
                         }
-                    } catch {
-                        outcome = .failure(error)
+                        return cursor
                     }
-                    results.append(outcome)
                 }
             }
         } catch {

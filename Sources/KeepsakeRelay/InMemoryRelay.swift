@@ -69,7 +69,7 @@ public final class InMemoryRelay: RelayTransport {
 
     /// How many one-time prekeys the relay still holds for an installation, and how fast they go.
     public func prekeyStock(of installation: [UInt8], authentication: RequestAuthentication) async throws -> PrekeyStock {
-        PrekeyStock(try relay.prekeyClaims.stock(of: installation, authentication: authentication, now: .nowMillis))
+        try relay.prekeyClaims.stock(of: installation, authentication: authentication, now: .nowMillis)
     }
 
     /// The items of a topic after `cursor`, then each new one as it is published, until the stream is dropped.
@@ -161,13 +161,6 @@ public final class InMemoryRelay: RelayTransport {
             try storage.checkSignature(auth, method: "POST", path: path, now: Int64(Date().timeIntervalSince1970 * 1000), db)
         }
         guard seenNonces.withLock({ $0.insert(auth.nonce).inserted }) else { throw RelayError.replayedRequest }
-    }
-}
-
-extension PrekeyStock {
-    init(_ stock: Relay.PrekeyStock) {
-        self.init(oneTimeRemaining: stock.oneTimeRemaining, oneTimeServedLastHour: stock.oneTimeServedLastHour,
-                  fallbackServedLastHour: stock.fallbackServedLastHour)
     }
 }
 

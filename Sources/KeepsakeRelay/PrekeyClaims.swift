@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import KeepsakeCrypto
+import KeepsakeTransport
 import KeepsakeWire
 
 /// Who may take an installation's prekeys, and how fast (docs/PROTOCOL.md §2).
@@ -56,14 +57,14 @@ struct PrekeyClaims: Sendable {
 
     /// The target's own view of its prekeys: how many one-time prekeys are left
     /// and how many of each kind were served in the last hour.
-    func stock(of target: [UInt8], authentication: RequestAuthentication, now: Int64) throws -> Relay.PrekeyStock {
+    func stock(of target: [UInt8], authentication: RequestAuthentication, now: Int64) throws -> PrekeyStock {
         try storage.database.write { db in
             try check(authentication, method: "GET", path: Topic.prekey(installation: target).path, now: now, db)
             guard authentication.installation == target else {
                 throw RelayError(.forbidden, code: "not_your_prekeys", "only the installation itself may read its prekey stock")
             }
             let since = now - Self.hour, targetID = Data(target)
-            return Relay.PrekeyStock(
+            return PrekeyStock(
                 oneTimeRemaining: try storage.oneTimePrekeys(of: target, db),
                 oneTimeServedLastHour: try count(db, "target = ? AND fallback = 0 AND at > ?", [targetID, since]),
                 fallbackServedLastHour: try count(db, "target = ? AND fallback = 1 AND at > ?", [targetID, since]))

@@ -3,6 +3,7 @@ import GRDB
 import HTTPTypes
 import Hummingbird
 import KeepsakeCrypto
+import KeepsakeTransport
 import KeepsakeWire
 import Logging
 import NIOCore
@@ -148,12 +149,6 @@ public struct Relay: Sendable {
         let next: Int64
     }
 
-    struct PrekeyStock: ResponseEncodable {
-        let oneTimeRemaining: Int
-        let oneTimeServedLastHour: Int
-        let fallbackServedLastHour: Int
-    }
-
     struct ClaimedPrekey: ResponseEncodable {
         let data: Data
         let fallback: Bool
@@ -257,6 +252,9 @@ extension Relay {
         return auth
     }
 }
+
+/// The stock a prekey topic's `GET` answers, as the transport API describes it.
+extension PrekeyStock: ResponseEncodable {}
 
 extension Int64 {
     /// The relay's clock in milliseconds since 1970.
