@@ -182,12 +182,16 @@ public final class EventLog: Sendable {
 
     /// Like `append`, and also says which appended events were stored already
     /// erased (their subject was erased, or a newer step was held), so a caller
-    /// projecting them directly treats them as the log does.
-    public func appendDetailed(_ drafts: [RecordDraft]) throws(LogError) -> (outcomes: [AppendOutcome], storedErased: Set<UInt64>) {
-        do { return try appendBatch(drafts) } catch { throw LogError(error, path: directory) }
+    /// projecting them directly treats them as the log does. `claim` must be the
+    /// `ProvisionalClaim` standing on the log when one does (else
+    /// `provisionallyClaimed`); appends under a claim may be discarded with it.
+    public func appendDetailed(
+        _ drafts: [RecordDraft], under claim: ProvisionalClaim? = nil
+    ) throws(LogError) -> (outcomes: [AppendOutcome], storedErased: Set<UInt64>) {
+        do { return try appendBatch(drafts, under: claim) } catch { throw LogError(error, path: directory) }
     }
 
-    private func appendBatch(_ drafts: [RecordDraft]) throws -> (outcomes: [AppendOutcome], storedErased: Set<UInt64>) {
+    private func appendBatch(_ drafts: [RecordDraft], under claim: ProvisionalClaim?) throws -> (outcomes: [AppendOutcome], storedErased: Set<UInt64>) {
         let sealedCount = drafts.reduce(0) { $0 + ($1.sealed ? 1 : 0) }
         let keyBytes = KeySlotFile.slotSize
         let keys = try SecureBytes.random(count: sealedCount * keyBytes)
@@ -195,6 +199,9 @@ public final class EventLog: Sendable {
         var erasedSlots: [UInt64] = []
         var storedErased: Set<UInt64> = []
         let outcomes = try env.write { txn in
+            if let standing = try txn.value(MetaKey.provisional, in: db.meta), standing != claim?.bytes {
+                throw LogError.provisionallyClaimed(path: directory)
+            }
             var batch = AppendBatch(log: self, txn: txn, keys: keys, slotImage: slotImage)
             try batch.drainScrubs()
             let result = try batch.run(drafts)
@@ -213,7 +220,7 @@ public final class EventLog: Sendable {
     /// Zeroes key slots whose erasure committed but whose scrub did not finish (a crash in between).
     private func finishPendingScrubs() throws(LogError) {
         let pending = try readTransaction { txn in try txn.count(db.scrub) }
-        if pending > 0 { try append([]) }
+        if pending > 0 { _ = try appendDetailed([], under: try standingClaim()) }
     }
 
     // MARK: - Reading
@@ -374,6 +381,7 @@ enum MetaKey {
     static let format = Array("format".utf8)
     static let logID = Array("log-id".utf8)
     static let nextSlot = Array("next-key-slot".utf8)
+    static let provisional = Array("provisional".utf8)
 }
 
 func sequenceKey(_ sequence: UInt64) -> [UInt8] { sequence.bigEndianBytes }

@@ -69,6 +69,18 @@ final class KeySlotFile: @unchecked Sendable {
         }
     }
 
+    /// Overwrites every slot in `range` with zeros, a megabyte at a time.
+    func zero(range: Range<UInt64>) throws {
+        let zeros = [UInt8](repeating: 0, count: 1 << 20)
+        var position = offset(range.lowerBound)
+        let end = offset(range.upperBound)
+        while position < end {
+            let count = Int(min(off_t(zeros.count), end - position))
+            try zeros.withUnsafeBytes { z in try writeAll(UnsafeRawBufferPointer(rebasing: z[..<count]), at: position, operation: "erase key slots") }
+            position += off_t(count)
+        }
+    }
+
     func sync() throws {
         if SystemCalls.syncData(fd) != 0 { throw LogError.io(operation: "sync key slots", path: path, errno: errno) }
     }

@@ -32,6 +32,11 @@ public enum LogError: Error, Equatable, CustomStringConvertible {
     case lmdb(LMDBError)
     /// A cryptographic operation failed (e.g. no locked memory).
     case crypto(CryptoError)
+    /// Another writer holds the log for appends it may yet take back (a restore
+    /// into the empty store, verifying its files); nothing was appended.
+    case provisionallyClaimed(path: String)
+    /// Only an empty log can be claimed provisionally, and this one holds events.
+    case notEmpty(path: String)
 
     /// What happened, and what to do.
     public var description: String {
@@ -61,6 +66,11 @@ public enum LogError: Error, Equatable, CustomStringConvertible {
             return error.description
         case let .crypto(error):
             return error.description
+        case let .provisionallyClaimed(path):
+            return "the log at \(path) is held by a restore into the empty store that is still verifying its files; nothing was appended. "
+                + "Append again once the restore has verified them (it then keeps or takes back what it showed)"
+        case let .notEmpty(path):
+            return "the log at \(path) already holds events; only a restore into an empty store may show events before its files are verified"
         }
     }
 

@@ -27,6 +27,7 @@ public struct RestoreOptions: Sendable {
 /// Where a restore is; reported as it goes.
 public enum RestoreProgress: Sendable, Equatable {
     /// Authenticating `file` (index in chain order): `chunk` chunks checked so far.
+    /// Into an empty store this runs alongside applying, and is reported between applied chunks.
     case verifying(file: Int, chunk: Int)
     /// The conversation list and the newest messages are restored and visible.
     case headVisible
@@ -58,8 +59,12 @@ extension Store {
     /// incrementals that extend a backup restored here before) by replaying their
     /// events into the log, then the projections.
     ///
-    /// Every file is verified in full before anything is applied, so a bad file
-    /// changes nothing. Events already held are skipped (restoring twice, or after a
+    /// A bad file changes nothing. Into a store that holds events, every file is
+    /// verified in full before anything is applied. Into an empty store, the files
+    /// are verified on another thread while they are applied, so the conversation
+    /// list and newest messages show at once; until all are verified, other
+    /// appends wait, and a bad file takes back everything the restore applied
+    /// (`ProvisionalClaim`), leaving the store empty. Events already held are skipped (restoring twice, or after a
     /// sync, duplicates nothing) and a session's state is never rolled back. The
     /// restore records its progress: killed midway, running it again finishes it.
     public func restore(
@@ -70,7 +75,9 @@ extension Store {
 
     /// `restore`, asking `shouldStop` between chunks: a yes ends it with
     /// `BackupError.cancelled`, the store consistent (what was logged is
-    /// projected) and the progress recorded, so running it again resumes.
+    /// projected) and the progress recorded, so running it again resumes. A
+    /// restore into an empty store stopped before its files were verified
+    /// takes back what it applied instead, and starts over when run again.
     func restore(
         from files: [URL], options: RestoreOptions, stoppingWhen shouldStop: @escaping @Sendable () -> Bool,
         progress: (RestoreProgress) -> Void
@@ -97,79 +104,122 @@ extension Store {
         let replaced = try wrap { try installation() }.flatMap { current in hardSigner.map { current.publicKey != $0 } == true ? current : nil }
         if let replaced, !options.force { throw .storeHasInstallation(replaced.id) }
         let clock = ProgressClock(total: 2 * chain.readers.reduce(0) { $0 + $1.fileSize })
-        var verifiedBytes = 0
-        let verified = try chain.verify(
-            key: options.key, extensionKinds: extensionKinds, decode: false, stoppingWhen: shouldStop
-        ) { file, chunk, bytes in
-            progress(.verifying(file: file, chunk: chunk))
-            verifiedBytes = chain.readers[..<file].reduce(0) { $0 + $1.fileSize } + bytes
-            progress(.estimated(clock.estimate(done: verifiedBytes)))
+        let files = chain.readers.map { (url: $0.url, header: $0.header, size: $0.fileSize) }
+
+        // Into an empty store the files are verified on another thread while they
+        // are applied, under a provisional claim on the log: the conversation list
+        // shows at once, and a bad file still changes nothing (the claim is then
+        // discarded). Into a store that holds events, every file is verified first.
+        let fresh = try wrap { try cursor().sequence } == 0
+        var claim = fresh ? try wrap { try log.claimProvisionally() } : nil
+        var verified: [VerifiedBackup] = []
+        var background: BackgroundVerification?
+        var reported = BackgroundVerification.Position()
+        if !fresh {
+            verified = try chain.verify(
+                key: options.key, extensionKinds: extensionKinds, decode: false, stoppingWhen: shouldStop
+            ) { file, chunk, bytes in
+                progress(.verifying(file: file, chunk: chunk))
+                progress(.estimated(clock.estimate(done: files[..<file].reduce(0) { $0 + $1.size } + bytes)))
+            }
         }
-        verifiedBytes = clock.total / 2
+        /// Starts the background verification, once the head (if any) is visible.
+        func verifyInBackground() {
+            guard claim != nil, background == nil else { return }
+            background = BackgroundVerification(chain: chain, key: options.key, extensionKinds: extensionKinds, stoppingWhen: shouldStop)
+        }
+        /// Reports the background verification's progress, throws what it found
+        /// wrong, and keeps the claim once every file passed (`waiting` for that).
+        func settleVerification(waiting: Bool = false) throws(BackupError) {
+            guard let background, let standing = claim else { return }
+            let finished = waiting ? Result { () throws(BackupError) in try background.wait() } : background.result
+            let position = background.progress
+            if position != reported {
+                reported = position
+                progress(.verifying(file: position.file, chunk: position.chunk))
+            }
+            guard let finished else { return }
+            verified = try finished.get()
+            try wrap { try log.keep(standing) }
+            claim = nil
+        }
+        var verifiedBytes: Int { fresh ? background?.progress.bytes ?? 0 : clock.total / 2 }
         var appliedBytes = 0
 
         // Into an empty store, everything after the head is projected in one bulk
         // transaction, straight from the decoded events, while another thread
         // decrypts, decodes and logs the next chunks.
-        let fresh = try wrap { try cursor().sequence } == 0
         var tally = ImportTally()
         var headVisibleAfter: Duration?
         var events: [BackupID: UInt64] = [:]
         var hashes: [BackupID: String] = [:]
-        for (index, backup) in verified.enumerated() {
-            let key = backup.header.id.description
-            let reader = try BackupReader(url: backup.file, sizeLimit: options.sizeLimit)
-            try reader.unlock(options.key)
-            let header = Hex.encode(reader.headerHash)
-            var record = try wrap { try self.record(key, in: .restores) }.flatMap { $0.header == header ? $0 : nil } ?? RestoreRecord(header: header)
-            if let hash = record.fileHash {
-                appliedBytes += reader.fileSize
-                hashes[backup.header.id] = hash
-                continue
-            }
-            var inHead = backup.header.base == nil
-            /// Accounts for one logged chunk: tally, recorded progress, reports.
-            func account(_ chunk: LoggedChunk) throws(BackupError) {
-                defer { if chunk.endsHead { inHead = false } }
-                guard let outcomes = chunk.outcomes else { return }
-                tally.add(outcomes)
-                record.chunksApplied = chunk.index
-                try wrap { try setRecord(record, for: key, in: .restores) }
-                if chunk.endsHead && headVisibleAfter == nil {
-                    headVisibleAfter = ContinuousClock.now - started
-                    progress(.headVisible)
+        do throws(BackupError) {
+            for (index, file) in files.enumerated() {
+                let key = file.header.id.description
+                let reader = try BackupReader(url: file.url, sizeLimit: options.sizeLimit)
+                try reader.unlock(options.key)
+                if claim != nil { reader.rules = BackupContentRules(header: reader.header, extensionKinds: extensionKinds) }
+                let header = Hex.encode(reader.headerHash)
+                var record = try wrap { try self.record(key, in: .restores) }.flatMap { $0.header == header ? $0 : nil } ?? RestoreRecord(header: header)
+                if let hash = record.fileHash {
+                    appliedBytes += reader.fileSize
+                    hashes[file.header.id] = hash
+                    continue
                 }
-                progress(.applying(file: index, chunk: chunk.index, events: tally.appended))
-                progress(.estimated(clock.estimate(done: verifiedBytes + appliedBytes + chunk.bytesRead)))
-            }
-            while !(fresh && !inHead), let frames = try reader.nextChunk() {
-                guard !shouldStop() else { throw .cancelled }
-                let skip = reader.chunkIndex <= record.chunksApplied
-                let outcomes = skip ? nil : try wrap { try importDrafts(Self.drafts(in: frames)) }
-                try account(LoggedChunk(
-                    index: reader.chunkIndex, outcomes: outcomes, events: [], endsHead: frames.contains(.headEnd), bytesRead: reader.bytesRead))
-            }
-            if fresh && !inHead {
-                let chunks = logChunks(from: reader, after: record.chunksApplied)
-                defer { chunks.cancelAndWait() }
-                try bulkProjection { group throws(BackupError) in
-                    while !shouldStop(), let chunk = try wrap({ try chunks.take() }) {
-                        for event in chunk.events { try wrap { try group.apply(event) } }
-                        try account(chunk)
+                var inHead = file.header.base == nil
+                /// Accounts for one logged chunk: tally, recorded progress, reports.
+                func account(_ chunk: LoggedChunk) throws(BackupError) {
+                    defer { if chunk.endsHead { inHead = false } }
+                    try settleVerification()
+                    guard let outcomes = chunk.outcomes else { return }
+                    tally.add(outcomes)
+                    record.chunksApplied = chunk.index
+                    try wrap { try setRecord(record, for: key, in: .restores) }
+                    if chunk.endsHead && headVisibleAfter == nil {
+                        headVisibleAfter = ContinuousClock.now - started
+                        progress(.headVisible)
+                    }
+                    progress(.applying(file: index, chunk: chunk.index, events: tally.appended))
+                    progress(.estimated(clock.estimate(done: verifiedBytes + appliedBytes + chunk.bytesRead)))
+                }
+                while !(fresh && !inHead), let frames = try reader.nextChunk() {
+                    guard !shouldStop() else { throw .cancelled }
+                    let skip = reader.chunkIndex <= record.chunksApplied
+                    let outcomes = skip ? nil : try wrap { try importDrafts(Self.drafts(in: frames), under: claim) }
+                    try account(LoggedChunk(
+                        index: reader.chunkIndex, outcomes: outcomes, events: [], endsHead: frames.contains(.headEnd), bytesRead: reader.bytesRead))
+                }
+                if fresh && !inHead {
+                    verifyInBackground()
+                    let chunks = logChunks(from: reader, after: record.chunksApplied, under: claim)
+                    defer { chunks.cancelAndWait() }
+                    try bulkProjection { apply throws(BackupError) in
+                        while !shouldStop(), let chunk = try wrap({ try chunks.take() }) {
+                            for event in chunk.events { try apply(event) }
+                            try account(chunk)
+                        }
+                    }
+                    if shouldStop() {
+                        // What the logging thread logged past the last projected chunk is projected now.
+                        chunks.cancelAndWait()
+                        try wrap { try catchUpProjections() }
+                        throw .cancelled
                     }
                 }
-                if shouldStop() {
-                    // What the logging thread logged past the last projected chunk is projected now.
-                    chunks.cancelAndWait()
-                    try wrap { try catchUpProjections() }
-                    throw .cancelled
-                }
+                appliedBytes += reader.fileSize
+                events[file.header.id] = reader.events
+                record.fileHash = Hex.encode(reader.fileHash())
+                hashes[file.header.id] = record.fileHash
+                try wrap { try setRecord(record, for: key, in: .restores) }
             }
-            appliedBytes += reader.fileSize
-            events[backup.header.id] = reader.events
-            record.fileHash = Hex.encode(reader.fileHash())
-            hashes[backup.header.id] = record.fileHash
-            try wrap { try setRecord(record, for: key, in: .restores) }
+            verifyInBackground()
+            try settleVerification(waiting: true)
+        } catch {
+            if let claim {
+                background?.cancelAndWait()
+                try wrap { try discard(claim) }
+            }
+            throw error
         }
         if let hard = verified.last(where: { $0.header.kind == .hard }) {
             try claimInstallation(signedBy: hard.header)
@@ -216,9 +266,10 @@ extension Store {
     }
 
     /// Starts a thread that reads, decodes and logs the rest of `reader`'s chunks
-    /// (those after `applied` a killed run logged are read but not logged again)
+    /// (under `claim`, when the restore holds one; those after `applied` a killed
+    /// run logged are read but not logged again)
     /// and hands them over in order. The reader belongs to that thread from now on.
-    private func logChunks(from reader: BackupReader, after applied: Int) -> BoundedQueue<LoggedChunk> {
+    private func logChunks(from reader: BackupReader, after applied: Int, under claim: ProvisionalClaim?) -> BoundedQueue<LoggedChunk> {
         let queue = BoundedQueue<LoggedChunk>(capacity: 4)
         let source = UncheckedReader(reader: reader)
         Thread.detachNewThread {
@@ -230,7 +281,7 @@ extension Store {
                     var chunk = LoggedChunk(
                         index: index, outcomes: nil, events: [], endsHead: frames.contains(.headEnd), bytesRead: source.reader.bytesRead)
                     if index > applied {
-                        let logged = try self.logCopies(Self.drafts(in: frames))
+                        let logged = try self.logCopies(Self.drafts(in: frames), under: claim)
                         chunk.outcomes = logged.outcomes
                         chunk.events = logged.events
                         // Deduplication looks up event IDs all over the log: keep its map from staying resident.
@@ -252,22 +303,34 @@ extension Store {
         frames.compactMap { if case let .event(draft) = $0 { draft } else { nil } }
     }
 
-    /// Runs `body` inside one projection transaction with a bulk projector
-    /// group (every projection from where it stands), then records the applied
-    /// positions and announces the change.
-    private func bulkProjection(_ body: (inout ProjectorGroup) throws(BackupError) -> Void) throws(BackupError) {
+    /// Runs `body` inside one projection transaction with a bulk projector group
+    /// (every projection from where it stands), handing it a function that
+    /// applies new events in log order: events another writer logged between the
+    /// restore's are read back and applied first. Then records the position
+    /// reached, announces the change, and projects anything logged after it.
+    private func bulkProjection(_ body: (_ apply: (Event) throws(BackupError) -> Void) throws(BackupError) -> Void) throws(BackupError) {
         do {
             try pool.write { db in
-                var group = try ProjectorGroup(db, bulk: true, members: try standings(db), extensions: extensions)
-                try body(&group)
-                _ = try group.finish(appliedUpTo: try cursor())
+                let standing = try standings(db)
+                var position = standing.values.min() ?? 0
+                var group = try ProjectorGroup(db, bulk: true, members: standing, extensions: extensions)
+                func apply(_ event: Event) throws(BackupError) {
+                    if event.sequence > position + 1 {
+                        let between = try wrap { try readEvents(after: position, limit: Int(event.sequence - position - 1)) }
+                        for other in between { try wrap { try group.apply(other) } }
+                    }
+                    try wrap { try group.apply(event) }
+                    position = event.sequence
+                }
+                try body(apply)
+                _ = try group.finish(appliedUpTo: Cursor(log: log.id, sequence: position))
             }
         } catch {
             throw BackupError(error)
         }
         publish(ProjectionChange(cursor: try wrap { try cursor() }, tables: Set(projectedTables), conversations: []))
+        try wrap { try catchUpProjections() }
     }
-
 }
 
 /// One chunk of a backup, logged: the outcomes (nil when a killed run had logged
@@ -322,7 +385,8 @@ extension Store {
     ///
     /// A consumer that stops iterating, or whose task is cancelled, stops the
     /// restore within a chunk: it ends with the store consistent and its
-    /// progress recorded, so restoring the same files again resumes it.
+    /// progress recorded, so restoring the same files again resumes it (see
+    /// `restore` for a restore into an empty store stopped before its files were verified).
     public func restoring(from files: [URL], options: RestoreOptions) -> AsyncThrowingStream<RestoreUpdate, Error> {
         AsyncThrowingStream { continuation in
             let stop = StopFlag()

@@ -83,6 +83,7 @@ public final class Store: Sendable {
         let store = Store(
             directory: directory, log: log, pool: pool, batchSize: options.projectionBatchSize,
             setAsideProjections: setAside.map { URL(fileURLWithPath: $0) }, extensions: options.extensions)
+        try store.settleProvisionalClaim()
         try store.repairProjections()
         try store.moveLegacyBackupRecords()
         for ext in options.extensions { try ext.prepare(store) }
@@ -243,25 +244,39 @@ public final class Store: Sendable {
         try importDrafts(events.map(\.record.draft))
     }
 
-    /// Imports copied events given as log drafts (see `importEvents`).
+    /// Imports copied events given as log drafts (see `importEvents`), under
+    /// `claim` when the caller holds the log's provisional claim.
     @discardableResult
-    func importDrafts(_ copies: [RecordDraft]) throws(KeepsakeError) -> [AppendOutcome] {
-        try project(try logCopies(copies))
+    func importDrafts(_ copies: [RecordDraft], under claim: ProvisionalClaim? = nil) throws(KeepsakeError) -> [AppendOutcome] {
+        try project(try logCopies(copies, under: claim))
     }
 
     /// Appends copied events to the log only, and returns the new ones as events
     /// for the caller to project (see `importEvents` for the rules).
-    func logCopies(_ copies: [RecordDraft]) throws(KeepsakeError) -> LoggedEvents {
+    func logCopies(_ copies: [RecordDraft], under claim: ProvisionalClaim? = nil) throws(KeepsakeError) -> LoggedEvents {
         var payloads: [EventPayload] = []
         let drafts = try checkedCopies(copies, payloads: &payloads)
-        return try logDrafts(drafts, payloads: payloads)
+        return try logDrafts(drafts, payloads: payloads, under: claim)
     }
 
     /// Appends drafts to the log in one transaction; `payloads` are their decoded
     /// payloads, so the new events need not be read back and decoded again.
-    private func logDrafts(_ drafts: [RecordDraft], payloads: [EventPayload]) throws(KeepsakeError) -> LoggedEvents {
-        let result: (outcomes: [AppendOutcome], storedErased: Set<UInt64>)
-        do { result = try log.appendDetailed(drafts) } catch { throw .log(error) }
+    /// Without a `claim`, an append that meets a restore's provisional claim
+    /// waits until the claim is kept or discarded (`settleProvisionalClaim`).
+    private func logDrafts(
+        _ drafts: [RecordDraft], payloads: [EventPayload], under claim: ProvisionalClaim? = nil
+    ) throws(KeepsakeError) -> LoggedEvents {
+        var appended: (outcomes: [AppendOutcome], storedErased: Set<UInt64>)?
+        while appended == nil {
+            do {
+                appended = try log.appendDetailed(drafts, under: claim)
+            } catch .provisionallyClaimed where claim == nil {
+                if try !settleProvisionalClaim() { Thread.sleep(forTimeInterval: Self.claimPollInterval) }
+            } catch {
+                throw .log(error)
+            }
+        }
+        guard let result = appended else { preconditionFailure("the loop ends with an append") }
         appends.publish(())
         var events: [Event] = []
         events.reserveCapacity(drafts.count)
@@ -272,6 +287,29 @@ public final class Store: Sendable {
             events.append(Event(record: record, payload: erased ? .erased(kind: record.kind) : payloads[index]))
         }
         return LoggedEvents(outcomes: result.outcomes, events: events)
+    }
+
+    /// How often an append that waits for a restore's provisional claim looks again.
+    static let claimPollInterval: TimeInterval = 0.02
+
+    /// Ends a provisional claim whose restore died (nobody holds the store's
+    /// backup lock): what it appended is discarded and the projections rebuilt.
+    /// Returns false while a live restore holds the claim, true when none stands.
+    @discardableResult
+    func settleProvisionalClaim() throws(KeepsakeError) -> Bool {
+        let standing: ProvisionalClaim?
+        do { standing = try log.standingClaim() } catch { throw .log(error) }
+        guard let claim = standing else { return true }
+        guard let lock = try? BackupLock(store: directory) else { return false }
+        defer { withExtendedLifetime(lock) {} }
+        try discard(claim)
+        return true
+    }
+
+    /// Takes back what a restore appended under `claim`, with its progress records, and empties the projections.
+    func discard(_ claim: ProvisionalClaim) throws(KeepsakeError) {
+        do { try log.discard(claim, clearing: [LocalTable<String, RestoreRecord>.restores.name]) } catch { throw .log(error) }
+        try rebuildProjections()
     }
 
     /// Brings the projections up to date after an append: the new events are
