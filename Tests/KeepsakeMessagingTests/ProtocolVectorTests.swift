@@ -19,7 +19,11 @@ import KeepsakeWire
         var values: [String: [UInt8]] = [:]
         for line in text[block..<end].split(separator: "\n") {
             let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            values[parts[0]] = try #require(Hex.decode(parts[1]), "\(line)")
+            guard let value = Hex.decode(parts[1]) else {
+                Issue.record("\(line) is not hex")
+                continue
+            }
+            values[parts[0]] = value
         }
         return values
     }
