@@ -105,45 +105,12 @@ extension Store {
         if let replaced, !options.force { throw .storeHasInstallation(replaced.id) }
         let clock = ProgressClock(total: 2 * chain.readers.reduce(0) { $0 + $1.fileSize })
         let files = chain.readers.map { (url: $0.url, header: $0.header, size: $0.fileSize) }
-
-        // Into an empty store the files are verified on another thread while they
-        // are applied, under a provisional claim on the log: the conversation list
-        // shows at once, and a bad file still changes nothing (the claim is then
-        // discarded). Into a store that holds events, every file is verified first.
+        // Into an empty store the files are verified while they are applied, so
+        // the conversation list shows at once; a bad file still changes nothing.
         let fresh = try wrap { try cursor().sequence } == 0
-        var claim = fresh ? try wrap { try log.claimProvisionally() } : nil
-        var verified: [VerifiedBackup] = []
-        var background: BackgroundVerification?
-        var reported = BackgroundVerification.Position()
-        if !fresh {
-            verified = try chain.verify(
-                key: options.key, extensionKinds: extensionKinds, decode: false, stoppingWhen: shouldStop
-            ) { file, chunk, bytes in
-                progress(.verifying(file: file, chunk: chunk))
-                progress(.estimated(clock.estimate(done: files[..<file].reduce(0) { $0 + $1.size } + bytes)))
-            }
-        }
-        /// Starts the background verification, once the head (if any) is visible.
-        func verifyInBackground() {
-            guard claim != nil, background == nil else { return }
-            background = BackgroundVerification(chain: chain, key: options.key, extensionKinds: extensionKinds, stoppingWhen: shouldStop)
-        }
-        /// Reports the background verification's progress, throws what it found
-        /// wrong, and keeps the claim once every file passed (`waiting` for that).
-        func settleVerification(waiting: Bool = false) throws(BackupError) {
-            guard let background, let standing = claim else { return }
-            let finished = waiting ? Result { () throws(BackupError) in try background.wait() } : background.result
-            let position = background.progress
-            if position != reported {
-                reported = position
-                progress(.verifying(file: position.file, chunk: position.chunk))
-            }
-            guard let finished else { return }
-            verified = try finished.get()
-            try wrap { try log.keep(standing) }
-            claim = nil
-        }
-        var verifiedBytes: Int { fresh ? background?.progress.bytes ?? 0 : clock.total / 2 }
+        let verification = try RestoreVerification(
+            chain, key: options.key, extensionKinds: extensionKinds, into: log, empty: fresh,
+            stoppingWhen: shouldStop, progress: progress, clock: clock)
         var appliedBytes = 0
 
         // Into an empty store, everything after the head is projected in one bulk
@@ -158,7 +125,7 @@ extension Store {
                 let key = file.header.id.description
                 let reader = try BackupReader(url: file.url, sizeLimit: options.sizeLimit)
                 try reader.unlock(options.key)
-                if claim != nil { reader.rules = BackupContentRules(header: reader.header, extensionKinds: extensionKinds) }
+                if verification.claim != nil { reader.rules = BackupContentRules(header: reader.header, extensionKinds: extensionKinds) }
                 let header = Hex.encode(reader.headerHash)
                 var record = try wrap { try self.record(key, in: .restores) }.flatMap { $0.header == header ? $0 : nil } ?? RestoreRecord(header: header)
                 if let hash = record.fileHash {
@@ -170,7 +137,7 @@ extension Store {
                 /// Accounts for one logged chunk: tally, recorded progress, reports.
                 func account(_ chunk: LoggedChunk) throws(BackupError) {
                     defer { if chunk.endsHead { inHead = false } }
-                    try settleVerification()
+                    try verification.settle(progress: progress)
                     guard let outcomes = chunk.outcomes else { return }
                     tally.add(outcomes)
                     record.chunksApplied = chunk.index
@@ -180,18 +147,18 @@ extension Store {
                         progress(.headVisible)
                     }
                     progress(.applying(file: index, chunk: chunk.index, events: tally.appended))
-                    progress(.estimated(clock.estimate(done: verifiedBytes + appliedBytes + chunk.bytesRead)))
+                    progress(.estimated(clock.estimate(done: verification.verifiedBytes + appliedBytes + chunk.bytesRead)))
                 }
                 while !(fresh && !inHead), let frames = try reader.nextChunk() {
                     guard !shouldStop() else { throw .cancelled }
                     let skip = reader.chunkIndex <= record.chunksApplied
-                    let outcomes = skip ? nil : try wrap { try importDrafts(Self.drafts(in: frames), under: claim) }
+                    let outcomes = skip ? nil : try wrap { try importDrafts(Self.drafts(in: frames), under: verification.claim) }
                     try account(LoggedChunk(
                         index: reader.chunkIndex, outcomes: outcomes, events: [], endsHead: frames.contains(.headEnd), bytesRead: reader.bytesRead))
                 }
                 if fresh && !inHead {
-                    verifyInBackground()
-                    let chunks = logChunks(from: reader, after: record.chunksApplied, under: claim)
+                    verification.startInBackground()
+                    let chunks = logChunks(from: reader, after: record.chunksApplied, under: verification.claim)
                     defer { chunks.cancelAndWait() }
                     try bulkProjection { apply throws(BackupError) in
                         while !shouldStop(), let chunk = try wrap({ try chunks.take() }) {
@@ -212,15 +179,13 @@ extension Store {
                 hashes[file.header.id] = record.fileHash
                 try wrap { try setRecord(record, for: key, in: .restores) }
             }
-            verifyInBackground()
-            try settleVerification(waiting: true)
+            verification.startInBackground()
+            try verification.settle(waiting: true, progress: progress)
         } catch {
-            if let claim {
-                background?.cancelAndWait()
-                try wrap { try discard(claim) }
-            }
+            if let claim = verification.abandon() { try wrap { try discard(claim) } }
             throw error
         }
+        let verified = verification.verified
         if let hard = verified.last(where: { $0.header.kind == .hard }) {
             try claimInstallation(signedBy: hard.header)
             if let replaced { try retire(replaced) }
