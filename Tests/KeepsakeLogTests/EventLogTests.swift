@@ -15,13 +15,16 @@ import Testing
     }
 
     /// Giving back the map's resident pages loses nothing: records read the same
-    /// afterwards, and appends go on.
+    /// afterwards, and appends go on. The pages do leave this process's memory.
     @Test func releasingMappedPagesKeepsEveryRecord() throws {
         let dir = TemporaryDirectory()
         let log = try EventLog(directory: dir.path)
-        try log.append((0..<2_000).map { text("record \($0)") })
+        try log.append((0..<2_000).map { text("record \($0) " + String(repeating: "x", count: 500)) })
         let before = try log.records(after: 0, limit: 5_000).map(\.text)
+        let resident = try residentKiB(of: dir.path + "/data.mdb")
+        #expect(resident >= 1_000, "reading a megabyte of records maps its pages in")
         log.releaseMappedPages()
+        #expect(try residentKiB(of: dir.path + "/data.mdb") < resident / 10)
         #expect(try log.records(after: 0, limit: 5_000).map(\.text) == before)
         try log.append([text("after")])
         log.releaseMappedPages()
@@ -307,4 +310,25 @@ import Testing
         #expect(!big.covers(VersionVector([a: 6])))
         #expect(!VersionVector([a: 9]).covers(big))
     }
+}
+
+/// KiB of `file` this process holds resident through its memory maps (`/proc/self/smaps`).
+private func residentKiB(of file: String) throws -> Int {
+    var info = stat()
+    guard stat(file, &info) == 0 else { throw CocoaError(.fileNoSuchFile) }
+    // /proc files report no size: read to the end rather than by their length.
+    let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/self/smaps"))
+    defer { try? handle.close() }
+    let smaps = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+    var total = 0
+    var inFile = false
+    for line in smaps.split(separator: "\n") {
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        if fields.first?.contains("-") == true, fields.count >= 5, !fields[0].hasSuffix(":") {
+            inFile = UInt64(fields[4]) == UInt64(info.st_ino)
+        } else if inFile, fields.first == "Rss:", fields.count >= 2, let kib = Int(fields[1]) {
+            total += kib
+        }
+    }
+    return total
 }

@@ -56,13 +56,35 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// the file (LMDB maps it shared and read-only), read again from the page
     /// cache on the next access, so nothing changes but resident memory: a long
     /// import that looks up most of the log would otherwise keep it all resident.
+    ///
+    /// LMDB does not tell where it mapped the file (`me_mapaddr` is set only for
+    /// fixed maps), so the mappings of `data.mdb` are found in `/proc/self/maps`
+    /// by the file's inode; where that file does not exist, nothing happens.
     public func releaseMappedPages() {
         gate.lockShared()
         defer { gate.unlockShared() }
-        var info = MDB_envinfo()
-        mdb_env_info(handle, &info)
-        guard let address = info.me_mapaddr else { return }
-        _ = madvise(address, info.me_mapsize, MADV_DONTNEED)
+        var file = stat()
+        guard stat(path + "/data.mdb", &file) == 0 else { return }
+        for range in Self.mappings(ofInode: UInt64(file.st_ino)) {
+            _ = madvise(UnsafeMutableRawPointer(bitPattern: range.lowerBound), range.count, MADV_DONTNEED)
+        }
+    }
+
+    /// The address ranges where this process maps the file with inode `inode`, from `/proc/self/maps`.
+    static func mappings(ofInode inode: UInt64) -> [Range<UInt>] {
+        guard let handle = FileHandle(forReadingAtPath: "/proc/self/maps"),
+              let data = try? handle.readToEnd() else { return [] }
+        try? handle.close()
+        var ranges: [Range<UInt>] = []
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            // start-end perms offset device inode path
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 6, UInt64(fields[4]) == inode else { continue }
+            let bounds = fields[0].split(separator: "-")
+            guard bounds.count == 2, let start = UInt(bounds[0], radix: 16), let end = UInt(bounds[1], radix: 16), start < end else { continue }
+            ranges.append(start..<end)
+        }
+        return ranges
     }
 
     /// Opens a named database, creating it if missing.

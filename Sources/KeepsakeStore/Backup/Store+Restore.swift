@@ -262,7 +262,7 @@ extension Store {
     }
 
     /// How often a long restore gives back the log's mapped pages (`EventLog.releaseMappedPages`).
-    static let chunksBetweenPageReleases = 16
+    static let chunksBetweenPageReleases = 4
 
     static func drafts(in frames: [BackupFrame]) -> [RecordDraft] {
         frames.compactMap { if case let .event(draft) = $0 { draft } else { nil } }
@@ -276,19 +276,21 @@ extension Store {
     private func bulkProjection(_ body: (_ apply: (Event) throws(BackupError) -> Void) throws(BackupError) -> Void) throws(BackupError) {
         do {
             try pool.write { db in
-                let standing = try standings(db)
-                var position = standing.values.min() ?? 0
-                var group = try ProjectorGroup(db, bulk: true, members: standing, extensions: extensions)
-                func apply(_ event: Event) throws(BackupError) {
-                    if event.sequence > position + 1 {
-                        let between = try wrap { try readEvents(after: position, limit: Int(event.sequence - position - 1)) }
-                        for other in between { try wrap { try group.apply(other) } }
+                try ProjectionDatabase.withBulkCache(db) {
+                    let standing = try standings(db)
+                    var position = standing.values.min() ?? 0
+                    var group = try ProjectorGroup(db, bulk: true, members: standing, extensions: extensions)
+                    func apply(_ event: Event) throws(BackupError) {
+                        if event.sequence > position + 1 {
+                            let between = try wrap { try readEvents(after: position, limit: Int(event.sequence - position - 1)) }
+                            for other in between { try wrap { try group.apply(other) } }
+                        }
+                        try wrap { try group.apply(event) }
+                        position = event.sequence
                     }
-                    try wrap { try group.apply(event) }
-                    position = event.sequence
+                    try body(apply)
+                    _ = try group.finish(appliedUpTo: Cursor(log: log.id, sequence: position))
                 }
-                try body(apply)
-                _ = try group.finish(appliedUpTo: Cursor(log: log.id, sequence: position))
             }
         } catch {
             throw BackupError(error)

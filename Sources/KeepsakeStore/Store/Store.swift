@@ -572,15 +572,17 @@ public final class Store: Sendable {
     /// Projects the log from its start (up to `end`, or its head) into the
     /// empty tables of `db` (the store's and its extensions'), in the caller's transaction.
     func replayLog(into db: Database, upTo end: UInt64 = .max) throws {
-        var position: UInt64 = 0
-        var group = try bulkGroup(db)
-        while position < end {
-            let events = try readEvents(after: position, limit: Int(min(UInt64(batchSize), end - position)))
-            guard let last = events.last else { break }
-            for event in events { try group.apply(event) }
-            position = last.sequence
+        try ProjectionDatabase.withBulkCache(db) {
+            var position: UInt64 = 0
+            var group = try bulkGroup(db)
+            while position < end {
+                let events = try readEvents(after: position, limit: Int(min(UInt64(batchSize), end - position)))
+                guard let last = events.last else { break }
+                for event in events { try group.apply(event) }
+                position = last.sequence
+            }
+            _ = try group.finish(appliedUpTo: Cursor(log: log.id, sequence: position))
         }
-        _ = try group.finish(appliedUpTo: Cursor(log: log.id, sequence: position))
     }
 
     /// A bulk projector group for every projection, all standing at the log's start.
