@@ -253,6 +253,24 @@ import KeepsakeMessaging
         #expect(try FileManager.default.contentsOfDirectory(atPath: path.path) == ["cat.jpg"])
     }
 
+    /// A creation killed while writing the marker leaves only `STORE.partial`:
+    /// the directory is still one to create the store in, not someone else's.
+    @Test func aCreationKilledWhileWritingTheMarkerCreatesTheStoreNextTime() throws {
+        let path = dir.url.appendingPathComponent("new")
+        try FileManager.default.createDirectory(at: path, withIntermediateDirectories: true)
+        try Data("keepsake-st".utf8).write(to: path.appendingPathComponent("STORE.partial"))
+        let store = try Store.open(at: path)
+        try store.append(conversationCreated(.generate()))
+        let entries = try FileManager.default.contentsOfDirectory(atPath: path.path)
+        #expect(entries.contains("STORE") && !entries.contains("STORE.partial"))
+
+        try Data("jpeg".utf8).write(to: dir.url.appendingPathComponent("other/cat.jpg").creatingParent())
+        try Data("keepsake-st".utf8).write(to: dir.url.appendingPathComponent("other/STORE.partial"))
+        #expect(throws: KeepsakeError.notAStore(path: dir.url.appendingPathComponent("other").path)) {
+            try Store.open(at: dir.url.appendingPathComponent("other"))
+        }
+    }
+
     @Test func aStoreFromANewerFormatIsRefused() throws {
         _ = try Store.open(at: dir.store)
         try Data("keepsake-store format 9\n".utf8).write(to: dir.store.appendingPathComponent("STORE"))
@@ -437,5 +455,13 @@ private struct NamedExtension: StoreExtension {
         mutating func apply(_ event: Event) throws {}
         mutating func finish() throws {}
         var changedTables: Set<ProjectedTable> { [] }
+    }
+}
+
+private extension URL {
+    /// This URL, after creating its parent directory.
+    func creatingParent() throws -> URL {
+        try FileManager.default.createDirectory(at: deletingLastPathComponent(), withIntermediateDirectories: true)
+        return self
     }
 }

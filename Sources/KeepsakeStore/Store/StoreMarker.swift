@@ -6,6 +6,9 @@ import KeepsakeLog
 /// or swapped log is refused instead of silently replaced.
 struct StoreMarker: Equatable {
     static let fileName = "STORE"
+    /// Where a marker is written before it is renamed into place. A creation
+    /// killed in between leaves only this file, and the directory still counts as empty.
+    static let partialFileName = "STORE.partial"
     static let prefix = "keepsake-store format "
     static let logPrefix = "log "
 
@@ -53,7 +56,7 @@ struct StoreMarker: Equatable {
             do { entries = try fm.contentsOfDirectory(atPath: path) } catch {
                 throw .cannotAccess(path: path, reason: FileErrors.reason(error))
             }
-            if !entries.isEmpty { throw .notAStore(path: path) }
+            if entries.contains(where: { $0 != partialFileName }) { throw .notAStore(path: path) }
         }
         guard create else { throw .notAStore(path: path) }
         try FileErrors.createDirectory(atPath: path)
@@ -84,13 +87,19 @@ struct StoreMarker: Equatable {
         return marker
     }
 
-    /// Replaces the marker in `directory` atomically.
+    /// Replaces the marker in `directory` atomically: written to `STORE.partial`,
+    /// then renamed (a temporary file of another name would make a directory
+    /// whose creation was killed look like someone else's).
     func write(in directory: URL) throws(KeepsakeError) {
         let file = directory.appendingPathComponent(Self.fileName)
+        let partial = directory.appendingPathComponent(Self.partialFileName)
         do {
-            try Data(text.utf8).write(to: file, options: .atomic)
+            try Data(text.utf8).write(to: partial)
         } catch {
-            throw .cannotAccess(path: file.path, reason: FileErrors.reason(error))
+            throw .cannotAccess(path: partial.path, reason: FileErrors.reason(error))
+        }
+        guard rename(partial.path, file.path) == 0 else {
+            throw .cannotAccess(path: file.path, reason: String(cString: strerror(errno)))
         }
     }
 }
