@@ -67,6 +67,8 @@ extension EventLog {
                 guard try txn.value(MetaKey.provisional, in: db.meta) == claim.bytes else { return }
                 _ = try txn.delete(MetaKey.provisional, in: db.meta)
             }
+            // A durable log synced the commit already; an unsynced one must not lose it
+            // either, or a crash would bring the claim back and discard a verified restore.
             if durability == .unsafeNoSync { try env.sync() }
         } catch {
             throw LogError(error, path: directory)

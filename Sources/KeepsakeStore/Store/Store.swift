@@ -266,17 +266,7 @@ public final class Store: Sendable {
     private func logDrafts(
         _ drafts: [RecordDraft], payloads: [EventPayload], under claim: ProvisionalClaim? = nil
     ) throws(KeepsakeError) -> LoggedEvents {
-        var appended: (outcomes: [AppendOutcome], storedErased: Set<UInt64>)?
-        while appended == nil {
-            do {
-                appended = try log.appendDetailed(drafts, under: claim)
-            } catch .provisionallyClaimed where claim == nil {
-                if try !settleProvisionalClaim() { Thread.sleep(forTimeInterval: Self.claimPollInterval) }
-            } catch {
-                throw .log(error)
-            }
-        }
-        guard let result = appended else { preconditionFailure("the loop ends with an append") }
+        let result = try appendToLog(drafts, under: claim)
         appends.publish(())
         var events: [Event] = []
         events.reserveCapacity(drafts.count)
@@ -287,6 +277,21 @@ public final class Store: Sendable {
             events.append(Event(record: record, payload: erased ? .erased(kind: record.kind) : payloads[index]))
         }
         return LoggedEvents(outcomes: result.outcomes, events: events)
+    }
+
+    /// Appends drafts to the log; without a `claim`, waiting out a restore's provisional claim.
+    private func appendToLog(
+        _ drafts: [RecordDraft], under claim: ProvisionalClaim?
+    ) throws(KeepsakeError) -> (outcomes: [AppendOutcome], storedErased: Set<UInt64>) {
+        while true {
+            do {
+                return try log.appendDetailed(drafts, under: claim)
+            } catch .provisionallyClaimed where claim == nil {
+                if try !settleProvisionalClaim() { Thread.sleep(forTimeInterval: Self.claimPollInterval) }
+            } catch {
+                throw .log(error)
+            }
+        }
     }
 
     /// How often an append that waits for a restore's provisional claim looks again.
