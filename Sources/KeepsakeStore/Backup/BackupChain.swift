@@ -99,12 +99,14 @@ struct BackupChain {
     /// files that others here extend are hashed (their hash is part of the link).
     /// Authenticates every file (and with `decode`, decodes every chunk);
     /// `shouldStop` is asked between chunks, and a yes throws `cancelled`.
+    /// `progress` gets the file, its chunks checked, and the bytes of all files checked so far.
     func verify(
         key: BackupKey, extensionKinds: [UInt32: ExtensionEventKind], decode: Bool = true,
         stoppingWhen shouldStop: @escaping @Sendable () -> Bool = { false }, progress: (_ file: Int, _ chunk: Int, _ bytes: Int) -> Void = { _, _, _ in }
     ) throws(BackupError) -> [VerifiedBackup] {
         let bases = Set(readers.compactMap { $0.header.base?.id })
         var verified: [VerifiedBackup] = []
+        var bytesBefore = 0
         for (index, reader) in readers.enumerated() {
             try reader.unlock(key)
             let rules = BackupContentRules(header: reader.header, extensionKinds: extensionKinds)
@@ -115,14 +117,14 @@ struct BackupChain {
                 reader.rules = rules
                 while try reader.nextChunk() != nil {
                     guard !shouldStop() else { throw .cancelled }
-                    progress(index, reader.chunkIndex, reader.bytesRead)
+                    progress(index, reader.chunkIndex, bytesBefore + reader.bytesRead)
                 }
                 hash = Hex.encode(reader.fileHash())
                 chunks = reader.chunkIndex
                 events = reader.events
             } else {
                 (chunks, events) = try reader.verifyAll(rules: rules, stoppingWhen: shouldStop)
-                progress(index, chunks, reader.fileSize)
+                progress(index, chunks, bytesBefore + reader.fileSize)
             }
             var baseChecked: Bool?
             if let base = reader.header.base {
@@ -136,6 +138,7 @@ struct BackupChain {
                     baseChecked = false
                 }
             }
+            bytesBefore += reader.fileSize
             verified.append(VerifiedBackup(
                 file: reader.url, header: reader.header, hash: hash, events: events, chunks: chunks,
                 baseChecked: baseChecked))

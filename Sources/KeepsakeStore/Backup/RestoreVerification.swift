@@ -29,10 +29,9 @@ final class RestoreVerification {
             do { claim = try log.claimProvisionally() } catch { throw .store(.log(error)) }
             return
         }
-        let sizes = chain.readers.map(\.fileSize)
         verified = try chain.verify(key: key, extensionKinds: extensionKinds, decode: false, stoppingWhen: shouldStop) { file, chunk, bytes in
             progress(.verifying(file: file, chunk: chunk))
-            progress(.estimated(clock.estimate(done: sizes[..<file].reduce(0, +) + bytes)))
+            progress(.estimated(clock.estimate(done: bytes)))
         }
     }
 
@@ -90,13 +89,12 @@ final class BackgroundVerification: Sendable {
     init(chain: BackupChain, key: BackupKey, extensionKinds: [UInt32: ExtensionEventKind], stoppingWhen shouldStop: @escaping @Sendable () -> Bool) {
         let owned = OwnedChain(chain: chain)
         Thread.detachNewThread { [self] in
-            let sizes = owned.chain.readers.map(\.fileSize)
             let result = Result { () throws(BackupError) in
                 try owned.chain.verify(
                     key: key, extensionKinds: extensionKinds, decode: false,
                     stoppingWhen: { shouldStop() || self.stopped.load(ordering: .relaxed) }
                 ) { file, chunk, bytes in
-                    self.position.withLock { $0 = Position(file: file, chunk: chunk, bytes: sizes[..<file].reduce(0, +) + bytes) }
+                    self.position.withLock { $0 = Position(file: file, chunk: chunk, bytes: bytes) }
                 }
             }
             outcome.withLock { $0 = result }

@@ -104,7 +104,7 @@ extension Store {
         let replaced = try wrap { try installation() }.flatMap { current in hardSigner.map { current.publicKey != $0 } == true ? current : nil }
         if let replaced, !options.force { throw .storeHasInstallation(replaced.id) }
         let clock = ProgressClock(total: 2 * chain.readers.reduce(0) { $0 + $1.fileSize })
-        let files = chain.readers.map { (url: $0.url, header: $0.header, size: $0.fileSize) }
+        let files = chain.readers.map { (url: $0.url, header: $0.header) }
         // Into an empty store the files are verified while they are applied, so
         // the conversation list shows at once; a bad file still changes nothing.
         let fresh = try wrap { try cursor().sequence } == 0
