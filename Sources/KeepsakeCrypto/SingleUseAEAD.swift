@@ -51,18 +51,36 @@ public enum SingleUseAEAD {
         try check(key: key, cipher: cipher)
         let start = output.count
         output.append(contentsOf: repeatElement(0, count: plaintext.count + tagBytes))
+        try output.withUnsafeMutableBytes { out in
+            try seal(plaintext, associatedData: associatedData, key: key, cipher: cipher,
+                     into: UnsafeMutableRawBufferPointer(rebasing: out[start...]))
+        }
+    }
+
+    /// Encrypts `plaintext` under a single-use `key`, authenticating `associatedData`,
+    /// into `output`, which must hold exactly the ciphertext and its tag
+    /// (`plaintext.count + tagBytes`): records are sealed in place this way.
+    public static func seal(
+        _ plaintext: UnsafeRawBufferPointer,
+        associatedData: UnsafeRawBufferPointer,
+        key: UnsafeRawBufferPointer,
+        cipher: Cipher,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws {
+        try check(key: key, cipher: cipher)
+        guard output.count == plaintext.count + tagBytes else {
+            throw CryptoError.invalidLength(what: "sealed output", expected: plaintext.count + tagBytes, actual: output.count)
+        }
         var written: UInt64 = 0
-        output.withUnsafeMutableBufferPointer { out in
-            let c = out.baseAddress! + start
-            let m = plaintext.bindMemory(to: UInt8.self).baseAddress, mlen = UInt64(plaintext.count)
-            let ad = associatedData.bindMemory(to: UInt8.self).baseAddress, adlen = UInt64(associatedData.count)
-            let k = key.bindMemory(to: UInt8.self).baseAddress!
-            switch cipher {
-            case .aes256GCM:
-                _ = crypto_aead_aes256gcm_encrypt(c, &written, m, mlen, ad, adlen, nil, zeroNonce, k)
-            case .chaCha20Poly1305:
-                _ = crypto_aead_chacha20poly1305_ietf_encrypt(c, &written, m, mlen, ad, adlen, nil, zeroNonce, k)
-            }
+        let c = output.bindMemory(to: UInt8.self).baseAddress!
+        let m = plaintext.bindMemory(to: UInt8.self).baseAddress, mlen = UInt64(plaintext.count)
+        let ad = associatedData.bindMemory(to: UInt8.self).baseAddress, adlen = UInt64(associatedData.count)
+        let k = key.bindMemory(to: UInt8.self).baseAddress!
+        switch cipher {
+        case .aes256GCM:
+            _ = crypto_aead_aes256gcm_encrypt(c, &written, m, mlen, ad, adlen, nil, zeroNonce, k)
+        case .chaCha20Poly1305:
+            _ = crypto_aead_chacha20poly1305_ietf_encrypt(c, &written, m, mlen, ad, adlen, nil, zeroNonce, k)
         }
     }
 

@@ -31,7 +31,9 @@ struct AppendBatch {
         self.slotImage = slotImage
     }
 
-    /// Zeroes the key slots left in `scrub` by an earlier erasure and forgets them.
+    /// Zeroes the key slots left in `scrub` by an earlier erasure and forgets
+    /// them. Slots this process zeroed right after that erasure committed (the
+    /// usual case) are only forgotten; the others were left by a crash or another process.
     mutating func drainScrubs() throws {
         var pending: [UInt64] = []
         try txn.scan(db.scrub) { k, _ in
@@ -39,8 +41,11 @@ struct AppendBatch {
             return true
         }
         guard !pending.isEmpty else { return }
-        try log.keySlots.zero(slots: pending)
-        if log.durability == .durable { try log.keySlots.sync() }
+        let unscrubbed = log.scrubbedSlots.withLock { scrubbed in pending.filter { scrubbed.remove($0) == nil } }
+        if !unscrubbed.isEmpty {
+            try log.keySlots.zero(slots: unscrubbed)
+            if log.durability == .durable { try log.keySlots.sync() }
+        }
         try txn.clear(db.scrub)
     }
 
@@ -99,20 +104,21 @@ struct AppendBatch {
         }
         if !erasedOnArrival { try applyEffect(of: draft, at: sequence, slot: slot) }
 
-        let record: [UInt8]
-        if let keyIndex, let slot {
-            record = try withSealingKey(keyIndex, slot: slot) { key in
-                try RecordCodec.encode(
-                    id: id, kind: draft.kind, time: draft.time, flags: .sealed(with: log.cipher), keySlot: slot, subject: draft.subject,
-                    effect: draft.effect, payload: draft.payload, sealingKey: key)
-            }
-        } else {
-            record = try RecordCodec.encode(
-                id: id, kind: draft.kind, time: draft.time, flags: erasedOnArrival ? .erased : [], keySlot: 0,
-                subject: draft.subject, effect: draft.effect, payload: draft.payload)
-        }
+        let flags: RecordCodec.Flags = slot != nil ? .sealed(with: log.cipher) : erasedOnArrival ? .erased : []
+        let size = RecordCodec.size(flags: flags, subject: draft.subject, effect: draft.effect, payloadBytes: draft.payload.count)
         try withUnsafeBytes(of: sequence.bigEndian) { key in
-            try record.withUnsafeBytes { value in try txn.put(key, value, in: db.events, append: true) }
+            try txn.put(key, reserving: size, in: db.events, append: true) { out in
+                func encode(keySlot: UInt64, sealingKey: UnsafeRawBufferPointer?) throws {
+                    try RecordCodec.encode(
+                        id: id, kind: draft.kind, time: draft.time, flags: flags, keySlot: keySlot, subject: draft.subject,
+                        effect: draft.effect, payload: draft.payload, sealingKey: sealingKey, into: out)
+                }
+                if let keyIndex, let slot {
+                    try withSealingKey(keyIndex, slot: slot) { try encode(keySlot: slot, sealingKey: $0) }
+                } else {
+                    try encode(keySlot: 0, sealingKey: nil)
+                }
+            }
         }
         if id.origin != log.id {
             try txn.put(originKey(id), sequence.bigEndianBytes, in: db.origins)

@@ -74,6 +74,10 @@ public final class EventLog: Sendable {
     let db: Databases
     /// The device-local tables opened so far (`LocalTable`), by name.
     private let localDatabases = Mutex<[String: LMDBDatabase]>([:])
+    /// Key slots of committed erasures that this process has zeroed since (and
+    /// synced, when durable): the next append clears their `scrub` entries
+    /// without zeroing and syncing them a second time.
+    let scrubbedSlots = Mutex<Set<UInt64>>([])
 
     struct Databases: Sendable {
         let meta, events, origins, vector, subjects, erased, steps, scrub, local: LMDBDatabase
@@ -213,6 +217,7 @@ public final class EventLog: Sendable {
         if !erasedSlots.isEmpty {
             try slots.zero(slots: erasedSlots)
             if durability == .durable { try slots.sync() }
+            scrubbedSlots.withLock { $0.formUnion(erasedSlots) }
         }
         return (outcomes, storedErased)
     }

@@ -42,47 +42,67 @@ enum RecordCodec {
         var header: ArraySlice<UInt8>
     }
 
+    /// The encoded size of a record: what `encode(into:)` needs. A sealed body
+    /// (sealed flag, not erased) is the payload and its tag; an erased one is empty.
+    static func size(flags: Flags, subject: [UInt8]?, effect: RecordEffect, payloadBytes: Int) -> Int {
+        let step = if case .supersedes = effect { 8 } else { 0 }
+        let body = flags.contains(.erased) ? 0 : payloadBytes + (flags.contains(.sealed) ? SingleUseAEAD.tagBytes : 0)
+        return headerSize + 2 + (subject?.count ?? 0) + step + 4 + body
+    }
+
     /// Encodes a record. With the sealed flag (and not erased), the payload is
     /// sealed under `sealingKey`, a single-use 32-byte key, with the cipher the flags name.
     static func encode(
         id: EventID, kind: UInt32, time: Int64, flags: Flags, keySlot: UInt64, subject: [UInt8]?, effect: RecordEffect,
         payload: [UInt8], sealingKey: UnsafeRawBufferPointer? = nil
     ) throws -> [UInt8] {
+        let count = size(flags: flags, subject: subject, effect: effect, payloadBytes: payload.count)
+        return try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            try encode(id: id, kind: kind, time: time, flags: flags, keySlot: keySlot, subject: subject, effect: effect,
+                       payload: payload, sealingKey: sealingKey, into: UnsafeMutableRawBufferPointer(buffer))
+            initialized = count
+        }
+    }
+
+    /// Encodes a record into `out`, which holds exactly `size(...)` bytes (a
+    /// value reserved in LMDB, so a record is written once, in place).
+    static func encode(
+        id: EventID, kind: UInt32, time: Int64, flags: Flags, keySlot: UInt64, subject: [UInt8]?, effect: RecordEffect,
+        payload: [UInt8], sealingKey: UnsafeRawBufferPointer?, into out: UnsafeMutableRawBufferPointer
+    ) throws {
         var flags = flags
         switch effect {
         case .none: break
         case .supersedes: flags.insert(.supersedes)
         case .erasesSubject: flags.insert(.erasesSubject)
         }
-        var out = [UInt8]()
-        out.reserveCapacity(headerSize + 2 + (subject?.count ?? 0) + 8 + 4 + payload.count + SingleUseAEAD.tagBytes)
-        out.append(version)
-        out.append(flags.rawValue)
-        out.append(0); out.append(0)
-        out.appendLE(kind)
-        out.appendBE(id.origin.high)
-        out.appendBE(id.origin.low)
-        out.appendLE(id.sequence)
-        out.appendLE(UInt64(bitPattern: time))
-        out.appendLE(keySlot)
-        out.appendLE(UInt16(subject?.count ?? 0))
-        out.append(contentsOf: subject ?? [])
-        if case let .supersedes(step) = effect { out.appendLE(step) }
+        precondition(out.count == size(flags: flags, subject: subject, effect: effect, payloadBytes: payload.count))
+        var writer = ByteWriter(out)
+        writer.put(version)
+        writer.put(flags.rawValue)
+        writer.putLE(UInt16(0))
+        writer.putLE(kind)
+        writer.putBE(id.origin.high)
+        writer.putBE(id.origin.low)
+        writer.putLE(id.sequence)
+        writer.putLE(UInt64(bitPattern: time))
+        writer.putLE(keySlot)
+        writer.putLE(UInt16(subject?.count ?? 0))
+        if let subject { writer.put(subject) }
+        if case let .supersedes(step) = effect { writer.putLE(step) }
         if flags.contains(.erased) {
-            out.appendLE(UInt32(0))
+            writer.putLE(UInt32(0))
         } else if let sealingKey, flags.contains(.sealed) {
-            out.appendLE(UInt32(payload.count + SingleUseAEAD.tagBytes))
-            let associatedData = out[associatedDataRange]
-            try associatedData.withUnsafeBytes { ad in
-                try payload.withUnsafeBytes { plaintext in
-                    try SingleUseAEAD.seal(plaintext, associatedData: ad, key: sealingKey, cipher: flags.cipher, into: &out)
-                }
+            writer.putLE(UInt32(payload.count + SingleUseAEAD.tagBytes))
+            let associatedData = UnsafeRawBufferPointer(rebasing: out[associatedDataRange])
+            try payload.withUnsafeBytes { plaintext in
+                try SingleUseAEAD.seal(plaintext, associatedData: associatedData, key: sealingKey, cipher: flags.cipher,
+                                       into: UnsafeMutableRawBufferPointer(rebasing: out[writer.offset...]))
             }
         } else {
-            out.appendLE(UInt32(payload.count))
-            out.append(contentsOf: payload)
+            writer.putLE(UInt32(payload.count))
+            writer.put(payload)
         }
-        return out
     }
 
     /// Decodes a stored record, or says why the bytes are not a valid version-1 record.
@@ -156,6 +176,34 @@ package struct ByteReader {
     package mutating func u16Checked() -> UInt16? { bytes(2).map { UInt16(littleEndianBytes: $0) } }
     package mutating func u32Checked() -> UInt32? { bytes(4).map { UInt32(littleEndianBytes: $0) } }
     package mutating func u64Checked() -> UInt64? { bytes(8).map { UInt64(littleEndianBytes: $0) } }
+}
+
+/// Writes fields one after another into a buffer sized for them in advance.
+struct ByteWriter {
+    private let buffer: UnsafeMutableRawBufferPointer
+    private(set) var offset = 0
+
+    init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
+
+    mutating func put(_ byte: UInt8) {
+        buffer[offset] = byte
+        offset += 1
+    }
+
+    mutating func putLE<T: FixedWidthInteger>(_ value: T) {
+        buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
+        offset += MemoryLayout<T>.size
+    }
+
+    mutating func putBE<T: FixedWidthInteger>(_ value: T) {
+        buffer.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
+        offset += MemoryLayout<T>.size
+    }
+
+    mutating func put(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<offset + $0.count]).copyMemory(from: $0) }
+        offset += bytes.count
+    }
 }
 
 extension FixedWidthInteger {

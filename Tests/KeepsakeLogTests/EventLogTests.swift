@@ -194,6 +194,28 @@ import Testing
         #expect(slots[48..<80] != Data(count: 32))
     }
 
+    @Test func anErasureWhoseKeyZeroingWasLostIsFinishedWhenTheLogOpens() throws {
+        let dir = TemporaryDirectory()
+        let slotsPath = dir.path + "/keys.slots"
+        let stream = Array("session-1".utf8)
+        var slotsBefore = Data()
+        do {
+            let log = try EventLog(directory: dir.path)
+            try log.append([text("state-1", sealed: true, subject: stream, effect: .supersedes(step: 1))])
+            slotsBefore = try Data(contentsOf: URL(fileURLWithPath: slotsPath))
+            try log.append([text("state-2", sealed: true, subject: stream, effect: .supersedes(step: 2))])
+        }
+        // A crash after the erasure committed but before its zeroed slot reached
+        // the disk: the old key is back, and only the log's scrub list remembers it.
+        var slots = try Data(contentsOf: URL(fileURLWithPath: slotsPath))
+        slots[16..<48] = slotsBefore[16..<48]
+        try slots.write(to: URL(fileURLWithPath: slotsPath))
+
+        let reopened = try EventLog(directory: dir.path)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: slotsPath))[16..<48] == Data(count: 32))
+        #expect(try reopened.records(after: 0, limit: 10).map(\.text) == [nil, "state-2"])
+    }
+
     @Test func aStreamNeverRollsBack() throws {
         let dir = TemporaryDirectory()
         let log = try EventLog(directory: dir.path)

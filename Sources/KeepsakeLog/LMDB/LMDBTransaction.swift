@@ -46,6 +46,19 @@ public struct LMDBTransaction {
         try LMDBError.check(keepsake_mdb_put(handle, db.dbi, &k, &v, append ? UInt32(MDB_APPEND) : 0), "put")
     }
 
+    /// Reserves `count` bytes under `key` and lets `body` write the value in
+    /// place (MDB_RESERVE), saving a copy; `append` as for `put`.
+    public func put(
+        _ key: UnsafeRawBufferPointer, reserving count: Int, in db: LMDBDatabase, append: Bool = false,
+        _ body: (UnsafeMutableRawBufferPointer) throws -> Void
+    ) throws {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: count, mv_data: nil)
+        let flags = UInt32(MDB_RESERVE) | (append ? UInt32(MDB_APPEND) : 0)
+        try LMDBError.check(keepsake_mdb_put(handle, db.dbi, &k, &v, flags), "put")
+        try body(UnsafeMutableRawBufferPointer(start: v.mv_data, count: count))
+    }
+
     /// Removes `key`; returns false when it was absent.
     @discardableResult
     public func delete(_ key: UnsafeRawBufferPointer, in db: LMDBDatabase) throws -> Bool {
