@@ -65,9 +65,9 @@ fuzz: deps
 fuzz-seeds: build
 	./.build/debug/keepsake-fuzzer seed Fuzz/corpus
 
-# Package benchmarks (slow; not part of `make test`). See Benchmarks/README.md.
+# Package benchmarks (slow; not part of `make test`), medians as a table. See Benchmarks/README.md.
 benchmarks: deps
-	cd Benchmarks && swift package --allow-writing-to-package-directory benchmark
+	./Benchmarks/run.sh
 
 # Instruction counts of small append, backup, restore and rebuild workloads under
 # callgrind, against Benchmarks/callgrind-baselines.json: fails on a rise of more
