@@ -92,7 +92,8 @@ enum RecordCodec {
         if case let .supersedes(step) = effect { writer.putLE(step) }
         if flags.contains(.erased) {
             writer.putLE(UInt32(0))
-        } else if let sealingKey, flags.contains(.sealed) {
+        } else if flags.contains(.sealed) {
+            guard let sealingKey else { throw CryptoError.invalidLength(what: "sealing key", expected: SingleUseAEAD.keyBytes, actual: 0) }
             writer.putLE(UInt32(payload.count + SingleUseAEAD.tagBytes))
             let associatedData = UnsafeRawBufferPointer(rebasing: out[associatedDataRange])
             try payload.withUnsafeBytes { plaintext in

@@ -47,7 +47,8 @@ public struct LMDBTransaction {
     }
 
     /// Reserves `count` bytes under `key` and lets `body` write the value in
-    /// place (MDB_RESERVE), saving a copy; `append` as for `put`.
+    /// place (MDB_RESERVE), saving a copy; `append` as for `put`. When `body`
+    /// throws, the value holds whatever it wrote: the transaction must not commit.
     public func put(
         _ key: UnsafeRawBufferPointer, reserving count: Int, in db: LMDBDatabase, append: Bool = false,
         _ body: (UnsafeMutableRawBufferPointer) throws -> Void
