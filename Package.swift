@@ -65,6 +65,7 @@ let package = Package(
         ),
         // How installations reach a relay: the `RelayTransport` protocol and its types.
         .target(name: "KeepsakeTransport", dependencies: ["KeepsakeWire"]),
+        .target(name: "KeepsakeS3", dependencies: ["KeepsakeCrypto"]),
         // Messaging: accounts, installations, prekeys, sessions, sealed sender,
         // groups, history sync, go-offline. A `StoreExtension` of the store.
         .target(
@@ -136,6 +137,7 @@ let package = Package(
 
         .testTarget(name: "KeepsakeCryptoTests", dependencies: ["KeepsakeCrypto"]),
         .testTarget(name: "KeepsakeLogTests", dependencies: ["KeepsakeLog"]),
+        .testTarget(name: "KeepsakeS3Tests", dependencies: ["KeepsakeS3"]),
         .testTarget(
             name: "KeepsakeStoreTests",
             dependencies: ["KeepsakeStore", "KeepsakeMessaging", "KeepsakeBenchSupport", "KeepsakeLog", "KeepsakeCrypto", "KeepsakeCLI", "KeepsakeFuzzTargets"]

@@ -62,9 +62,9 @@ public final class Blake2b {
     }
 }
 
-/// SHA-256, where a standard demands it (BIP-39 checksums).
+/// SHA-256, where a standard demands it (BIP-39 checksums, AWS signatures).
 public enum SHA256 {
-    /// BLAKE2b-256 of `bytes`.
+    /// SHA-256 of `bytes`.
     public static func hash(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
         Sodium.ensureInitialized()
         var out = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_BYTES))
