@@ -65,7 +65,16 @@ let package = Package(
         ),
         // How installations reach a relay: the `RelayTransport` protocol and its types.
         .target(name: "KeepsakeTransport", dependencies: ["KeepsakeWire"]),
-        .target(name: "KeepsakeS3", dependencies: ["KeepsakeCrypto"]),
+        // An S3-compatible object store client: SigV4 signing and the object and multipart operations.
+        .target(
+            name: "KeepsakeS3",
+            dependencies: [
+                "KeepsakeCrypto",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // Messaging: accounts, installations, prekeys, sessions, sealed sender,
         // groups, history sync, go-offline. A `StoreExtension` of the store.
         .target(
@@ -87,11 +96,13 @@ let package = Package(
             name: "KeepsakeBenchSupport",
             dependencies: ["KeepsakeStore", "KeepsakeMessaging", "KeepsakeCrypto", .product(name: "GRDBSQLite", package: "GRDB.swift")]
         ),
-        // The relay server: topics in SQLite behind an HTTP API (`keepsake serve`), or in memory for tests.
+        // The relay server: topics in SQLite behind an HTTP API (`keepsake serve`), or in memory for tests;
+        // backup files in a folder or an S3-compatible store.
         .target(
             name: "KeepsakeRelay",
             dependencies: [
                 "KeepsakeWire",
+                "KeepsakeS3",
                 "KeepsakeTransport",
                 "KeepsakeCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -123,6 +134,7 @@ let package = Package(
                 "KeepsakeWire",
                 "KeepsakeRelay",
                 "KeepsakeRelayClient",
+                "KeepsakeS3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
@@ -137,7 +149,9 @@ let package = Package(
 
         .testTarget(name: "KeepsakeCryptoTests", dependencies: ["KeepsakeCrypto"]),
         .testTarget(name: "KeepsakeLogTests", dependencies: ["KeepsakeLog"]),
-        .testTarget(name: "KeepsakeS3Tests", dependencies: ["KeepsakeS3"]),
+        // Real servers the tests start on loopback (SeaweedFS), not mocks.
+        .target(name: "KeepsakeTestServers", dependencies: ["KeepsakeS3"], path: "Tests/KeepsakeTestServers"),
+        .testTarget(name: "KeepsakeS3Tests", dependencies: ["KeepsakeS3", "KeepsakeTestServers", "KeepsakeRelay", "KeepsakeCrypto"]),
         .testTarget(
             name: "KeepsakeStoreTests",
             dependencies: ["KeepsakeStore", "KeepsakeMessaging", "KeepsakeBenchSupport", "KeepsakeLog", "KeepsakeCrypto", "KeepsakeCLI", "KeepsakeFuzzTargets"]
@@ -146,7 +160,7 @@ let package = Package(
             name: "KeepsakeMessagingTests",
             dependencies: [
                 "Keepsake", "KeepsakeStore", "KeepsakeMessaging", "KeepsakeTransport", "KeepsakeBenchSupport",
-                "KeepsakeWire", "KeepsakeRelay", "KeepsakeRelayClient", "KeepsakeCLI",
+                "KeepsakeWire", "KeepsakeRelay", "KeepsakeRelayClient", "KeepsakeCLI", "KeepsakeS3", "KeepsakeTestServers",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),

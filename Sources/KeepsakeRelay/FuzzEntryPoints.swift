@@ -15,12 +15,13 @@ package final class RelayFuzzHarness: Sendable {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("keepsake-fuzz-relay-\(UUID().uuidString)")
         var limits = Relay.Limits()
         limits.maxBodyBytes = 64 * 1024
-        let relay = try Relay(directory: directory, limits: limits)
         var logger = Logger(label: "keepsake.fuzz")
         logger.logLevel = .critical
         let bound = BoundPort()
-        let app = relay.application(port: 0, logger: logger) { port in bound.set(port) }
-        Task.detached { try? await app.runService() }
+        Task.detached { [directory] in
+            let relay = try await Relay(directory: directory, limits: limits)
+            try await relay.application(port: 0, logger: logger) { port in bound.set(port) }.runService()
+        }
         guard let port = bound.wait(seconds: 30) else { throw RelayError(.serviceUnavailable, code: "not_started", "the fuzzed relay did not start") }
         self.port = port
     }

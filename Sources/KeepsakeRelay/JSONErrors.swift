@@ -12,6 +12,9 @@ struct JSONErrors<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as RelayError {
             throw error
+        } catch let failure as StorageFailure {
+            logger.error("storage failed: \(request.method) \(request.uri.path): \(failure.cause)")
+            throw RelayError.storageUnavailable
         } catch let error as HTTPResponseError where error.status == .notFound {
             if let allowed = Relay.methods(allowedOn: request.uri.path) {
                 throw RelayError(.methodNotAllowed, code: "method_not_allowed",

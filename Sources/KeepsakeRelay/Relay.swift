@@ -64,11 +64,13 @@ public struct Relay: Sendable {
 
     /// Opens (creating when needed) the relay's data in `directory`: topics and
     /// backup metadata in `relay.sqlite`, backup files in `backups/` unless another store is given.
-    public init(directory: URL, limits: Limits = Limits(), backupLimits: BackupLimits = BackupLimits(), blobs: (any BackupBlobStore)? = nil) throws {
+    /// Expired backups and what a crash left in the blob store are removed before it returns.
+    public init(directory: URL, limits: Limits = Limits(), backupLimits: BackupLimits = BackupLimits(), blobs: (any BackupBlobStore)? = nil) async throws {
         let storage = try RelayStorage(directory: directory)
         topics = RelayTopics(storage: storage, limits: limits)
-        backups = try BackupProvider(
+        backups = BackupProvider(
             storage: storage, blobs: try blobs ?? FolderBlobStore(directory: directory.appendingPathComponent("backups")), limits: backupLimits)
+        try await backups.start()
     }
 
     /// What the relay's backup provider accepts.

@@ -48,3 +48,28 @@ public struct RelayError: Error, HTTPResponseError, Sendable, Equatable {
         RelayError(.contentTooLarge, code: "too_large", "the request body is larger than \(limit) bytes")
     }
 }
+
+/// A backend the relay stores in (its database, its blob store) failed or could
+/// not be reached. Answered 503 `storage_unavailable`; the cause goes to the log only.
+struct StorageFailure: Error, CustomStringConvertible {
+    let cause: any Error
+
+    var description: String { "storage failed: \(cause)" }
+}
+
+extension RelayError {
+    static let storageUnavailable = RelayError(
+        .serviceUnavailable, code: "storage_unavailable", "the relay's storage failed or could not be reached; try again shortly",
+        headers: [.retryAfter: "5"])
+}
+
+/// Stored backup contents that no longer match the size or digest taken at upload.
+struct BlobDamaged: Error, CustomStringConvertible {
+    let id: String
+    let size: Int
+    let expectedSize: Int
+
+    var description: String {
+        "the stored contents of backup \(id.prefix(8))… do not match their upload (\(size) of \(expectedSize) bytes read, or a different digest)"
+    }
+}

@@ -137,7 +137,7 @@ public struct SigV4Signer: Sendable {
     }
 
     /// Parameters encoded, sorted by name then value, as `name=value` joined by `&`.
-    private static func canonicalQuery(_ query: [(name: String, value: String)]) -> String {
+    static func canonicalQuery(_ query: [(name: String, value: String)]) -> String {
         var pairs: [(name: String, value: String)] = []
         for parameter in query {
             pairs.append((encode(parameter.name, keepingSlashes: false), encode(parameter.value, keepingSlashes: false)))

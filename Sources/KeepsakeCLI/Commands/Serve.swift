@@ -11,6 +11,12 @@ struct Serve: AsyncParsableCommand {
         and safekeeping (docs/relay-openapi.json). Topics and backup metadata live in SQLite in \
         the data folder, backup files in its backups/ folder; nothing else is needed. Prints \
         "listening on <url>" once it accepts connections; stops on SIGINT or SIGTERM.
+
+        Backup files can go to an S3-compatible object store instead (AWS S3, SeaweedFS, MinIO...): \
+        --blobs s3://bucket/prefix, with the endpoint, region and credentials from the --s3-* \
+        options or the usual AWS environment variables (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, \
+        AWS_REGION or AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN). \
+        The bucket must exist.
         """
     )
 
@@ -60,6 +66,9 @@ struct Serve: AsyncParsableCommand {
             transform: bounded(1...1_000_000))
     var maxConnections: Int?
 
+    @OptionGroup(title: "Backup files")
+    var blobs: BlobOptions
+
     /// Set by benchmarks (`BenchWorkspace`): exit and remove this folder once standard input closes.
     @Option(help: .hidden) var removeWhenOrphaned: String?
 
@@ -82,7 +91,7 @@ struct Serve: AsyncParsableCommand {
         var backupLimits = Relay.BackupLimits()
         backupLimits.maxFileBytes = maxBackupBytes
         backupLimits.uploadsPerHour = uploadsPerHour
-        let relay = try Relay(directory: URL(fileURLWithPath: data), limits: limits, backupLimits: backupLimits)
+        let relay = try await Relay(directory: URL(fileURLWithPath: data), limits: limits, backupLimits: backupLimits, blobs: try blobs.store())
         var logger = Logger(label: "keepsake.relay")
         logger.logLevel = .warning
         let app = relay.application(host: host, port: port, logger: logger) { [host] bound in

@@ -2,25 +2,38 @@ import Foundation
 import NIOCore
 
 /// Where the backup provider keeps file contents. The embedded default is a
-/// folder (`FolderBlobStore`); a deployment that outgrows one machine can put
-/// them in object storage behind this interface.
+/// folder (`FolderBlobStore`); a deployment that outgrows one machine puts
+/// them in an S3-compatible object store (`S3BlobStore`).
 public protocol BackupBlobStore: Sendable {
     /// Starts writing the contents of `id`; they become readable only once the upload commits.
-    func create(_ id: String) throws -> any BlobUpload
+    func create(_ id: String) async throws -> any BlobUpload
     /// The size of `id`'s contents and a way to read them in order, or nil when there are none.
-    func open(_ id: String) throws -> (size: Int, chunks: AsyncThrowingStream<ByteBuffer, any Error>)?
-    func remove(_ id: String) throws
-    /// Removes contents (and unfinished uploads) whose ID is not in `keep`: what a crash left behind.
-    func removeAll(except keep: Set<String>) throws
+    func open(_ id: String) async throws -> BlobContents?
+    func remove(_ id: String) async throws
+    /// Removes contents and unfinished uploads whose ID is not in `keep`: what a
+    /// crash left behind. A store that several relays share removes only what is
+    /// too old to be another relay's upload in progress.
+    func removeAll(except keep: Set<String>) async throws
+}
+
+/// Stored contents: their size, and their bytes in order as the reader asks for them.
+public struct BlobContents: Sendable {
+    public let size: Int
+    public let chunks: any AsyncSequence<ByteBuffer, any Error> & Sendable
+
+    public init(size: Int, chunks: any AsyncSequence<ByteBuffer, any Error> & Sendable) {
+        self.size = size
+        self.chunks = chunks
+    }
 }
 
 /// An upload in progress.
-public protocol BlobUpload {
-    mutating func append(_ bytes: ByteBuffer) throws
+public protocol BlobUpload: Sendable {
+    mutating func append(_ bytes: ByteBuffer) async throws
     /// Makes the contents durable and visible under their ID.
-    mutating func commit() throws
+    mutating func commit() async throws
     /// Drops what was written.
-    mutating func abort()
+    mutating func abort() async
 }
 
 /// Backup contents as files in a folder: `<id>` once complete, `<id>.partial`
@@ -48,7 +61,7 @@ public struct FolderBlobStore: BackupBlobStore {
     }
 
     /// A stored file's size and contents in chunks, or nil.
-    public func open(_ id: String) throws -> (size: Int, chunks: AsyncThrowingStream<ByteBuffer, any Error>)? {
+    public func open(_ id: String) throws -> BlobContents? {
         guard let handle = FileHandle(forReadingAtPath: path(id)) else { return nil }
         let size = Int(try handle.seekToEnd())
         try handle.seek(toOffset: 0)
@@ -58,7 +71,7 @@ public struct FolderBlobStore: BackupBlobStore {
             guard let data = try handle.read(upToCount: Self.chunkSize), !data.isEmpty else { return nil }
             return ByteBuffer(bytes: data)
         }
-        return (size, stream)
+        return BlobContents(size: size, chunks: stream)
     }
 
     /// Deletes a file.

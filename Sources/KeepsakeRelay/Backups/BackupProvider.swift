@@ -37,19 +37,23 @@ public struct BackupProvider: Sendable {
     let blobs: any BackupBlobStore
     let limits: Limits
 
-    init(storage: RelayStorage, blobs: any BackupBlobStore, limits: Limits) throws {
+    init(storage: RelayStorage, blobs: any BackupBlobStore, limits: Limits) {
         self.storage = storage
         self.blobs = blobs
         self.limits = limits
-        try sweep()
-        let known = try storage.database.read { db in try String.fetchSet(db, sql: "SELECT id FROM backups") }
-        try blobs.removeAll(except: known)
+    }
+
+    /// Before serving: deletes expired files, and what a crash left in the blob store.
+    func start() async throws {
+        try await sweep()
+        let known = try await storage.database.read { db in try String.fetchSet(db, sql: "SELECT id FROM backups") }
+        try await stored { try await blobs.removeAll(except: known) }
     }
 
     func routes(_ router: Router<BasicRequestContext>) {
         router.post("v1/backups") { request, context in try await self.upload(request, context) }
-        router.get("v1/backups") { request, _ in try self.list(request) }
-        router.get("v1/backups/:id") { _, context in try self.download(context) }
+        router.get("v1/backups") { request, _ in try await self.list(request) }
+        router.get("v1/backups/:id") { _, context in try await self.download(context) }
     }
 
     struct Uploaded: ResponseEncodable {
@@ -77,21 +81,26 @@ public struct BackupProvider: Sendable {
     }
 
     /// Deletes expired files (metadata first, so a crash leaves at most a stray file, removed at the next start).
-    func sweep() throws {
-        let expired = try storage.database.write { db in
+    func sweep() async throws {
+        let expired = try await storage.database.write { db in
             let ids = try String.fetchAll(db, sql: "SELECT id FROM backups WHERE expires_at <= ?", arguments: [Int64.nowMillis])
             try db.execute(sql: "DELETE FROM backups WHERE expires_at <= ?", arguments: [Int64.nowMillis])
             try db.execute(sql: "DELETE FROM uploads WHERE at < ?", arguments: [Int64.nowMillis - 3_600_000])
             return ids
         }
-        for id in expired { try blobs.remove(id) }
+        for id in expired { try await stored { try await blobs.remove(id) } }
+    }
+
+    /// Runs a blob store operation; its failure is a `StorageFailure` (503, logged with its cause).
+    private func stored<T>(_ operation: () async throws -> T) async throws -> T {
+        do { return try await operation() } catch let error as RelayError { throw error } catch { throw StorageFailure(cause: error) }
     }
 
     // MARK: - Upload
 
     private func upload(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
-        try sweep()
-        let auth = try authenticate(request, path: "/v1/backups")
+        try await sweep()
+        let auth = try await authenticate(request, path: "/v1/backups")
         guard let contentType = request.headers[.contentType], contentType.lowercased().hasPrefix("multipart/form-data"),
               let boundary = contentType.split(separator: ";").compactMap({ part -> String? in
                   let pair = part.trimmingCharacters(in: .whitespaces)
@@ -100,16 +109,16 @@ public struct BackupProvider: Sendable {
             throw RelayError(.badRequest, code: "not_multipart", "send the file as multipart/form-data with a boundary")
         }
         let id = Hex.encode(Random.bytes(32))
-        var form = try UploadForm(id: id, boundary: boundary, blobs: blobs, maxFileBytes: limits.maxFileBytes)
+        var form = try await stored { try await UploadForm(id: id, boundary: boundary, blobs: blobs, maxFileBytes: limits.maxFileBytes) }
         let lifetime: Int64, locator: String?
         do {
-            for try await buffer in request.body { try form.feed(buffer) }
+            for try await buffer in request.body { try await stored { try await form.feed(buffer) } }
             try form.finish(expecting: auth.contentDigest)
             lifetime = try self.lifetime(form.fields["expiresIn"])
             locator = form.fields["locator"]
             if let locator, !Self.isID(locator) { throw RelayError(.badRequest, code: "bad_locator", "a locator is 64 lowercase hex digits") }
         } catch {
-            form.abort()
+            await form.abort()
             throw error
         }
         let deleteAfterDownload = form.fields["deleteAfterDownload"] == "true"
@@ -117,7 +126,7 @@ public struct BackupProvider: Sendable {
         let expiresAt = now + lifetime
         let (size, digest) = (form.size, Hex.encode(form.digest))
         do {
-            try form.commit()
+            try await stored { try await form.commit() }
             try await storage.database.write { db in
                 try db.execute(sql: """
                     INSERT INTO backups (id, installation, locator, size, digest, created_at, expires_at, delete_after_download)
@@ -125,7 +134,7 @@ public struct BackupProvider: Sendable {
                     """, arguments: [id, Data(auth.installation), locator, size, digest, now, expiresAt, deleteAfterDownload])
             }
         } catch {
-            try? blobs.remove(id)
+            try? await blobs.remove(id)
             throw error
         }
         var response = try Uploaded(id: id, url: downloadURL(id, request), size: size, digest: digest, expiresAt: expiresAt)
@@ -149,10 +158,10 @@ public struct BackupProvider: Sendable {
 
     /// Checks the request's signature: a known, unrevoked installation, a fresh
     /// timestamp, a nonce not seen before, and the upload rate limit.
-    private func authenticate(_ request: Request, path: String) throws -> RequestAuthentication {
+    private func authenticate(_ request: Request, path: String) async throws -> RequestAuthentication {
         let auth = try Relay.authentication(of: request)
         let now = Int64.nowMillis
-        return try storage.database.write { db in
+        return try await storage.database.write { db in
             try storage.checkSignature(auth, method: "POST", path: path, now: now, db)
             try storage.use(nonce: auth.nonce, now: now, db)
             let recent = try Int.fetchOne(db, sql: "SELECT count(*) FROM uploads WHERE installation = ? AND at > ?",
@@ -167,8 +176,8 @@ public struct BackupProvider: Sendable {
 
     // MARK: - Download and list
 
-    private func download(_ context: BasicRequestContext) throws -> Response {
-        try sweep()
+    private func download(_ context: BasicRequestContext) async throws -> Response {
+        try await sweep()
         let id = context.parameters.get("id") ?? ""
         guard Self.isID(id) else { throw RelayError(.badRequest, code: "bad_id", "a backup ID is 64 lowercase hex digits") }
         let row = try storage.database.write { db -> Row? in
@@ -176,32 +185,55 @@ public struct BackupProvider: Sendable {
             if row["delete_after_download"] as Bool { try db.execute(sql: "UPDATE backups SET claimed = 1 WHERE id = ?", arguments: [id]) }
             return row
         }
-        guard let row, let contents = try blobs.open(id) else {
-            throw RelayError(.notFound, code: "no_backup", "no backup with this ID (never uploaded, expired, or already downloaded once)")
-        }
+        let missing = RelayError(.notFound, code: "no_backup", "no backup with this ID (never uploaded, expired, or already downloaded once)")
+        guard let row else { throw missing }
+        let opened: BlobContents?
+        do { opened = try await blobs.open(id) } catch { throw StorageFailure(cause: error) }
+        guard let contents = opened else { throw missing }
         let once: Bool = row["delete_after_download"]
+        let digest: String = row["digest"]
         let (storage, blobs) = (storage, blobs)
         return Response(
             status: .ok,
             headers: [.contentType: "application/octet-stream", .contentLength: String(contents.size),
-                      HTTPField.Name(RequestAuthentication.Header.contentDigest)!: row["digest"]],
+                      HTTPField.Name(RequestAuthentication.Header.contentDigest)!: digest],
             body: ResponseBody(contentLength: contents.size) { writer in
                 do {
-                    for try await chunk in contents.chunks { try await writer.write(chunk) }
-                    try await writer.finish(nil)
+                    try await Self.send(contents, verifiedAgainst: digest, id: id, to: &writer)
                 } catch {
                     if once { try? await storage.database.write { db in try db.execute(sql: "UPDATE backups SET claimed = 0 WHERE id = ?", arguments: [id]) } }
                     throw error
                 }
                 if once {
                     try await storage.database.write { db in try db.execute(sql: "DELETE FROM backups WHERE id = ?", arguments: [id]) }
-                    try blobs.remove(id)
+                    try await blobs.remove(id)
                 }
             })
     }
 
-    private func list(_ request: Request) throws -> Listed {
-        try sweep()
+    /// Streams stored contents to the client, holding back the last chunk until
+    /// the whole file's BLAKE2b-256 matches the digest taken at upload: contents
+    /// damaged in storage end the response short of its length, so the client
+    /// sees a failed download, never a complete-looking wrong file.
+    private static func send(_ contents: BlobContents, verifiedAgainst digest: String, id: String, to writer: inout any ResponseBodyWriter) async throws {
+        let hash = Blake2b()
+        var held: ByteBuffer?
+        var size = 0
+        for try await chunk in contents.chunks {
+            chunk.withUnsafeReadableBytes { hash.update($0) }
+            size += chunk.readableBytes
+            if let previous = held { try await writer.write(previous) }
+            held = chunk
+        }
+        guard size == contents.size, Hex.encode(hash.finalize()) == digest else {
+            throw StorageFailure(cause: BlobDamaged(id: id, size: size, expectedSize: contents.size))
+        }
+        if let held { try await writer.write(held) }
+        try await writer.finish(nil)
+    }
+
+    private func list(_ request: Request) async throws -> Listed {
+        try await sweep()
         guard let locator = request.uri.queryParameters.get("locator"), Self.isID(locator) else {
             throw RelayError(.badRequest, code: "bad_locator", "list backups with ?locator=<64 lowercase hex digits>")
         }
@@ -213,10 +245,6 @@ public struct BackupProvider: Sendable {
                   createdAt: $0["created_at"], expiresAt: $0["expires_at"])
         })
     }
-}
-
-extension Optional where Wrapped == Bool {
-    fileprivate var isTrue: Bool { self == true }
 }
 
 /// Parses a multipart/form-data upload as it streams in: the `file` part goes
@@ -237,10 +265,10 @@ private struct UploadForm {
         var failure: RelayError?
     }
 
-    init(id: String, boundary: String, blobs: any BackupBlobStore, maxFileBytes: Int) throws {
+    init(id: String, boundary: String, blobs: any BackupBlobStore, maxFileBytes: Int) async throws {
         parser = MultipartParser(boundary: boundary)
         state = State()
-        upload = try blobs.create(id)
+        upload = try await blobs.create(id)
         let state = state
         parser.onHeader = { name, value in
             guard name.lowercased() == "content-disposition" else { return }
@@ -274,12 +302,12 @@ private struct UploadForm {
     var size: Int { state.size }
     var digest: [UInt8] = []
 
-    mutating func feed(_ buffer: ByteBuffer) throws {
+    mutating func feed(_ buffer: ByteBuffer) async throws {
         do { try parser.execute(buffer) } catch {
             throw RelayError(.badRequest, code: "bad_multipart", "the multipart/form-data body does not parse")
         }
         if let failure = state.failure { throw failure }
-        for chunk in state.pending { try upload.append(chunk) }
+        for chunk in state.pending { try await upload.append(chunk) }
         state.pending.removeAll(keepingCapacity: true)
     }
 
@@ -291,7 +319,7 @@ private struct UploadForm {
         }
     }
 
-    mutating func commit() throws { try upload.commit() }
+    mutating func commit() async throws { try await upload.commit() }
 
-    mutating func abort() { upload.abort() }
+    mutating func abort() async { await upload.abort() }
 }

