@@ -150,7 +150,9 @@ let package = Package(
         .testTarget(name: "KeepsakeCryptoTests", dependencies: ["KeepsakeCrypto"]),
         .testTarget(name: "KeepsakeLogTests", dependencies: ["KeepsakeLog"]),
         // Real servers the tests start on loopback (SeaweedFS), not mocks.
-        .target(name: "KeepsakeTestServers", dependencies: ["KeepsakeS3"], path: "Tests/KeepsakeTestServers"),
+        .target(
+            name: "KeepsakeTestServers", dependencies: ["KeepsakeS3", .product(name: "NIOCore", package: "swift-nio")], path: "Tests/KeepsakeTestServers"
+        ),
         .testTarget(name: "KeepsakeS3Tests", dependencies: ["KeepsakeS3", "KeepsakeTestServers", "KeepsakeRelay", "KeepsakeCrypto"]),
         .testTarget(
             name: "KeepsakeStoreTests",

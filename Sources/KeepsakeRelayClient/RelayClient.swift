@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Synchronization
 import KeepsakeTransport
 import KeepsakeCrypto
 import KeepsakeWire
@@ -158,7 +159,10 @@ public struct RelayClient: RelayTransport {
     /// Where the relay's backup provider takes uploads.
     public var backupUploadURL: URL { URL(string: url("v1/backups"))! }
 
-    /// Uploads a file to the backup provider, signed by an installation.
+    private enum UploadStage { case head, file, done }
+
+    /// Uploads a file to the backup provider, signed by an installation. It may
+    /// take the client's timeout plus a second per 256 KiB of the file.
     public func uploadBackup(
         _ file: URL, to uploadURL: URL, authentication: RequestAuthentication, options: BackupUploadOptions
     ) async throws -> StoredBackup {
@@ -174,23 +178,28 @@ public struct RelayClient: RelayTransport {
         guard let handle = FileHandle(forReadingAtPath: file.path) else { throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: file.path]) }
         let size = Int(try handle.seekToEnd())
         try handle.seek(toOffset: 0)
-        let parts = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
-            continuation.yield(ByteBuffer(string: head))
-            do {
-                while let chunk = try handle.read(upToCount: 256 * 1024), !chunk.isEmpty { continuation.yield(ByteBuffer(bytes: chunk)) }
-                continuation.yield(ByteBuffer(string: tail))
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
+        // Read a chunk each time the connection takes one, so a large file is never in memory whole.
+        let stage = Mutex(UploadStage.head)
+        let parts = AsyncThrowingStream<ByteBuffer, any Error> { [head] in
+            switch stage.withLock({ $0 }) {
+            case .head:
+                stage.withLock { $0 = .file }
+                return ByteBuffer(string: head)
+            case .file:
+                if let chunk = try handle.read(upToCount: 256 * 1024), !chunk.isEmpty { return ByteBuffer(bytes: chunk) }
+                try? handle.close()
+                stage.withLock { $0 = .done }
+                return ByteBuffer(string: tail)
+            case .done:
+                return nil
             }
-            try? handle.close()
         }
         var request = HTTPClientRequest(url: uploadURL.absoluteString)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "multipart/form-data; boundary=\(boundary)")
         for (name, value) in authentication.headers { request.headers.add(name: name, value: value) }
         request.body = .stream(parts, length: .known(Int64(head.utf8.count + size + tail.utf8.count)))
-        return try await send(request, decoding: Stored.self).backup()
+        return try await send(request, decoding: Stored.self, within: timeout + Self.transferTime(of: size)).backup()
     }
 
     /// Downloads a stored file to `destination`, never overwriting it.
@@ -245,11 +254,17 @@ public struct RelayClient: RelayTransport {
         return try await send(request, decoding: type)
     }
 
-    private func send<T: Decodable>(_ request: HTTPClientRequest, decoding type: T.Type) async throws -> T {
+    /// How long a file of `size` bytes may take to cross, beyond the request timeout:
+    /// a large backup is not cut off for being large, only for crawling below 256 KiB/s.
+    static func transferTime(of size: Int) -> TimeAmount {
+        .seconds(Int64(size / (256 * 1024)))
+    }
+
+    private func send<T: Decodable>(_ request: HTTPClientRequest, decoding type: T.Type, within limit: TimeAmount? = nil) async throws -> T {
         let response: HTTPClientResponse
         var buffer: ByteBuffer
         do {
-            response = try await client.execute(request, timeout: timeout)
+            response = try await client.execute(request, timeout: limit ?? timeout)
             buffer = try await response.body.collect(upTo: Self.maxResponseBytes)
         } catch {
             throw Failure.unreachable(url: baseURL.absoluteString, reason: "\(error)")

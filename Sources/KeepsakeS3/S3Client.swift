@@ -26,7 +26,7 @@ public final class S3Client: Sendable {
     /// lives as long as the process, so nobody has to shut it down.
     public static let sharedHTTPClient: HTTPClient = {
         var configuration = HTTPClient.Configuration()
-        configuration.timeout.connect = .seconds(10)
+        configuration.timeout.connect = .seconds(5)
         // A stalled transfer fails after a minute without a byte; a slow one may take as long as it needs.
         configuration.timeout.read = .seconds(60)
         configuration.redirectConfiguration = .disallow

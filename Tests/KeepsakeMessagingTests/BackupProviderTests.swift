@@ -6,22 +6,121 @@ import Testing
 @testable import KeepsakeStore
 import KeepsakeCrypto
 import KeepsakeRelayClient
+import KeepsakeS3
+import KeepsakeTestServers
 import KeepsakeWire
 import NIOCore
 
+/// Where the relay under test keeps backup files: every provider test runs on both.
+enum BlobBackend: String, CaseIterable, Sendable {
+    /// The default: a folder beside the relay's database.
+    case folder
+    /// An S3-compatible store (SeaweedFS on loopback), through `--blobs s3://bucket/backups`.
+    case s3
+}
+
 /// The relay's backup provider over HTTP: uploads signed by installations, downloads by capability URL.
 @Suite struct BackupProviderTests {
+    @Test(arguments: BlobBackend.allCases) func anUploadDownloadsIntactUntilItExpires(_ backend: BlobBackend) async throws {
+        try await ProviderFixture(backend).anUploadDownloadsIntactUntilItExpires()
+    }
+
+    @Test(arguments: BlobBackend.allCases) func aDeleteAfterDownloadFileIsServedOnce(_ backend: BlobBackend) async throws {
+        try await ProviderFixture(backend).aDeleteAfterDownloadFileIsServedOnce()
+    }
+
+    @Test(arguments: BlobBackend.allCases) func badUploadsAndDownloadsAreRefusedAndStoreNothing(_ backend: BlobBackend) async throws {
+        try await ProviderFixture(backend).badUploadsAndDownloadsAreRefusedAndStoreNothing()
+    }
+
+    /// Signed uploads whose form is wrong: each refusal has its own code, and nothing is stored.
+    @Test(arguments: BlobBackend.allCases) func uploadFormsThatDoNotParseAreRefusedByWhatIsWrong(_ backend: BlobBackend) async throws {
+        try await ProviderFixture(backend).uploadFormsThatDoNotParseAreRefusedByWhatIsWrong()
+    }
+
+    @Test(arguments: BlobBackend.allCases) func aRevokedInstallationCannotUploadAndUploadsAreRateLimited(_ backend: BlobBackend) async throws {
+        try await ProviderFixture(backend).aRevokedInstallationCannotUploadAndUploadsAreRateLimited()
+    }
+
+    @Test(arguments: BlobBackend.allCases) func anUploadCutByACrashIsNeverVisible(_ backend: BlobBackend) async throws {
+        try await ProviderFixture(backend).anUploadCutByACrashIsNeverVisible()
+    }
+
+    /// The S3 server killed mid-upload: the upload fails with 503 `storage_unavailable`
+    /// and leaves nothing listed; once the server is back, a retry succeeds.
+    @Test func anUploadCutByAnS3RestartFailsCleanlyAndARetrySucceeds() async throws {
+        let server = try await SeaweedServer.start()
+        let bucket = try server.client(bucket: try await server.makeBucket())
+        let relay = try RelayProcess(["--blobs", "s3://\(bucket.bucket)/backups"], environment: server.environment)
+        let scratch = Scratch()
+        let device = try Device("uploader", in: scratch, relay: relay)
+        try await device.messenger.join(try AccountKey.generate())
+        try FileManager.default.createDirectory(at: scratch.url, withIntermediateDirectories: true)
+        // Over one part (8 MiB), so the first part is sent while the rest streams in.
+        let contents = Random.bytes(10 * 1024 * 1024), source = scratch.path("big.ksbak"), locator = Random.bytes(32)
+        try Data(contents).write(to: source)
+        let (client, store, digest) = (relay.client, device.store, Blake2b.hash(contents))
+        let upload: @Sendable () async throws -> StoredBackup = {
+            let auth = try store.authenticateRequest(method: "POST", path: "/v1/backups", contentDigest: digest)
+            return try await client.uploadBackup(source, to: client.backupUploadURL, authentication: auth, options: .init(locator: locator))
+        }
+
+        let uploading = Task { try await upload() }
+        while try await bucket.unfinishedUploads(prefix: "backups/").isEmpty { try await Task.sleep(for: .milliseconds(2)) }
+        server.kill()
+        let failure = await #expect(throws: RelayClient.Failure.self) { _ = try await uploading.value }
+        #expect(failure?.code == "storage_unavailable", "\(String(describing: failure))")
+        #expect(try await relay.client.listBackups(locator: locator).isEmpty)
+
+        try await server.restart()
+        let stored = try await upload()
+        #expect(try await relay.client.listBackups(locator: locator).map(\.id) == [stored.id])
+        try await relay.client.downloadBackup(from: stored.url, to: scratch.path("copy"))
+        #expect(try Data(contentsOf: scratch.path("copy")) == Data(contents))
+    }
+}
+
+/// One provider test's world: a relay on `backend`, an account and an uploading device.
+struct ProviderFixture {
+    let backend: BlobBackend
     let relay: RelayProcess
     let scratch = Scratch()
     let account: AccountKey
     let device: Device
+    /// The bucket's client when the backend is S3.
+    let bucket: S3Client?
 
-    init() async throws {
-        relay = try RelayProcess(["--max-backup-bytes", "5000000"])
+    init(_ backend: BlobBackend) async throws {
+        self.backend = backend
+        (relay, bucket) = try await Self.relay(on: backend, options: ["--max-backup-bytes", "5000000"])
         account = try AccountKey.generate()
         device = try Device("uploader", in: scratch, relay: relay)
         try await device.messenger.join(account)
         try FileManager.default.createDirectory(at: scratch.url, withIntermediateDirectories: true)
+    }
+
+    /// A relay keeping backup files on `backend` (for S3, in a new bucket of the shared server).
+    static func relay(on backend: BlobBackend, options: [String] = [], data: Scratch = Scratch(),
+                      bucket: S3Client? = nil) async throws -> (RelayProcess, S3Client?) {
+        switch backend {
+        case .folder:
+            return (try RelayProcess(options, data: data), nil)
+        case .s3:
+            let server = try SeaweedServer.shared.get()
+            let client: S3Client
+            if let bucket { client = bucket } else { client = try server.client(bucket: try await server.makeBucket()) }
+            return (try RelayProcess(options + ["--blobs", "s3://\(client.bucket)/backups"], data: data, environment: server.environment), client)
+        }
+    }
+
+    /// What the blob store holds: complete files by ID, and unfinished uploads as `<id>.partial`.
+    func storedBlobs() async throws -> [String] {
+        guard let bucket else {
+            return try FileManager.default.contentsOfDirectory(atPath: relay.data.path("relay/backups").path)
+        }
+        let files = try await bucket.list(prefix: "backups/").map { String($0.key.dropFirst("backups/".count)) }
+        let partial = try await bucket.unfinishedUploads(prefix: "backups/").map { String($0.key.dropFirst("backups/".count)) + ".partial" }
+        return files + partial
     }
 
     func file(_ name: String, bytes: Int) throws -> (URL, [UInt8]) {
@@ -39,8 +138,10 @@ import NIOCore
     func refusal(_ body: () async throws -> Void) async -> String? {
         do { try await body(); return nil } catch let failure as RelayClient.Failure { return failure.code } catch { return "\(error)" }
     }
+}
 
-    @Test func anUploadDownloadsIntactUntilItExpires() async throws {
+extension ProviderFixture {
+    func anUploadDownloadsIntactUntilItExpires() async throws {
         let (source, contents) = try file("backup.ksbak", bytes: 3 * 1024 * 1024 + 17)
         let locator = Random.bytes(32)
         let stored = try await upload(source, digest: Blake2b.hash(contents), options: .init(locator: locator))
@@ -59,16 +160,16 @@ import NIOCore
         #expect(await refusal { try await relay.client.downloadBackup(from: brief.url, to: scratch.path("late")) } == "no_backup")
     }
 
-    @Test func aDeleteAfterDownloadFileIsServedOnce() async throws {
+    func aDeleteAfterDownloadFileIsServedOnce() async throws {
         let (source, contents) = try file("once.ksbak", bytes: 4_096)
         let stored = try await upload(source, digest: Blake2b.hash(contents), options: .init(deleteAfterDownload: true))
         try await relay.client.downloadBackup(from: stored.url, to: scratch.path("first"))
         #expect(try Data(contentsOf: scratch.path("first")) == Data(contents))
         #expect(await refusal { try await relay.client.downloadBackup(from: stored.url, to: scratch.path("second")) } == "no_backup")
-        #expect(!FileManager.default.fileExists(atPath: relay.data.path("relay/backups/\(stored.id)").path), "the file is gone")
+        #expect(try await storedBlobs().isEmpty, "the file is gone")
     }
 
-    @Test func badUploadsAndDownloadsAreRefusedAndStoreNothing() async throws {
+    func badUploadsAndDownloadsAreRefusedAndStoreNothing() async throws {
         let (source, contents) = try file("b.ksbak", bytes: 1_000)
         let digest = Blake2b.hash(contents)
         let auth = try device.store.authenticateRequest(method: "POST", path: "/v1/backups", contentDigest: digest)
@@ -95,12 +196,11 @@ import NIOCore
             #expect(code == "bad_id" || code == "not_found", "\(path): \(code ?? "served")")
         }
         #expect(await refusal { try await relay.client.downloadBackup(from: URL(string: base + "/v1/backups/" + Hex.encode(Random.bytes(32)))!, to: scratch.path("none")) } == "no_backup")
-        let files = try FileManager.default.contentsOfDirectory(atPath: relay.data.path("relay/backups").path)
+        let files = try await storedBlobs()
         #expect(files.count == 1, "only the one accepted upload is stored: \(files)")
     }
 
-    /// Signed uploads whose form is wrong: each refusal has its own code, and nothing is stored.
-    @Test func uploadFormsThatDoNotParseAreRefusedByWhatIsWrong() async throws {
+    func uploadFormsThatDoNotParseAreRefusedByWhatIsWrong() async throws {
         func post(_ contentType: String, _ body: String) async throws -> String? {
             let auth = try device.store.authenticateRequest(method: "POST", path: "/v1/backups", contentDigest: Blake2b.hash([1, 2, 3]))
             var request = HTTPClientRequest(url: relay.url.absoluteString + "/v1/backups")
@@ -119,11 +219,11 @@ import NIOCore
         #expect(try await post(form, "--XYZ\r\nContent-Disposition: form-data; name=\"expiresIn\"\r\n\r\n60\r\n--XYZ--\r\n") == "no_file")
         let long = String(repeating: "9", count: 2_000)
         #expect(try await post(form, "--XYZ\r\nContent-Disposition: form-data; name=\"expiresIn\"\r\n\r\n\(long)\r\n--XYZ--\r\n") == "bad_field")
-        let files = try FileManager.default.contentsOfDirectory(atPath: relay.data.path("relay/backups").path)
+        let files = try await storedBlobs()
         #expect(files.isEmpty, "nothing was stored: \(files)")
     }
 
-    @Test func aRevokedInstallationCannotUploadAndUploadsAreRateLimited() async throws {
+    func aRevokedInstallationCannotUploadAndUploadsAreRateLimited() async throws {
         let (source, contents) = try file("r.ksbak", bytes: 10)
         for _ in 0..<60 { _ = try await upload(source, digest: Blake2b.hash(contents)) }
         #expect(await refusal { _ = try await upload(source, digest: Blake2b.hash(contents)) } == "rate_limited")
@@ -131,8 +231,11 @@ import NIOCore
         #expect(await refusal { _ = try await upload(source, digest: Blake2b.hash(contents)) } == "revoked")
     }
 
-    @Test func anUploadCutByACrashIsNeverVisible() async throws {
-        let relay = try RelayProcess()
+    /// A relay killed mid-upload: after its restart the upload is not listed, and
+    /// no file is left (an S3 store keeps the unfinished upload invisible until it is old enough to abort).
+    func anUploadCutByACrashIsNeverVisible() async throws {
+        let data = Scratch()
+        let (relay, _) = try await Self.relay(on: backend, data: data, bucket: bucket)
         let device = try Device("crashing", in: scratch, relay: relay)
         try await device.messenger.join(account)
         let (source, contents) = try file("big.ksbak", bytes: 64 * 1024 * 1024)
@@ -142,15 +245,23 @@ import NIOCore
         let uploading = Task {
             try await client.uploadBackup(source, to: client.backupUploadURL, authentication: auth, options: .init(locator: locator))
         }
-        let folder = relay.data.path("relay/backups").path
-        while !((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).contains(where: { $0.hasSuffix(".partial") }) {
-            try await Task.sleep(for: .milliseconds(2))
-        }
+        let folder = data.path("relay/backups").path
+        while try await !inProgress(folder) { try await Task.sleep(for: .milliseconds(2)) }
         relay.kill()
         await #expect(throws: RelayClient.Failure.self, "the upload did not complete") { _ = try await uploading.value }
 
-        let restarted = try RelayProcess(data: relay.data)
+        let (restarted, _) = try await Self.relay(on: backend, data: data, bucket: bucket)
         #expect(try await restarted.client.listBackups(locator: locator).isEmpty)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty, "the partial file is gone after the restart")
+        if let bucket {
+            #expect(try await bucket.list(prefix: "backups/").isEmpty, "no object was completed")
+        } else {
+            #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty, "the partial file is gone after the restart")
+        }
+    }
+
+    /// Whether an upload has started writing to the blob store.
+    private func inProgress(_ folder: String) async throws -> Bool {
+        if let bucket { return try await !bucket.unfinishedUploads(prefix: "backups/").isEmpty }
+        return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).contains { $0.hasSuffix(".partial") }
     }
 }

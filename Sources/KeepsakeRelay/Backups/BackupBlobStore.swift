@@ -27,8 +27,8 @@ public struct BlobContents: Sendable {
     }
 }
 
-/// An upload in progress.
-public protocol BlobUpload: Sendable {
+/// An upload in progress, used by one task at a time.
+public protocol BlobUpload {
     mutating func append(_ bytes: ByteBuffer) async throws
     /// Makes the contents durable and visible under their ID.
     mutating func commit() async throws

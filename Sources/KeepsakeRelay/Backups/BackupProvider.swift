@@ -111,14 +111,19 @@ public struct BackupProvider: Sendable {
         let id = Hex.encode(Random.bytes(32))
         var form = try await stored { try await UploadForm(id: id, boundary: boundary, blobs: blobs, maxFileBytes: limits.maxFileBytes) }
         let lifetime: Int64, locator: String?
+        var body = request.body.makeAsyncIterator()
         do {
-            for try await buffer in request.body { try await stored { try await form.feed(buffer) } }
+            while let buffer = try await body.next() { try await stored { try await form.feed(buffer) } }
             try form.finish(expecting: auth.contentDigest)
             lifetime = try self.lifetime(form.fields["expiresIn"])
             locator = form.fields["locator"]
             if let locator, !Self.isID(locator) { throw RelayError(.badRequest, code: "bad_locator", "a locator is 64 lowercase hex digits") }
         } catch {
             await form.abort()
+            // The client did nothing wrong and may retry: read the rest of its
+            // upload (up to the size limit) so that it reads the 503 instead of a
+            // connection reset in the middle of sending.
+            if error is StorageFailure { await Self.discard(&body, upTo: limits.maxFileBytes) }
             throw error
         }
         let deleteAfterDownload = form.fields["deleteAfterDownload"] == "true"
@@ -141,6 +146,11 @@ public struct BackupProvider: Sendable {
             .response(from: request, context: context)
         response.status = .created
         return response
+    }
+
+    private static func discard(_ body: inout RequestBody.AsyncIterator, upTo limit: Int) async {
+        var discarded = 0
+        while discarded <= limit, let buffer = try? await body.next() { discarded += buffer.readableBytes }
     }
 
     private func lifetime(_ field: String?) throws -> Int64 {

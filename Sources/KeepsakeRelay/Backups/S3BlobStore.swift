@@ -61,13 +61,16 @@ public struct S3BlobStore: BackupBlobStore {
 }
 
 /// One upload: bytes gather into a part; each full part is sent at once.
-private struct S3Upload: BlobUpload {
+/// A class, so that appending to the part never copies it.
+private final class S3Upload: BlobUpload {
     let client: S3Client
     let key: String
     let partSize: Int
     var pending = ByteBuffer()
     var uploadID: String?
     var parts: [String] = []
+    /// Set when the store could not be reached: aborting would only wait for it again.
+    var unreachable = false
 
     init(client: S3Client, key: String, partSize: Int) {
         self.client = client
@@ -75,7 +78,7 @@ private struct S3Upload: BlobUpload {
         self.partSize = partSize
     }
 
-    mutating func append(_ bytes: ByteBuffer) async throws {
+    func append(_ bytes: ByteBuffer) async throws {
         var bytes = bytes
         while bytes.readableBytes > 0 {
             var slice = bytes.readSlice(length: min(bytes.readableBytes, partSize - pending.readableBytes))!
@@ -84,21 +87,26 @@ private struct S3Upload: BlobUpload {
         }
     }
 
-    private mutating func sendPart() async throws {
-        if uploadID == nil { uploadID = try await client.startMultipartUpload(key) }
-        parts.append(try await client.uploadPart(key, uploadID: uploadID!, number: parts.count + 1, pending))
+    private func sendPart() async throws {
+        do throws(S3Error) {
+            if uploadID == nil { uploadID = try await client.startMultipartUpload(key) }
+            parts.append(try await client.uploadPart(key, uploadID: uploadID!, number: parts.count + 1, pending))
+        } catch {
+            unreachable = error.reason == .unreachable
+            throw error
+        }
         pending.clear()
     }
 
-    mutating func commit() async throws {
+    func commit() async throws {
         guard uploadID != nil else { return try await client.put(key, pending) }
         if pending.readableBytes > 0 { try await sendPart() }
         try await client.completeMultipartUpload(key, uploadID: uploadID!, parts: parts)
     }
 
-    mutating func abort() async {
-        guard let uploadID else { return }
-        // When the store cannot be reached now, `removeAll` aborts it once it is old enough.
+    func abort() async {
+        guard let uploadID, !unreachable else { return }
+        // When the store cannot be reached, `removeAll` aborts the upload once it is old enough.
         try? await client.abortMultipartUpload(key, uploadID: uploadID)
     }
 }
