@@ -48,7 +48,7 @@ test: test-deps
 # Fuzz/corpus (commit them); a crash is written to Fuzz/crashes/<target>/, which
 # `make test` replays forever after, and stops the run.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := backup-header backup-chunk backup-file log-record event-payload wire relay-request
+FUZZ_TARGETS := backup-header backup-chunk backup-file log-record event-payload wire relay-request s3-answer
 FUZZER := ./.build-fuzz/debug/keepsake-fuzzer
 fuzz: deps
 	swift build --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -use-ld=lld --product keepsake-fuzzer

@@ -143,7 +143,7 @@ let package = Package(
         // Every reader of untrusted bytes as a fuzz target, and the libFuzzer driver (`make fuzz`, Fuzz/).
         .target(
             name: "KeepsakeFuzzTargets",
-            dependencies: ["KeepsakeStore", "KeepsakeMessaging", "KeepsakeBenchSupport", "KeepsakeLog", "KeepsakeWire", "KeepsakeRelay"]
+            dependencies: ["KeepsakeStore", "KeepsakeMessaging", "KeepsakeBenchSupport", "KeepsakeLog", "KeepsakeWire", "KeepsakeRelay", "KeepsakeS3"]
         ),
         .executableTarget(name: "KeepsakeFuzzer", dependencies: ["KeepsakeFuzzTargets"]),
 

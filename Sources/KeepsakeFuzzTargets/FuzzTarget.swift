@@ -3,6 +3,7 @@ import KeepsakeBenchSupport
 import KeepsakeLog
 import KeepsakeMessaging
 import KeepsakeRelay
+import KeepsakeS3
 import KeepsakeStore
 import KeepsakeWire
 
@@ -24,6 +25,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case wire
     /// Raw bytes of an HTTP request to a relay listening on loopback in this process.
     case relayRequest = "relay-request"
+    /// An S3 server's XML answer: object and upload listings, errors, upload IDs.
+    case s3Answer = "s3-answer"
 
     /// Feeds `bytes` to the target's reader; it returns normally whatever the input.
     public func run(_ bytes: [UInt8]) {
@@ -35,6 +38,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .eventPayload: FuzzEntryPoints.eventPayload(bytes, declared: MessagingExtension().eventKinds)
         case .wire: WireFuzzEntryPoints.run(bytes)
         case .relayRequest: Self.relay?.send(bytes)
+        case .s3Answer: S3FuzzEntryPoints.answer(bytes)
         }
     }
 
@@ -53,6 +57,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             .backupHeader: keepsake.headers, .backupChunk: keepsake.chunks, .backupFile: keepsake.files,
             .eventPayload: keepsake.payloads, .logRecord: try LogFuzzEntryPoints.seeds(directory: logFolder.path),
             .wire: try WireFuzzEntryPoints.seeds(), .relayRequest: RelayFuzzHarness.seeds.map { Array($0.utf8) },
+            .s3Answer: S3FuzzEntryPoints.seeds.map { Array($0.utf8) },
         ]
     }
 }

@@ -109,16 +109,23 @@ public final class S3Client: Sendable {
         repeat {
             var query = [("list-type", "2"), ("prefix", prefix)]
             if let token { query.append(("continuation-token", token)) }
-            let xml = try await answer(.GET, "ListObjectsV2", query: query)
-            for entry in S3XML.elements("Contents", in: xml).map(Array.init) {
-                guard let key = S3XML.value("Key", in: entry), let modified = S3XML.value("LastModified", in: entry).flatMap(Self.date) else {
-                    throw S3Error(.malformedAnswer, operation: "ListObjectsV2", "an entry of the listing has no Key or LastModified")
-                }
-                objects.append(Object(key: key, size: S3XML.value("Size", in: entry).flatMap(Int.init) ?? 0, lastModified: modified))
-            }
-            token = S3XML.value("IsTruncated", in: xml) == "true" ? S3XML.value("NextContinuationToken", in: xml) : nil
+            let page = try Self.objectListing(try await answer(.GET, "ListObjectsV2", query: query))
+            objects += page.objects
+            token = page.next
         } while token != nil
         return objects
+    }
+
+    /// One page of ListObjectsV2: its objects, and the token of the next page when there is one.
+    static func objectListing(_ xml: [UInt8]) throws(S3Error) -> (objects: [Object], next: String?) {
+        var objects: [Object] = []
+        for entry in S3XML.elements("Contents", in: xml).map(Array.init) {
+            guard let key = S3XML.value("Key", in: entry), let modified = S3XML.value("LastModified", in: entry).flatMap(date) else {
+                throw S3Error(.malformedAnswer, operation: "ListObjectsV2", "an entry of the listing has no Key or LastModified")
+            }
+            objects.append(Object(key: key, size: S3XML.value("Size", in: entry).flatMap(Int.init) ?? 0, lastModified: modified))
+        }
+        return (objects, S3XML.value("IsTruncated", in: xml) == "true" ? S3XML.value("NextContinuationToken", in: xml) : nil)
     }
 
     /// Creates the bucket (CreateBucket); for tests and first setups.
@@ -186,21 +193,28 @@ public final class S3Client: Sendable {
         repeat {
             var query = [("uploads", ""), ("prefix", prefix)]
             if let markers { query += [("key-marker", markers.key), ("upload-id-marker", markers.upload)] }
-            let xml = try await answer(.GET, "ListMultipartUploads", query: query)
-            for entry in S3XML.elements("Upload", in: xml).map(Array.init) {
-                guard let key = S3XML.value("Key", in: entry), let id = S3XML.value("UploadId", in: entry),
-                      let initiated = S3XML.value("Initiated", in: entry).flatMap(Self.date) else {
-                    throw S3Error(.malformedAnswer, operation: "ListMultipartUploads", "an entry has no Key, UploadId or Initiated")
-                }
-                uploads.append(Upload(key: key, uploadID: id, initiated: initiated))
-            }
-            markers = nil
-            if S3XML.value("IsTruncated", in: xml) == "true",
-               let key = S3XML.value("NextKeyMarker", in: xml), let upload = S3XML.value("NextUploadIdMarker", in: xml) {
-                markers = (key, upload)
-            }
+            let page = try Self.uploadListing(try await answer(.GET, "ListMultipartUploads", query: query))
+            uploads += page.uploads
+            markers = page.next
         } while markers != nil
         return uploads
+    }
+
+    /// One page of ListMultipartUploads: its uploads, and the markers of the next page when there is one.
+    static func uploadListing(_ xml: [UInt8]) throws(S3Error) -> (uploads: [Upload], next: (key: String, upload: String)?) {
+        var uploads: [Upload] = []
+        for entry in S3XML.elements("Upload", in: xml).map(Array.init) {
+            guard let key = S3XML.value("Key", in: entry), let id = S3XML.value("UploadId", in: entry),
+                  let initiated = S3XML.value("Initiated", in: entry).flatMap(date) else {
+                throw S3Error(.malformedAnswer, operation: "ListMultipartUploads", "an entry has no Key, UploadId or Initiated")
+            }
+            uploads.append(Upload(key: key, uploadID: id, initiated: initiated))
+        }
+        guard S3XML.value("IsTruncated", in: xml) == "true",
+              let key = S3XML.value("NextKeyMarker", in: xml), let upload = S3XML.value("NextUploadIdMarker", in: xml) else {
+            return (uploads, nil)
+        }
+        return (uploads, (key, upload))
     }
 
     // MARK: - Requests
