@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // System libraries: Debian `apt install liblmdb-dev libsodium-dev libzstd-dev`, macOS `brew install lmdb libsodium zstd`.
@@ -112,6 +114,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // The HTTP client that reaches a relay (a `RelayTransport`).
@@ -164,6 +168,7 @@ let package = Package(
                 "Keepsake", "KeepsakeStore", "KeepsakeMessaging", "KeepsakeTransport", "KeepsakeBenchSupport",
                 "KeepsakeWire", "KeepsakeRelay", "KeepsakeRelayClient", "KeepsakeCLI", "KeepsakeS3", "KeepsakeTestServers",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
     ],

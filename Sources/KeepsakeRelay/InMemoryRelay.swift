@@ -33,7 +33,7 @@ public final class InMemoryRelay: RelayTransport {
 
     /// An empty relay with the HTTP relay's limits.
     public init(limits: Relay.Limits = Relay.Limits(), backupLimits: Relay.BackupLimits = Relay.BackupLimits()) throws {
-        relay = RelayTopics(storage: try RelayStorage(inMemory: ()), limits: limits)
+        relay = RelayTopics(storage: try SQLiteRelayStore(inMemory: ()), limits: limits)
         self.backupLimits = backupLimits
     }
 
@@ -52,7 +52,7 @@ public final class InMemoryRelay: RelayTransport {
 
     /// Items of a topic after `cursor`, oldest first.
     public func items(on topic: Topic, after cursor: Int64, limit: Int) async throws -> RelayPage {
-        let items = try relay.storage.items(on: topic, after: cursor, limit: max(1, min(limit, relay.limits.maxQueryItems)))
+        let items = try await relay.storage.items(on: topic, after: cursor, limit: max(1, min(limit, relay.limits.maxQueryItems)))
         return RelayPage(items: items.map(RelayItem.init), next: items.last?.cursor ?? cursor)
     }
 
@@ -60,7 +60,7 @@ public final class InMemoryRelay: RelayTransport {
     /// the relay's rate limits: a one-time prekey, or the fallback; nil when it has none.
     public func claimPrekey(of installation: [UInt8], authentication: RequestAuthentication) async throws -> ClaimedPrekey? {
         do {
-            return try relay.prekeyClaims.claim(of: installation, authentication: authentication, now: .nowMillis)
+            return try await relay.prekeyClaims.claim(of: installation, authentication: authentication, now: .nowMillis)
                 .map { ClaimedPrekey(data: Array($0.data), fallback: $0.fallback) }
         } catch let error as RelayError where error.status == .tooManyRequests {
             throw PrekeyClaimLimited(code: error.code, message: error.message)
@@ -69,20 +69,20 @@ public final class InMemoryRelay: RelayTransport {
 
     /// How many one-time prekeys the relay still holds for an installation, and how fast they go.
     public func prekeyStock(of installation: [UInt8], authentication: RequestAuthentication) async throws -> PrekeyStock {
-        try relay.prekeyClaims.stock(of: installation, authentication: authentication, now: .nowMillis)
+        try await relay.prekeyClaims.stock(of: installation, authentication: authentication, now: .nowMillis)
     }
 
     /// The items of a topic after `cursor`, then each new one as it is published, until the stream is dropped.
     public func watch(_ topic: Topic, after cursor: Int64) -> AsyncThrowingStream<RelayItem, any Error> {
         let (signals, stop) = relay.notifier.signals(for: topic.name)
-        let (storage, pageSize) = (relay.storage, relay.limits.maxQueryItems)
+        let relay = relay
         return AsyncThrowingStream { continuation in
             let task = Task {
                 var cursor = cursor
                 var wakeUps = signals.makeAsyncIterator()
                 do {
                     repeat {
-                        cursor = try await storage.forEachItem(on: topic, after: cursor, pageSize: pageSize) { continuation.yield(RelayItem($0)) }
+                        cursor = try await relay.forEachItem(on: topic, after: cursor) { continuation.yield(RelayItem($0)) }
                     } while await wakeUps.next() != nil && !Task.isCancelled
                     continuation.finish()
                 } catch {
@@ -113,7 +113,7 @@ public final class InMemoryRelay: RelayTransport {
         _ file: URL, to uploadURL: URL, authentication: RequestAuthentication, options: BackupUploadOptions
     ) async throws -> StoredBackup {
         let contents = [UInt8](try Data(contentsOf: file))
-        try verify(authentication, path: uploadURL.path)
+        try await verify(authentication, path: uploadURL.path)
         guard Blake2b.hash(contents) == authentication.contentDigest else {
             throw RelayError(.badRequest, code: "digest_mismatch", "the file does not match the signed content digest")
         }
@@ -155,17 +155,14 @@ public final class InMemoryRelay: RelayTransport {
     }
 
     /// The provider's request checks: a known, unrevoked installation's signature, a fresh timestamp, a new nonce.
-    private func verify(_ auth: RequestAuthentication, path: String) throws {
-        let storage = relay.storage
-        try storage.database.read { db in
-            try storage.checkSignature(auth, method: "POST", path: path, now: Int64(Date().timeIntervalSince1970 * 1000), db)
-        }
+    private func verify(_ auth: RequestAuthentication, path: String) async throws {
+        _ = try await RequestChecks(storage: relay.storage).verify(auth, method: "POST", path: path, now: .nowMillis)
         guard seenNonces.withLock({ $0.insert(auth.nonce).inserted }) else { throw RelayError.replayedRequest }
     }
 }
 
 extension RelayItem {
-    init(_ item: RelayStorage.Item) {
+    init(_ item: StoredItem) {
         self.init(cursor: item.cursor, data: Array(item.data), receivedAt: Date(timeIntervalSince1970: Double(item.receivedAt) / 1000))
     }
 }

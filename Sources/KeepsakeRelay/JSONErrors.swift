@@ -1,3 +1,4 @@
+import GRDB
 import Hummingbird
 import Logging
 
@@ -14,6 +15,9 @@ struct JSONErrors<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch let failure as StorageFailure {
             logger.error("storage failed: \(request.method) \(request.uri.path): \(failure.cause)")
+            throw RelayError.storageUnavailable
+        } catch let error as DatabaseError {
+            logger.error("storage failed: \(request.method) \(request.uri.path): \(error)")
             throw RelayError.storageUnavailable
         } catch let error as HTTPResponseError where error.status == .notFound {
             if let allowed = Relay.methods(allowedOn: request.uri.path) {

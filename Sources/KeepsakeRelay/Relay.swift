@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import HTTPTypes
 import Hummingbird
 import KeepsakeCrypto
@@ -58,7 +57,7 @@ public struct Relay: Sendable {
 
     let topics: RelayTopics
     let backups: BackupProvider
-    var storage: RelayStorage { topics.storage }
+    var storage: any RelayStore { topics.storage }
     var notifier: TopicNotifier { topics.notifier }
     var limits: Limits { topics.limits }
 
@@ -66,7 +65,7 @@ public struct Relay: Sendable {
     /// backup metadata in `relay.sqlite`, backup files in `backups/` unless another store is given.
     /// Expired backups and what a crash left in the blob store are removed before it returns.
     public init(directory: URL, limits: Limits = Limits(), backupLimits: BackupLimits = BackupLimits(), blobs: (any BackupBlobStore)? = nil) async throws {
-        let storage = try RelayStorage(directory: directory)
+        let storage = try SQLiteRelayStore(directory: directory)
         topics = RelayTopics(storage: storage, limits: limits)
         backups = BackupProvider(
             storage: storage, blobs: try blobs ?? FolderBlobStore(directory: directory.appendingPathComponent("backups")), limits: backupLimits)
@@ -120,12 +119,12 @@ public struct Relay: Sendable {
         router.post("v1/topics/:topic") { request, context in try await self.publish(request, context) }
         router.get("v1/topics/:topic") { request, context -> Response in
             if case let .prekey(installation) = try self.topic(context) {
-                return try self.topics.prekeyClaims.stock(of: installation, authentication: try Self.authentication(of: request), now: .nowMillis)
+                return try await self.topics.prekeyClaims.stock(of: installation, authentication: try Self.authentication(of: request), now: .nowMillis)
                     .response(from: request, context: context)
             }
-            return try self.query(request, context).response(from: request, context: context)
+            return try await self.query(request, context).response(from: request, context: context)
         }
-        router.post("v1/topics/:topic/claim") { request, context in try self.claim(request, context) }
+        router.post("v1/topics/:topic/claim") { request, context in try await self.claim(request, context) }
         router.get("v1/topics/:topic/events") { request, context in try self.subscribe(request, context) }
         backups.routes(router)
         return router
@@ -185,11 +184,11 @@ public struct Relay: Sendable {
         return response
     }
 
-    private func query(_ request: Request, _ context: BasicRequestContext) throws -> Page {
+    private func query(_ request: Request, _ context: BasicRequestContext) async throws -> Page {
         let topic = try topic(context)
         let after = try integer(request, "after", default: 0, range: 0...Int64.max)
         let limit = try integer(request, "limit", default: 100, range: 1...Int64(limits.maxQueryItems))
-        let items = try storage.items(on: topic, after: after, limit: Int(limit))
+        let items = try await storage.items(on: topic, after: after, limit: Int(limit))
         return Page(items: items.map { .init(cursor: $0.cursor, data: $0.data, receivedAt: $0.receivedAt) },
                     next: items.last?.cursor ?? after)
     }
@@ -203,7 +202,7 @@ public struct Relay: Sendable {
             throw RelayError(.serviceUnavailable, code: "too_many_subscribers", "the relay follows too many topics; try again later")
         }
         let (signals, stop) = notifier.signals(for: topic.name)
-        let storage = storage, pageSize = limits.maxQueryItems
+        let topics = topics
         return Response(
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
             body: ResponseBody { writer in
@@ -213,7 +212,7 @@ public struct Relay: Sendable {
                 try await withGracefulShutdownHandler {
                     repeat {
                         let before = cursor
-                        cursor = try await storage.forEachItem(on: topic, after: cursor, pageSize: pageSize) { item in
+                        cursor = try await topics.forEachItem(on: topic, after: cursor) { item in
                             try await writer.write(ByteBuffer(string: "id: \(item.cursor)\ndata: \(item.data.base64EncodedString())\n\n"))
                         }
                         if cursor == before { try await writer.write(ByteBuffer(string: ": keep-alive\n\n")) }
@@ -233,12 +232,12 @@ public struct Relay: Sendable {
         return number
     }
 
-    private func claim(_ request: Request, _ context: BasicRequestContext) throws -> ClaimedPrekey {
+    private func claim(_ request: Request, _ context: BasicRequestContext) async throws -> ClaimedPrekey {
         guard case let .prekey(installation) = try topic(context) else {
             throw RelayError(.badRequest, code: "not_a_prekey_topic", "only prekey topics serve claims")
         }
         let authentication = try Self.authentication(of: request)
-        guard let prekey = try topics.prekeyClaims.claim(of: installation, authentication: authentication, now: .nowMillis) else {
+        guard let prekey = try await topics.prekeyClaims.claim(of: installation, authentication: authentication, now: .nowMillis) else {
             throw RelayError(.notFound, code: "no_prekeys", "the installation has published no prekeys (or was revoked)")
         }
         return ClaimedPrekey(data: prekey.data, fallback: prekey.fallback)

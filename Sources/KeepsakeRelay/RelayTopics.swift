@@ -1,24 +1,23 @@
 import Foundation
-import GRDB
 import KeepsakeWire
 
 /// The relay's topics without HTTP: what a publish must pass, prekey uploads,
 /// and the stored items. `Relay` serves them over HTTP; `InMemoryRelay` calls them directly.
 struct RelayTopics: Sendable {
-    let storage: RelayStorage
+    let storage: any RelayStore
     let limits: Relay.Limits
     let notifier = TopicNotifier()
 
     /// Prekey claims and stock reads, signed and rate limited.
     var prekeyClaims: PrekeyClaims { PrekeyClaims(storage: storage, limits: limits) }
 
-    /// Stores a wire message on `topic` after the topic's checks (in the same
-    /// transaction) and wakes the topic's followers; returns its cursor.
+    /// Stores a wire message on `topic` after the topic's checks (its rule
+    /// applied in the same transaction) and wakes the topic's followers; returns its cursor.
     /// Prekey topics take uploads through `storePrekeys` instead.
     func accept(_ body: [UInt8], on topic: Topic) async throws -> Int64 {
         let cursor: Int64
         do {
-            cursor = try await storage.publish(body, on: topic) { db in try check(body, on: topic, db) }
+            cursor = try await storage.publish(body, on: topic, rule: try rule(for: body, on: topic), receivedAt: .nowMillis)
         } catch let error as WireError {
             throw RelayError(error)
         }
@@ -26,45 +25,40 @@ struct RelayTopics: Sendable {
         return cursor
     }
 
-    /// The checks a publish must pass, inside its transaction.
-    private func check(_ body: [UInt8], on topic: Topic, _ db: Database) throws {
+    /// What a publish must pass before it is stored: the message parses and
+    /// verifies, and names its topic's account or installation; returns what
+    /// its transaction must also do.
+    private func rule(for body: [UInt8], on topic: Topic) throws -> PublishRule {
         switch topic {
         case let .contact(account):
             let bundle = try parse(SignedContactBundle.self, body, as: "contact bundle").verified()
             guard bundle.account == account else { throw WireError.mismatch("the bundle is signed by another account than the topic's") }
-            guard try !storage.isRevoked(Array(bundle.installationID), db) else { throw RelayError.revoked }
-            try storage.learn(bundle, db)
+            return .learn(KnownInstallation(bundle))
         case let .revoked(account):
             let revocation = try parse(SignedRevocation.self, body, as: "revocation").verified()
             guard AccountIdentity.of(publicKey: Array(revocation.accountKey)) == account else {
                 throw WireError.mismatch("the revocation is signed by another account than the topic's")
             }
-            try storage.revoke(installation: Array(revocation.installationID), account: account, at: revocation.revokedAtMs, db)
+            return .revoke(installation: Array(revocation.installationID), account: account, at: revocation.revokedAtMs)
         case .message:
             let envelope = try parse(Envelope.self, body, as: "envelope")
             let header = try parse(EnvelopeHeader.self, envelope.header, as: "envelope header")
             guard !envelope.ciphertext.isEmpty else { throw WireError.malformed("envelope") }
             try SendTimeWindow.check(header.sentNs, receivedAt: Date())
+            return .none
         case .commits:
             let claim = try parse(CommitClaim.self, body, as: "commit claim")
             guard claim.commitDigest.count == 32 else { throw WireError.malformed("commit claim") }
-            if case let .refused(holder, next) = try storage.claim(epoch: claim.epoch, digest: Array(claim.commitDigest), on: topic, db) {
-                guard holder != nil else {
-                    throw RelayError(.conflict, code: "epoch_ahead", """
-                        epoch \(claim.epoch) of this group cannot be claimed yet: the group's claims end before it, \
-                        and the next free epoch is \(next); apply the commits before it first
-                        """)
-                }
-                throw RelayError(.conflict, code: "epoch_taken",
-                                 "epoch \(claim.epoch) of this group is already claimed by another commit; the next free epoch is \(next)")
-            }
+            return .claimEpoch(claim.epoch, digest: Array(claim.commitDigest))
         case let .installation(installation):
             let notice = try parse(SignedInstallationNotice.self, body, as: "installation notice")
-            guard try Array(notice.verified(signingKey: storage.signingKey(of: installation, db).key).installationID) == installation else {
-                throw WireError.mismatch("the notice is about another installation than its topic")
+            return .signedBy(installation: installation) { signingKey in
+                guard Array(try notice.verified(signingKey: signingKey).installationID) == installation else {
+                    throw WireError.mismatch("the notice is about another installation than its topic")
+                }
             }
         case .prekey:
-            break
+            return .none
         }
     }
 
@@ -79,14 +73,30 @@ struct RelayTopics: Sendable {
         } catch let error as WireError {
             throw RelayError(error)
         }
-        let remaining = try await storage.database.write { db in
-            guard try !storage.isRevoked(installation, db) else { throw RelayError.revoked }
-            try storage.learn(bundle, db)
-            try storage.store(prekeys: prekeys.map { (id: $0.0.prekeyID, fallback: $0.0.fallback, signed: try $0.1.wireBytes()) },
-                              for: installation, db)
-            return try storage.oneTimePrekeys(of: installation, db)
-        }
+        let uploaded = try prekeys.map { UploadedPrekey(id: $0.0.prekeyID, fallback: $0.0.fallback, signed: try $0.1.wireBytes()) }
+        let remaining = try await storage.storePrekeys(uploaded, of: KnownInstallation(bundle))
         return Relay.PrekeysStored(stored: prekeys.count, oneTimeRemaining: remaining)
+    }
+
+    /// Hands every item of `topic` after `cursor` to `body`, oldest first, a page
+    /// at a time; returns the cursor of the last one (or `cursor` when there was none).
+    func forEachItem(on topic: Topic, after cursor: Int64, _ body: (StoredItem) async throws -> Void) async throws -> Int64 {
+        var cursor = cursor
+        var page: [StoredItem]
+        repeat {
+            page = try await storage.items(on: topic, after: cursor, limit: limits.maxQueryItems)
+            for item in page {
+                try await body(item)
+                cursor = item.cursor
+            }
+        } while page.count == limits.maxQueryItems
+        return cursor
+    }
+}
+
+extension KnownInstallation {
+    init(_ bundle: ContactBundle) {
+        self.init(id: Array(bundle.installationID), account: bundle.account, signingKey: Array(bundle.signingKey))
     }
 }
 

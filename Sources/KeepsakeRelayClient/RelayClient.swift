@@ -202,7 +202,9 @@ public struct RelayClient: RelayTransport {
         return try await send(request, decoding: Stored.self, within: timeout + Self.transferTime(of: size)).backup()
     }
 
-    /// Downloads a stored file to `destination`, never overwriting it.
+    /// Downloads a stored file to `destination`, never overwriting it. A download
+    /// cut short (the relay found the stored file damaged, or the connection broke)
+    /// throws and leaves no file behind.
     public func downloadBackup(from source: URL, to destination: URL) async throws {
         let response: HTTPClientResponse
         do { response = try await client.execute(HTTPClientRequest(url: source.absoluteString), timeout: .hours(1)) } catch {
@@ -212,13 +214,18 @@ public struct RelayClient: RelayTransport {
             var buffer = try await response.body.collect(upTo: 1 << 20)
             throw Self.failure(status: Int(response.status.code), body: Data(buffer.readBytes(length: buffer.readableBytes) ?? []))
         }
-        guard FileManager.default.createFile(atPath: destination.path, contents: nil, attributes: [.posixPermissions: 0o600]),
-              let output = FileHandle(forWritingAtPath: destination.path) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: destination.path])
+        let descriptor = open(destination.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw CocoaError(errno == EEXIST ? .fileWriteFileExists : .fileWriteNoPermission, userInfo: [NSFilePathErrorKey: destination.path])
         }
-        defer { try? output.close() }
-        for try await buffer in response.body { try output.write(contentsOf: Data(buffer.readableBytesView)) }
-        try output.synchronize()
+        let output = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        do {
+            for try await buffer in response.body { try output.write(contentsOf: Data(buffer.readableBytesView)) }
+            try output.synchronize()
+        } catch {
+            try? FileManager.default.removeItem(at: destination)
+            throw Failure.unreachable(url: source.absoluteString, reason: "the download broke off: \(error)")
+        }
     }
 
     /// The unexpired uploads listed under a locator, oldest first.

