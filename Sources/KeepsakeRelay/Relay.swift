@@ -63,10 +63,22 @@ public struct Relay: Sendable {
 
     /// Opens (creating when needed) the relay's data in `directory`: topics and
     /// backup metadata in `relay.sqlite`, backup files in `backups/` unless another store is given.
+    /// With `database`, a `postgres://user[:password]@host[:port]/database[?sslmode=…]`
+    /// URL, topics and backup metadata live in that PostgreSQL database instead,
+    /// which several relays can share (its schema is created or brought up to date).
     /// Expired backups and what a crash left in the blob store are removed before it returns.
-    public init(directory: URL, limits: Limits = Limits(), backupLimits: BackupLimits = BackupLimits(), blobs: (any BackupBlobStore)? = nil) async throws {
-        let storage = try SQLiteRelayStore(directory: directory)
+    public init(
+        directory: URL, limits: Limits = Limits(), backupLimits: BackupLimits = BackupLimits(), blobs: (any BackupBlobStore)? = nil,
+        database: String? = nil, logger: Logger = Logger(label: "keepsake.relay")
+    ) async throws {
+        let storage: any RelayStore
+        if let database {
+            storage = try await PostgresRelayStore.open(url: database, logger: logger)
+        } else {
+            storage = try SQLiteRelayStore(directory: directory)
+        }
         topics = RelayTopics(storage: storage, limits: limits)
+        storage.followOtherRelays { [notifier = topics.notifier] topic in notifier.published(on: topic) }
         backups = BackupProvider(
             storage: storage, blobs: try blobs ?? FolderBlobStore(directory: directory.appendingPathComponent("backups")), limits: backupLimits)
         try await backups.start()

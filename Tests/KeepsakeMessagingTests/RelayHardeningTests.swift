@@ -103,7 +103,7 @@ import KeepsakeWire
     }
 
     @Test func aLargeDownloadIsStreamedInBoundedMemory() async throws {
-        let relay = try RelayProcess()
+        let relay = try RelayProcess(onSQLite: true)
         let scratch = Scratch()
         let device = try Device("uploader", in: scratch, relay: relay)
         try await device.messenger.join(try AccountKey.generate())

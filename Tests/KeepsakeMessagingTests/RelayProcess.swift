@@ -2,6 +2,7 @@ import Foundation
 import Keepsake
 import KeepsakeRelay
 import KeepsakeRelayClient
+import KeepsakeTestServers
 import KeepsakeWire
 import Testing
 
@@ -46,10 +47,13 @@ final class RelayProcess {
     let data: Scratch
 
     /// With `descriptorLimit`, the relay runs with that many file descriptors at most (`ulimit -n`);
-    /// `environment` is added to the test's own.
-    init(_ options: [String] = [], data: Scratch = Scratch(), descriptorLimit: Int? = nil, environment: [String: String] = [:]) throws {
+    /// `environment` is added to the test's own. `onSQLite` keeps the relay on
+    /// SQLite in the PostgreSQL pass, for a test that edits its database file.
+    init(_ options: [String] = [], data: Scratch = Scratch(), descriptorLimit: Int? = nil, environment: [String: String] = [:],
+         onSQLite: Bool = false) throws {
         self.data = data
-        let arguments = ["serve", "--port", "0", "--data", data.path("relay").path] + options
+        var arguments = ["serve", "--port", "0", "--data", data.path("relay").path] + options
+        if !onSQLite, let database = try Self.database(for: data, options: options) { arguments += ["--database", database] }
         if let descriptorLimit {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", keepsakeExecutable.path] + arguments
@@ -72,6 +76,19 @@ final class RelayProcess {
     }
 
     var client: RelayClient { RelayClient(baseURL: url) }
+
+    /// With KEEPSAKE_TEST_RELAY_BACKEND=postgres (`make test`'s second pass), every
+    /// relay keeps its data in a PostgreSQL database of its own, on the shared
+    /// test server; a relay restarted on the same data folder gets the same database.
+    static func database(for data: Scratch, options: [String]) throws -> String? {
+        guard ProcessInfo.processInfo.environment["KEEPSAKE_TEST_RELAY_BACKEND"] == "postgres", !options.contains("--database") else { return nil }
+        let remembered = data.path("database-url")
+        if let url = try? String(contentsOf: remembered, encoding: .utf8) { return url }
+        let url = try PostgresServer.shared.get().makeDatabase()
+        try FileManager.default.createDirectory(at: data.url, withIntermediateDirectories: true)
+        try url.write(to: remembered, atomically: true, encoding: .utf8)
+        return url
+    }
 
     /// Ends the process at once, as a crash would.
     func kill() {

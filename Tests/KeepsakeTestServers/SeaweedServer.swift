@@ -23,6 +23,7 @@ public final class SeaweedServer: @unchecked Sendable {
     public init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("keepsake-seaweed-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("data"), withIntermediateDirectories: true)
+        try WatchedProcess.removeWhenTestsEnd(directory)
         let identities = """
             {"identities":[{"name":"keepsake","credentials":[{"accessKey":"\(Self.accessKeyID)","secretKey":"\(Self.secretAccessKey)"}],\
             "actions":["Admin","Read","Write","List","Tagging"]}]}

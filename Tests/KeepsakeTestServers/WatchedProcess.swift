@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A server process that ends with the test process, however that ends: a
 /// watchdog shell starts it, writes its PID to `<directory>/server.pid`, and
@@ -52,6 +53,20 @@ final class WatchedProcess: @unchecked Sendable {
             Thread.sleep(forTimeInterval: 0.1)
         }
     }
+
+    /// Removes `directory` once this process ends, however it ends (a shell
+    /// waits for its standard input, held open until then, to close).
+    static func removeWhenTestsEnd(_ directory: URL) throws {
+        let janitor = Process()
+        janitor.executableURL = URL(fileURLWithPath: "/bin/sh")
+        janitor.arguments = ["-c", "cat > /dev/null; sleep 1; rm -rf \"$0\"", directory.path]
+        let lifeline = Pipe()
+        janitor.standardInput = lifeline
+        try janitor.run()
+        lifelines.withLock { $0.append(lifeline) }
+    }
+
+    private static let lifelines = Mutex<[Pipe]>([])
 
     /// The first of `names` found executable on PATH, in `extraFolders`, or nil.
     static func find(_ names: [String], extraFolders: [String] = []) -> URL? {

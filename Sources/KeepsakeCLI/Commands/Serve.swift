@@ -9,7 +9,8 @@ struct Serve: AsyncParsableCommand {
         discussion: """
         Installations publish to the relay and pull from it, and upload backups for history sync \
         and safekeeping (docs/relay-openapi.json). Topics and backup metadata live in SQLite in \
-        the data folder, backup files in its backups/ folder; nothing else is needed. Prints \
+        the data folder, backup files in its backups/ folder; nothing else is needed. With \
+        --database postgres://…, they live in PostgreSQL, which several relays can share. Prints \
         "listening on <url>" once it accepts connections; stops on SIGINT or SIGTERM.
 
         Backup files can go to an S3-compatible object store instead (AWS S3, SeaweedFS, MinIO...): \
@@ -66,6 +67,11 @@ struct Serve: AsyncParsableCommand {
             transform: bounded(1...1_000_000))
     var maxConnections: Int?
 
+    @Option(help: ArgumentHelp(
+        "Keep topics and backup metadata in this PostgreSQL database instead of the data folder's SQLite file; several relays can share it (default: KEEPSAKE_DATABASE_URL when set).",
+        valueName: "postgres://user[:password]@host[:port]/database[?sslmode=disable|prefer|require]"))
+    var database: String?
+
     @OptionGroup(title: "Backup files")
     var blobs: BlobOptions
 
@@ -91,9 +97,11 @@ struct Serve: AsyncParsableCommand {
         var backupLimits = Relay.BackupLimits()
         backupLimits.maxFileBytes = maxBackupBytes
         backupLimits.uploadsPerHour = uploadsPerHour
-        let relay = try await Relay(directory: URL(fileURLWithPath: data), limits: limits, backupLimits: backupLimits, blobs: try blobs.store())
         var logger = Logger(label: "keepsake.relay")
         logger.logLevel = .warning
+        let relay = try await Relay(
+            directory: URL(fileURLWithPath: data), limits: limits, backupLimits: backupLimits, blobs: try blobs.store(),
+            database: database ?? ProcessInfo.processInfo.environment["KEEPSAKE_DATABASE_URL"], logger: logger)
         let app = relay.application(host: host, port: port, logger: logger) { [host] bound in
             print("listening on http://\(host):\(bound)")
             flushOutput()

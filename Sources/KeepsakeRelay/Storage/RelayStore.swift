@@ -48,6 +48,15 @@ protocol RelayStore: Sendable {
     func removeExpiredBackups(now: Int64) async throws -> [String]
     /// The IDs of every backup on record.
     func backupIDs() async throws -> Set<String>
+
+    /// Calls `published` with a topic's name whenever another relay on the same
+    /// database publishes to it, so this relay's followers see it at once.
+    func followOtherRelays(_ published: @escaping @Sendable (_ topic: String) -> Void)
+}
+
+extension RelayStore {
+    /// A store that only this relay writes needs nothing: its own publishes notify directly.
+    func followOtherRelays(_ published: @escaping @Sendable (_ topic: String) -> Void) {}
 }
 
 /// What a publish does besides storing the item, inside its transaction.

@@ -1,0 +1,137 @@
+import Foundation
+import Keepsake
+import KeepsakeCrypto
+import KeepsakeRelayClient
+import KeepsakeTestServers
+import KeepsakeWire
+import Testing
+
+/// Relays on PostgreSQL: several relay processes on one database act as one relay.
+@Suite struct PostgresRelayTests {
+    let scratch = Scratch()
+
+    /// Two relays on a new database of the shared test server.
+    func twoRelays(_ options: [String] = []) throws -> (RelayProcess, RelayProcess) {
+        let database = try PostgresServer.shared.get().makeDatabase()
+        return (try RelayProcess(options + ["--database", database]), try RelayProcess(options + ["--database", database]))
+    }
+
+    func envelope(_ n: Int) throws -> [UInt8] {
+        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+        return try Envelope.with { $0.header = Data(try EnvelopeHeader.with { $0.sentNs = now + UInt64(n) }.wireBytes()); $0.ciphertext = Data([1, 2]) }
+            .wireBytes()
+    }
+
+    /// Clients split between two relays message each other as on one relay.
+    @Test func devicesOnTwoRelaysOfOneDatabaseMessageEachOther() async throws {
+        let (a, b) = try twoRelays()
+        let alice = try AccountKey.generate(), bob = try AccountKey.generate()
+        let alicePhone = try Device("alice-phone", in: scratch, relay: a)
+        let aliceLaptop = try Device("alice-laptop", in: scratch, relay: b)
+        let bobPhone = try Device("bob-phone", in: scratch, relay: b)
+        try await alicePhone.messenger.join(alice, role: "phone")
+        try await aliceLaptop.messenger.join(alice, role: "laptop")
+        try await bobPhone.messenger.join(bob, role: "phone")
+
+        let hello = try await alicePhone.messenger.send("hi bob", toAccount: bob.id)
+        #expect(hello.envelopes == 2, "bob's phone and alice's laptop, found through the other relay")
+        #expect(try await bobPhone.messenger.sync().received == [hello.message])
+        #expect(try await aliceLaptop.messenger.sync().received == [hello.message])
+        let reply = try await bobPhone.messenger.send("hi alice", to: hello.conversation)
+        #expect(try await alicePhone.messenger.sync().received == [reply.message])
+        #expect(try alicePhone.texts(in: hello.conversation) == ["hi bob", "hi alice"])
+        #expect(try aliceLaptop.texts(in: hello.conversation) == ["hi bob"])
+    }
+
+    /// A follower on one relay gets what the other relay stores at once (PostgreSQL
+    /// LISTEN/NOTIFY), not at its next keep-alive 15 seconds later.
+    @Test func aFollowerOnOneRelaySeesPublishesOnTheOtherAtOnce() async throws {
+        let (a, b) = try twoRelays()
+        let topic = Topic.message(installation: Random.bytes(16))
+        var items = b.client.watch(topic, after: 0).makeAsyncIterator()
+        try await Task.sleep(for: .milliseconds(500))
+        let started = ContinuousClock.now
+        let cursor = try await a.client.publish(try envelope(1), to: topic)
+        let item = try await items.next()
+        #expect(item?.cursor == cursor)
+        #expect(ContinuousClock.now - started < .seconds(5), "woken by the database, not by the keep-alive")
+    }
+
+    /// Epoch claims, one-time prekeys and nonces taken through two relays at
+    /// the same moment are taken once.
+    @Test func claimsThroughTwoRelaysAtOnceAreExactlyOnce() async throws {
+        let (a, b) = try twoRelays(["--prekey-claims-per-pair", "1000", "--one-time-prekeys-per-target", "1000"])
+        let group = Random.bytes(32)
+        let (clientA, clientB) = (a.client, b.client)
+        for epoch in 1...10 {
+            let claims = [EpochClaim(epoch: UInt64(epoch), commitDigest: Random.bytes(32)), EpochClaim(epoch: UInt64(epoch), commitDigest: Random.bytes(32))]
+            async let first = clientA.claimEpoch(claims[0], group: group)
+            async let second = clientB.claimEpoch(claims[1], group: group)
+            let won = try await [first, second]
+            #expect(won.filter { $0 }.count == 1, "epoch \(epoch): exactly one commit holds it: \(won)")
+        }
+
+        let account = try AccountKey.generate()
+        var options = Messenger.Options()
+        options.prekeyBatch = 20
+        let target = try Device("target", in: scratch, relay: a, options: options)
+        try await target.messenger.join(account, role: "target")
+        let claimants = [try Device("claimant-a", in: scratch, relay: a), try Device("claimant-b", in: scratch, relay: b)]
+        for claimant in claimants { try await claimant.messenger.join(account, role: claimant.store.directory.lastPathComponent) }
+        let targetID = try #require(try target.store.membership()).installation.bytes
+        let (storeA, storeB) = (claimants[0].store, claimants[1].store)
+        var served: [ClaimedPrekey] = []
+        for _ in 0..<15 {
+            async let first = clientA.claimPrekey(of: targetID, as: storeA)
+            async let second = clientB.claimPrekey(of: targetID, as: storeB)
+            served += try await [first, second].compactMap { $0 }
+        }
+        let oneTime = served.filter { !$0.fallback }.map(\.data)
+        #expect(oneTime.count == 20, "every one-time prekey was served: \(oneTime.count)")
+        #expect(Set(oneTime).count == oneTime.count, "and none twice")
+
+        let auth = try storeA.authenticateRequest(method: "POST", path: Topic.prekey(installation: targetID).path + "/claim",
+                                                 contentDigest: RequestAuthentication.emptyBodyDigest)
+        _ = try await clientA.claimPrekey(of: targetID, authentication: auth)
+        await #expect(throws: RelayClient.Failure.refused(status: 401, code: "replayed_request", message: "this signed request was already used")) {
+            _ = try await clientB.claimPrekey(of: targetID, authentication: auth)
+        }
+    }
+
+    /// PostgreSQL killed mid-load: publishes fail with 503 `storage_unavailable`
+    /// while it is down and succeed once it is back; every acknowledged publish
+    /// is stored exactly once, and retries of unacknowledged ones are not duplicates.
+    @Test func aDatabaseRestartMidLoadLosesAndDuplicatesNothing() async throws {
+        let server = try PostgresServer()
+        let relay = try RelayProcess(["--database", try server.makeDatabase()])
+        let topic = Topic.message(installation: Random.bytes(16))
+        let bodies = try (0..<30).map(envelope)
+        var acknowledged: [Int: Int64] = [:]
+        var refusals: Set<String> = []
+        for (index, body) in bodies.enumerated() {
+            if index == 10 { server.kill() }
+            if index == 15 { try server.restart() }
+            while true {
+                do {
+                    acknowledged[index] = try await relay.client.publish(body, to: topic)
+                    break
+                } catch let RelayClient.Failure.refused(_, code, _) {
+                    refusals.insert(code)
+                    if index < 15 { break }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            }
+        }
+        #expect(refusals == ["storage_unavailable"], "\(refusals)")
+        #expect((10..<15).allSatisfy { acknowledged[$0] == nil }, "nothing is acknowledged while the database is down")
+        #expect((0..<10).allSatisfy { acknowledged[$0] != nil } && (15..<30).allSatisfy { acknowledged[$0] != nil })
+        // Clients retry what was refused: stored once each, and what was acknowledged keeps its cursor.
+        for index in 10..<15 { acknowledged[index] = try await relay.client.publish(bodies[index], to: topic) }
+        for (index, cursor) in acknowledged where index < 10 || index >= 15 {
+            #expect(try await relay.client.publish(bodies[index], to: topic) == cursor)
+        }
+        let stored = try await relay.client.items(on: topic, after: 0, limit: 1_000).items
+        #expect(stored.count == 30)
+        #expect(Set(stored.map(\.data)) == Set(bodies))
+    }
+}
