@@ -6,7 +6,13 @@ import KeepsakeWire
 struct RelayTopics: Sendable {
     let storage: any RelayStore
     let limits: Relay.Limits
-    let notifier = TopicNotifier()
+    let notifier: TopicNotifier
+
+    init(storage: any RelayStore, limits: Relay.Limits) {
+        self.storage = storage
+        self.limits = limits
+        notifier = TopicNotifier(keepAlive: limits.keepAlive)
+    }
 
     /// Prekey claims and stock reads, signed and rate limited.
     var prekeyClaims: PrekeyClaims { PrekeyClaims(storage: storage, limits: limits) }

@@ -11,7 +11,7 @@ final class TopicNotifier: Sendable {
     private let nextID = Atomic<UInt64>(0)
     let keepAlive: Duration
 
-    init(keepAlive: Duration = .seconds(15)) { self.keepAlive = keepAlive }
+    init(keepAlive: Duration) { self.keepAlive = keepAlive }
 
     /// Signals on every publish to `topic` and every `keepAlive`, until dropped
     /// or until `stop` is called (the stream then ends).

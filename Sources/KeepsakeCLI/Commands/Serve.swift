@@ -63,6 +63,10 @@ struct Serve: AsyncParsableCommand {
             transform: bounded(1...3600))
     var idleTimeout = 30
 
+    @Option(help: "Send an idle live follow a keep-alive comment, and read its topic again, every this many seconds (1 to 3600).",
+            transform: bounded(1...3600))
+    var keepAlive = 15
+
     @Option(help: "Most connections open at once; more get a 503 and are closed (default: the descriptor limit less 64).",
             transform: bounded(1...1_000_000))
     var maxConnections: Int?
@@ -88,6 +92,7 @@ struct Serve: AsyncParsableCommand {
         var limits = Relay.Limits()
         limits.maxBodyBytes = maxBody
         limits.idleTimeout = .seconds(idleTimeout)
+        limits.keepAlive = .seconds(keepAlive)
         if let maxConnections { limits.maxConnections = maxConnections }
         limits.maxSubscribers = maxSubscribers
         limits.prekeyClaimsPerRequester = prekeyClaimsPerRequester
