@@ -1,23 +1,22 @@
 import GRDB
 import Hummingbird
-import Logging
 
 /// Makes every refusal a JSON error: unknown routes and methods, and errors
 /// from below the handlers, which Hummingbird would otherwise answer with
 /// an empty body. Unexpected errors become a 500 that names no internals.
+/// Failures are logged with the request's logger, whose `hb.request.id`
+/// metadata ties the line to one request.
 struct JSONErrors<Context: RequestContext>: RouterMiddleware {
-    let logger: Logger
-
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as RelayError {
             throw error
         } catch let failure as StorageFailure {
-            logger.error("storage failed: \(request.method) \(request.uri.path): \(failure.cause)")
+            context.logger.error("storage failed: \(request.method) \(request.uri.path): \(failure.cause)")
             throw RelayError.storageUnavailable
         } catch let error as DatabaseError {
-            logger.error("storage failed: \(request.method) \(request.uri.path): \(error)")
+            context.logger.error("storage failed: \(request.method) \(request.uri.path): \(error)")
             throw RelayError.storageUnavailable
         } catch let error as HTTPResponseError where error.status == .notFound {
             if let allowed = Relay.methods(allowedOn: request.uri.path) {
@@ -36,7 +35,7 @@ struct JSONErrors<Context: RequestContext>: RouterMiddleware {
             throw RelayError(error.status.code < 500 ? error.status : .internalServerError, code: code,
                              error.status == .notFound ? "no such endpoint: \(request.method) \(request.uri.path)" : "\(error.status)")
         } catch {
-            logger.error("request failed: \(request.method) \(request.uri.path): \(error)")
+            context.logger.error("request failed: \(request.method) \(request.uri.path): \(error)")
             throw RelayError(.internalServerError, code: "internal", "the relay failed to answer; try again")
         }
     }

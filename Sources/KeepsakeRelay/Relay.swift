@@ -19,7 +19,8 @@ import ServiceLifecycle
 ///   one as it is published (server-sent events: `id` the cursor, `data` the item in base64).
 /// - `POST /v1/topics/prekey-{installation}/claim`, signed by a known installation and rate limited
 ///   (`PrekeyClaims`): a one-time prekey (then deleted) or the fallback.
-/// - `GET /v1/health`.
+/// - `GET /v1/health`: the relay runs (liveness).
+/// - `GET /v1/ready`: its database and backup file store answer (readiness); 503 `storage_unavailable` otherwise.
 ///
 /// Publishing is checked where the relay can check: contact bundles, revocations
 /// and prekeys must carry valid signatures of the account or installation their
@@ -100,7 +101,7 @@ public struct Relay: Sendable {
         let connections = ConnectionLimiter.Count()
         let (maxConnections, idleTimeout) = (limits.maxConnections, limits.idleTimeout)
         return Application(
-            router: router(logger: logger),
+            router: router(),
             server: .http1(configuration: .init(
                 additionalChannelHandlers: [ConnectionLimiter(count: connections, limit: maxConnections)],
                 idleTimeout: .nanoseconds(Int64(idleTimeout / .nanoseconds(1))))),
@@ -113,6 +114,7 @@ public struct Relay: Sendable {
     /// step with `router` and `BackupProvider.addRoutes` (and docs/relay-openapi.json).
     static let routes: [(path: [String], methods: [HTTPRequest.Method])] = [
         (["v1", "health"], [.get]),
+        (["v1", "ready"], [.get]),
         (["v1", "topics", "*"], [.get, .post]),
         (["v1", "topics", "*", "claim"], [.post]),
         (["v1", "topics", "*", "events"], [.get]),
@@ -128,10 +130,11 @@ public struct Relay: Sendable {
         }?.methods
     }
 
-    func router(logger: Logger) -> Router<BasicRequestContext> {
+    func router() -> Router<BasicRequestContext> {
         let router = Router()
-        router.add(middleware: JSONErrors(logger: logger))
+        router.add(middleware: JSONErrors())
         router.get("v1/health") { _, _ in Health(status: "ok") }
+        router.get("v1/ready") { _, _ in try await self.readiness() }
         router.post("v1/topics/:topic") { request, context in try await self.publish(request, context) }
         router.get("v1/topics/:topic") { request, context -> Response in
             if case let .prekey(installation) = try self.topic(context) {
@@ -147,6 +150,14 @@ public struct Relay: Sendable {
     }
 
     struct Health: ResponseEncodable { let status: String }
+
+    /// Ready when the database and the blob store both answer; a load balancer
+    /// sends no traffic to a relay that is not.
+    private func readiness() async throws -> Health {
+        do { try await storage.check() } catch let error as StorageFailure { throw error } catch { throw StorageFailure(cause: error) }
+        try await backups.check()
+        return Health(status: "ready")
+    }
 
     struct Published: ResponseEncodable { let cursor: Int64 }
 

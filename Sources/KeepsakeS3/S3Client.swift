@@ -128,6 +128,11 @@ public final class S3Client: Sendable {
         return (objects, S3XML.value("IsTruncated", in: xml) == "true" ? S3XML.value("NextContinuationToken", in: xml) : nil)
     }
 
+    /// Throws unless the bucket exists and these credentials may use it (HeadBucket).
+    public func checkBucket() async throws(S3Error) {
+        _ = try await send(.HEAD, "HeadBucket", key: nil)
+    }
+
     /// Creates the bucket (CreateBucket); for tests and first setups.
     public func createBucket() async throws(S3Error) {
         let region = signer.region

@@ -197,8 +197,10 @@ enum BlobBackend: String, CaseIterable, Sendable {
         let failure = await #expect(throws: RelayClient.Failure.self) { _ = try await uploading.value }
         #expect(failure?.code == "storage_unavailable", "\(String(describing: failure))")
         #expect(try await relay.client.listBackups(locator: locator).isEmpty)
+        #expect(try await relay.readiness() == 503, "not ready while its blob store is down")
 
         try await server.restart()
+        #expect(try await relay.readiness() == 200)
         let stored = try await upload()
         #expect(try await relay.client.listBackups(locator: locator).map(\.id) == [stored.id])
         try await relay.client.downloadBackup(from: stored.url, to: scratch.path("copy"))

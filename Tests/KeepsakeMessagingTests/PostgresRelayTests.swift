@@ -124,6 +124,15 @@ import Testing
             }
         }
         #expect(refusals == ["storage_unavailable"], "\(refusals)")
+        #expect(try await relay.readiness() == 200, "ready again once the database is back")
+        server.kill()
+        #expect(try await relay.readiness() == 503, "not ready while the database is down")
+        try server.restart()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while try await relay.readiness() != 200 {
+            try #require(ContinuousClock.now < deadline, "ready again within 30 s of the restart")
+            try await Task.sleep(for: .milliseconds(200))
+        }
         #expect((10..<15).allSatisfy { acknowledged[$0] == nil }, "nothing is acknowledged while the database is down")
         #expect((0..<10).allSatisfy { acknowledged[$0] != nil } && (15..<30).allSatisfy { acknowledged[$0] != nil })
         // Clients retry what was refused: stored once each, and what was acknowledged keeps its cursor.

@@ -152,6 +152,7 @@ import Testing
         let prekeys = "/v1/topics/\(Topic.prekey(installation: installation).name)"
         let inbox = "/v1/topics/\(Topic.message(installation: installation).name)"
         try await documented("GET", "/v1/health", template: "/v1/health")
+        #expect(try await documented("GET", "/v1/ready", template: "/v1/ready").json?["status"] == .string("ready"))
         #expect(try await documented("POST", contact, template: "/v1/topics/{topic}", body: bundle()).status == 201)
         let page = try await documented("GET", contact + "?after=0&limit=10", template: "/v1/topics/{topic}")
         #expect(page.json?["items"]?.count == 1)

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Keepsake
 import KeepsakeRelay
@@ -88,6 +89,11 @@ final class RelayProcess {
         try FileManager.default.createDirectory(at: data.url, withIntermediateDirectories: true)
         try url.write(to: remembered, atomically: true, encoding: .utf8)
         return url
+    }
+
+    /// The status `GET /v1/ready` answers: 200 when the relay's database and blob store answer.
+    func readiness() async throws -> UInt {
+        try await HTTPClient.shared.execute(HTTPClientRequest(url: url.absoluteString + "/v1/ready"), timeout: .seconds(30)).status.code
     }
 
     /// Ends the process at once, as a crash would.

@@ -14,6 +14,8 @@ public protocol BackupBlobStore: Sendable {
     /// crash left behind. A store that several relays share removes only what is
     /// too old to be another relay's upload in progress.
     func removeAll(except keep: Set<String>) async throws
+    /// Throws unless the store can be written to now (`GET /v1/ready`).
+    func check() async throws
 }
 
 /// Stored contents: their size, and their bytes in order as the reader asks for them.
@@ -77,6 +79,11 @@ public struct FolderBlobStore: BackupBlobStore {
     /// Deletes a file.
     public func remove(_ id: String) throws {
         if unlink(path(id)) != 0 && errno != ENOENT { throw FolderBlobError.cannotRemove(path(id), errno) }
+    }
+
+    /// Throws unless the folder exists and is writable.
+    public func check() throws {
+        guard access(directory.path, W_OK) == 0 else { throw FolderBlobError.cannotWrite(directory.path, errno) }
     }
 
     /// Deletes every file but `keep` (strays of a crash).

@@ -85,6 +85,11 @@ public struct BackupProvider: Sendable {
         for id in expired { try await stored { try await blobs.remove(id) } }
     }
 
+    /// Throws a `StorageFailure` unless the blob store can be written to.
+    func check() async throws {
+        try await stored { try await blobs.check() }
+    }
+
     /// Runs a blob store operation; its failure is a `StorageFailure` (503, logged with its cause).
     private func stored<T>(_ operation: () async throws -> T) async throws -> T {
         do { return try await operation() } catch let error as RelayError { throw error } catch { throw StorageFailure(cause: error) }

@@ -45,6 +45,11 @@ public struct S3BlobStore: BackupBlobStore {
         try await client.delete(key(id))
     }
 
+    /// Throws unless the bucket answers with these credentials.
+    public func check() async throws {
+        try await client.checkBucket()
+    }
+
     /// Deletes objects under the prefix named like a backup ID but not in
     /// `keep`, and aborts unfinished uploads, when older than `abandonedAfter`.
     /// Other objects under the prefix are left alone.

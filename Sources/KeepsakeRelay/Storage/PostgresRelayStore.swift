@@ -434,6 +434,10 @@ final class PostgresRelayStore: RelayStore {
         }
     }
 
+    func check() async throws {
+        try await transaction { [self] connection in try await execute("SELECT 1", on: connection) }
+    }
+
     func backupIDs() async throws -> Set<String> {
         try await transaction { [self] connection in
             Set(try await rows("SELECT id FROM backups", on: connection).map { try $0.decode(String.self) })

@@ -49,6 +49,9 @@ protocol RelayStore: Sendable {
     /// The IDs of every backup on record.
     func backupIDs() async throws -> Set<String>
 
+    /// Throws unless the database answers (`GET /v1/ready`).
+    func check() async throws
+
     /// Calls `published` with a topic's name whenever another relay on the same
     /// database publishes to it, so this relay's followers see it at once.
     func followOtherRelays(_ published: @escaping @Sendable (_ topic: String) -> Void)

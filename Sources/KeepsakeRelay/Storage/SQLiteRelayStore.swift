@@ -314,6 +314,10 @@ final class SQLiteRelayStore: RelayStore {
         }
     }
 
+    func check() async throws {
+        _ = try await database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
+    }
+
     func backupIDs() async throws -> Set<String> {
         try await database.read { db in try String.fetchSet(db, sql: "SELECT id FROM backups") }
     }
