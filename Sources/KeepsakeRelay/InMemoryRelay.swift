@@ -33,7 +33,7 @@ public final class InMemoryRelay: RelayTransport {
 
     /// An empty relay with the HTTP relay's limits.
     public init(limits: Relay.Limits = Relay.Limits(), backupLimits: Relay.BackupLimits = Relay.BackupLimits()) throws {
-        relay = RelayTopics(storage: try SQLiteRelayStore(inMemory: ()), limits: limits)
+        relay = RelayTopics(storage: try SQLiteRelayStore(inMemory: ()), limits: limits, metrics: RelayMetrics())
         self.backupLimits = backupLimits
     }
 

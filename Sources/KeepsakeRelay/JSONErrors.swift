@@ -7,6 +7,8 @@ import Hummingbird
 /// Failures are logged with the request's logger, whose `hb.request.id`
 /// metadata ties the line to one request.
 struct JSONErrors<Context: RequestContext>: RouterMiddleware {
+    let metrics: RelayMetrics
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
@@ -14,9 +16,11 @@ struct JSONErrors<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch let failure as StorageFailure {
             context.logger.error("storage failed: \(request.method) \(request.uri.path): \(failure.cause)")
+            metrics.storageFailed()
             throw RelayError.storageUnavailable
         } catch let error as DatabaseError {
             context.logger.error("storage failed: \(request.method) \(request.uri.path): \(error)")
+            metrics.storageFailed()
             throw RelayError.storageUnavailable
         } catch let error as HTTPResponseError where error.status == .notFound {
             if let allowed = Relay.methods(allowedOn: request.uri.path) {

@@ -65,6 +65,7 @@ public struct Relay: Sendable {
     var storage: any RelayStore { topics.storage }
     var notifier: TopicNotifier { topics.notifier }
     var limits: Limits { topics.limits }
+    var metrics: RelayMetrics { topics.metrics }
 
     /// Opens (creating when needed) the relay's data in `directory`: topics and
     /// backup metadata in `relay.sqlite`, backup files in `backups/` unless another store is given.
@@ -82,10 +83,11 @@ public struct Relay: Sendable {
         } else {
             storage = try SQLiteRelayStore(directory: directory)
         }
-        topics = RelayTopics(storage: storage, limits: limits)
+        topics = RelayTopics(storage: storage, limits: limits, metrics: RelayMetrics())
         storage.followOtherRelays { [notifier = topics.notifier] topic in notifier.published(on: topic) }
         backups = BackupProvider(
-            storage: storage, blobs: try blobs ?? FolderBlobStore(directory: directory.appendingPathComponent("backups")), limits: backupLimits)
+            storage: storage, blobs: try blobs ?? FolderBlobStore(directory: directory.appendingPathComponent("backups")), limits: backupLimits,
+            metrics: topics.metrics)
         try await backups.start()
     }
 
@@ -113,6 +115,7 @@ public struct Relay: Sendable {
     /// Every route and its methods, for 405 answers with an Allow header. Keep in
     /// step with `router` and `BackupProvider.addRoutes` (and docs/relay-openapi.json).
     static let routes: [(path: [String], methods: [HTTPRequest.Method])] = [
+        (["metrics"], [.get]),
         (["v1", "health"], [.get]),
         (["v1", "ready"], [.get]),
         (["v1", "topics", "*"], [.get, .post]),
@@ -124,15 +127,25 @@ public struct Relay: Sendable {
 
     /// The methods a known route accepts, or nil when no route has this path.
     static func methods(allowedOn path: String) -> [HTTPRequest.Method]? {
-        let components = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        routes.first { $0.path == route(matching: path) }?.methods
+    }
+
+    /// The pattern of the route with this path (`*` for a parameter), or nil when none has it.
+    static func route(matching path: String) -> [String]? {
+        let components = path.split(separator: "/", omittingEmptySubsequences: true)
         return routes.first { route in
             route.path.count == components.count && zip(route.path, components).allSatisfy { $0 == "*" || $0 == $1 }
-        }?.methods
+        }?.path
     }
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
-        router.add(middleware: JSONErrors())
+        router.add(middleware: RequestMetrics(metrics: metrics))
+        router.add(middleware: JSONErrors(metrics: metrics))
+        router.get("metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
+        }
         router.get("v1/health") { _, _ in Health(status: "ok") }
         router.get("v1/ready") { _, _ in try await self.readiness() }
         router.post("v1/topics/:topic") { request, context in try await self.publish(request, context) }

@@ -7,10 +7,12 @@ struct RelayTopics: Sendable {
     let storage: any RelayStore
     let limits: Relay.Limits
     let notifier: TopicNotifier
+    let metrics: RelayMetrics
 
-    init(storage: any RelayStore, limits: Relay.Limits) {
+    init(storage: any RelayStore, limits: Relay.Limits, metrics: RelayMetrics) {
         self.storage = storage
         self.limits = limits
+        self.metrics = metrics
         notifier = TopicNotifier(keepAlive: limits.keepAlive)
     }
 
@@ -28,6 +30,7 @@ struct RelayTopics: Sendable {
             throw RelayError(error)
         }
         notifier.published(on: topic.name)
+        metrics.published(on: topic)
         return cursor
     }
 

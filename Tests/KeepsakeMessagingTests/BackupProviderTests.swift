@@ -41,6 +41,8 @@ enum BlobBackend: String, CaseIterable, Sendable {
         let brief = try await fixture.upload(short, digest: Blake2b.hash(shortContents), options: .init(lifetime: .seconds(1)))
         try await Task.sleep(for: .milliseconds(1_200))
         #expect(await fixture.refusal { try await relay.client.downloadBackup(from: brief.url, to: scratch.path("late")) } == "no_backup")
+        let metrics = try await relay.metrics()
+        #expect(metrics["keepsake_relay_backup_uploads_total"] == 2 && metrics["keepsake_relay_backup_upload_bytes_total"] == Double(contents.count + 100))
     }
 
     @Test(arguments: BlobBackend.allCases) func aDeleteAfterDownloadFileIsServedOnce(_ backend: BlobBackend) async throws {
@@ -198,6 +200,7 @@ enum BlobBackend: String, CaseIterable, Sendable {
         #expect(failure?.code == "storage_unavailable", "\(String(describing: failure))")
         #expect(try await relay.client.listBackups(locator: locator).isEmpty)
         #expect(try await relay.readiness() == 503, "not ready while its blob store is down")
+        #expect(try await relay.metrics()["keepsake_relay_storage_failures_total"] == 2, "the upload and the readiness check")
 
         try await server.restart()
         #expect(try await relay.readiness() == 200)

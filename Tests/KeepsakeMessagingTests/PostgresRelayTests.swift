@@ -124,6 +124,7 @@ import Testing
             }
         }
         #expect(refusals == ["storage_unavailable"], "\(refusals)")
+        #expect(try await relay.metrics()["keepsake_relay_storage_failures_total"] ?? 0 >= 5, "one for each publish refused while it was down")
         #expect(try await relay.readiness() == 200, "ready again once the database is back")
         server.kill()
         #expect(try await relay.readiness() == 503, "not ready while the database is down")

@@ -183,6 +183,29 @@ import Testing
         #expect(try await documented("POST", empty, template: "/v1/topics/{topic}/claim", headers: signed("POST", empty)).errorCode == "no_prekeys")
     }
 
+    /// `/metrics` counts requests by route pattern and status (refusals too),
+    /// times them, counts publishes by topic kind, and declares the upload and
+    /// storage-failure counters before anything happens.
+    @Test func metricsCountRequestsPublishesAndRefusals() async throws {
+        let before = try await relay.metrics()
+        #expect(before["keepsake_relay_backup_uploads_total"] == 0 && before["keepsake_relay_storage_failures_total"] == 0)
+        let contact = "/v1/topics/contact-\(accountID)"
+        #expect(try await request("POST", contact, body: bundle()).status == 201)
+        #expect(try await request("POST", contact, body: [1, 2, 3]).status == 400)
+        #expect(try await request("GET", "/v1/nowhere/\(accountID)").status == 404)
+        #expect(try await request("DELETE", contact).status == 405)
+
+        let after = try await relay.metrics()
+        #expect(after[#"keepsake_relay_publishes_total{kind="contact"}"#] == 1)
+        #expect(after[#"keepsake_relay_requests_total{method="POST",route="/v1/topics/*",status="201"}"#] == 1)
+        #expect(after[#"keepsake_relay_requests_total{method="POST",route="/v1/topics/*",status="400"}"#] == 1)
+        #expect(after[#"keepsake_relay_requests_total{method="GET",route="unmatched",status="404"}"#] == 1, "paths never become labels")
+        #expect(after[#"keepsake_relay_requests_total{method="DELETE",route="/v1/topics/*",status="405"}"#] == 1)
+        #expect(after[#"keepsake_relay_request_duration_seconds_count{method="POST",route="/v1/topics/*"}"#] == 2)
+        #expect(after[#"keepsake_relay_requests_total{method="GET",route="/metrics",status="200"}"#] == 1, "the first scrape")
+        #expect(!after.keys.contains { $0.contains(accountID) }, "no topic or account is ever a label")
+    }
+
     /// Over HTTP, a requester's seventh claim of one installation within the
     /// hour gets 429 (the client's `PrekeyClaimLimited`) and takes nothing.
     @Test func claimsOverTheLimitAre429AndTakeNothing() async throws {

@@ -96,6 +96,17 @@ final class RelayProcess {
         try await HTTPClient.shared.execute(HTTPClientRequest(url: url.absoluteString + "/v1/ready"), timeout: .seconds(30)).status.code
     }
 
+    /// What `GET /metrics` answers, by series (name and labels as printed, `name{label="value",…}`).
+    func metrics() async throws -> [String: Double] {
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url.absoluteString + "/metrics"), timeout: .seconds(30))
+        #expect(response.status == .ok && response.headers["content-type"] == ["text/plain; version=0.0.4; charset=utf-8"])
+        let text = String(buffer: try await response.body.collect(upTo: 16 << 20))
+        return Dictionary(text.split(separator: "\n").filter { !$0.hasPrefix("#") }.compactMap { line in
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { return nil }
+            return (String(line[..<space]), value)
+        }) { $1 }
+    }
+
     /// Ends the process at once, as a crash would.
     func kill() {
         Foundation.kill(process.processIdentifier, SIGKILL)

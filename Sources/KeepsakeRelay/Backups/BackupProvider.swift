@@ -35,11 +35,13 @@ public struct BackupProvider: Sendable {
     let storage: any RelayStore
     let blobs: any BackupBlobStore
     let limits: Limits
+    let metrics: RelayMetrics
 
-    init(storage: any RelayStore, blobs: any BackupBlobStore, limits: Limits) {
+    init(storage: any RelayStore, blobs: any BackupBlobStore, limits: Limits, metrics: RelayMetrics) {
         self.storage = storage
         self.blobs = blobs
         self.limits = limits
+        self.metrics = metrics
     }
 
     /// Before serving: deletes expired files, and what a crash left in the blob store.
@@ -138,6 +140,7 @@ public struct BackupProvider: Sendable {
             try? await blobs.remove(id)
             throw error
         }
+        metrics.uploaded(bytes: size)
         var response = try Uploaded(id: id, url: downloadURL(id, request), size: size, digest: digest, expiresAt: expiresAt)
             .response(from: request, context: context)
         response.status = .created
