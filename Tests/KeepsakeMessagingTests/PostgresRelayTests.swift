@@ -16,12 +16,6 @@ import Testing
         return (try RelayProcess(options + ["--database", database]), try RelayProcess(options + ["--database", database]))
     }
 
-    func envelope(_ n: Int) throws -> [UInt8] {
-        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
-        return try Envelope.with { $0.header = Data(try EnvelopeHeader.with { $0.sentNs = now + UInt64(n) }.wireBytes()); $0.ciphertext = Data([1, 2]) }
-            .wireBytes()
-    }
-
     /// Clients split between two relays message each other as on one relay.
     @Test func devicesOnTwoRelaysOfOneDatabaseMessageEachOther() async throws {
         let (a, b) = try twoRelays()
@@ -51,10 +45,10 @@ import Testing
         let topic = Topic.message(installation: Random.bytes(16))
         var items = b.client.watch(topic, after: 0).makeAsyncIterator()
         // The first item shows the follow is live (it may come from the first read)...
-        let first = try await a.client.publish(try envelope(1), to: topic)
+        let first = try await a.client.publish(try sampleEnvelope(1), to: topic)
         #expect(try await items.next()?.cursor == first)
         // ...the second can only come from a wake-up.
-        let second = try await a.client.publish(try envelope(2), to: topic)
+        let second = try await a.client.publish(try sampleEnvelope(2), to: topic)
         #expect(try await items.next()?.cursor == second)
     }
 
@@ -106,7 +100,7 @@ import Testing
         let server = try PostgresServer()
         let relay = try RelayProcess(["--database", try server.makeDatabase()])
         let topic = Topic.message(installation: Random.bytes(16))
-        let bodies = try (0..<30).map(envelope)
+        let bodies = try (0..<30).map(sampleEnvelope)
         var acknowledged: [Int: Int64] = [:]
         var refusals: Set<String> = []
         for (index, body) in bodies.enumerated() {

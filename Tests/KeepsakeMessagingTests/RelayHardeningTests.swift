@@ -67,6 +67,48 @@ import KeepsakeWire
         #expect(refused.allSatisfy { $0.contains(#"{"error":{"code":"too_many_connections","message":"#) }, "the relay's JSON error: \(refused.first ?? "")")
     }
 
+    /// A relay told to stop (SIGTERM) while a publish is still arriving finishes
+    /// it: the client gets its cursor, then the process exits 0, and the item is
+    /// there when a relay opens the same data again. On a raw socket, so the
+    /// request is surely in the relay's hands before the signal.
+    @Test func aStoppingRelayFinishesTheRequestInFlightThenExits() async throws {
+        let data = Scratch()
+        let relay = try RelayProcess(data: data)
+        let socket = try #require(RelayFuzzHarness.connection(port: relay.url.port!))
+        defer { close(socket) }
+        func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Foundation.send(socket, $0.baseAddress!, $0.count, 0) } }
+        func receive(until done: (String) -> Bool) -> String {
+            var answer: [UInt8] = [], buffer = [UInt8](repeating: 0, count: 4096)
+            while !done(String(decoding: answer, as: UTF8.self)) {
+                let count = recv(socket, &buffer, buffer.count, 0)
+                guard count > 0 else { break }
+                answer += buffer.prefix(count)
+            }
+            return String(decoding: answer, as: UTF8.self)
+        }
+        // A first request on the connection shows the relay has accepted it.
+        send(Array("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        #expect(receive { $0.hasSuffix(#"{"status":"ok"}"#) }.hasPrefix("HTTP/1.1 200"))
+
+        let topic = Topic.message(installation: Random.bytes(16))
+        let body = try sampleEnvelope(0)
+        send(Array("POST \(topic.path) HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body.prefix(body.count / 2))
+        try await Task.sleep(for: .milliseconds(500))
+        relay.process.terminate()
+        try await Task.sleep(for: .seconds(1))
+        #expect(relay.process.isRunning, "the relay waits for the request it is reading")
+        send(Array(body.dropFirst(body.count / 2)))
+        let answer = receive { $0.hasSuffix("}") }
+        #expect(answer.hasPrefix("HTTP/1.1 201") && answer.contains(#"{"cursor":"#), "\(answer)")
+        let deadline = Date().addingTimeInterval(30)
+        while relay.process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!relay.process.isRunning && relay.process.terminationStatus == 0, "then it exits, cleanly")
+
+        let reopened = try RelayProcess(data: data)
+        let stored = try await reopened.client.items(on: topic, after: 0, limit: 10).items.map(\.data)
+        #expect(stored == [body])
+    }
+
     @Test func followersBeyondTheSubscriptionCapAreRefused() throws {
         let relay = try RelayProcess(["--max-subscribers", "1"])
         let topic = Topic.message(installation: Random.bytes(16)).path

@@ -40,6 +40,13 @@ func runProcess(_ executable: URL, _ arguments: [String], environment: [String: 
     return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
 }
 
+/// A sealed envelope a message topic accepts, different for each `n` (its send time is now plus `n` ns).
+func sampleEnvelope(_ n: Int) throws -> [UInt8] {
+    let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+    return try Envelope.with { $0.header = Data(try EnvelopeHeader.with { $0.sentNs = now + UInt64(n) }.wireBytes()); $0.ciphertext = Data([1, 2]) }
+        .wireBytes()
+}
+
 /// A real relay: `keepsake serve --port 0` in its own process on loopback,
 /// terminated when the value is released.
 final class RelayProcess {
