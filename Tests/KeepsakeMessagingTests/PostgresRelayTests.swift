@@ -11,9 +11,10 @@ import Testing
     let scratch = Scratch()
 
     /// Two relays on a new database of the shared test server.
-    func twoRelays(_ options: [String] = []) throws -> (RelayProcess, RelayProcess) {
+    func twoRelays(_ options: [String] = [], environment: [String: String] = [:]) throws -> (RelayProcess, RelayProcess) {
         let database = try PostgresServer.shared.get().makeDatabase()
-        return (try RelayProcess(options + ["--database", database]), try RelayProcess(options + ["--database", database]))
+        return (try RelayProcess(options + ["--database", database], environment: environment),
+                try RelayProcess(options + ["--database", database], environment: environment))
     }
 
     /// Clients split between two relays message each other as on one relay.
@@ -90,6 +91,72 @@ import Testing
         _ = try await clientA.claimPrekey(of: targetID, authentication: auth)
         await #expect(throws: RelayClient.Failure.refused(status: 401, code: "replayed_request", message: "this signed request was already used")) {
             _ = try await clientB.claimPrekey(of: targetID, authentication: auth)
+        }
+    }
+
+    /// One of two relays on one database and one bucket killed (SIGKILL) mid-load:
+    /// every publish and upload either relay acknowledged is there through the
+    /// other; the dead relay's clients send again to the survivor what it never
+    /// acknowledged, and nothing is stored twice.
+    @Test(.timeLimit(.minutes(4))) func aRelayKilledMidLoadLosesNothingAcknowledged() async throws {
+        let seaweed = try SeaweedServer.shared.get()
+        let bucket = try seaweed.client(bucket: try await seaweed.makeBucket())
+        let (a, b) = try twoRelays(["--blobs", "s3://\(bucket.bucket)/backups"], environment: seaweed.environment)
+        let device = try Device("uploader", in: scratch, relay: b)
+        try await device.messenger.join(try AccountKey.generate())
+        try FileManager.default.createDirectory(at: scratch.url, withIntermediateDirectories: true)
+        let topic = Topic.message(installation: Random.bytes(16))
+        let bodies = try (0..<300).map(sampleEnvelope)
+        let (clientA, clientB, store, locator) = (a.client, b.client, device.store, Random.bytes(32))
+
+        // Each relay's client publishes its half in order, and the dead relay's client stops at its first failure.
+        @Sendable func publish(_ indices: [Int], through client: RelayClient) async -> [Int: Int64] {
+            var acknowledged: [Int: Int64] = [:]
+            for index in indices {
+                guard let cursor = try? await client.publish(bodies[index], to: topic) else { break }
+                acknowledged[index] = cursor
+            }
+            return acknowledged
+        }
+        let onA = Task { await publish(Array(stride(from: 0, to: bodies.count, by: 2)), through: clientA) }
+        let onB = Task { await publish(Array(stride(from: 1, to: bodies.count, by: 2)), through: clientB) }
+        let folder = scratch.url
+        let uploads = Task {
+            var acknowledged: [(backup: StoredBackup, contents: [UInt8])] = []
+            for n in 0..<50 {
+                let contents = Random.bytes(64 * 1024), source = folder.appendingPathComponent("upload-\(n)")
+                try Data(contents).write(to: source)
+                let auth = try store.authenticateRequest(method: "POST", path: "/v1/backups", contentDigest: Blake2b.hash(contents))
+                guard let backup = try? await clientA.uploadBackup(source, to: clientA.backupUploadURL, authentication: auth,
+                                                                   options: .init(locator: locator)) else { break }
+                acknowledged.append((backup, contents))
+            }
+            return acknowledged
+        }
+        while try await clientB.items(on: topic, after: 0, limit: 1_000).items.count < 60 { try await Task.sleep(for: .milliseconds(20)) }
+        a.kill()
+        let (ackedA, ackedB, uploaded) = (await onA.value, await onB.value, try await uploads.value)
+        #expect(ackedA.count < bodies.count / 2, "the kill came mid-load: \(ackedA.count) acknowledged on the killed relay")
+        #expect(ackedB.count == bodies.count / 2, "the survivor took all of its half")
+
+        for index in stride(from: 0, to: bodies.count, by: 2) where ackedA[index] == nil {
+            _ = try await clientB.publish(bodies[index], to: topic)
+        }
+        let stored = try await clientB.items(on: topic, after: 0, limit: 1_000).items
+        #expect(stored.count == bodies.count, "each body once: \(stored.count)")
+        #expect(Set(stored.map(\.data)) == Set(bodies))
+        let byCursor = Dictionary(uniqueKeysWithValues: stored.map { ($0.cursor, $0.data) })
+        for (index, cursor) in ackedA.merging(ackedB, uniquingKeysWith: { $1 }) {
+            #expect(byCursor[cursor] == bodies[index], "body \(index) is where its acknowledgement said")
+        }
+
+        #expect(!uploaded.isEmpty)
+        let listed = Set(try await clientB.listBackups(locator: locator).map(\.id))
+        for (backup, contents) in uploaded {
+            #expect(listed.contains(backup.id), "acknowledged upload \(backup.id) is listed by the survivor")
+            let copy = scratch.path("copy-\(backup.id)")
+            try await clientB.downloadBackup(from: b.url.appendingPathComponent("v1/backups/\(backup.id)"), to: copy)
+            #expect(try Data(contentsOf: copy) == Data(contents))
         }
     }
 
