@@ -43,7 +43,14 @@ final class PostgresRelayStore: RelayStore {
         self.logger = logger
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
-        running = Task { await client.run() }
+        // `run()` marks the client running before it first suspends: started
+        // immediately, it is running before the first lease (the migrations),
+        // which would otherwise log a warning that it is not.
+        if #available(macOS 26, iOS 26, tvOS 26, watchOS 26, visionOS 26, *) {
+            running = Task.immediate { await client.run() }
+        } else {
+            running = Task { await client.run() }
+        }
     }
 
     /// Closes the connections.
