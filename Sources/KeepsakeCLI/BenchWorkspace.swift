@@ -2,14 +2,14 @@ import ArgumentParser
 import Foundation
 import Synchronization
 
-/// A benchmark's temporary folder and the `keepsake serve` child it loads,
+/// A benchmark's temporary folder and the `keepsake serve` children it loads,
 /// cleaned up however the benchmark ends: normally or by an error (`close`),
 /// by SIGINT or SIGTERM (handled here), or by SIGKILL or a crash, which no
 /// handler sees: the child then finds its standard input closed (the parent
 /// held the other end), removes the folder and exits.
 final class BenchWorkspace: Sendable {
     let folder: URL
-    private let child = Mutex<Process?>(nil)
+    private let children = Mutex<[Process]>([])
     /// The child's standard input; this process holds the write end until it ends.
     private let lifeline = Pipe()
     /// Kept alive for the workspace's lifetime; touched only in `init`.
@@ -34,18 +34,19 @@ final class BenchWorkspace: Sendable {
         }
     }
 
-    /// Starts `keepsake serve` on a free loopback port with its data in this
-    /// folder; returns its URL once it listens.
+    /// Starts `keepsake serve` on a free loopback port with its data in a folder
+    /// of its own in this one; returns its URL once it listens.
     func startRelay(_ options: [String] = []) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        process.arguments = ["serve", "--port", "0", "--data", folder.appendingPathComponent("relay").path,
-                             "--remove-when-orphaned", folder.path] + options
+        let data = folder.appendingPathComponent("relay-\(children.withLock(\.count))")
+        process.arguments = ["serve", "--port", "0", "--data", data.path, "--remove-when-orphaned", folder.path] + options
         let output = Pipe()
         process.standardOutput = output
-        process.standardInput = lifeline
+        // The handle, not the pipe: Foundation closes a pipe's child end after the first launch.
+        process.standardInput = lifeline.fileHandleForReading
         try process.run()
-        child.withLock { $0 = process }
+        children.withLock { $0.append(process) }
         var line = Data()
         while !line.contains(UInt8(ascii: "\n")) {
             let chunk = output.fileHandleForReading.availableData
@@ -55,19 +56,20 @@ final class BenchWorkspace: Sendable {
         return String(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).dropFirst("listening on ".count))
     }
 
-    /// Stops the child (if any; SIGTERM, then SIGKILL after five seconds) and
+    /// Stops the children (SIGTERM, then SIGKILL after five seconds) and
     /// removes the folder. Safe to call more than once, from any thread: a
     /// second call (the signal handler and the failing benchmark both closing)
     /// waits for the first, so the folder is never removed under a live child.
     func close() {
-        child.withLock { child in
-            if let process = child.take() {
-                process.terminate()
-                let deadline = Date(timeIntervalSinceNow: 5)
+        children.withLock { children in
+            children.forEach { $0.terminate() }
+            let deadline = Date(timeIntervalSinceNow: 5)
+            for process in children {
                 while process.isRunning && Date() < deadline { usleep(20_000) }
                 if process.isRunning { kill(process.processIdentifier, SIGKILL) }
                 process.waitUntilExit()
             }
+            children.removeAll()
             try? FileManager.default.removeItem(at: folder)
         }
     }

@@ -94,6 +94,20 @@ import Testing
         }
     }
 
+    /// `keepsake bench relay` on two relays of one database: publishes go to both,
+    /// the follow and the read-back to the first, and every envelope arrives once.
+    @Test func theRelayLoadTestRunsOnTwoRelaysOfOneDatabase() throws {
+        let database = try PostgresServer.shared.get().makeDatabase()
+        let result = try keepsake(["bench", "relay", "--database", database, "--instances", "2",
+                                   "--envelopes", "300", "--topics", "5", "--concurrency", "4", "--json"])
+        #expect(result.status == 0, "\(result.error)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        #expect(report["relays"] as? Int == 2 && report["backend"] as? String == "PostgreSQL")
+        #expect(report["published"] as? Int == 300)
+        #expect(report["lost"] as? Int == 0 && report["duplicated"] as? Int == 0 && report["unexpected"] as? Int == 0)
+        #expect(report["followDelivered"] as? Int == 60, "the follow on the first relay saw its topic's envelopes, the second's too")
+    }
+
     /// One of two relays on one database and one bucket killed (SIGKILL) mid-load:
     /// every publish and upload either relay acknowledged is there through the
     /// other; the dead relay's clients send again to the survivor what it never

@@ -130,6 +130,8 @@ import Testing
             (["generate", "--batch", "1000000000"] + store, "1000000000 is out of range: use 1 to 1000000"),
             (["bench", "relay", "--size", "1e11"], "'1e11' is not a whole number between 1 and 200000"),
             (["bench", "relay", "--time-limit", "nan"], "'nan' is not a number of seconds from 0.1 to 86400.0"),
+            (["bench", "relay", "--instances", "2"], "several relays share their data through --database postgres://…"),
+            (["bench", "relay", "--relay", "http://127.0.0.1:1", "--database", "postgres://x/y"], "--relay loads relays already running"),
             (["bench", "provider", "--size", "1e11"], "'1e11' is not a whole number between 1 and 268435456"),
             (["serve", "--port", "99999"], "99999 is out of range: use 0 to 65535"),
             (["backup", "--key-file", "k", "--chunk-size", "0"] + store, "0 is out of range: use 1024 to 16777216"),

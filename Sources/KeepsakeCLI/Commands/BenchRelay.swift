@@ -13,15 +13,24 @@ struct BenchRelay: AsyncParsableCommand {
         commandName: "relay",
         abstract: "Load a relay from this process: publish envelopes concurrently, read them back, check each arrived once.",
         discussion: """
-        Without --relay, starts `keepsake serve` as a child process on loopback with a temporary \
-        data folder, so the load always comes from another process. Reports publish throughput \
-        and latency percentiles next to the floor of the same run (GET /v1/health at the same \
-        concurrency: HTTP and the server without storage), read-back throughput, follow \
-        (server-sent events) delivery latency, and lost or duplicated envelopes. Bounded by \
-        --envelopes and --time-limit.
+        Without --relay, starts `keepsake serve` as child processes on loopback, each with a \
+        temporary data folder, so the load always comes from another process: one relay on \
+        SQLite by default, or --instances relays sharing the PostgreSQL database --database names. \
+        Publishes go to the relays in turn; one topic is followed, and every topic read back, \
+        through the first relay, so with several relays these see what the others stored. \
+        Reports publish throughput and latency percentiles next to the floor of the same run \
+        (GET /v1/health at the same concurrency: HTTP and the server without storage), \
+        read-back throughput, follow (server-sent events) delivery latency, and lost or \
+        duplicated envelopes (exit status 2 when any). Bounded by --envelopes and --time-limit.
         """)
 
-    @Option(help: ArgumentHelp("Relay to load (default: start one).", valueName: "url")) var relay: String?
+    @Option(help: ArgumentHelp("A relay to load; repeat it for relays that share one database (default: start them).", valueName: "url"))
+    var relay: [String] = []
+    @Option(help: ArgumentHelp("Start the relays on this PostgreSQL database instead of SQLite (the run's topics are left in it).",
+                               valueName: "postgres://user[:password]@host[:port]/database"))
+    var database: String?
+    @Option(help: "Relays to start, all on --database (1 to 16; more than one needs --database).", transform: bounded(1...16))
+    var instances = 1
     @Option(help: "Envelopes to publish (1 to 100000000).", transform: bounded(1...100_000_000)) var envelopes = 20_000
     @Option(help: "Inbox topics to spread them over (1 to 100000).", transform: bounded(1...100_000)) var topics = 50
     @Option(help: "Requests in flight at once (1 to 1024).", transform: bounded(1...1024)) var concurrency = 16
@@ -30,17 +39,29 @@ struct BenchRelay: AsyncParsableCommand {
     @Option(help: "Stop publishing after this many seconds (0.1 to 86400).", transform: boundedSeconds(0.1...86_400)) var timeLimit = 120.0
     @OptionGroup var output: OutputFormat
 
+    func validate() throws {
+        if !relay.isEmpty, database != nil || instances != 1 {
+            throw ValidationError("--relay loads relays already running; --database and --instances are for the relays this command starts")
+        }
+        if instances > 1, database == nil { throw ValidationError("several relays share their data through --database postgres://…") }
+    }
+
     func run() async throws {
-        let workspace = try relay == nil ? BenchWorkspace(name: "relay") : nil
+        let workspace = try relay.isEmpty ? BenchWorkspace(name: "relay") : nil
         defer { workspace?.close() }
-        let started = try workspace?.startRelay()
-        guard let base = URL(string: relay ?? started!) else { throw ValidationError("'\(relay ?? "")' is not a URL") }
+        let options = database.map { ["--database", $0] } ?? []
+        let urls = try workspace.map { workspace in try (0..<instances).map { _ in try workspace.startRelay(options) } } ?? relay
+        let bases = try urls.map { text in
+            guard let url = URL(string: text), url.scheme != nil else { throw ValidationError("'\(text)' is not a URL") }
+            return url
+        }
         try await withLoadClient(concurrency: concurrency) { http in
-            try await measure(RelayClient(baseURL: base, client: http), http: http, base: base)
+            try await measure(bases.map { RelayClient(baseURL: $0, client: http) }, http: http, bases: bases)
         }
     }
 
-    private func measure(_ client: RelayClient, http: HTTPClient, base: URL) async throws {
+    private func measure(_ relays: [RelayClient], http: HTTPClient, bases: [URL]) async throws {
+        let client = relays[0]
         func say(_ line: String) { if !output.json { print(line); flushOutput() } }
         let inboxes = (0..<topics).map { _ in Topic.message(installation: Random.bytes(16)) }
         let payload = Data(Random.bytes(size))
@@ -54,11 +75,13 @@ struct BenchRelay: AsyncParsableCommand {
             }.wireBytes()
         }
         let envelopeBytes = try envelope(0).count
-        say("relay \(base.absoluteString): \(envelopes) envelopes of \(envelopeBytes) bytes on \(topics) topics, \(concurrency) in flight")
+        let backend = relay.isEmpty ? (database == nil ? "SQLite" : "PostgreSQL") : "as running"
+        say("relays \(bases.map(\.absoluteString).joined(separator: ", ")) (\(backend)): "
+            + "\(envelopes) envelopes of \(envelopeBytes) bytes on \(topics) topics, \(concurrency) in flight")
 
-        let health = HTTPClientRequest(url: base.absoluteString + "/v1/health")
-        let floor = try await runLoad(count: envelopes, concurrency: concurrency, limit: timeLimit) { _ in
-            let response = try await http.execute(health, timeout: .seconds(30))
+        let healths = bases.map { HTTPClientRequest(url: $0.absoluteString + "/v1/health") }
+        let floor = try await runLoad(count: envelopes, concurrency: concurrency, limit: timeLimit) { index in
+            let response = try await http.execute(healths[index % healths.count], timeout: .seconds(30))
             _ = try await response.body.collect(upTo: 1 << 16)
         }
         say("floor  GET /v1/health   \(floor.summary)")
@@ -79,7 +102,7 @@ struct BenchRelay: AsyncParsableCommand {
         let published = try await runLoad(count: envelopes, concurrency: concurrency, limit: timeLimit) { index in
             let topic = inboxes[index % topics]
             if topic == followed { sentAt.withLock { $0[UInt64(index)] = .now } }
-            _ = try await client.publish(try envelope(index), to: topic)
+            _ = try await relays[index % relays.count].publish(try envelope(index), to: topic)
         }
         say("publish POST /v1/topics   \(published.summary)  (\(String(format: "%.2f", published.rate / floor.rate))x the floor's rate)")
 
@@ -115,11 +138,12 @@ struct BenchRelay: AsyncParsableCommand {
 
         if output.json {
             printJSON([
-                "envelopes": envelopes, "published": published.completed, "topics": topics, "concurrency": concurrency,
+                "relays": bases.count, "backend": backend, "envelopes": envelopes, "published": published.completed,
+                "topics": topics, "concurrency": concurrency,
                 "envelopeBytes": envelopeBytes, "lost": lost, "duplicated": duplicated, "unexpected": foreign,
                 "publishPerSecond": published.rate, "publishLatencyMs": published.latency.json,
                 "floorPerSecond": floor.rate, "floorLatencyMs": floor.latency.json,
-                "readBackPerSecond": Double(seen.count) / readSeconds, "followLatencyMs": follow.json,
+                "readBackPerSecond": Double(seen.count) / readSeconds, "followDelivered": delays.count, "followLatencyMs": follow.json,
             ])
         }
         if lost > 0 || duplicated > 0 || foreign > 0 { throw ExitCode(2) }
