@@ -120,7 +120,7 @@ import Testing
         try await device.messenger.join(try AccountKey.generate())
         try FileManager.default.createDirectory(at: scratch.url, withIntermediateDirectories: true)
         let topic = Topic.message(installation: Random.bytes(16))
-        let bodies = try (0..<300).map(sampleEnvelope)
+        let bodies = try (0..<2_000).map(sampleEnvelope)
         let (clientA, clientB, store, locator) = (a.client, b.client, device.store, Random.bytes(32))
 
         // Each relay's client publishes its half in order, and the dead relay's client stops at its first failure.
@@ -147,7 +147,12 @@ import Testing
             }
             return acknowledged
         }
-        while try await clientB.items(on: topic, after: 0, limit: 1_000).items.count < 60 { try await Task.sleep(for: .milliseconds(20)) }
+        // Mid-load: some publishes and some uploads are through.
+        func midLoad() async throws -> Bool {
+            let (published, uploaded) = (try await clientB.items(on: topic, after: 0, limit: 100).items.count, try await clientB.listBackups(locator: locator).count)
+            return published >= 60 && uploaded >= 2
+        }
+        while try await !midLoad() { try await Task.sleep(for: .milliseconds(20)) }
         a.kill()
         let (ackedA, ackedB, uploaded) = (await onA.value, await onB.value, try await uploads.value)
         #expect(ackedA.count < bodies.count / 2, "the kill came mid-load: \(ackedA.count) acknowledged on the killed relay")
@@ -156,7 +161,10 @@ import Testing
         for index in stride(from: 0, to: bodies.count, by: 2) where ackedA[index] == nil {
             _ = try await clientB.publish(bodies[index], to: topic)
         }
-        let stored = try await clientB.items(on: topic, after: 0, limit: 1_000).items
+        var stored: [RelayItem] = []
+        while case let page = try await clientB.items(on: topic, after: stored.last?.cursor ?? 0, limit: 1_000).items, !page.isEmpty {
+            stored += page
+        }
         #expect(stored.count == bodies.count, "each body once: \(stored.count)")
         #expect(Set(stored.map(\.data)) == Set(bodies))
         let byCursor = Dictionary(uniqueKeysWithValues: stored.map { ($0.cursor, $0.data) })

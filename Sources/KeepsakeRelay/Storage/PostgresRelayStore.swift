@@ -182,21 +182,38 @@ final class PostgresRelayStore: RelayStore {
 
     // MARK: - Topics
 
+    /// Four round trips for a message (BEGIN, the topic's lock, `storeOnce`, COMMIT);
+    /// a publish with a rule first looks for the item, so a repeat is not checked again.
     func publish(_ data: [UInt8], on topic: Topic, rule: PublishRule, receivedAt: Int64) async throws -> Int64 {
         let digest = Data(Blake2b.hash(data))
         return try await transaction { [self] connection in
             try await lock(.topic, topic.name, on: connection)
+            if case .none = rule { return try await storeOnce(data, digest: digest, on: topic, receivedAt: receivedAt, connection) }
             if let existing = try await first("SELECT cursor FROM items WHERE topic = \(topic.name) AND digest = \(digest)",
                                               as: Int64.self, on: connection) {
                 return existing
             }
             try await apply(rule, on: topic, connection)
-            guard let cursor = try await first("""
-                INSERT INTO items (topic, digest, data, received_at) VALUES (\(topic.name), \(digest), \(Data(data)), \(receivedAt)) RETURNING cursor
-                """, as: Int64.self, on: connection) else { throw RelayStoreError.noRow("items") }
-            try await execute("SELECT pg_notify(\(Self.channel), \(topic.name))", on: connection)
-            return cursor
+            return try await storeOnce(data, digest: digest, on: topic, receivedAt: receivedAt, connection)
         }
+    }
+
+    /// In one statement, under the topic's lock: the cursor of the item with this
+    /// digest if the topic has it, else the new item's, announced with NOTIFY.
+    /// Its snapshot is taken after the lock is held, so it sees every earlier holder's commit.
+    private func storeOnce(_ data: [UInt8], digest: Data, on topic: Topic, receivedAt: Int64, _ connection: PostgresConnection) async throws -> Int64 {
+        guard let row = try await rows("""
+            WITH existing AS (
+                SELECT cursor FROM items WHERE topic = \(topic.name) AND digest = \(digest)
+            ), inserted AS (
+                INSERT INTO items (topic, digest, data, received_at)
+                SELECT \(topic.name), \(digest), \(Data(data)), \(receivedAt) WHERE NOT EXISTS (SELECT FROM existing)
+                RETURNING cursor
+            )
+            SELECT cursor, '' FROM existing
+            UNION ALL SELECT cursor, pg_notify(\(Self.channel), \(topic.name))::text FROM inserted
+            """, on: connection).first else { throw RelayStoreError.noRow("items") }
+        return try row.decode((Int64, String).self).0
     }
 
     private func apply(_ rule: PublishRule, on topic: Topic, _ connection: PostgresConnection) async throws {
