@@ -110,9 +110,26 @@ final class PostgresRelayStore: RelayStore {
     /// returns, rolled back when it throws. Refusals (`RelayError`, `WireError`)
     /// pass through; anything else is the database failing (`StorageFailure`).
     private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await pooled { [logger] connection in
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                let value = try await body(connection)
+                try await connection.query("COMMIT", logger: logger)
+                return value
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    /// Runs `body` on one pooled connection within `timeout`, each of its
+    /// statements a transaction of its own (a single read needs no more, and
+    /// saves BEGIN's and COMMIT's round trips); errors as `transaction`'s.
+    private func pooled<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
             return try await withThrowingTaskGroup(of: T.self) { group in
-                group.addTask { try await self.run(body) }
+                group.addTask { try await self.client.withConnection(body) }
                 // A database that is down leaves the pool waiting for a connection forever.
                 group.addTask {
                     try await Task.sleep(for: Self.timeout)
@@ -132,22 +149,6 @@ final class PostgresRelayStore: RelayStore {
 
     /// How long a transaction may take, waiting for a connection included.
     static let timeout: Duration = .seconds(10)
-
-    private func run<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        do {
-            return try await client.withConnection { connection in
-                try await connection.query("BEGIN", logger: logger)
-                do {
-                    let value = try await body(connection)
-                    try await connection.query("COMMIT", logger: logger)
-                    return value
-                } catch {
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
-                    throw error
-                }
-            }
-        }
-    }
 
     /// Runs a statement whose rows, if any, do not matter.
     private func execute(_ query: PostgresQuery, on connection: PostgresConnection) async throws {
@@ -182,38 +183,49 @@ final class PostgresRelayStore: RelayStore {
 
     // MARK: - Topics
 
-    /// Four round trips for a message (BEGIN, the topic's lock, `storeOnce`, COMMIT);
-    /// a publish with a rule first looks for the item, so a repeat is not checked again.
+    /// A message (no rule) is one statement, its own transaction, plus a lookup
+    /// when it is a repeat; a publish with a rule is a transaction that looks for
+    /// the item first, so a repeat is not checked again.
     func publish(_ data: [UInt8], on topic: Topic, rule: PublishRule, receivedAt: Int64) async throws -> Int64 {
         let digest = Data(Blake2b.hash(data))
+        if case .none = rule {
+            return try await pooled { [self] connection in
+                if let cursor = try await storeOnce(data, digest: digest, on: topic, receivedAt: receivedAt, connection) { return cursor }
+                guard let cursor = try await existing(digest, on: topic, connection) else { throw RelayStoreError.noRow("items") }
+                return cursor
+            }
+        }
         return try await transaction { [self] connection in
             try await lock(.topic, topic.name, on: connection)
-            if case .none = rule { return try await storeOnce(data, digest: digest, on: topic, receivedAt: receivedAt, connection) }
-            if let existing = try await first("SELECT cursor FROM items WHERE topic = \(topic.name) AND digest = \(digest)",
-                                              as: Int64.self, on: connection) {
-                return existing
-            }
+            if let cursor = try await existing(digest, on: topic, connection) { return cursor }
             try await apply(rule, on: topic, connection)
-            return try await storeOnce(data, digest: digest, on: topic, receivedAt: receivedAt, connection)
+            guard let cursor = try await storeOnce(data, digest: digest, on: topic, receivedAt: receivedAt, connection) else {
+                throw RelayStoreError.noRow("items")
+            }
+            return cursor
         }
     }
 
-    /// In one statement, under the topic's lock: the cursor of the item with this
-    /// digest if the topic has it, else the new item's, announced with NOTIFY.
-    /// Its snapshot is taken after the lock is held, so it sees every earlier holder's commit.
-    private func storeOnce(_ data: [UInt8], digest: Data, on topic: Topic, receivedAt: Int64, _ connection: PostgresConnection) async throws -> Int64 {
+    /// Stores the item under the topic's lock and announces it (NOTIFY), in one
+    /// statement; returns its cursor, or nil when the topic already has an item
+    /// with this digest. The lock is taken before the cursor is drawn and held
+    /// until the commit, so a topic's cursors become visible in increasing order;
+    /// `ON CONFLICT` sees (or waits for) every other relay's insert whatever the snapshot.
+    private func storeOnce(_ data: [UInt8], digest: Data, on topic: Topic, receivedAt: Int64, _ connection: PostgresConnection) async throws -> Int64? {
         guard let row = try await rows("""
-            WITH existing AS (
-                SELECT cursor FROM items WHERE topic = \(topic.name) AND digest = \(digest)
-            ), inserted AS (
-                INSERT INTO items (topic, digest, data, received_at)
-                SELECT \(topic.name), \(digest), \(Data(data)), \(receivedAt) WHERE NOT EXISTS (SELECT FROM existing)
-                RETURNING cursor
-            )
-            SELECT cursor, '' FROM existing
-            UNION ALL SELECT cursor, pg_notify(\(Self.channel), \(topic.name))::text FROM inserted
-            """, on: connection).first else { throw RelayStoreError.noRow("items") }
-        return try row.decode((Int64, String).self).0
+            WITH locked AS (SELECT pg_advisory_xact_lock(\(Lock.topic.rawValue), hashtext(\(topic.name))))
+            INSERT INTO items (topic, digest, data, received_at)
+            SELECT \(topic.name), \(digest), \(Data(data)), \(receivedAt) FROM locked
+            ON CONFLICT (topic, digest) DO NOTHING
+            RETURNING cursor, pg_notify(\(Self.channel), topic)::text
+            """, on: connection).first else { return nil }
+        let (cursor, _) = try row.decode((Int64, String).self)
+        return cursor
+    }
+
+    /// The cursor of the topic's item with this digest, if it has one.
+    private func existing(_ digest: Data, on topic: Topic, _ connection: PostgresConnection) async throws -> Int64? {
+        try await first("SELECT cursor FROM items WHERE topic = \(topic.name) AND digest = \(digest)", as: Int64.self, on: connection)
     }
 
     private func apply(_ rule: PublishRule, on topic: Topic, _ connection: PostgresConnection) async throws {
@@ -253,7 +265,7 @@ final class PostgresRelayStore: RelayStore {
     }
 
     func items(on topic: Topic, after cursor: Int64, limit: Int) async throws -> [StoredItem] {
-        try await transaction { [self] connection in
+        try await pooled { [self] connection in
             try await rows("""
                 SELECT cursor, data, received_at FROM items WHERE topic = \(topic.name) AND cursor > \(cursor) ORDER BY cursor LIMIT \(limit)
                 """, on: connection).map { row in
@@ -286,7 +298,7 @@ final class PostgresRelayStore: RelayStore {
     }
 
     func installationKey(_ installation: [UInt8]) async throws -> InstallationKey? {
-        try await transaction { [self] connection in try await key(of: installation, connection) }
+        try await pooled { [self] connection in try await key(of: installation, connection) }
     }
 
     private func oneTimePrekeys(of installation: [UInt8], _ connection: PostgresConnection) async throws -> Int {
@@ -443,7 +455,7 @@ final class PostgresRelayStore: RelayStore {
     }
 
     func backups(locator: String, now: Int64) async throws -> [BackupRecord] {
-        try await transaction { [self] connection in
+        try await pooled { [self] connection in
             try await rows(PostgresQuery(unsafeSQL: """
                 SELECT \(Self.backupColumns) FROM backups WHERE locator = $1 AND NOT claimed AND expires_at > $2 ORDER BY created_at, id
                 """, binds: try Self.binds(locator, now)), on: connection).map(Self.record)
@@ -459,11 +471,11 @@ final class PostgresRelayStore: RelayStore {
     }
 
     func check() async throws {
-        try await transaction { [self] connection in try await execute("SELECT 1", on: connection) }
+        try await pooled { [self] connection in try await execute("SELECT 1", on: connection) }
     }
 
     func backupIDs() async throws -> Set<String> {
-        try await transaction { [self] connection in
+        try await pooled { [self] connection in
             Set(try await rows("SELECT id FROM backups", on: connection).map { try $0.decode(String.self) })
         }
     }
