@@ -179,7 +179,7 @@ enum BlobBackend: String, CaseIterable, Sendable {
     @Test func anUploadCutByAnS3RestartFailsCleanlyAndARetrySucceeds() async throws {
         let server = try await SeaweedServer.start()
         let bucket = try server.client(bucket: try await server.makeBucket())
-        let relay = try RelayProcess(["--blobs", "s3://\(bucket.bucket)/backups"], environment: server.environment)
+        let relay = try RelayProcess(["--blobs", "s3://\(bucket.bucket)/backups"], environment: server.environment, keepingLog: true)
         let scratch = Scratch()
         let device = try Device("uploader", in: scratch, relay: relay)
         try await device.messenger.join(try AccountKey.generate())
@@ -201,6 +201,10 @@ enum BlobBackend: String, CaseIterable, Sendable {
         #expect(try await relay.client.listBackups(locator: locator).isEmpty)
         #expect(try await relay.readiness() == 503, "not ready while its blob store is down")
         #expect(try await relay.metrics()["keepsake_relay_storage_failures_total"] == 2, "the upload and the readiness check")
+        let log = try relay.log()
+        #expect(log.contains("storage failed: POST /v1/backups: S3 ") && log.contains("hb.request.id="),
+                "the cause is logged with the request's ID: \(log)")
+        #expect(!log.contains(SeaweedServer.secretAccessKey), "and never the secret key")
 
         try await server.restart()
         #expect(try await relay.readiness() == 200)

@@ -187,7 +187,7 @@ import Testing
     /// is stored exactly once, and retries of unacknowledged ones are not duplicates.
     @Test func aDatabaseRestartMidLoadLosesAndDuplicatesNothing() async throws {
         let server = try PostgresServer()
-        let relay = try RelayProcess(["--database", try server.makeDatabase()])
+        let relay = try RelayProcess(["--database", try server.makeDatabase()], keepingLog: true)
         let topic = Topic.message(installation: Random.bytes(16))
         let bodies = try (0..<30).map(sampleEnvelope)
         var acknowledged: [Int: Int64] = [:]
@@ -208,6 +208,8 @@ import Testing
         }
         #expect(refusals == ["storage_unavailable"], "\(refusals)")
         #expect(try await relay.metrics()["keepsake_relay_storage_failures_total"] ?? 0 >= 5, "one for each publish refused while it was down")
+        let log = try relay.log()
+        #expect(log.contains("storage failed: POST \(topic.path): ") && log.contains("hb.request.id="), "the cause is logged with the request's ID")
         #expect(try await relay.readiness() == 200, "ready again once the database is back")
         server.kill()
         #expect(try await relay.readiness() == 503, "not ready while the database is down")

@@ -93,7 +93,10 @@ import KeepsakeWire
         let topic = Topic.message(installation: Random.bytes(16))
         let body = try sampleEnvelope(0)
         send(Array("POST \(topic.path) HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body.prefix(body.count / 2))
-        try await Task.sleep(for: .milliseconds(500))
+        // Once the relay has read all that was sent, it holds the request (however busy the machine).
+        let read = ContinuousClock.now + .seconds(30)
+        while unreadByRelay(socket, relayPort: relay.url.port!) != 0 && ContinuousClock.now < read { try await Task.sleep(for: .milliseconds(10)) }
+        try #require(unreadByRelay(socket, relayPort: relay.url.port!) == 0, "the relay read the request's head")
         relay.process.terminate()
         try await Task.sleep(for: .seconds(1))
         #expect(relay.process.isRunning, "the relay waits for the request it is reading")
@@ -107,6 +110,22 @@ import KeepsakeWire
         let reopened = try RelayProcess(data: data)
         let stored = try await reopened.client.items(on: topic, after: 0, limit: 10).items.map(\.data)
         #expect(stored == [body])
+    }
+
+    /// Bytes the relay has not yet read from its end of the loopback connection
+    /// whose client end is `socket` (its receive queue in /proc/net/tcp), or nil when not found.
+    private func unreadByRelay(_ socket: Int32, relayPort: Int) -> Int? {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
+        let relayEnd = String(format: "0100007F:%04X", relayPort), clientEnd = String(format: "0100007F:%04X", Int(UInt16(bigEndian: address.sin_port)))
+        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return nil }
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            guard fields.count > 4, fields[1] == relayEnd, fields[2] == clientEnd, let queue = fields[4].split(separator: ":").last else { continue }
+            return Int(queue, radix: 16)
+        }
+        return nil
     }
 
     @Test func followersBeyondTheSubscriptionCapAreRefused() throws {

@@ -57,9 +57,15 @@ final class RelayProcess {
     /// With `descriptorLimit`, the relay runs with that many file descriptors at most (`ulimit -n`);
     /// `environment` is added to the test's own. `onSQLite` keeps the relay on
     /// SQLite in the PostgreSQL pass, for a test that edits its database file.
+    /// With `keepingLog`, what it writes to standard error goes to `log()` instead of the test's output.
     init(_ options: [String] = [], data: Scratch = Scratch(), descriptorLimit: Int? = nil, environment: [String: String] = [:],
-         onSQLite: Bool = false) throws {
+         onSQLite: Bool = false, keepingLog: Bool = false) throws {
         self.data = data
+        if keepingLog {
+            try FileManager.default.createDirectory(at: data.url, withIntermediateDirectories: true)
+            try Data().write(to: data.path("relay.log"))
+            process.standardError = try FileHandle(forWritingTo: data.path("relay.log"))
+        }
         var arguments = ["serve", "--port", "0", "--data", data.path("relay").path] + options
         if !onSQLite, let database = try Self.database(for: data, options: options) { arguments += ["--database", database] }
         if let descriptorLimit {
@@ -113,6 +119,9 @@ final class RelayProcess {
             return (String(line[..<space]), value)
         }) { $1 }
     }
+
+    /// What the relay has logged so far, when started `keepingLog`.
+    func log() throws -> String { try String(contentsOf: data.path("relay.log"), encoding: .utf8) }
 
     /// Ends the process at once, as a crash would.
     func kill() {
