@@ -119,7 +119,10 @@ import KeepsakeWire
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
         let relayEnd = String(format: "0100007F:%04X", relayPort), clientEnd = String(format: "0100007F:%04X", Int(UInt16(bigEndian: address.sin_port)))
-        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return nil }
+        // Read to the end: String(contentsOfFile:) stops after the first 4 KB of a /proc file.
+        guard let file = FileHandle(forReadingAtPath: "/proc/net/tcp") else { return nil }
+        let table = String(decoding: file.readDataToEndOfFile(), as: UTF8.self)
+        try? file.close()
         for line in table.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ")
             guard fields.count > 4, fields[1] == relayEnd, fields[2] == clientEnd, let queue = fields[4].split(separator: ":").last else { continue }
