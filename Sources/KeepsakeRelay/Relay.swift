@@ -51,7 +51,7 @@ public struct Relay: Sendable {
         /// opens, or after its last response) before it is closed. This bounds
         /// idle keep-alive connections and clients that send headers slowly.
         public var idleTimeout: Duration = .seconds(30)
-        /// How often an idle live follow (`?follow=true`) gets a keep-alive comment.
+        /// How often an idle live follow (`GET /v1/topics/{topic}/events`) gets a keep-alive comment.
         /// Each keep-alive also reads the topic again, so this bounds how late a
         /// follower learns of an item whose wake-up was lost.
         public var keepAlive: Duration = .seconds(15)

@@ -184,8 +184,8 @@ enum BlobBackend: String, CaseIterable, Sendable {
         let device = try Device("uploader", in: scratch, relay: relay)
         try await device.messenger.join(try AccountKey.generate())
         try FileManager.default.createDirectory(at: scratch.url, withIntermediateDirectories: true)
-        // Over one part (8 MiB), so the first part is sent while the rest streams in.
-        let contents = Random.bytes(10 * 1024 * 1024), source = scratch.path("big.ksbak"), locator = Random.bytes(32)
+        // Three parts (8 MiB each), so the store fails while most of the file is still to come.
+        let contents = Random.bytes(24 * 1024 * 1024), source = scratch.path("big.ksbak"), locator = Random.bytes(32)
         try Data(contents).write(to: source)
         let (client, store, digest) = (relay.client, device.store, Blake2b.hash(contents))
         let upload: @Sendable () async throws -> StoredBackup = {

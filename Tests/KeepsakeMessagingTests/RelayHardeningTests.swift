@@ -86,17 +86,18 @@ import KeepsakeWire
             }
             return String(decoding: answer, as: UTF8.self)
         }
-        // A first request on the connection shows the relay has accepted it.
-        send(Array("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-        #expect(receive { $0.hasSuffix(#"{"status":"ok"}"#) }.hasPrefix("HTTP/1.1 200"))
-
         let topic = Topic.message(installation: Random.bytes(16))
         let body = try sampleEnvelope(0)
         send(Array("POST \(topic.path) HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body.prefix(body.count / 2))
-        // Once the relay has read all that was sent, it holds the request (however busy the machine).
+        // Once the relay has accepted the connection and read all that was sent,
+        // it holds the request (however busy the machine).
         let read = ContinuousClock.now + .seconds(30)
-        while unreadByRelay(socket, relayPort: relay.url.port!) != 0 && ContinuousClock.now < read { try await Task.sleep(for: .milliseconds(10)) }
-        try #require(unreadByRelay(socket, relayPort: relay.url.port!) == 0, "the relay read the request's head")
+        var relayEnd = relayEndOfConnection(socket, relayPort: relay.url.port!)
+        while relayEnd?.unread != 0 && ContinuousClock.now < read {
+            try await Task.sleep(for: .milliseconds(10))
+            relayEnd = relayEndOfConnection(socket, relayPort: relay.url.port!)
+        }
+        try #require(relayEnd?.unread == 0 && relayEnd?.established == true, "the relay read the request's head: \(String(describing: relayEnd))")
         relay.process.terminate()
         try await Task.sleep(for: .seconds(1))
         #expect(relay.process.isRunning, "the relay waits for the request it is reading")
@@ -112,9 +113,10 @@ import KeepsakeWire
         #expect(stored == [body])
     }
 
-    /// Bytes the relay has not yet read from its end of the loopback connection
-    /// whose client end is `socket` (its receive queue in /proc/net/tcp), or nil when not found.
-    private func unreadByRelay(_ socket: Int32, relayPort: Int) -> Int? {
+    /// The relay's end of the loopback connection whose client end is `socket`
+    /// (from /proc/net/tcp): the bytes it has not read yet, and whether it is
+    /// still open; nil when the kernel lists no such end.
+    private func relayEndOfConnection(_ socket: Int32, relayPort: Int) -> (unread: Int, established: Bool)? {
         var address = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) } }
@@ -125,8 +127,9 @@ import KeepsakeWire
         try? file.close()
         for line in table.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ")
-            guard fields.count > 4, fields[1] == relayEnd, fields[2] == clientEnd, let queue = fields[4].split(separator: ":").last else { continue }
-            return Int(queue, radix: 16)
+            guard fields.count > 4, fields[1] == relayEnd, fields[2] == clientEnd,
+                  let queue = fields[4].split(separator: ":").last, let unread = Int(queue, radix: 16) else { continue }
+            return (unread, fields[3] == "01")
         }
         return nil
     }
