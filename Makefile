@@ -50,9 +50,15 @@ test-deps: deps
 
 # The relay-facing suites run twice: on SQLite, then on PostgreSQL (KEEPSAKE_TEST_RELAY_BACKEND).
 RELAY_SUITES := RelayAPITests|RelayHardeningTests|BackupProviderTests|ProviderBackupTests|HistorySyncTests|CLIMessagingTests|ReadmeMessagingExampleTests
+# Tests that signal a relay and watch its connections run alone, in a process of
+# their own (bounded by timeout): beside the whole suite the graceful-shutdown
+# test once saw its relay gone before the signal, for a reason not yet found.
+ALONE_TESTS := aStoppingRelayFinishesTheRequestInFlightThenExits
 test: test-deps
-	swift test $(SWIFT_BUILD_FLAGS)
-	KEEPSAKE_TEST_RELAY_BACKEND=postgres swift test $(SWIFT_BUILD_FLAGS) --skip-build --filter '$(RELAY_SUITES)'
+	swift test $(SWIFT_BUILD_FLAGS) --skip '$(ALONE_TESTS)'
+	KEEPSAKE_TEST_RELAY_BACKEND=postgres swift test $(SWIFT_BUILD_FLAGS) --skip-build --filter '$(RELAY_SUITES)' --skip '$(ALONE_TESTS)'
+	timeout 300 swift test $(SWIFT_BUILD_FLAGS) --skip-build --filter '$(ALONE_TESTS)'
+	KEEPSAKE_TEST_RELAY_BACKEND=postgres timeout 300 swift test $(SWIFT_BUILD_FLAGS) --skip-build --filter '$(ALONE_TESTS)'
 	./scripts/schemathesis.sh
 
 # Fuzzing (Fuzz/README.md): every reader of untrusted bytes under libFuzzer with
