@@ -126,12 +126,20 @@ final class RelayProcess {
     /// Ends the process at once, as a crash would.
     func kill() {
         Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        waitForExit()
+    }
+
+    /// Waits up to 30 s for the process to end. Not `waitUntilExit`: once, in
+    /// the whole suite, Foundation missed a relay's exit and that call spun forever.
+    private func waitForExit() {
+        let deadline = Date().addingTimeInterval(30)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
     }
 
     deinit {
         process.terminate()
-        process.waitUntilExit()
+        waitForExit()
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
     }
 }
 
