@@ -15,13 +15,9 @@ struct JSONErrors<Context: RequestContext>: RouterMiddleware {
         } catch let error as RelayError {
             throw error
         } catch let failure as StorageFailure {
-            context.logger.error("storage failed: \(request.method) \(request.uri.path): \(failure.cause)")
-            metrics.storageFailed()
-            throw RelayError.storageUnavailable
+            throw storageUnavailable(request, context, cause: failure.cause)
         } catch let error as DatabaseError {
-            context.logger.error("storage failed: \(request.method) \(request.uri.path): \(error)")
-            metrics.storageFailed()
-            throw RelayError.storageUnavailable
+            throw storageUnavailable(request, context, cause: error)
         } catch let error as HTTPResponseError where error.status == .notFound {
             if let allowed = Relay.methods(allowedOn: request.uri.path) {
                 throw RelayError(.methodNotAllowed, code: "method_not_allowed",
@@ -42,5 +38,12 @@ struct JSONErrors<Context: RequestContext>: RouterMiddleware {
             context.logger.error("request failed: \(request.method) \(request.uri.path): \(error)")
             throw RelayError(.internalServerError, code: "internal", "the relay failed to answer; try again")
         }
+    }
+
+    /// Logs and counts a storage failure; the client gets 503 `storage_unavailable`.
+    private func storageUnavailable(_ request: Request, _ context: Context, cause: any Error) -> RelayError {
+        context.logger.error("storage failed: \(request.method) \(request.uri.path): \(cause)")
+        metrics.storageFailed()
+        return .storageUnavailable
     }
 }

@@ -74,13 +74,14 @@ struct RequestMetrics<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
         let route = Relay.route(matching: request.uri.path).map { "/" + $0.joined(separator: "/") } ?? "unmatched"
+        let status: Int
+        defer { metrics.answered(method: request.method.rawValue, route: route, status: status, after: .now - started) }
         do {
             let response = try await next(request, context)
-            metrics.answered(method: request.method.rawValue, route: route, status: response.status.code, after: .now - started)
+            status = response.status.code
             return response
         } catch {
-            let status = (error as? any HTTPResponseError)?.status.code ?? 500
-            metrics.answered(method: request.method.rawValue, route: route, status: status, after: .now - started)
+            status = (error as? any HTTPResponseError)?.status.code ?? 500
             throw error
         }
     }
